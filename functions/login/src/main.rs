@@ -1,0 +1,34 @@
+//! `POST /login`: exchanges a wx.login code for a wxauth session token.
+
+use std::time::Duration;
+
+use wxauth::aws::{DynamoSessionStore, SecretsManagerSource, load_sdk_config};
+use wxauth::config::{LoginConfig, ProcessEnv};
+use wxauth::handlers::{Login, LoginSettings};
+use wxauth::lambda::{init_logging, or_exit, run};
+use wxauth::wechat::{HttpWeChat, RetryPolicy};
+
+const WECHAT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let config = or_exit("login", LoginConfig::from_env(&ProcessEnv));
+    let sdk = load_sdk_config().await;
+    let wechat = or_exit(
+        "login",
+        HttpWeChat::new(&config.api_base, WECHAT_CONNECT_TIMEOUT),
+    );
+    let login = Login::new(
+        DynamoSessionStore::new(&sdk, config.table),
+        wechat,
+        SecretsManagerSource::new(&sdk, config.secret_id),
+        LoginSettings {
+            appid: config.appid,
+            session_ttl_seconds: config.session_ttl_seconds,
+            retry: RetryPolicy::default(),
+        },
+    );
+    login.prefetch_secret().await;
+    run(login).await
+}

@@ -1,0 +1,344 @@
+//! The HTTP API in plain Rust: requests, responses and the checks every route
+//! shares, in the contract's order (size, method, token, fields).
+
+use std::fmt;
+use std::future::Future;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::crypto::{Base64Error, decode_base64};
+use crate::deadline::Deadline;
+use crate::error::{ApiError, Upstream};
+use crate::session::{Session, SessionStore, StoreError, epoch_seconds};
+use crate::token::SessionToken;
+
+/// Bodies over this many bytes (after base64 decoding) are refused before parsing.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A request as the handlers see it, whatever carried it (Lambda, the local server).
+#[derive(Clone)]
+pub struct ApiRequest {
+    /// Upper case, e.g. `POST`.
+    pub method: String,
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: Option<String>,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub deadline: Deadline,
+}
+
+impl ApiRequest {
+    pub fn new(method: &str, path: &str, deadline: Deadline) -> Self {
+        Self {
+            method: method.to_ascii_uppercase(),
+            path: path.to_owned(),
+            query: None,
+            headers: Vec::new(),
+            body: Vec::new(),
+            deadline,
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    pub fn with_bearer(self, token: &str) -> Self {
+        self.with_header("authorization", format!("Bearer {token}"))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Value of a query parameter (no percent-decoding: our parameters are plain words).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .as_deref()?
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Headers and body may hold the token and ciphertexts: show neither.
+impl fmt::Debug for ApiRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiResponse {
+    pub status: u16,
+    /// Names in lower case.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    /// The contract's error code, for the request log line.
+    pub error: Option<&'static str>,
+}
+
+impl ApiResponse {
+    pub fn json(status: u16, body: &impl Serialize) -> Self {
+        // Our bodies are plain structs and maps: serialization cannot fail.
+        let body = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+        Self {
+            status,
+            headers: vec![("content-type", "application/json".to_owned())],
+            body,
+            error: None,
+        }
+    }
+
+    pub fn no_content() -> Self {
+        Self {
+            status: 204,
+            headers: Vec::new(),
+            body: Vec::new(),
+            error: None,
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One function's routes.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, request: ApiRequest) -> impl Future<Output = ApiResponse> + Send;
+}
+
+pub fn check_size(request: &ApiRequest) -> Result<(), ApiError> {
+    if request.body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(())
+}
+
+/// `allowed` is the contract's list, e.g. `"GET, POST"`.
+pub fn check_method(request: &ApiRequest, allowed: &'static str) -> Result<(), ApiError> {
+    if allowed.split(", ").any(|m| m == request.method) {
+        Ok(())
+    } else {
+        Err(ApiError::MethodNotAllowed { allowed })
+    }
+}
+
+const NO_TOKEN: &str = "No session token was sent: log in with POST /login and send the token as Authorization: Bearer <token>.";
+const MALFORMED_TOKEN: &str = "The Authorization header is not Bearer followed by a token that POST /login issued: log in again.";
+const UNKNOWN_SESSION: &str =
+    "The session is unknown or has expired: call wx.login and POST /login again.";
+
+/// The token from `Authorization: Bearer <token>`. Never from the query string:
+/// URLs end up in access logs and browser history.
+pub fn bearer_token(request: &ApiRequest) -> Result<SessionToken, ApiError> {
+    let value = request
+        .header("authorization")
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or(ApiError::Unauthorized(NO_TOKEN))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or(ApiError::Unauthorized(MALFORMED_TOKEN))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::Unauthorized(MALFORMED_TOKEN));
+    }
+    SessionToken::parse(token.trim()).ok_or(ApiError::Unauthorized(MALFORMED_TOKEN))
+}
+
+/// The live session behind the request's bearer token.
+pub async fn authenticate(
+    store: &impl SessionStore,
+    request: &ApiRequest,
+) -> Result<(SessionToken, Session), ApiError> {
+    let token = bearer_token(request)?;
+    let found = request
+        .deadline
+        .run(store.get(&token.key()))
+        .await
+        .ok_or(ApiError::Unavailable(Upstream::SessionTable))?;
+    match found {
+        Ok(Some(session)) if session.is_live(epoch_seconds()) => Ok((token, session)),
+        Ok(_) => Err(ApiError::Unauthorized(UNKNOWN_SESSION)),
+        Err(StoreError::Malformed(reason)) => {
+            tracing::error!(%reason, "session item unreadable; treating it as unknown");
+            Err(ApiError::Unauthorized(UNKNOWN_SESSION))
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "session read failed");
+            Err(ApiError::Unavailable(Upstream::SessionTable))
+        }
+    }
+}
+
+/// A request body that is a JSON object.
+#[derive(Debug)]
+pub struct JsonBody(Map<String, Value>);
+
+impl JsonBody {
+    /// Any Content-Type: mini-program clients and proxies label bodies loosely.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        match serde_json::from_slice(body) {
+            Ok(Value::Object(object)) => Ok(Self(object)),
+            _ => Err(ApiError::InvalidRequest(
+                "The request body must be a JSON object.".into(),
+            )),
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// A present, non-empty string field.
+    pub fn required_str(&self, name: &str) -> Result<&str, ApiError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Err(invalid(format!("{name} is missing."))),
+            Some(Value::String(s)) if s.is_empty() => Err(invalid(format!("{name} is empty."))),
+            Some(Value::String(s)) => Ok(s),
+            Some(_) => Err(invalid(format!("{name} must be a string."))),
+        }
+    }
+
+    /// A required base64 field of at most `max_chars` characters, decoded.
+    pub fn base64_field(&self, name: &str, max_chars: usize) -> Result<Vec<u8>, ApiError> {
+        let text = self.required_str(name)?;
+        if text.chars().count() > max_chars {
+            return Err(invalid(format!(
+                "{name} is longer than {max_chars} characters."
+            )));
+        }
+        decode_base64(text).map_err(|err| match err {
+            Base64Error::SpaceInside => invalid(format!(
+                "{name} contains a space: a '+' was probably form-encoded into a space on the way; send the body as JSON, or encode '+' as %2B."
+            )),
+            Base64Error::Invalid => invalid(format!("{name} is not valid base64.")),
+        })
+    }
+}
+
+pub fn invalid(message: String) -> ApiError {
+    ApiError::InvalidRequest(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn request(method: &str) -> ApiRequest {
+        ApiRequest::new(method, "/x", Deadline::after(Duration::from_secs(1)))
+    }
+
+    #[test]
+    fn size_limit_is_inclusive() {
+        assert!(check_size(&request("POST").with_body(vec![b' '; MAX_BODY_BYTES])).is_ok());
+        assert_eq!(
+            check_size(&request("POST").with_body(vec![b' '; MAX_BODY_BYTES + 1])),
+            Err(ApiError::PayloadTooLarge)
+        );
+    }
+
+    #[test]
+    fn methods_are_matched_exactly() {
+        assert!(check_method(&request("get"), "GET, POST").is_ok());
+        assert!(check_method(&request("POST"), "GET, POST").is_ok());
+        assert!(check_method(&request("DELETE"), "GET, POST").is_err());
+        assert!(check_method(&request("GE"), "GET, POST").is_err());
+    }
+
+    #[test]
+    fn bearer_token_shapes() {
+        let token = SessionToken::generate().unwrap();
+        let t = token.expose();
+        for header in [format!("Bearer {t}"), format!("bearer {t}"), format!("BEARER  {t} ")] {
+            let got = bearer_token(&request("GET").with_header("Authorization", header.clone()));
+            assert_eq!(got.as_ref().ok(), Some(&token), "{header}");
+        }
+        assert_eq!(
+            bearer_token(&request("GET")),
+            Err(ApiError::Unauthorized(NO_TOKEN))
+        );
+        for header in [t.to_owned(), format!("Basic {t}"), "Bearer abc".into(), format!("Bearer {t}x")] {
+            assert_eq!(
+                bearer_token(&request("GET").with_header("authorization", header)),
+                Err(ApiError::Unauthorized(MALFORMED_TOKEN))
+            );
+        }
+    }
+
+    #[test]
+    fn token_in_query_string_is_ignored() {
+        let token = SessionToken::generate().unwrap();
+        let mut req = request("GET");
+        req.query = Some(format!("token={}&access_token={}", token.expose(), token.expose()));
+        assert_eq!(bearer_token(&req), Err(ApiError::Unauthorized(NO_TOKEN)));
+    }
+
+    #[test]
+    fn json_body_field_errors() {
+        for body in [&b""[..], b"null", b"[]", b"\"x\"", b"{", b"\xff"] {
+            assert!(JsonBody::parse(body).is_err());
+        }
+        let body = JsonBody::parse(br#"{"a":"","b":1,"c":"x","n":null}"#).unwrap();
+        assert_eq!(body.required_str("a"), Err(invalid("a is empty.".into())));
+        assert_eq!(body.required_str("b"), Err(invalid("b must be a string.".into())));
+        assert_eq!(body.required_str("n"), Err(invalid("n is missing.".into())));
+        assert_eq!(body.required_str("z"), Err(invalid("z is missing.".into())));
+        assert_eq!(body.required_str("c"), Ok("x"));
+    }
+
+    #[test]
+    fn base64_field_explains_a_space() {
+        let body = JsonBody::parse(br#"{"iv":"r7BX XKkLb8qrSNn05n0qiA==","long":"AAAAAAAA"}"#).unwrap();
+        let err = body.base64_field("iv", 100).unwrap_err();
+        assert!(err.message().contains("'+'"), "{}", err.message());
+        assert_eq!(err.status(), 400);
+        assert!(body.base64_field("long", 7).unwrap_err().message().contains("longer than 7"));
+        assert_eq!(body.base64_field("long", 8).unwrap(), vec![0; 6]);
+    }
+
+    #[test]
+    fn query_params() {
+        let mut req = request("GET");
+        req.query = Some("verify=wechat&x".into());
+        assert_eq!(req.query_param("verify"), Some("wechat"));
+        assert_eq!(req.query_param("x"), Some(""));
+        assert_eq!(req.query_param("y"), None);
+    }
+
+    #[test]
+    fn debug_hides_headers_and_body() {
+        let req = request("POST")
+            .with_bearer("SECRET-TOKEN")
+            .with_body("{\"encryptedData\":\"CIPHER\"}");
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("SECRET-TOKEN") && !shown.contains("CIPHER"), "{shown}");
+    }
+}

@@ -1,0 +1,33 @@
+//! Adapters to AWS: the session table in DynamoDB and the appsecret in Secrets Manager.
+
+mod dynamodb;
+mod secrets_manager;
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+pub use dynamodb::DynamoSessionStore;
+pub use secrets_manager::SecretsManagerSource;
+
+/// The SDK configuration every function builds once at init. The standard AWS
+/// variables apply, `AWS_ENDPOINT_URL_DYNAMODB` and
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` included.
+///
+/// Timeouts are explicit so that a stalled endpoint costs a bounded slice of the
+/// 8-second answer budget; the standard retry mode absorbs throttling.
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}

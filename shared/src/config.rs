@@ -1,0 +1,177 @@
+//! Each function's configuration, read from the environment once at start-up.
+
+use crate::wechat::DEFAULT_API_BASE;
+
+pub const DEFAULT_SESSION_TTL_SECONDS: i64 = 600;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing required environment variable {0}")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid {
+        name: &'static str,
+        reason: &'static str,
+    },
+}
+
+/// Where variables come from: the process environment, or a map in tests.
+pub trait Lookup {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Lookup for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Lookup for F {
+    fn var(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+fn required(env: &impl Lookup, name: &'static str) -> Result<String, ConfigError> {
+    env.var(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+fn optional(env: &impl Lookup, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginConfig {
+    pub appid: String,
+    pub secret_id: String,
+    pub table: String,
+    pub session_ttl_seconds: i64,
+    pub api_base: String,
+}
+
+impl LoginConfig {
+    pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
+        let session_ttl_seconds = match optional(env, "SESSION_TTL_SECONDS") {
+            None => DEFAULT_SESSION_TTL_SECONDS,
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|ttl| (1..=31_536_000).contains(ttl))
+                .ok_or(ConfigError::Invalid {
+                    name: "SESSION_TTL_SECONDS",
+                    reason: "must be a whole number of seconds from 1 to 31536000",
+                })?,
+        };
+        let api_base = optional(env, "WECHAT_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.into());
+        if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name: "WECHAT_API_BASE",
+                reason: "must be an http:// or https:// URL",
+            });
+        }
+        Ok(Self {
+            appid: required(env, "WECHAT_APPID")?,
+            secret_id: required(env, "WECHAT_SECRET_ID")?,
+            table: required(env, "SESSION_TABLE")?,
+            session_ttl_seconds,
+            api_base,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecryptPhoneConfig {
+    pub appid: String,
+    pub table: String,
+}
+
+impl DecryptPhoneConfig {
+    pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            appid: required(env, "WECHAT_APPID")?,
+            table: required(env, "SESSION_TABLE")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSessionConfig {
+    pub table: String,
+}
+
+impl CheckSessionConfig {
+    pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: required(env, "SESSION_TABLE")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Lookup {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    }
+
+    const FULL: &[(&str, &str)] = &[
+        ("WECHAT_APPID", "wx1"),
+        ("WECHAT_SECRET_ID", "arn:secret"),
+        ("SESSION_TABLE", "sessions"),
+    ];
+
+    #[test]
+    fn login_defaults() {
+        let config = LoginConfig::from_env(&env(FULL)).unwrap();
+        assert_eq!(config.session_ttl_seconds, 600);
+        assert_eq!(config.api_base, "https://api.weixin.qq.com");
+    }
+
+    #[test]
+    fn each_missing_variable_is_named() {
+        for missing in ["WECHAT_APPID", "WECHAT_SECRET_ID", "SESSION_TABLE"] {
+            let pairs: Vec<_> = FULL.iter().copied().filter(|(k, _)| *k != missing).collect();
+            let err = LoginConfig::from_env(&env(&pairs)).unwrap_err();
+            assert_eq!(err, ConfigError::Missing(missing));
+            assert!(err.to_string().contains(missing));
+        }
+        let blank = LoginConfig::from_env(&env(&[("WECHAT_APPID", " "), ("WECHAT_SECRET_ID", "s"), ("SESSION_TABLE", "t")]));
+        assert_eq!(blank, Err(ConfigError::Missing("WECHAT_APPID")));
+        assert_eq!(
+            DecryptPhoneConfig::from_env(&env(&[("SESSION_TABLE", "t")])),
+            Err(ConfigError::Missing("WECHAT_APPID"))
+        );
+        assert_eq!(
+            CheckSessionConfig::from_env(&env(&[])),
+            Err(ConfigError::Missing("SESSION_TABLE"))
+        );
+    }
+
+    #[test]
+    fn bad_optional_values_are_refused() {
+        for ttl in ["0", "-5", "ten", "99999999999"] {
+            let mut pairs = FULL.to_vec();
+            pairs.push(("SESSION_TTL_SECONDS", ttl));
+            assert!(matches!(
+                LoginConfig::from_env(&env(&pairs)),
+                Err(ConfigError::Invalid { name: "SESSION_TTL_SECONDS", .. })
+            ));
+        }
+        let mut pairs = FULL.to_vec();
+        pairs.push(("WECHAT_API_BASE", "api.weixin.qq.com"));
+        assert!(LoginConfig::from_env(&env(&pairs)).is_err());
+    }
+}

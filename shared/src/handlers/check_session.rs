@@ -1,0 +1,87 @@
+//! `GET /session` and `POST /session`: is this token live, and is this rawData
+//! signed with its session_key?
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::api::{
+    ApiRequest, ApiResponse, Handler, JsonBody, authenticate, check_method, check_size, invalid,
+};
+use crate::crypto::{SIGNATURE_HEX_CHARS, signature_matches};
+use crate::error::ApiError;
+use crate::session::{Session, SessionStore, epoch_seconds};
+
+pub const MAX_RAW_DATA_CHARS: usize = 8192;
+
+pub struct CheckSession<S> {
+    store: S,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionBody<'a> {
+    valid: bool,
+    openid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unionid: Option<&'a str>,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_info: Option<Value>,
+}
+
+impl<'a> SessionBody<'a> {
+    fn new(session: &'a Session) -> Self {
+        Self {
+            valid: true,
+            openid: &session.openid,
+            unionid: session.unionid.as_deref(),
+            expires_in: session.seconds_left(epoch_seconds()),
+            user_info: None,
+        }
+    }
+}
+
+impl<S: SessionStore> CheckSession<S> {
+    pub fn new(store: S) -> Self {
+        Self { store }
+    }
+
+    async fn check(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
+        check_size(&request)?;
+        check_method(&request, "GET, POST")?;
+        let (_, session) = authenticate(&self.store, &request).await?;
+        let mut body = SessionBody::new(&session);
+        if request.method == "POST" {
+            body.user_info = Some(verify_raw_data(&request, &session)?);
+        }
+        Ok(ApiResponse::json(200, &body))
+    }
+}
+
+/// Checks `signature == sha1(rawData + session_key)` and returns rawData parsed.
+fn verify_raw_data(request: &ApiRequest, session: &Session) -> Result<Value, ApiError> {
+    let body = JsonBody::parse(&request.body)?;
+    let raw_data = body.required_str("rawData")?;
+    let signature_hex = body.required_str("signature")?;
+    if raw_data.chars().count() > MAX_RAW_DATA_CHARS {
+        return Err(invalid(format!(
+            "rawData is longer than {MAX_RAW_DATA_CHARS} characters."
+        )));
+    }
+    let signature: [u8; 20] = (signature_hex.len() == SIGNATURE_HEX_CHARS)
+        .then(|| hex::decode(signature_hex).ok()?.try_into().ok())
+        .flatten()
+        .ok_or_else(|| invalid("signature must be exactly 40 hex characters.".into()))?;
+    let user_info: Value = serde_json::from_str(raw_data)
+        .map_err(|_| invalid("rawData is not JSON: send it exactly as wx.getUserInfo returned it.".into()))?;
+    if !signature_matches(raw_data, &session.session_key, &signature) {
+        return Err(ApiError::SignatureMismatch);
+    }
+    Ok(user_info)
+}
+
+impl<S: SessionStore> Handler for CheckSession<S> {
+    async fn handle(&self, request: ApiRequest) -> ApiResponse {
+        self.check(request).await.unwrap_or_else(ApiResponse::from)
+    }
+}

@@ -1,0 +1,203 @@
+//! `POST /login`: code → WeChat `jscode2session` → a session of our own.
+
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::api::{ApiRequest, ApiResponse, Handler, JsonBody, check_method, check_size, invalid};
+use crate::deadline::Deadline;
+use crate::error::{ApiError, Upstream};
+use crate::redact::{AppSecret, mask_openid};
+use crate::secret::{SecretError, SecretSource};
+use crate::session::{Session, SessionStore, StoreError, epoch_seconds};
+use crate::token::SessionToken;
+use crate::wechat::{RetryPolicy, WeChatApi, WeChatError, WxSession, with_retry};
+
+/// A code from wx.login is at most this long; WeChat's are 32.
+const MAX_CODE_CHARS: usize = 128;
+/// A token collision is a 2^-128 event; a second one in a row means a broken RNG.
+const TOKEN_ATTEMPTS: u32 = 3;
+
+#[derive(Debug, Clone)]
+pub struct LoginSettings {
+    pub appid: String,
+    pub session_ttl_seconds: i64,
+    pub retry: RetryPolicy,
+}
+
+pub struct Login<S, W, K> {
+    store: S,
+    wechat: W,
+    secrets: K,
+    settings: LoginSettings,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginBody<'a> {
+    token: &'a str,
+    expires_in: i64,
+    openid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unionid: Option<&'a str>,
+}
+
+impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
+    pub fn new(store: S, wechat: W, secrets: K, settings: LoginSettings) -> Self {
+        Self {
+            store,
+            wechat,
+            secrets,
+            settings,
+        }
+    }
+
+    /// Fetches the appsecret during init, so the first login does not wait for it.
+    /// A failure here is not fatal: the first login tries again.
+    pub async fn prefetch_secret(&self) {
+        if let Err(err) = self.secrets.appsecret().await {
+            warn!(error = %err, "appsecret prefetch failed; the first login will retry");
+        }
+    }
+
+    async fn login(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
+        check_size(&request)?;
+        check_method(&request, "POST")?;
+        let body = JsonBody::parse(&request.body)?;
+        let code = body.required_str("code")?;
+        if code.len() > MAX_CODE_CHARS || !code.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid(format!(
+                "code must be 1 to {MAX_CODE_CHARS} visible ASCII characters, as wx.login returns it."
+            )));
+        }
+        let wx = self.code_to_session(code, request.deadline).await?;
+        let token = self.create_session(&wx, request.deadline).await?;
+        info!(openid = %mask_openid(&wx.openid), "login succeeded");
+        Ok(ApiResponse::json(
+            200,
+            &LoginBody {
+                token: token.expose(),
+                expires_in: self.settings.session_ttl_seconds,
+                openid: &wx.openid,
+                unionid: wx.unionid.as_deref(),
+            },
+        ))
+    }
+
+    async fn code_to_session(&self, code: &str, deadline: Deadline) -> Result<WxSession, ApiError> {
+        let secret = self.secret(deadline, false).await?;
+        match self.jscode2session(&secret, code, deadline).await {
+            Err(WeChatError::BadCredential(errcode)) => {
+                warn!(errcode, "WeChat refused the appsecret; fetching it again in case it was rotated");
+                let secret = self.secret(deadline, true).await?;
+                self.jscode2session(&secret, code, deadline)
+                    .await
+                    .map_err(wechat_failure)
+            }
+            result => result.map_err(wechat_failure),
+        }
+    }
+
+    async fn secret(&self, deadline: Deadline, refresh: bool) -> Result<AppSecret, ApiError> {
+        let fetched = if refresh {
+            deadline.run(self.secrets.refresh()).await
+        } else {
+            deadline.run(self.secrets.appsecret()).await
+        };
+        match fetched {
+            Some(Ok(secret)) => Ok(secret),
+            Some(Err(err @ SecretError::Malformed(_))) => {
+                tracing::error!(error = %err, "the appsecret in Secrets Manager is unusable");
+                Err(ApiError::Unavailable(Upstream::SecretStore))
+            }
+            Some(Err(err)) => {
+                warn!(error = %err, "appsecret fetch failed");
+                Err(ApiError::Unavailable(Upstream::SecretStore))
+            }
+            None => {
+                warn!("appsecret fetch ran out of time");
+                Err(ApiError::Unavailable(Upstream::SecretStore))
+            }
+        }
+    }
+
+    async fn jscode2session(
+        &self,
+        secret: &AppSecret,
+        code: &str,
+        deadline: Deadline,
+    ) -> Result<WxSession, WeChatError> {
+        with_retry(self.settings.retry, deadline, |timeout| {
+            self.wechat
+                .jscode2session(&self.settings.appid, secret, code, timeout)
+        })
+        .await
+    }
+
+    /// Stores the session under a fresh token. A 200 is only ever sent after the
+    /// write succeeded, so every token handed out works.
+    async fn create_session(
+        &self,
+        wx: &WxSession,
+        deadline: Deadline,
+    ) -> Result<SessionToken, ApiError> {
+        let now = epoch_seconds();
+        let session = Session {
+            openid: wx.openid.clone(),
+            unionid: wx.unionid.clone(),
+            session_key: wx.session_key.clone(),
+            created_at: now,
+            expires_at: now + self.settings.session_ttl_seconds,
+        };
+        for _ in 0..TOKEN_ATTEMPTS {
+            let token = SessionToken::generate().map_err(|err| {
+                tracing::error!(error = %err, "the OS random source failed");
+                ApiError::Unavailable(Upstream::SessionTable)
+            })?;
+            match deadline.run(self.store.create(&token.key(), &session)).await {
+                Some(Ok(())) => return Ok(token),
+                Some(Err(StoreError::AlreadyExists)) => {
+                    warn!("session token collided with an existing item; drawing another");
+                }
+                Some(Err(err)) => {
+                    warn!(error = %err, "session write failed");
+                    return Err(ApiError::Unavailable(Upstream::SessionTable));
+                }
+                None => {
+                    warn!("session write ran out of time");
+                    return Err(ApiError::Unavailable(Upstream::SessionTable));
+                }
+            }
+        }
+        tracing::error!("session token collided {TOKEN_ATTEMPTS} times in a row");
+        Err(ApiError::Unavailable(Upstream::SessionTable))
+    }
+}
+
+/// What each WeChat failure means to the client.
+fn wechat_failure(err: WeChatError) -> ApiError {
+    match err {
+        WeChatError::InvalidCode(_) => ApiError::InvalidCode,
+        WeChatError::Blocked => ApiError::LoginBlocked,
+        WeChatError::RateLimited => ApiError::RateLimited,
+        WeChatError::Busy | WeChatError::Transport(_) | WeChatError::Timeout => {
+            warn!(error = %err, "WeChat unavailable after retries");
+            ApiError::Unavailable(Upstream::WeChat)
+        }
+        WeChatError::BadCredential(errcode) | WeChatError::Other(errcode) => {
+            warn!(errcode, "WeChat answered an errcode we cannot handle");
+            ApiError::WeChat {
+                errcode: Some(errcode),
+            }
+        }
+        WeChatError::Malformed(reason) => {
+            warn!(reason, "WeChat answered something unusable");
+            ApiError::WeChat { errcode: None }
+        }
+    }
+}
+
+impl<S: SessionStore, W: WeChatApi, K: SecretSource> Handler for Login<S, W, K> {
+    async fn handle(&self, request: ApiRequest) -> ApiResponse {
+        self.login(request).await.unwrap_or_else(ApiResponse::from)
+    }
+}

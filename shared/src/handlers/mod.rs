@@ -1,0 +1,10 @@
+//! One handler per function. Each runs the contract's checks in order and maps
+//! every failure through `ApiError`.
+
+mod check_session;
+mod login;
+mod phone;
+
+pub use check_session::CheckSession;
+pub use login::{Login, LoginSettings};
+pub use phone::DecryptPhone;

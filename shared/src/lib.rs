@@ -1,0 +1,20 @@
+//! wxauth: a WeChat mini-program login backend for AWS Lambda.
+//!
+//! The domain (tokens, sessions, crypto, errors, handlers) is plain Rust; the
+//! adapters to AWS, WeChat's HTTP API and the Lambda Runtime sit at the edges
+//! behind `SessionStore`, `SecretSource` and `WeChatApi`.
+
+pub mod api;
+pub mod aws;
+pub mod config;
+pub mod crypto;
+pub mod deadline;
+pub mod error;
+pub mod handlers;
+pub mod lambda;
+pub mod phone;
+pub mod redact;
+pub mod secret;
+pub mod session;
+pub mod token;
+pub mod wechat;

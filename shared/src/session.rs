@@ -1,0 +1,140 @@
+//! Sessions and where they are kept.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::redact::SessionKey;
+use crate::token::TokenKey;
+
+/// What login learned from WeChat, kept server-side under the token's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub session_key: SessionKey,
+    /// Epoch seconds.
+    pub created_at: i64,
+    /// Epoch seconds; the session is refused from this instant on.
+    pub expires_at: i64,
+}
+
+impl Session {
+    /// Decided on every read: the table's TTL deletes lazily, so presence proves nothing.
+    pub fn is_live(&self, now: i64) -> bool {
+        now < self.expires_at
+    }
+
+    pub fn seconds_left(&self, now: i64) -> i64 {
+        (self.expires_at - now).max(0)
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn epoch_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The key is taken: only a token collision can cause it, and login retries.
+    #[error("an item with this key already exists")]
+    AlreadyExists,
+    /// The store could not be reached or refused the call; worth a retry later.
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    /// An item exists but cannot be read as a session.
+    #[error("session item is malformed: {0}")]
+    Malformed(String),
+}
+
+pub trait SessionStore: Send + Sync + 'static {
+    /// Writes a new session; never overwrites an existing key.
+    fn create(
+        &self,
+        key: &TokenKey,
+        session: &Session,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads a session, strongly consistent: a session answered 200 at login is
+    /// visible to the very next request. Expiry is the caller's to check.
+    fn get(&self, key: &TokenKey)
+    -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
+}
+
+/// Sessions in process memory: for unit tests and local runs, lost on restart.
+#[derive(Debug, Default)]
+pub struct MemorySessionStore {
+    sessions: Mutex<HashMap<TokenKey, Session>>,
+}
+
+impl MemorySessionStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenKey, Session>> {
+        // A poisoned map still holds consistent entries: every write is one insert.
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl SessionStore for MemorySessionStore {
+    async fn create(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+        let mut sessions = self.lock();
+        if sessions.contains_key(key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        sessions.insert(key.clone(), session.clone());
+        Ok(())
+    }
+
+    async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
+        Ok(self.lock().get(key).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::SessionToken;
+
+    fn session(expires_at: i64) -> Session {
+        Session {
+            openid: "o1".into(),
+            unionid: None,
+            session_key: SessionKey::new("k"),
+            created_at: 0,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn liveness_is_decided_by_expires_at() {
+        let s = session(100);
+        assert!(s.is_live(99));
+        assert!(!s.is_live(100));
+        assert_eq!(s.seconds_left(40), 60);
+        assert_eq!(s.seconds_left(400), 0);
+    }
+
+    #[tokio::test]
+    async fn memory_store_never_overwrites() {
+        let store = MemorySessionStore::new();
+        let key = SessionToken::generate().unwrap().key();
+        store.create(&key, &session(1)).await.unwrap();
+        assert_eq!(
+            store.create(&key, &session(2)).await,
+            Err(StoreError::AlreadyExists)
+        );
+        assert_eq!(store.get(&key).await.unwrap(), Some(session(1)));
+        let other = SessionToken::generate().unwrap().key();
+        assert_eq!(store.get(&other).await.unwrap(), None);
+    }
+}

@@ -1,0 +1,84 @@
+//! `WeChatApi` over HTTPS with reqwest (rustls).
+
+use std::time::Duration;
+
+use super::{WeChatApi, WeChatError, WxSession, parse_jscode2session};
+use crate::redact::AppSecret;
+
+/// WeChat's answers are a few hundred bytes; anything far larger is not one, and
+/// is not read whole.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct HttpWeChat {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl HttpWeChat {
+    /// `base` is `WECHAT_API_BASE`, e.g. `https://api.weixin.qq.com`.
+    pub fn new(base: &str, connect_timeout: Duration) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            // The URL carries the appsecret: never hand it to another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+impl WeChatApi for HttpWeChat {
+    async fn jscode2session(
+        &self,
+        appid: &str,
+        secret: &AppSecret,
+        code: &str,
+        timeout: Duration,
+    ) -> Result<WxSession, WeChatError> {
+        let response = self
+            .client
+            .get(format!("{}/sns/jscode2session", self.base))
+            .query(&[
+                ("appid", appid),
+                ("secret", secret.expose()),
+                ("js_code", code),
+                ("grant_type", "authorization_code"),
+            ])
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let body = read_capped(response).await?;
+        parse_jscode2session(&body)
+    }
+}
+
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, WeChatError> {
+    let too_large = WeChatError::Malformed("answer too large");
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_large);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// reqwest's messages include the URL, and ours carries the appsecret.
+fn transport_error(err: reqwest::Error) -> WeChatError {
+    if err.is_timeout() {
+        WeChatError::Timeout
+    } else {
+        WeChatError::Transport(err.without_url().to_string())
+    }
+}
