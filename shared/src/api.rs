@@ -277,7 +277,11 @@ mod tests {
     fn bearer_token_shapes() {
         let token = SessionToken::generate().unwrap();
         let t = token.expose();
-        for header in [format!("Bearer {t}"), format!("bearer {t}"), format!("BEARER  {t} ")] {
+        for header in [
+            format!("Bearer {t}"),
+            format!("bearer {t}"),
+            format!("BEARER  {t} "),
+        ] {
             let got = bearer_token(&request("GET").with_header("Authorization", header.clone()));
             assert_eq!(got.as_ref().ok(), Some(&token), "{header}");
         }
@@ -285,7 +289,12 @@ mod tests {
             bearer_token(&request("GET")),
             Err(ApiError::Unauthorized(NO_TOKEN))
         );
-        for header in [t.to_owned(), format!("Basic {t}"), "Bearer abc".into(), format!("Bearer {t}x")] {
+        for header in [
+            t.to_owned(),
+            format!("Basic {t}"),
+            "Bearer abc".into(),
+            format!("Bearer {t}x"),
+        ] {
             assert_eq!(
                 bearer_token(&request("GET").with_header("authorization", header)),
                 Err(ApiError::Unauthorized(MALFORMED_TOKEN))
@@ -297,7 +306,11 @@ mod tests {
     fn token_in_query_string_is_ignored() {
         let token = SessionToken::generate().unwrap();
         let mut req = request("GET");
-        req.query = Some(format!("token={}&access_token={}", token.expose(), token.expose()));
+        req.query = Some(format!(
+            "token={}&access_token={}",
+            token.expose(),
+            token.expose()
+        ));
         assert_eq!(bearer_token(&req), Err(ApiError::Unauthorized(NO_TOKEN)));
     }
 
@@ -308,7 +321,10 @@ mod tests {
         }
         let body = JsonBody::parse(br#"{"a":"","b":1,"c":"x","n":null}"#).unwrap();
         assert_eq!(body.required_str("a"), Err(invalid("a is empty.".into())));
-        assert_eq!(body.required_str("b"), Err(invalid("b must be a string.".into())));
+        assert_eq!(
+            body.required_str("b"),
+            Err(invalid("b must be a string.".into()))
+        );
         assert_eq!(body.required_str("n"), Err(invalid("n is missing.".into())));
         assert_eq!(body.required_str("z"), Err(invalid("z is missing.".into())));
         assert_eq!(body.required_str("c"), Ok("x"));
@@ -316,11 +332,17 @@ mod tests {
 
     #[test]
     fn base64_field_explains_a_space() {
-        let body = JsonBody::parse(br#"{"iv":"r7BX XKkLb8qrSNn05n0qiA==","long":"AAAAAAAA"}"#).unwrap();
+        let body =
+            JsonBody::parse(br#"{"iv":"r7BX XKkLb8qrSNn05n0qiA==","long":"AAAAAAAA"}"#).unwrap();
         let err = body.base64_field("iv", 100).unwrap_err();
         assert!(err.message().contains("'+'"), "{}", err.message());
         assert_eq!(err.status(), 400);
-        assert!(body.base64_field("long", 7).unwrap_err().message().contains("longer than 7"));
+        assert!(
+            body.base64_field("long", 7)
+                .unwrap_err()
+                .message()
+                .contains("longer than 7")
+        );
         assert_eq!(body.base64_field("long", 8).unwrap(), vec![0; 6]);
     }
 
@@ -339,6 +361,9 @@ mod tests {
             .with_bearer("SECRET-TOKEN")
             .with_body("{\"encryptedData\":\"CIPHER\"}");
         let shown = format!("{req:?}");
-        assert!(!shown.contains("SECRET-TOKEN") && !shown.contains("CIPHER"), "{shown}");
+        assert!(
+            !shown.contains("SECRET-TOKEN") && !shown.contains("CIPHER"),
+            "{shown}"
+        );
     }
 }

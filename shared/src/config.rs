@@ -143,12 +143,20 @@ mod tests {
     #[test]
     fn each_missing_variable_is_named() {
         for missing in ["WECHAT_APPID", "WECHAT_SECRET_ID", "SESSION_TABLE"] {
-            let pairs: Vec<_> = FULL.iter().copied().filter(|(k, _)| *k != missing).collect();
+            let pairs: Vec<_> = FULL
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
             let err = LoginConfig::from_env(&env(&pairs)).unwrap_err();
             assert_eq!(err, ConfigError::Missing(missing));
             assert!(err.to_string().contains(missing));
         }
-        let blank = LoginConfig::from_env(&env(&[("WECHAT_APPID", " "), ("WECHAT_SECRET_ID", "s"), ("SESSION_TABLE", "t")]));
+        let blank = LoginConfig::from_env(&env(&[
+            ("WECHAT_APPID", " "),
+            ("WECHAT_SECRET_ID", "s"),
+            ("SESSION_TABLE", "t"),
+        ]));
         assert_eq!(blank, Err(ConfigError::Missing("WECHAT_APPID")));
         assert_eq!(
             DecryptPhoneConfig::from_env(&env(&[("SESSION_TABLE", "t")])),
@@ -167,7 +175,10 @@ mod tests {
             pairs.push(("SESSION_TTL_SECONDS", ttl));
             assert!(matches!(
                 LoginConfig::from_env(&env(&pairs)),
-                Err(ConfigError::Invalid { name: "SESSION_TTL_SECONDS", .. })
+                Err(ConfigError::Invalid {
+                    name: "SESSION_TTL_SECONDS",
+                    ..
+                })
             ));
         }
         let mut pairs = FULL.to_vec();

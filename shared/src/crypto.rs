@@ -82,8 +82,8 @@ pub fn decrypt_open_data(
     appid: &str,
 ) -> Result<Map<String, Value>, DecryptFailure> {
     let key = decode_base64(session_key.expose()).map_err(|_| DecryptFailure::BadSessionKey)?;
-    let cipher = Aes128CbcDec::new_from_slices(&key, &data.iv)
-        .map_err(|_| DecryptFailure::BadSessionKey)?;
+    let cipher =
+        Aes128CbcDec::new_from_slices(&key, &data.iv).map_err(|_| DecryptFailure::BadSessionKey)?;
     let plaintext = cipher
         .decrypt_padded_vec::<Pkcs7>(&data.ciphertext)
         .map_err(|_| DecryptFailure::Padding)?;
@@ -160,12 +160,19 @@ pub(crate) mod tests {
         // unpad, the bytes are not JSON. Either way one failure, never garbage out.
         let key = SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==");
         let err = decrypt_open_data(&key, &demo_data(), DEMO_APPID).unwrap_err();
-        assert!(matches!(err, DecryptFailure::Padding | DecryptFailure::NotJson));
+        assert!(matches!(
+            err,
+            DecryptFailure::Padding | DecryptFailure::NotJson
+        ));
     }
 
     #[test]
     fn short_or_long_session_key_is_refused_not_zero_padded() {
-        for key in ["AAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "not base64!"] {
+        for key in [
+            "AAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "not base64!",
+        ] {
             assert_eq!(
                 decrypt_open_data(&SessionKey::new(key), &demo_data(), DEMO_APPID),
                 Err(DecryptFailure::BadSessionKey),
@@ -183,11 +190,20 @@ pub(crate) mod tests {
             (&b"not json"[..], DecryptFailure::NotJson),
             (&[0xff, 0xfe, 0x00][..], DecryptFailure::NotJson),
             (&b"[1,2]"[..], DecryptFailure::NotJson),
-            (&br#"{"phoneNumber":"1"}"#[..], DecryptFailure::WatermarkMismatch),
-            (&br#"{"watermark":{"appid":5}}"#[..], DecryptFailure::WatermarkMismatch),
+            (
+                &br#"{"phoneNumber":"1"}"#[..],
+                DecryptFailure::WatermarkMismatch,
+            ),
+            (
+                &br#"{"watermark":{"appid":5}}"#[..],
+                DecryptFailure::WatermarkMismatch,
+            ),
         ] {
             let data = EncryptedData::new(encrypt(&key, &iv, plaintext), &iv).unwrap();
-            assert_eq!(decrypt_open_data(&session_key, &data, DEMO_APPID), Err(want));
+            assert_eq!(
+                decrypt_open_data(&session_key, &data, DEMO_APPID),
+                Err(want)
+            );
         }
     }
 

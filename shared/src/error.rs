@@ -131,10 +131,12 @@ impl ApiError {
         response.error = Some(self.code());
         match self {
             Self::RateLimited => {
-                response = response.with_header("retry-after", RETRY_AFTER_RATE_LIMITED_SECS.to_string());
+                response =
+                    response.with_header("retry-after", RETRY_AFTER_RATE_LIMITED_SECS.to_string());
             }
             Self::Unavailable(_) => {
-                response = response.with_header("retry-after", RETRY_AFTER_UNAVAILABLE_SECS.to_string());
+                response =
+                    response.with_header("retry-after", RETRY_AFTER_UNAVAILABLE_SECS.to_string());
             }
             Self::MethodNotAllowed { allowed } => {
                 response = response.with_header("allow", allowed.to_owned());
@@ -168,7 +170,9 @@ mod tests {
             ApiError::PayloadTooLarge,
             ApiError::DecryptFailed,
             ApiError::RateLimited,
-            ApiError::WeChat { errcode: Some(40013) },
+            ApiError::WeChat {
+                errcode: Some(40013),
+            },
             ApiError::WeChat { errcode: None },
             ApiError::Unavailable(Upstream::SessionTable),
         ];
@@ -188,15 +192,29 @@ mod tests {
 
     #[test]
     fn retry_after_on_429_and_503_allow_on_405() {
-        assert_eq!(ApiError::RateLimited.into_response().header("retry-after"), Some("60"));
         assert_eq!(
-            ApiError::Unavailable(Upstream::WeChat).into_response().header("retry-after"),
+            ApiError::RateLimited.into_response().header("retry-after"),
+            Some("60")
+        );
+        assert_eq!(
+            ApiError::Unavailable(Upstream::WeChat)
+                .into_response()
+                .header("retry-after"),
             Some("2")
         );
         assert_eq!(
-            ApiError::MethodNotAllowed { allowed: "GET, POST" }.into_response().header("allow"),
+            ApiError::MethodNotAllowed {
+                allowed: "GET, POST"
+            }
+            .into_response()
+            .header("allow"),
             Some("GET, POST")
         );
-        assert_eq!(ApiError::DecryptFailed.into_response().header("retry-after"), None);
+        assert_eq!(
+            ApiError::DecryptFailed
+                .into_response()
+                .header("retry-after"),
+            None
+        );
     }
 }

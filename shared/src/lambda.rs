@@ -90,13 +90,18 @@ fn request_from_event(event: Value, deadline: Deadline) -> Result<ApiRequest, Ap
         }
         Some(body) => body.into_bytes(),
     };
+    let method = event
+        .request_context
+        .http
+        .method
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(
+                "The event is not an API Gateway HTTP API request: requestContext.http.method is missing.".into(),
+            )
+        })?;
     Ok(ApiRequest {
-        method: event
-            .request_context
-            .http
-            .method
-            .unwrap_or_default()
-            .to_ascii_uppercase(),
+        method: method.to_ascii_uppercase(),
         path: event
             .raw_path
             .or(event.request_context.http.path)
@@ -211,7 +216,10 @@ mod tests {
 
     async fn echo(event: Value) -> (u16, Value) {
         let response = handle_event(&Echo, event, None).await;
-        (response.status_code, serde_json::from_str(&response.body).unwrap())
+        (
+            response.status_code,
+            serde_json::from_str(&response.body).unwrap(),
+        )
     }
 
     #[tokio::test]
@@ -240,7 +248,8 @@ mod tests {
         for event in [
             json!([1, 2]),
             json!({"headers": {"a": 1}}),
-            json!({"body": "@@@", "isBase64Encoded": true}),
+            json!({"not": "an event"}),
+            json!({"body": "@@@", "isBase64Encoded": true, "requestContext": {"http": {"method": "POST"}}}),
         ] {
             let (status, body) = echo(event).await;
             assert_eq!(status, 400);
@@ -251,7 +260,8 @@ mod tests {
     #[tokio::test]
     async fn oversized_base64_body_is_413() {
         let body = STANDARD.encode(vec![b'a'; MAX_BODY_BYTES * 2]);
-        let (status, body) = echo(json!({"body": body, "isBase64Encoded": true})).await;
+        let event = json!({"body": body, "isBase64Encoded": true, "requestContext": {"http": {"method": "POST"}}});
+        let (status, body) = echo(event).await;
         assert_eq!(status, 413);
         assert_eq!(body["error"], "payload_too_large");
     }

@@ -73,10 +73,7 @@ mod tests {
 
     #[test]
     fn bare_and_json_secrets_are_read() {
-        assert_eq!(
-            parse_secret_string("abc123\n").unwrap().expose(),
-            "abc123"
-        );
+        assert_eq!(parse_secret_string("abc123\n").unwrap().expose(), "abc123");
         assert_eq!(
             parse_secret_string(r#" {"appsecret": "abc123", "note": "x"} "#)
                 .unwrap()
@@ -87,7 +84,14 @@ mod tests {
 
     #[test]
     fn unusable_secrets_are_refused() {
-        for text in ["", "  \n", "{", r#"{"secret":"x"}"#, r#"{"appsecret":""}"#, r#"{"appsecret":1}"#] {
+        for text in [
+            "",
+            "  \n",
+            "{",
+            r#"{"secret":"x"}"#,
+            r#"{"appsecret":""}"#,
+            r#"{"appsecret":1}"#,
+        ] {
             assert!(parse_secret_string(text).is_err(), "{text:?}");
         }
     }

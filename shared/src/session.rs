@@ -62,8 +62,10 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Reads a session, strongly consistent: a session answered 200 at login is
     /// visible to the very next request. Expiry is the caller's to check.
-    fn get(&self, key: &TokenKey)
-    -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
+    fn get(
+        &self,
+        key: &TokenKey,
+    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
 }
 
 /// Sessions in process memory: for unit tests and local runs, lost on restart.

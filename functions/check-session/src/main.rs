@@ -10,5 +10,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
     let config = or_exit("check-session", CheckSessionConfig::from_env(&ProcessEnv));
     let sdk = load_sdk_config().await;
-    run(CheckSession::new(DynamoSessionStore::new(&sdk, config.table))).await
+    run(CheckSession::new(DynamoSessionStore::new(
+        &sdk,
+        config.table,
+    )))
+    .await
 }

@@ -39,8 +39,14 @@ impl SessionStore for DynamoSessionStore {
                 "sessionKey",
                 AttributeValue::S(session.session_key.expose().to_owned()),
             )
-            .item("createdAt", AttributeValue::N(session.created_at.to_string()))
-            .item("expiresAt", AttributeValue::N(session.expires_at.to_string()))
+            .item(
+                "createdAt",
+                AttributeValue::N(session.created_at.to_string()),
+            )
+            .item(
+                "expiresAt",
+                AttributeValue::N(session.expires_at.to_string()),
+            )
             .condition_expression("attribute_not_exists(pk)");
         if let Some(unionid) = &session.unionid {
             put = put.item("unionid", AttributeValue::S(unionid.clone()));
@@ -111,6 +117,9 @@ mod tests {
         assert_eq!(session.expires_at, 610);
         assert_eq!(session.unionid, None);
         item.insert("expiresAt".into(), AttributeValue::S("610".into()));
-        assert!(matches!(session_from_item(&item), Err(StoreError::Malformed(_))));
+        assert!(matches!(
+            session_from_item(&item),
+            Err(StoreError::Malformed(_))
+        ));
     }
 }

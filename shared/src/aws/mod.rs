@@ -19,6 +19,12 @@ pub use secrets_manager::SecretsManagerSource;
 /// Timeouts are explicit so that a stalled endpoint costs a bounded slice of the
 /// 8-second answer budget; the standard retry mode absorbs throttling.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    sdk_config_loader().load().await
+}
+
+/// The loader behind `load_sdk_config`, for callers (tests, local tools) that
+/// set region, credentials or endpoint in code rather than in the environment.
+pub fn sdk_config_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()
@@ -28,6 +34,4 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await
 }

@@ -72,8 +72,9 @@ fn verify_raw_data(request: &ApiRequest, session: &Session) -> Result<Value, Api
         .then(|| hex::decode(signature_hex).ok()?.try_into().ok())
         .flatten()
         .ok_or_else(|| invalid("signature must be exactly 40 hex characters.".into()))?;
-    let user_info: Value = serde_json::from_str(raw_data)
-        .map_err(|_| invalid("rawData is not JSON: send it exactly as wx.getUserInfo returned it.".into()))?;
+    let user_info: Value = serde_json::from_str(raw_data).map_err(|_| {
+        invalid("rawData is not JSON: send it exactly as wx.getUserInfo returned it.".into())
+    })?;
     if !signature_matches(raw_data, &session.session_key, &signature) {
         return Err(ApiError::SignatureMismatch);
     }

@@ -25,9 +25,9 @@ pub struct LoginSettings {
 }
 
 pub struct Login<S, W, K> {
-    store: S,
-    wechat: W,
-    secrets: K,
+    pub(super) store: S,
+    pub(super) wechat: W,
+    pub(super) secrets: K,
     settings: LoginSettings,
 }
 
@@ -87,7 +87,10 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
         let secret = self.secret(deadline, false).await?;
         match self.jscode2session(&secret, code, deadline).await {
             Err(WeChatError::BadCredential(errcode)) => {
-                warn!(errcode, "WeChat refused the appsecret; fetching it again in case it was rotated");
+                warn!(
+                    errcode,
+                    "WeChat refused the appsecret; fetching it again in case it was rotated"
+                );
                 let secret = self.secret(deadline, true).await?;
                 self.jscode2session(&secret, code, deadline)
                     .await
@@ -153,7 +156,10 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
                 tracing::error!(error = %err, "the OS random source failed");
                 ApiError::Unavailable(Upstream::SessionTable)
             })?;
-            match deadline.run(self.store.create(&token.key(), &session)).await {
+            match deadline
+                .run(self.store.create(&token.key(), &session))
+                .await
+            {
                 Some(Ok(())) => return Ok(token),
                 Some(Err(StoreError::AlreadyExists)) => {
                     warn!("session token collided with an existing item; drawing another");

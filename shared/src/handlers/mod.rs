@@ -8,3 +8,6 @@ mod phone;
 pub use check_session::CheckSession;
 pub use login::{Login, LoginSettings};
 pub use phone::DecryptPhone;
+
+#[cfg(test)]
+mod tests;

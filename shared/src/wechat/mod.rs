@@ -198,10 +198,8 @@ mod tests {
 
     #[test]
     fn success_without_errcode() {
-        let session = parse_jscode2session(
-            br#"{"openid":"o1","session_key":"k==","unionid":"u1"}"#,
-        )
-        .unwrap();
+        let session =
+            parse_jscode2session(br#"{"openid":"o1","session_key":"k==","unionid":"u1"}"#).unwrap();
         assert_eq!(session.openid, "o1");
         assert_eq!(session.session_key.expose(), "k==");
         assert_eq!(session.unionid.as_deref(), Some("u1"));
@@ -213,8 +211,14 @@ mod tests {
     #[test]
     fn errcodes_map_to_typed_errors() {
         for (body, want) in [
-            (&br#"{"errcode":40029,"errmsg":"invalid code"}"#[..], WeChatError::InvalidCode(40029)),
-            (br#"{"errcode":40163,"errmsg":"code been used"}"#, WeChatError::InvalidCode(40163)),
+            (
+                &br#"{"errcode":40029,"errmsg":"invalid code"}"#[..],
+                WeChatError::InvalidCode(40029),
+            ),
+            (
+                br#"{"errcode":40163,"errmsg":"code been used"}"#,
+                WeChatError::InvalidCode(40163),
+            ),
             (br#"{"errcode":40226}"#, WeChatError::Blocked),
             (br#"{"errcode":45011}"#, WeChatError::RateLimited),
             (br#"{"errcode":-1}"#, WeChatError::Busy),
@@ -222,13 +226,30 @@ mod tests {
             (br#"{"errcode":40001}"#, WeChatError::BadCredential(40001)),
             (br#"{"errcode":40125}"#, WeChatError::BadCredential(40125)),
             (br#"{"errcode":40013}"#, WeChatError::Other(40013)),
-            (b"<html>502 Bad Gateway</html>", WeChatError::Malformed("not JSON")),
+            (
+                b"<html>502 Bad Gateway</html>",
+                WeChatError::Malformed("not JSON"),
+            ),
             (b"[]", WeChatError::Malformed("not a JSON object")),
-            (br#"{"session_key":"k"}"#, WeChatError::Malformed("no openid")),
-            (br#"{"openid":"o"}"#, WeChatError::Malformed("no session_key")),
-            (br#"{"errcode":1.5}"#, WeChatError::Malformed("errcode is not an integer")),
+            (
+                br#"{"session_key":"k"}"#,
+                WeChatError::Malformed("no openid"),
+            ),
+            (
+                br#"{"openid":"o"}"#,
+                WeChatError::Malformed("no session_key"),
+            ),
+            (
+                br#"{"errcode":1.5}"#,
+                WeChatError::Malformed("errcode is not an integer"),
+            ),
         ] {
-            assert_eq!(parse_jscode2session(body), Err(want), "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                parse_jscode2session(body),
+                Err(want),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
@@ -243,11 +264,12 @@ mod tests {
     #[tokio::test]
     async fn transient_errors_are_retried_up_to_the_limit() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> = with_retry(fast(), Deadline::after(Duration::from_secs(5)), |_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err(WeChatError::Busy) }
-        })
-        .await;
+        let result: Result<(), _> =
+            with_retry(fast(), Deadline::after(Duration::from_secs(5)), |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(WeChatError::Busy) }
+            })
+            .await;
         assert_eq!(result, Err(WeChatError::Busy));
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     }

@@ -1,0 +1,645 @@
+//! Handler behaviour with in-process fakes. The same flows run against DynamoDB
+//! Local, moto and an HTTP fake WeChat in the `wxauth-tests` crate.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES};
+use crate::crypto::tests::encrypt;
+use crate::deadline::Deadline;
+use crate::redact::{AppSecret, SessionKey};
+use crate::secret::{SecretError, SecretSource, StaticSecret};
+use crate::session::{MemorySessionStore, Session, SessionStore, StoreError, epoch_seconds};
+use crate::token::{SessionToken, TokenKey};
+use crate::wechat::{RetryPolicy, WeChatApi, WeChatError, WxSession};
+
+const APPID: &str = "wxTESTAPPID00001";
+const KEY: [u8; 16] = *b"0123456789abcdef";
+
+fn session_key() -> SessionKey {
+    SessionKey::new(STANDARD.encode(KEY))
+}
+
+/// Answers every code with the next scripted result, then with success.
+struct ScriptedWeChat {
+    script: Mutex<Vec<Result<WxSession, WeChatError>>>,
+    calls: AtomicU32,
+    secrets_seen: Mutex<Vec<String>>,
+}
+
+impl ScriptedWeChat {
+    fn new(mut script: Vec<Result<WxSession, WeChatError>>) -> Self {
+        script.reverse();
+        Self {
+            script: Mutex::new(script),
+            calls: AtomicU32::new(0),
+            secrets_seen: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+fn wx_session() -> WxSession {
+    WxSession {
+        openid: "oOPENID123456".into(),
+        unionid: Some("uUNION".into()),
+        session_key: session_key(),
+    }
+}
+
+impl WeChatApi for ScriptedWeChat {
+    async fn jscode2session(
+        &self,
+        appid: &str,
+        secret: &AppSecret,
+        _code: &str,
+        _timeout: Duration,
+    ) -> Result<WxSession, WeChatError> {
+        assert_eq!(appid, APPID);
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.secrets_seen
+            .lock()
+            .unwrap()
+            .push(secret.expose().to_owned());
+        self.script
+            .lock()
+            .unwrap()
+            .pop()
+            .unwrap_or_else(|| Ok(wx_session()))
+    }
+}
+
+/// Hands out "old" until refreshed, then "new"; counts fetches.
+#[derive(Default)]
+struct RotatingSecret {
+    refreshed: AtomicU32,
+}
+
+impl SecretSource for RotatingSecret {
+    async fn appsecret(&self) -> Result<AppSecret, SecretError> {
+        Ok(AppSecret::new(
+            if self.refreshed.load(Ordering::SeqCst) > 0 {
+                "new"
+            } else {
+                "old"
+            },
+        ))
+    }
+    async fn refresh(&self) -> Result<AppSecret, SecretError> {
+        self.refreshed.fetch_add(1, Ordering::SeqCst);
+        self.appsecret().await
+    }
+}
+
+struct DownSecret;
+
+impl SecretSource for DownSecret {
+    async fn appsecret(&self) -> Result<AppSecret, SecretError> {
+        Err(SecretError::Unavailable("connection refused".into()))
+    }
+    async fn refresh(&self) -> Result<AppSecret, SecretError> {
+        self.appsecret().await
+    }
+}
+
+/// Delegates to a memory store, but claims the first `collisions` keys are taken.
+#[derive(Default)]
+struct CollidingStore {
+    inner: MemorySessionStore,
+    collisions: AtomicU32,
+    down: bool,
+}
+
+impl SessionStore for CollidingStore {
+    async fn create(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+        if self.down {
+            return Err(StoreError::Unavailable("refused".into()));
+        }
+        if self.collisions.load(Ordering::SeqCst) > 0 {
+            self.collisions.fetch_sub(1, Ordering::SeqCst);
+            return Err(StoreError::AlreadyExists);
+        }
+        self.inner.create(key, session).await
+    }
+    async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
+        if self.down {
+            return Err(StoreError::Unavailable("refused".into()));
+        }
+        self.inner.get(key).await
+    }
+}
+
+fn settings() -> LoginSettings {
+    LoginSettings {
+        appid: APPID.into(),
+        session_ttl_seconds: 600,
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_backoff: Duration::from_millis(1),
+            attempt_timeout: Duration::from_millis(500),
+        },
+    }
+}
+
+fn login_with(
+    script: Vec<Result<WxSession, WeChatError>>,
+) -> Login<MemorySessionStore, ScriptedWeChat, StaticSecret> {
+    Login::new(
+        MemorySessionStore::new(),
+        ScriptedWeChat::new(script),
+        StaticSecret::new(AppSecret::new("APPSECRET-VALUE")),
+        settings(),
+    )
+}
+
+fn request(method: &str, path: &str) -> ApiRequest {
+    ApiRequest::new(method, path, Deadline::after(Duration::from_secs(5)))
+}
+
+fn json_of(response: &ApiResponse) -> Value {
+    serde_json::from_slice(&response.body).unwrap()
+}
+
+fn assert_error(response: &ApiResponse, status: u16, code: &str) {
+    let body = json_of(response);
+    assert_eq!(
+        (response.status, body["error"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+}
+
+async fn post_login(handler: &impl Handler, body: &str) -> ApiResponse {
+    handler
+        .handle(request("POST", "/login").with_body(body))
+        .await
+}
+
+/// Logs in through `login` and returns the token.
+async fn logged_in<S: SessionStore, W: WeChatApi, K: SecretSource>(
+    login: &Login<S, W, K>,
+) -> String {
+    let response = post_login(login, r#"{"code":"c1"}"#).await;
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    json_of(&response)["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn login_returns_a_token_that_keys_the_stored_session() {
+    let login = login_with(vec![]);
+    let response = post_login(&login, r#"{"code":"081abcDEF"}"#).await;
+    assert_eq!(response.status, 200);
+    let body = json_of(&response);
+    assert_eq!(body["expiresIn"], 600);
+    assert_eq!(body["openid"], "oOPENID123456");
+    assert_eq!(body["unionid"], "uUNION");
+    assert_eq!(body.as_object().unwrap().len(), 4);
+    let token = SessionToken::parse(body["token"].as_str().unwrap()).unwrap();
+    let stored = login.store.get(&token.key()).await.unwrap().unwrap();
+    assert_eq!(stored.session_key, session_key());
+    assert_eq!(stored.expires_at - stored.created_at, 600);
+    assert!((stored.created_at - epoch_seconds()).abs() <= 1);
+    let text = String::from_utf8_lossy(&response.body);
+    assert!(!text.contains(session_key().expose()) && !text.contains("APPSECRET-VALUE"));
+}
+
+#[tokio::test]
+async fn login_without_unionid_omits_it() {
+    let login = login_with(vec![Ok(WxSession {
+        unionid: None,
+        ..wx_session()
+    })]);
+    let body = json_of(&post_login(&login, r#"{"code":"c"}"#).await);
+    assert!(body.get("unionid").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn login_checks_size_then_method_then_fields() {
+    let login = login_with(vec![]);
+    let huge = format!(r#"{{"code":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
+    assert_error(
+        &login
+            .handle(request("GET", "/login").with_body(huge.clone()))
+            .await,
+        413,
+        "payload_too_large",
+    );
+    assert_error(&post_login(&login, &huge).await, 413, "payload_too_large");
+    let wrong_method = login
+        .handle(request("GET", "/login").with_body("not json"))
+        .await;
+    assert_error(&wrong_method, 405, "method_not_allowed");
+    assert_eq!(wrong_method.header("allow"), Some("POST"));
+    for body in [
+        "",
+        "not json",
+        "[]",
+        "{}",
+        r#"{"code":""}"#,
+        r#"{"code":null}"#,
+        r#"{"code":123}"#,
+        r#"{"code":"has space"}"#,
+        r#"{"code":"ünicode"}"#,
+        r#"{"code":"tab	"}"#,
+    ] {
+        assert_error(&post_login(&login, body).await, 400, "invalid_request");
+    }
+    let long = format!(r#"{{"code":"{}"}}"#, "a".repeat(129));
+    assert_error(&post_login(&login, &long).await, 400, "invalid_request");
+    let longest = format!(r#"{{"code":"{}"}}"#, "~".repeat(128));
+    assert_eq!(post_login(&login, &longest).await.status, 200);
+    assert_eq!(
+        login.wechat.calls.load(Ordering::SeqCst),
+        1,
+        "only the valid code reached WeChat"
+    );
+}
+
+#[tokio::test]
+async fn wechat_errcodes_map_to_the_contract() {
+    for (err, status, code) in [
+        (WeChatError::InvalidCode(40029), 401, "invalid_code"),
+        (WeChatError::InvalidCode(40163), 401, "invalid_code"),
+        (WeChatError::Blocked, 403, "login_blocked"),
+        (WeChatError::RateLimited, 429, "rate_limited"),
+        (WeChatError::Other(40013), 502, "wechat_error"),
+        (WeChatError::Malformed("not JSON"), 502, "wechat_error"),
+    ] {
+        let login = login_with(vec![Err(err.clone())]);
+        let response = post_login(&login, r#"{"code":"c"}"#).await;
+        assert_error(&response, status, code);
+        assert_eq!(
+            login.wechat.calls.load(Ordering::SeqCst),
+            1,
+            "{err:?} is not retried"
+        );
+        assert_eq!(response.header("retry-after").is_some(), status == 429);
+    }
+}
+
+#[tokio::test]
+async fn busy_wechat_is_retried_then_503() {
+    let login = login_with(vec![
+        Err(WeChatError::Busy),
+        Err(WeChatError::Busy),
+        Err(WeChatError::Busy),
+    ]);
+    let response = post_login(&login, r#"{"code":"c"}"#).await;
+    assert_error(&response, 503, "upstream_unavailable");
+    assert_eq!(response.header("retry-after"), Some("2"));
+    assert_eq!(login.wechat.calls.load(Ordering::SeqCst), 3);
+
+    let login = login_with(vec![
+        Err(WeChatError::Busy),
+        Err(WeChatError::Transport("reset".into())),
+    ]);
+    assert_eq!(post_login(&login, r#"{"code":"c"}"#).await.status, 200);
+    assert_eq!(login.wechat.calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn refused_appsecret_is_refetched_once() {
+    let login = Login::new(
+        MemorySessionStore::new(),
+        ScriptedWeChat::new(vec![Err(WeChatError::BadCredential(40125))]),
+        RotatingSecret::default(),
+        settings(),
+    );
+    assert_eq!(post_login(&login, r#"{"code":"c"}"#).await.status, 200);
+    assert_eq!(login.secrets.refreshed.load(Ordering::SeqCst), 1);
+    assert_eq!(*login.wechat.secrets_seen.lock().unwrap(), ["old", "new"]);
+
+    let login = Login::new(
+        MemorySessionStore::new(),
+        ScriptedWeChat::new(vec![
+            Err(WeChatError::BadCredential(40001)),
+            Err(WeChatError::BadCredential(40001)),
+        ]),
+        RotatingSecret::default(),
+        settings(),
+    );
+    assert_error(
+        &post_login(&login, r#"{"code":"c"}"#).await,
+        502,
+        "wechat_error",
+    );
+    assert_eq!(
+        login.secrets.refreshed.load(Ordering::SeqCst),
+        1,
+        "refreshed once, not in a loop"
+    );
+    assert_eq!(login.wechat.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn secret_store_down_is_503_and_wechat_is_not_called() {
+    let login = Login::new(
+        MemorySessionStore::new(),
+        ScriptedWeChat::new(vec![]),
+        DownSecret,
+        settings(),
+    );
+    assert_error(
+        &post_login(&login, r#"{"code":"c"}"#).await,
+        503,
+        "upstream_unavailable",
+    );
+    assert_eq!(login.wechat.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn token_collision_draws_a_new_token() {
+    let store = CollidingStore::default();
+    store.collisions.store(2, Ordering::SeqCst);
+    let login = Login::new(
+        store,
+        ScriptedWeChat::new(vec![]),
+        StaticSecret::new(AppSecret::new("s")),
+        settings(),
+    );
+    let token = logged_in(&login).await;
+    let key = SessionToken::parse(&token).unwrap().key();
+    assert!(login.store.get(&key).await.unwrap().is_some());
+
+    let store = CollidingStore::default();
+    store.collisions.store(3, Ordering::SeqCst);
+    let login = Login::new(
+        store,
+        ScriptedWeChat::new(vec![]),
+        StaticSecret::new(AppSecret::new("s")),
+        settings(),
+    );
+    assert_error(
+        &post_login(&login, r#"{"code":"c"}"#).await,
+        503,
+        "upstream_unavailable",
+    );
+}
+
+#[tokio::test]
+async fn session_table_down_is_503_everywhere() {
+    let login = Login::new(
+        CollidingStore {
+            down: true,
+            ..Default::default()
+        },
+        ScriptedWeChat::new(vec![]),
+        StaticSecret::new(AppSecret::new("s")),
+        settings(),
+    );
+    assert_error(
+        &post_login(&login, r#"{"code":"c"}"#).await,
+        503,
+        "upstream_unavailable",
+    );
+    let token = SessionToken::generate().unwrap();
+    let check = CheckSession::new(CollidingStore {
+        down: true,
+        ..Default::default()
+    });
+    let response = check
+        .handle(request("GET", "/session").with_bearer(token.expose()))
+        .await;
+    assert_error(&response, 503, "upstream_unavailable");
+    assert_eq!(response.header("retry-after"), Some("2"));
+}
+
+/// Logs in, then hands the store to `make` to build another function's handler.
+async fn session_for<H>(make: impl FnOnce(MemorySessionStore) -> H) -> (H, String) {
+    let login = login_with(vec![]);
+    let token = logged_in(&login).await;
+    (make(login.store), token)
+}
+
+#[tokio::test]
+async fn get_session_reports_validity() {
+    let (check, token) = session_for(CheckSession::new).await;
+    let response = check
+        .handle(request("GET", "/session").with_bearer(&token))
+        .await;
+    assert_eq!(response.status, 200);
+    let body = json_of(&response);
+    assert_eq!(body["valid"], true);
+    assert_eq!(body["openid"], "oOPENID123456");
+    assert_eq!(body["unionid"], "uUNION");
+    let left = body["expiresIn"].as_i64().unwrap();
+    assert!((599..=600).contains(&left), "{left}");
+}
+
+#[tokio::test]
+async fn session_routes_refuse_bad_tokens_before_reading_the_body() {
+    let (check, _) = session_for(CheckSession::new).await;
+    let unknown = SessionToken::generate().unwrap();
+    for req in [
+        request("GET", "/session"),
+        request("GET", "/session").with_header("authorization", "Bearer"),
+        request("GET", "/session").with_bearer("not-a-token"),
+        request("GET", "/session").with_bearer(unknown.expose()),
+        request("POST", "/session")
+            .with_bearer(unknown.expose())
+            .with_body("garbage"),
+    ] {
+        assert_error(&check.handle(req).await, 401, "unauthorized");
+    }
+    assert_error(
+        &check.handle(request("PUT", "/session")).await,
+        405,
+        "method_not_allowed",
+    );
+}
+
+#[tokio::test]
+async fn expired_session_is_refused_though_present() {
+    let store = MemorySessionStore::new();
+    let token = SessionToken::generate().unwrap();
+    let now = epoch_seconds();
+    let session = Session {
+        openid: "o".into(),
+        unionid: None,
+        session_key: session_key(),
+        created_at: now - 700,
+        expires_at: now - 100,
+    };
+    store.create(&token.key(), &session).await.unwrap();
+    let check = CheckSession::new(store);
+    assert_error(
+        &check
+            .handle(request("GET", "/session").with_bearer(token.expose()))
+            .await,
+        401,
+        "unauthorized",
+    );
+}
+
+fn signature(raw_data: &str, key: &SessionKey) -> String {
+    use sha1::{Digest, Sha1};
+    hex::encode(Sha1::digest(format!("{raw_data}{}", key.expose())))
+}
+
+#[tokio::test]
+async fn post_session_verifies_raw_data() {
+    let (check, token) = session_for(CheckSession::new).await;
+    let raw = r#"{"nickName":"Band","gender":1}"#;
+    let post = |body: Value| {
+        check.handle(
+            request("POST", "/session")
+                .with_bearer(&token)
+                .with_body(body.to_string()),
+        )
+    };
+
+    let good = post(json!({"rawData": raw, "signature": signature(raw, &session_key())})).await;
+    assert_eq!(good.status, 200);
+    let body = json_of(&good);
+    assert_eq!(body["userInfo"], json!({"nickName":"Band","gender":1}));
+    assert_eq!(body["valid"], true);
+
+    let upper =
+        post(json!({"rawData": raw, "signature": signature(raw, &session_key()).to_uppercase()}))
+            .await;
+    assert_eq!(upper.status, 200);
+
+    let other_key = SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==");
+    assert_error(
+        &post(json!({"rawData": raw, "signature": signature(raw, &other_key)})).await,
+        401,
+        "signature_mismatch",
+    );
+
+    for body in [
+        json!({"rawData": raw}),
+        json!({"signature": signature(raw, &session_key())}),
+        json!({"rawData": raw, "signature": "abc"}),
+        json!({"rawData": raw, "signature": "z".repeat(40)}),
+        json!({"rawData": raw, "signature": "a".repeat(41)}),
+        json!({"rawData": "", "signature": "a".repeat(40)}),
+        json!({"rawData": "x".repeat(8193), "signature": "a".repeat(40)}),
+        json!({"rawData": "not json", "signature": signature("not json", &session_key())}),
+    ] {
+        assert_error(&post(body.clone()).await, 400, "invalid_request");
+    }
+}
+
+fn phone_payload(plaintext: &str) -> Value {
+    let iv = [5u8; 16];
+    json!({
+        "encryptedData": STANDARD.encode(encrypt(&KEY, &iv, plaintext.as_bytes())),
+        "iv": STANDARD.encode(iv),
+    })
+}
+
+const PHONE_JSON: &str = r#"{"phoneNumber":"13580006666","purePhoneNumber":"13580006666","countryCode":"86","watermark":{"appid":"wxTESTAPPID00001","timestamp":1700000000}}"#;
+
+#[tokio::test]
+async fn phone_decrypts_with_the_sessions_key() {
+    let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
+    let response = phone
+        .handle(
+            request("POST", "/phone")
+                .with_bearer(&token)
+                .with_body(phone_payload(PHONE_JSON).to_string()),
+        )
+        .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        json_of(&response),
+        json!({"phoneNumber":"13580006666","purePhoneNumber":"13580006666","countryCode":"86"})
+    );
+}
+
+#[tokio::test]
+async fn phone_decrypt_failures_share_one_body() {
+    let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
+    let post = |body: Value| {
+        phone.handle(
+            request("POST", "/phone")
+                .with_bearer(&token)
+                .with_body(body.to_string()),
+        )
+    };
+    let mut bodies = Vec::new();
+    let mut tampered = phone_payload(PHONE_JSON);
+    let mut bytes = STANDARD
+        .decode(tampered["encryptedData"].as_str().unwrap())
+        .unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    tampered["encryptedData"] = json!(STANDARD.encode(&bytes));
+    for body in [
+        tampered,
+        phone_payload(&PHONE_JSON.replace("wxTESTAPPID00001", "wxOTHERAPP000001")),
+        phone_payload("not json at all"),
+        phone_payload(r#"{"watermark":{"appid":"wxTESTAPPID00001"}}"#),
+    ] {
+        let response = post(body).await;
+        assert_error(&response, 422, "decrypt_failed");
+        bodies.push(response.body);
+    }
+    assert!(
+        bodies.windows(2).all(|pair| pair[0] == pair[1]),
+        "no padding oracle"
+    );
+}
+
+#[tokio::test]
+async fn phone_field_errors_are_400_after_the_token() {
+    let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
+    let good = phone_payload(PHONE_JSON);
+    let post = |body: Value| {
+        phone.handle(
+            request("POST", "/phone")
+                .with_bearer(&token)
+                .with_body(body.to_string()),
+        )
+    };
+    for body in [
+        json!({}),
+        json!({"iv": good["iv"]}),
+        json!({"encryptedData": good["encryptedData"]}),
+        json!({"encryptedData": "", "iv": good["iv"]}),
+        json!({"encryptedData": good["encryptedData"], "iv": 5}),
+        json!({"encryptedData": "!!!", "iv": good["iv"]}),
+        json!({"encryptedData": good["encryptedData"], "iv": STANDARD.encode([1u8; 15])}),
+        json!({"encryptedData": good["encryptedData"], "iv": STANDARD.encode([1u8; 17])}),
+        json!({"encryptedData": STANDARD.encode([1u8; 20]), "iv": good["iv"]}),
+        json!({"encryptedData": "A".repeat(8196), "iv": good["iv"]}),
+        json!({"encryptedData": good["encryptedData"].as_str().unwrap().replace('+', " "), "iv": "r7BX+XKkLb8qrSNn05n0qiA=="}),
+    ] {
+        assert_error(&post(body.clone()).await, 400, "invalid_request");
+    }
+    let spaced =
+        post(json!({"encryptedData": good["encryptedData"], "iv": "r7BX XKkLb8qrSNn05n0qiA=="}))
+            .await;
+    assert!(
+        json_of(&spaced)["message"]
+            .as_str()
+            .unwrap()
+            .contains("'+'")
+    );
+    // Unpadded URL-safe base64 is accepted.
+    let url_safe = json!({
+        "encryptedData": good["encryptedData"].as_str().unwrap().replace('+', "-").replace('/', "_").trim_end_matches('=').to_owned(),
+        "iv": good["iv"].as_str().unwrap().trim_end_matches('='),
+    });
+    assert_eq!(post(url_safe).await.status, 200);
+    // Without a token the same bad body is a 401: the token is checked first.
+    let no_token = phone
+        .handle(request("POST", "/phone").with_body("{}"))
+        .await;
+    assert_error(&no_token, 401, "unauthorized");
+    assert_error(
+        &phone.handle(request("GET", "/phone")).await,
+        405,
+        "method_not_allowed",
+    );
+}

@@ -1,0 +1,63 @@
+//! Driving handlers in-process through the functions' own event adapter.
+
+use serde_json::{Value, json};
+use wxauth::api::Handler;
+use wxauth::lambda::handle_event;
+
+use crate::events::HttpEvent;
+use crate::fake_wechat::Issued;
+use crate::world::World;
+
+/// A handler's answer as API Gateway would get it.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Value,
+    pub body: Value,
+    /// The whole serialized response, for leak scans.
+    pub raw: String,
+}
+
+pub async fn call(handler: &impl Handler, event: HttpEvent) -> Answer {
+    call_with_deadline(handler, event, None).await
+}
+
+pub async fn call_with_deadline(
+    handler: &impl Handler,
+    event: HttpEvent,
+    deadline_ms: Option<u64>,
+) -> Answer {
+    let response = handle_event(handler, event.build(), deadline_ms).await;
+    let raw = serde_json::to_string(&response).unwrap();
+    Answer {
+        status: response.status_code,
+        headers: serde_json::to_value(&response.headers).unwrap(),
+        body: serde_json::from_str(&response.body).unwrap_or(Value::Null),
+        raw,
+    }
+}
+
+pub fn assert_error(answer: &Answer, status: u16, code: &str) {
+    assert_eq!(
+        (answer.status, answer.body["error"].as_str()),
+        (status, Some(code)),
+        "{}",
+        answer.raw
+    );
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    assert_eq!(answer.body.as_object().unwrap().len(), 2, "{}", answer.raw);
+}
+
+pub fn login_event(code: &str) -> HttpEvent {
+    HttpEvent::new("POST", "/login").json(&json!({"code": code}))
+}
+
+pub async fn logged_in(world: &World, login: &impl Handler) -> (String, Issued) {
+    let (code, issued) = world.wechat.issue_code();
+    let answer = call(login, login_event(&code)).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    (answer.body["token"].as_str().unwrap().to_owned(), issued)
+}

@@ -1,0 +1,596 @@
+//! The contract (../shared/spec/API.md) against the real stand-ins: DynamoDB Local,
+//! moto's Secrets Manager and a fake WeChat over HTTP. Handlers run in-process
+//! behind the same API Gateway event adapter the functions use.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use wxauth::aws::{DynamoSessionStore, SecretsManagerSource};
+use wxauth::handlers::{CheckSession, Login, LoginSettings};
+use wxauth::wechat::HttpWeChat;
+use wxauth_tests::events::HttpEvent;
+use wxauth_tests::invoke::{assert_error, call, call_with_deadline, logged_in, login_event};
+use wxauth_tests::standins::{StandIns, closed_endpoint};
+use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext, sign};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[tokio::test]
+async fn whole_flow_on_dynamodb_local_moto_and_fake_wechat() {
+    let world = World::new().await;
+    let (login, phone, check) = (
+        world.login().await,
+        world.phone().await,
+        world.check().await,
+    );
+
+    let (code, issued) = world
+        .wechat
+        .issue_code_for("oUSER0000000000000000000001", Some("uUNION1"));
+    let answer = call(&login, login_event(&code)).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    assert_eq!(answer.body["openid"], "oUSER0000000000000000000001");
+    assert_eq!(answer.body["unionid"], "uUNION1");
+    assert_eq!(answer.body["expiresIn"], 600);
+    assert_eq!(answer.headers["content-type"], "application/json");
+    let token = answer.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 43);
+
+    // The item is keyed by SHA-256 of the token and never holds the token itself.
+    let pk = hex::encode(Sha256::digest(token.as_bytes()));
+    let item = world
+        .dynamodb
+        .get_item()
+        .table_name(&world.table)
+        .key("pk", AttributeValue::S(pk.clone()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("session item");
+    assert_eq!(item["openid"], AttributeValue::S(issued.openid.clone()));
+    assert_eq!(
+        item["sessionKey"],
+        AttributeValue::S(issued.session_key.clone())
+    );
+    assert_eq!(item["unionid"], AttributeValue::S("uUNION1".into()));
+    let created: i64 = item["createdAt"].as_n().unwrap().parse().unwrap();
+    let expires: i64 = item["expiresAt"].as_n().unwrap().parse().unwrap();
+    assert_eq!(expires - created, 600);
+    assert!(!format!("{item:?}").contains(&token));
+
+    let answer = call(&check, HttpEvent::new("GET", "/session").bearer(&token)).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    assert_eq!(answer.body["valid"], true);
+    assert_eq!(answer.body["openid"], issued.openid);
+    assert_eq!(answer.body["unionid"], "uUNION1");
+    assert!((598..=600).contains(&answer.body["expiresIn"].as_i64().unwrap()));
+
+    let payload = encrypt_for(&issued, &phone_plaintext(APPID, "13580006666"));
+    let answer = call(
+        &phone,
+        HttpEvent::new("POST", "/phone")
+            .bearer(&token)
+            .json(&payload),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    assert_eq!(
+        answer.body,
+        json!({"phoneNumber": "13580006666", "purePhoneNumber": "13580006666", "countryCode": "86"})
+    );
+
+    let raw = r#"{"nickName":"Band","gender":1,"language":"zh_CN"}"#;
+    let signed = json!({"rawData": raw, "signature": sign(raw, &issued.session_key)});
+    let answer = call(
+        &check,
+        HttpEvent::new("POST", "/session")
+            .bearer(&token)
+            .json(&signed),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    assert_eq!(answer.body["userInfo"]["nickName"], "Band");
+    assert_eq!(answer.body["openid"], issued.openid);
+}
+
+#[tokio::test]
+async fn bodies_may_arrive_base64_encoded_with_any_content_type() {
+    let world = World::new().await;
+    let login = world.login().await;
+    let (code, _) = world.wechat.issue_code();
+    let event = HttpEvent::new("POST", "/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .raw_body(json!({"code": code}).to_string())
+        .base64_body();
+    assert_eq!(call(&login, event).await.status, 200);
+}
+
+#[tokio::test]
+async fn codes_are_single_use_and_unknown_codes_refused() {
+    let world = World::new().await;
+    let login = world.login().await;
+    let (code, _) = world.wechat.issue_code();
+    assert_eq!(call(&login, login_event(&code)).await.status, 200);
+    assert_error(&call(&login, login_event(&code)).await, 401, "invalid_code");
+    assert_error(
+        &call(&login, login_event("never-issued")).await,
+        401,
+        "invalid_code",
+    );
+    // Text/plain errcode, as WeChat sends it.
+    assert_error(
+        &call(&login, login_event("text-40029")).await,
+        401,
+        "invalid_code",
+    );
+}
+
+#[tokio::test]
+async fn wechat_failures_map_to_the_error_table() {
+    let world = World::new().await;
+    let login = world.login().await;
+    for (code, status, error) in [
+        ("errcode-40226", 403, "login_blocked"),
+        ("errcode-45011", 429, "rate_limited"),
+        ("errcode-40163", 401, "invalid_code"),
+        ("errcode-40013", 502, "wechat_error"),
+        ("html", 502, "wechat_error"),
+        ("notjson", 502, "wechat_error"),
+        ("noopenid", 502, "wechat_error"),
+    ] {
+        let before = world.wechat.calls();
+        let answer = call(&login, login_event(code)).await;
+        assert_error(&answer, status, error);
+        assert_eq!(
+            world.wechat.calls() - before,
+            1,
+            "{code} must not be retried"
+        );
+        if status == 429 {
+            assert_eq!(answer.headers["retry-after"], "60");
+        }
+    }
+}
+
+#[tokio::test]
+async fn busy_wechat_is_retried_with_backoff() {
+    let world = World::new().await;
+    let login = world.login().await;
+    world.wechat.busy_next(2);
+    let (code, _) = world.wechat.issue_code();
+    let before = world.wechat.calls();
+    assert_eq!(call(&login, login_event(&code)).await.status, 200);
+    assert_eq!(world.wechat.calls() - before, 3);
+
+    let before = world.wechat.calls();
+    let answer = call(&login, login_event("errcode--1")).await;
+    assert_error(&answer, 503, "upstream_unavailable");
+    assert_eq!(answer.headers["retry-after"], "2");
+    assert_eq!(world.wechat.calls() - before, 3, "bounded: three attempts");
+}
+
+#[tokio::test]
+async fn slow_wechat_gets_503_before_the_invocation_deadline() {
+    let world = World::new().await;
+    let login = world.login().await;
+    let started = Instant::now();
+    let answer = call_with_deadline(&login, login_event("slow"), Some(now_ms() + 2_000)).await;
+    assert_error(&answer, 503, "upstream_unavailable");
+    assert!(
+        started.elapsed() < Duration::from_millis(2_000),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn unreachable_wechat_is_503() {
+    let world = World::new().await;
+    let login = Login::new(
+        world.store().await,
+        HttpWeChat::new(&closed_endpoint().await, Duration::from_millis(500)).unwrap(),
+        world.secrets().await,
+        LoginSettings {
+            appid: APPID.into(),
+            session_ttl_seconds: 600,
+            retry: World::retry(),
+        },
+    );
+    assert_error(
+        &call(&login, login_event("anycode")).await,
+        503,
+        "upstream_unavailable",
+    );
+}
+
+#[tokio::test]
+async fn request_checks_run_in_contract_order() {
+    let world = World::new().await;
+    let (login, phone, check) = (
+        world.login().await,
+        world.phone().await,
+        world.check().await,
+    );
+    let (token, _) = logged_in(&world, &login).await;
+    let huge = "x".repeat(16 * 1024 + 1);
+
+    // 413 before 405 before 401 before 400.
+    assert_error(
+        &call(
+            &check,
+            HttpEvent::new("PUT", "/session").raw_body(huge.clone()),
+        )
+        .await,
+        413,
+        "payload_too_large",
+    );
+    assert_error(
+        &call(
+            &login,
+            HttpEvent::new("GET", "/login").raw_body(huge.clone()),
+        )
+        .await,
+        413,
+        "payload_too_large",
+    );
+    assert_error(
+        &call(
+            &phone,
+            HttpEvent::new("POST", "/phone")
+                .raw_body(huge.clone())
+                .base64_body(),
+        )
+        .await,
+        413,
+        "payload_too_large",
+    );
+    let answer = call(
+        &check,
+        HttpEvent::new("PUT", "/session").raw_body("garbage"),
+    )
+    .await;
+    assert_error(&answer, 405, "method_not_allowed");
+    assert_eq!(answer.headers["allow"], "GET, POST");
+    assert_error(
+        &call(&login, HttpEvent::new("GET", "/login")).await,
+        405,
+        "method_not_allowed",
+    );
+    assert_error(
+        &call(&phone, HttpEvent::new("GET", "/phone").bearer(&token)).await,
+        405,
+        "method_not_allowed",
+    );
+    assert_error(
+        &call(&phone, HttpEvent::new("POST", "/phone").raw_body("garbage")).await,
+        401,
+        "unauthorized",
+    );
+    assert_error(
+        &call(
+            &check,
+            HttpEvent::new("POST", "/session").raw_body("garbage"),
+        )
+        .await,
+        401,
+        "unauthorized",
+    );
+    assert_error(
+        &call(
+            &phone,
+            HttpEvent::new("POST", "/phone")
+                .bearer(&token)
+                .raw_body("garbage"),
+        )
+        .await,
+        400,
+        "invalid_request",
+    );
+    assert_error(
+        &call(
+            &check,
+            HttpEvent::new("POST", "/session")
+                .bearer(&token)
+                .raw_body("garbage"),
+        )
+        .await,
+        400,
+        "invalid_request",
+    );
+
+    // Exactly 16 KiB is allowed through to field checks.
+    let padded = format!(
+        "{{\"code\":\"abc\",\"pad\":\"{}\"}}",
+        "x".repeat(16 * 1024 - 23)
+    );
+    assert_eq!(padded.len(), 16 * 1024);
+    assert_error(
+        &call(&login, HttpEvent::new("POST", "/login").raw_body(padded)).await,
+        401,
+        "invalid_code",
+    );
+}
+
+#[tokio::test]
+async fn malformed_fields_are_400() {
+    let world = World::new().await;
+    let (login, phone, check) = (
+        world.login().await,
+        world.phone().await,
+        world.check().await,
+    );
+    let (token, issued) = logged_in(&world, &login).await;
+    let good = encrypt_for(&issued, &phone_plaintext(APPID, "13580006666"));
+    for body in [
+        json!({}),
+        json!({"code": ""}),
+        json!({"code": 5}),
+        json!({"code": "a b"}),
+        json!({"code": "x".repeat(129)}),
+    ] {
+        assert_error(
+            &call(&login, HttpEvent::new("POST", "/login").json(&body)).await,
+            400,
+            "invalid_request",
+        );
+    }
+    for body in [
+        json!({"iv": good["iv"]}),
+        json!({"encryptedData": good["encryptedData"]}),
+        json!({"encryptedData": "%%%", "iv": good["iv"]}),
+        json!({"encryptedData": good["encryptedData"], "iv": "AAAA"}),
+        json!({"encryptedData": "AAAAAAAAAAAAAAAAAAAA", "iv": good["iv"]}),
+        json!({"encryptedData": "A".repeat(8193), "iv": good["iv"]}),
+        json!({"encryptedData": good["encryptedData"].as_str().unwrap().replacen('+', " ", 1).replacen('/', " ", 1), "iv": good["iv"]}),
+    ] {
+        assert_error(
+            &call(
+                &phone,
+                HttpEvent::new("POST", "/phone").bearer(&token).json(&body),
+            )
+            .await,
+            400,
+            "invalid_request",
+        );
+    }
+    for body in [
+        json!({"rawData": "{}"}),
+        json!({"rawData": "{}", "signature": "abc"}),
+        json!({"rawData": "{}", "signature": "g".repeat(40)}),
+        json!({"rawData": "x".repeat(8193), "signature": "a".repeat(40)}),
+    ] {
+        assert_error(
+            &call(
+                &check,
+                HttpEvent::new("POST", "/session")
+                    .bearer(&token)
+                    .json(&body),
+            )
+            .await,
+            400,
+            "invalid_request",
+        );
+    }
+}
+
+#[tokio::test]
+async fn unauthorized_tokens() {
+    let world = World::new().await;
+    let (login, check) = (world.login().await, world.check().await);
+    let (token, _) = logged_in(&world, &login).await;
+    for event in [
+        HttpEvent::new("GET", "/session"),
+        HttpEvent::new("GET", "/session").header("authorization", &format!("Basic {token}")),
+        HttpEvent::new("GET", "/session").bearer("short"),
+        HttpEvent::new("GET", "/session").bearer(&format!("{}A", &token[..42])),
+        HttpEvent::new("GET", "/session").query(&format!("token={token}")),
+    ] {
+        assert_error(&call(&check, event).await, 401, "unauthorized");
+    }
+}
+
+#[tokio::test]
+async fn expired_item_still_in_the_table_is_refused() {
+    let world = World::new().await;
+    let (login, check, phone) = (
+        world.login().await,
+        world.check().await,
+        world.phone().await,
+    );
+    let (token, issued) = logged_in(&world, &login).await;
+    let pk = hex::encode(Sha256::digest(token.as_bytes()));
+    let past = wxauth::session::epoch_seconds() - 5;
+    world
+        .dynamodb
+        .update_item()
+        .table_name(&world.table)
+        .key("pk", AttributeValue::S(pk))
+        .update_expression("SET expiresAt = :past")
+        .expression_attribute_values(":past", AttributeValue::N(past.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        &call(&check, HttpEvent::new("GET", "/session").bearer(&token)).await,
+        401,
+        "unauthorized",
+    );
+    let payload = encrypt_for(&issued, &phone_plaintext(APPID, "13580006666"));
+    assert_error(
+        &call(
+            &phone,
+            HttpEvent::new("POST", "/phone")
+                .bearer(&token)
+                .json(&payload),
+        )
+        .await,
+        401,
+        "unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn signature_mismatch_and_decrypt_failures() {
+    let world = World::new().await;
+    let (login, check, phone) = (
+        world.login().await,
+        world.check().await,
+        world.phone().await,
+    );
+    let (token, issued) = logged_in(&world, &login).await;
+    let (_, other) = world.wechat.issue_code();
+
+    let raw = r#"{"nickName":"Band"}"#;
+    let wrong = json!({"rawData": raw, "signature": sign(raw, &other.session_key)});
+    assert_error(
+        &call(
+            &check,
+            HttpEvent::new("POST", "/session")
+                .bearer(&token)
+                .json(&wrong),
+        )
+        .await,
+        401,
+        "signature_mismatch",
+    );
+
+    // A later wx.login refreshed the key: the payload was encrypted with another one.
+    let mut bodies = Vec::new();
+    for payload in [
+        encrypt_for(&other, &phone_plaintext(APPID, "13580006666")),
+        encrypt_for(
+            &issued,
+            &phone_plaintext("wx0000000000000000", "13580006666"),
+        ),
+        encrypt_for(&issued, "not json"),
+        encrypt_for(&issued, &json!({"watermark": {"appid": APPID}}).to_string()),
+    ] {
+        let answer = call(
+            &phone,
+            HttpEvent::new("POST", "/phone")
+                .bearer(&token)
+                .json(&payload),
+        )
+        .await;
+        assert_error(&answer, 422, "decrypt_failed");
+        bodies.push(answer.raw);
+    }
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "one body for every decrypt failure"
+    );
+}
+
+#[tokio::test]
+async fn session_table_unreachable_is_503() {
+    let world = World::new().await;
+    let down = StandIns::sdk_config(&closed_endpoint().await).await;
+    let store = || DynamoSessionStore::new(&down, world.table.clone());
+    let login = Login::new(
+        store(),
+        HttpWeChat::new(&world.wechat.base, Duration::from_millis(500)).unwrap(),
+        world.secrets().await,
+        LoginSettings {
+            appid: APPID.into(),
+            session_ttl_seconds: 600,
+            retry: World::retry(),
+        },
+    );
+    let (code, _) = world.wechat.issue_code();
+    let started = Instant::now();
+    let answer = call(&login, login_event(&code)).await;
+    assert_error(&answer, 503, "upstream_unavailable");
+    assert_eq!(answer.headers["retry-after"], "2");
+    let token = wxauth::token::SessionToken::generate().unwrap();
+    assert_error(
+        &call(
+            &CheckSession::new(store()),
+            HttpEvent::new("GET", "/session").bearer(token.expose()),
+        )
+        .await,
+        503,
+        "upstream_unavailable",
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
+
+#[tokio::test]
+async fn secrets_manager_down_breaks_only_login() {
+    let world = World::new().await;
+    let (token, _) = logged_in(&world, &world.login().await).await;
+    let down = StandIns::sdk_config(&closed_endpoint().await).await;
+    let login = Login::new(
+        world.store().await,
+        HttpWeChat::new(&world.wechat.base, Duration::from_millis(500)).unwrap(),
+        SecretsManagerSource::new(&down, world.secret_arn.clone()),
+        LoginSettings {
+            appid: APPID.into(),
+            session_ttl_seconds: 600,
+            retry: World::retry(),
+        },
+    );
+    let (code, _) = world.wechat.issue_code();
+    assert_error(
+        &call(&login, login_event(&code)).await,
+        503,
+        "upstream_unavailable",
+    );
+    assert_eq!(
+        call(
+            &world.check().await,
+            HttpEvent::new("GET", "/session").bearer(&token)
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn secret_rotation_while_warm() {
+    let world = World::new().await;
+    let login = world.login().await;
+    logged_in(&world, &login).await;
+
+    // The operator rotates: Secrets Manager and WeChat now know only the new secret.
+    let rotated = wxauth_tests::unique("rotated");
+    world
+        .standins
+        .rotate_secret(&world.secret_arn, &rotated)
+        .await;
+    world.wechat.rotate_secret(&rotated);
+
+    let seen_before = world.wechat.secrets_seen().len();
+    logged_in(&world, &login).await;
+    let seen = world.wechat.secrets_seen()[seen_before..].to_vec();
+    assert_eq!(
+        seen,
+        [world.appsecret.clone(), rotated.clone()],
+        "cached secret refused once, then the new one"
+    );
+    // And the new one stays cached.
+    logged_in(&world, &login).await;
+    assert_eq!(world.wechat.secrets_seen().last(), Some(&rotated));
+}
+
+#[tokio::test]
+async fn json_secret_string_is_read() {
+    let world = World::new().await;
+    world
+        .standins
+        .rotate_secret(
+            &world.secret_arn,
+            &json!({"appsecret": world.appsecret}).to_string(),
+        )
+        .await;
+    logged_in(&world, &world.login().await).await;
+}
