@@ -8,7 +8,8 @@
 # 2. checks formatting and lints (cargo fmt, cargo clippy -D warnings);
 # 3. builds the three release binaries once (the end-to-end test runs them);
 # 4. starts DynamoDB Local and moto on free loopback ports;
-# 5. runs every test (unit, contract, end-to-end) and cfn-lint on template.yaml;
+# 5. runs every test (unit, contract, end-to-end), a curl session against the
+#    local server, and cfn-lint on template.yaml;
 # 6. stops what it started, whatever happened.
 set -euo pipefail
 
@@ -49,7 +50,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # --- 3. release binaries ----------------------------------------------------
 step "building the release binaries"
-cargo build --release --locked --bins
+cargo build --release --locked -p login -p decrypt-phone -p check-session
 export WXAUTH_BIN_DIR="$root/target/release"
 
 # --- 4. stand-ins -----------------------------------------------------------
@@ -99,6 +100,9 @@ cargo test --workspace --locked 2>&1 | tee "$results"
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$results" \
   > "$root/target/test-summary.txt"
+
+step "local server: scripted curl session (infra/local-smoke.sh)"
+bash infra/local-smoke.sh
 
 step "cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml

@@ -16,9 +16,8 @@ use base64::engine::general_purpose::STANDARD;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::info;
 
-use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES};
+use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES, log_request};
 use crate::deadline::Deadline;
 use crate::error::ApiError;
 
@@ -133,14 +132,7 @@ pub async fn handle_event(
         }
         Err(err) => (String::new(), String::new(), err.into_response()),
     };
-    info!(
-        method,
-        path,
-        status = response.status,
-        latency_ms = started.elapsed().as_secs_f64() * 1e3,
-        error = response.error.unwrap_or(""),
-        "request"
-    );
+    log_request(&method, &path, &response, started);
     response.into()
 }
 

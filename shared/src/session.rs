@@ -68,6 +68,25 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
 }
 
+/// One store shared by several handlers (the local server serves every route
+/// from one process).
+impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
+    fn create(
+        &self,
+        key: &TokenKey,
+        session: &Session,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).create(key, session)
+    }
+
+    fn get(
+        &self,
+        key: &TokenKey,
+    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send {
+        (**self).get(key)
+    }
+}
+
 /// Sessions in process memory: for unit tests and local runs, lost on restart.
 #[derive(Debug, Default)]
 pub struct MemorySessionStore {

@@ -59,7 +59,7 @@ impl WeChatError {
         matches!(self, Self::Busy | Self::Transport(_) | Self::Timeout)
     }
 
-    fn from_errcode(errcode: i64) -> Self {
+    pub fn from_errcode(errcode: i64) -> Self {
         match errcode {
             40029 | 40163 => Self::InvalidCode(errcode),
             40226 => Self::Blocked,

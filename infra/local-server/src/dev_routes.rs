@@ -1,0 +1,92 @@
+//! Routes only the local server has.
+
+use aes::Aes128;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use cbc::cipher::block_padding::Pkcs7;
+use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
+use serde_json::json;
+use wxauth::api::{
+    ApiRequest, ApiResponse, JsonBody, authenticate, check_method, check_size, invalid,
+};
+use wxauth::crypto::decode_base64;
+use wxauth::error::{ApiError, Upstream};
+use wxauth::session::{SessionStore, epoch_seconds};
+
+const DEFAULT_PHONE: &str = "13800138000";
+
+/// `POST /dev/phone-payload` (simulator only): encrypts a phone number with the
+/// caller's session_key as WeChat would for `getPhoneNumber`, so that `/phone`
+/// can be tried end to end. Body: `{"phoneNumber": "..."}` (optional).
+pub async fn phone_payload(
+    store: &impl SessionStore,
+    appid: &str,
+    request: ApiRequest,
+) -> ApiResponse {
+    match encrypt_phone(store, appid, request).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn encrypt_phone(
+    store: &impl SessionStore,
+    appid: &str,
+    request: ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    check_size(&request)?;
+    check_method(&request, "POST")?;
+    let (_, session) = authenticate(store, &request).await?;
+    let phone = if request.body.iter().all(u8::is_ascii_whitespace) {
+        DEFAULT_PHONE.to_owned()
+    } else {
+        JsonBody::parse(&request.body)?
+            .required_str("phoneNumber")?
+            .to_owned()
+    };
+    if phone.len() > 32
+        || !phone
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'+' || b == b' ')
+    {
+        return Err(invalid(
+            "phoneNumber must be digits, '+' and spaces.".into(),
+        ));
+    }
+    let pure = phone
+        .rsplit(' ')
+        .next()
+        .unwrap_or(&phone)
+        .trim_start_matches('+');
+    let plaintext = json!({
+        "phoneNumber": phone,
+        "purePhoneNumber": pure,
+        "countryCode": "86",
+        "watermark": {"appid": appid, "timestamp": epoch_seconds()},
+    })
+    .to_string();
+    let key: [u8; 16] = decode_base64(session.session_key.expose())
+        .ok()
+        .and_then(|k| k.try_into().ok())
+        .ok_or(ApiError::Unavailable(Upstream::SessionTable))?;
+    let mut iv = [0u8; 16];
+    getrandom::fill(&mut iv).map_err(|_| ApiError::Unavailable(Upstream::SessionTable))?;
+    let ciphertext = cbc::Encryptor::<Aes128>::new(&key.into(), &iv.into())
+        .encrypt_padded_vec::<Pkcs7>(plaintext.as_bytes());
+    Ok(ApiResponse::json(
+        200,
+        &json!({"encryptedData": STANDARD.encode(ciphertext), "iv": STANDARD.encode(iv)}),
+    ))
+}
+
+pub fn not_found() -> ApiResponse {
+    let mut response = ApiResponse::json(
+        404,
+        &json!({
+            "error": "not_found",
+            "message": "No such route: the API serves /login, /phone and /session.",
+        }),
+    );
+    response.error = Some("not_found");
+    response
+}

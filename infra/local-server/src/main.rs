@@ -1,0 +1,171 @@
+//! `cargo run -p wxauth-local`: every route of the API on 127.0.0.1:3000 (`PORT`
+//! overrides), through the same handlers as the Lambda functions, with sessions
+//! in process memory. No AWS account, no Docker, no Java.
+//!
+//! With `WECHAT_APPID` and `WECHAT_APPSECRET` set it talks to the real WeChat API
+//! (`WECHAT_API_BASE` overrides the base URL); without them it runs the WeChat
+//! simulator and serves `POST /dev/phone-payload`.
+
+mod dev_routes;
+mod http;
+mod simulator;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wxauth::api::{ApiRequest, ApiResponse, Handler};
+use wxauth::config::{DEFAULT_SESSION_TTL_SECONDS, ProcessEnv};
+use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
+use wxauth::lambda::{init_logging, or_exit};
+use wxauth::redact::AppSecret;
+use wxauth::secret::StaticSecret;
+use wxauth::session::MemorySessionStore;
+use wxauth::wechat::{
+    DEFAULT_API_BASE, HttpWeChat, RetryPolicy, WeChatApi, WeChatError, WxSession,
+};
+
+use simulator::Simulator;
+
+/// The appid the simulator stamps into watermarks.
+const SIMULATOR_APPID: &str = "wx0000000000000000";
+
+enum LocalWeChat {
+    Real(HttpWeChat),
+    Simulated(Simulator),
+}
+
+impl WeChatApi for LocalWeChat {
+    async fn jscode2session(
+        &self,
+        appid: &str,
+        secret: &AppSecret,
+        code: &str,
+        timeout: Duration,
+    ) -> Result<WxSession, WeChatError> {
+        match self {
+            Self::Real(wechat) => wechat.jscode2session(appid, secret, code, timeout).await,
+            Self::Simulated(sim) => sim.jscode2session(appid, secret, code, timeout).await,
+        }
+    }
+}
+
+type Store = Arc<MemorySessionStore>;
+
+pub struct App {
+    login: Login<Store, LocalWeChat, StaticSecret>,
+    phone: DecryptPhone<Store>,
+    check: CheckSession<Store>,
+    store: Store,
+    appid: String,
+    simulated: bool,
+}
+
+impl Handler for App {
+    async fn handle(&self, request: ApiRequest) -> ApiResponse {
+        match request.path.trim_end_matches('/') {
+            "/login" => self.login.handle(request).await,
+            "/phone" => self.phone.handle(request).await,
+            "/session" => self.check.handle(request).await,
+            "/dev/phone-payload" if self.simulated => {
+                dev_routes::phone_payload(&self.store, &self.appid, request).await
+            }
+            _ => dev_routes::not_found(),
+        }
+    }
+}
+
+fn app_from_env() -> App {
+    let env = |name: &str| {
+        use wxauth::config::Lookup;
+        ProcessEnv.var(name).filter(|v| !v.trim().is_empty())
+    };
+    let ttl = match env("SESSION_TTL_SECONDS") {
+        None => DEFAULT_SESSION_TTL_SECONDS,
+        Some(text) => or_exit(
+            "wxauth-local",
+            text.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|t| *t > 0)
+                .ok_or("SESSION_TTL_SECONDS must be a positive whole number of seconds"),
+        ),
+    };
+    let (appid, secret, wechat, simulated) = match (env("WECHAT_APPID"), env("WECHAT_APPSECRET")) {
+        (Some(appid), Some(secret)) => {
+            let base = env("WECHAT_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.into());
+            let client = or_exit(
+                "wxauth-local",
+                HttpWeChat::new(&base, Duration::from_secs(2)),
+            );
+            eprintln!("wxauth-local: using the real WeChat API at {base} for appid {appid}");
+            (appid, secret, LocalWeChat::Real(client), false)
+        }
+        _ => {
+            print_simulator_banner();
+            (
+                SIMULATOR_APPID.to_owned(),
+                "simulated".to_owned(),
+                LocalWeChat::Simulated(Simulator::default()),
+                true,
+            )
+        }
+    };
+    let store: Store = Arc::new(MemorySessionStore::new());
+    App {
+        login: Login::new(
+            Arc::clone(&store),
+            wechat,
+            StaticSecret::new(AppSecret::new(secret)),
+            LoginSettings {
+                appid: appid.clone(),
+                session_ttl_seconds: ttl,
+                retry: RetryPolicy::default(),
+            },
+        ),
+        phone: DecryptPhone::new(Arc::clone(&store), appid.clone()),
+        check: CheckSession::new(Arc::clone(&store)),
+        store,
+        appid,
+        simulated,
+    }
+}
+
+fn print_simulator_banner() {
+    eprintln!(
+        "\
+================================================================================
+ wxauth-local: WECHAT SIMULATOR ON (WECHAT_APPID / WECHAT_APPSECRET not both set)
+ No request goes to WeChat. appid: {SIMULATOR_APPID}
+  - any code logs in once; a second use answers 401 invalid_code (40163)
+  - the openid is stable per code prefix: alice-1 and alice-2 are one user
+  - reserved codes: errcode-40029, errcode-40163, errcode-40226 (403),
+    errcode-45011 (429), errcode--1 (503)
+  - POST /dev/phone-payload {{\"phoneNumber\": \"13800138000\"}} with the bearer
+    token returns encryptedData + iv for POST /phone
+ Sessions live in memory and vanish when the server stops.
+================================================================================"
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    init_logging();
+    let port = match std::env::var("PORT") {
+        Err(_) => 3000,
+        Ok(text) => or_exit(
+            "wxauth-local",
+            text.trim()
+                .parse::<u16>()
+                .map_err(|_| "PORT must be a port number"),
+        ),
+    };
+    let app = Arc::new(app_from_env());
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listener = or_exit("wxauth-local", tokio::net::TcpListener::bind(addr).await);
+    eprintln!("wxauth-local: listening on http://{addr}");
+    tokio::select! {
+        () = http::serve(listener, app) => {}
+        _ = tokio::signal::ctrl_c() => eprintln!("wxauth-local: stopped"),
+    }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# A scripted curl session against the local server, as a newcomer would try it:
+# login with a simulator code -> GET /session -> simulated phone payload -> POST /phone.
+# Usage: bash infra/local-smoke.sh   (builds and starts the server on a free port, stops it after)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+
+cargo build --locked -p wxauth-local
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log="$root/target/local-smoke.log"
+PORT=$port "$root/target/debug/wxauth-local" >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+base="http://127.0.0.1:$port"
+
+# field NAME < json: prints one top-level field, fails if absent.
+field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+expect() { # expect WANT_STATUS METHOD PATH [curl args...]
+  local want=$1 method=$2 path=$3; shift 3
+  local out status
+  out=$(curl -sS -o /dev/stdout -w '\n%{http_code}' -X "$method" "$base$path" "$@")
+  status=${out##*$'\n'}
+  body=${out%$'\n'*}
+  if [ "$status" != "$want" ]; then
+    echo "FAIL: $method $path answered $status, wanted $want: $body" >&2
+    exit 1
+  fi
+  echo "ok: $method $path -> $status"
+  passed=$((passed + 1))
+}
+passed=0
+
+grep -q "WECHAT SIMULATOR ON" "$log" || { echo "FAIL: no simulator banner" >&2; cat "$log" >&2; exit 1; }
+expect 200 POST /login -H 'content-type: application/json' -d '{"code":"newcomer-1"}'
+token=$(field token <<<"$body")
+openid=$(field openid <<<"$body")
+expect 200 GET /session -H "Authorization: Bearer $token"
+[ "$(field openid <<<"$body")" = "$openid" ] || { echo "FAIL: /session names another openid" >&2; exit 1; }
+expect 200 POST /dev/phone-payload -H "Authorization: Bearer $token" -d '{"phoneNumber":"13800138000"}'
+payload=$body
+expect 200 POST /phone -H "Authorization: Bearer $token" -H 'content-type: application/json' -d "$payload"
+[ "$(field purePhoneNumber <<<"$body")" = "13800138000" ] || { echo "FAIL: wrong phone: $body" >&2; exit 1; }
+expect 401 POST /login -d '{"code":"newcomer-1"}'
+[ "$(field error <<<"$body")" = "invalid_code" ] || { echo "FAIL: code reuse: $body" >&2; exit 1; }
+expect 401 GET /session
+expect 429 POST /login -d '{"code":"errcode-45011"}'
+grep -q 'path="/phone" status=200' "$log" || { echo "FAIL: no request log line" >&2; exit 1; }
+if grep -q "$token" "$log"; then echo "FAIL: the token reached the log" >&2; exit 1; fi
+echo "local smoke: $passed passed, 0 failed"
