@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A scripted curl session against the local server, as a newcomer would try it:
-# login with a simulator code -> GET /session -> simulated phone payload -> POST /phone.
+# login with a simulator code -> GET /session -> simulated phone payload -> POST /phone,
+# then the OpenAPI conformance check (tests/openapi_conformance.py) on the same server.
 # Usage: bash infra/local-smoke.sh   (builds and starts the server on a free port, stops it after)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -53,3 +54,7 @@ expect 429 POST /login -d '{"code":"errcode-45011"}'
 grep -q 'path="/phone" status=200' "$log" || { echo "FAIL: no request log line" >&2; exit 1; }
 if grep -q "$token" "$log"; then echo "FAIL: the token reached the log" >&2; exit 1; fi
 echo "local smoke: $passed passed, 0 failed"
+
+# The same server, checked against docs/openapi.yaml for every status of the error table.
+python="${WXAUTH_PYTHON:-python3}"
+"$python" "$root/tests/openapi_conformance.py" "$base"

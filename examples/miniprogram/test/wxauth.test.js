@@ -1,0 +1,177 @@
+// The client's logic with `wx` stubbed: a fake server stands behind wx.request.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { createClient, classifyError } = require('../utils/wxauth')
+
+// A stub `wx` whose request() is answered by `routes[method + ' ' + path](data, headers)`.
+function stubWx(routes) {
+  const storage = new Map()
+  const calls = { login: 0, requests: [], checkSession: 0 }
+  let codes = 0
+  const wx = {
+    calls,
+    checkSessionFails: false,
+    login({ success }) {
+      calls.login++
+      setImmediate(() => success({ code: `code-${++codes}` }))
+    },
+    checkSession({ success, fail }) {
+      calls.checkSession++
+      setImmediate(() => (wx.checkSessionFails ? fail({ errMsg: 'checkSession:fail' }) : success({})))
+    },
+    request({ url, method, header, data, success }) {
+      const path = url.replace('https://api.example.com', '')
+      calls.requests.push({ path, method, header, data })
+      const body = data === undefined ? undefined : JSON.parse(data)
+      const handler = routes[`${method} ${path}`]
+      const [statusCode, resBody, resHeader] = handler ? handler(body, header) : [404, { error: 'not_found' }]
+      setImmediate(() => success({ statusCode, data: resBody, header: resHeader || {} }))
+    },
+    getStorageSync: (k) => storage.get(k),
+    setStorageSync: (k, v) => storage.set(k, v),
+    removeStorageSync: (k) => storage.delete(k),
+  }
+  return wx
+}
+
+// A server that issues token-N for code-N and accepts only tokens in `valid`.
+function loginRoutes(valid, extra = {}) {
+  return Object.assign(
+    {
+      'POST /login': ({ code }) => {
+        const token = code.replace('code', 'token')
+        valid.add(token)
+        return [200, { token, expiresIn: 600, openid: 'o1' }]
+      },
+      'GET /session': (_, header) =>
+        valid.has((header.Authorization || '').replace('Bearer ', ''))
+          ? [200, { valid: true, openid: 'o1', expiresIn: 600 }]
+          : [401, { error: 'unauthorized', message: 'gone' }],
+    },
+    extra,
+  )
+}
+
+const baseUrl = 'https://api.example.com/'
+
+test('login posts the wx.login code and stores the token', async () => {
+  const wx = stubWx(loginRoutes(new Set()))
+  const auth = createClient({ baseUrl, wx })
+  const body = await auth.login()
+  assert.equal(body.token, 'token-1')
+  assert.equal(auth.token(), 'token-1')
+  assert.deepEqual(JSON.parse(wx.calls.requests[0].data), { code: 'code-1' })
+  assert.equal(wx.calls.requests[0].header['content-type'], 'application/json')
+})
+
+test('request logs in first, then sends the bearer token', async () => {
+  const wx = stubWx(loginRoutes(new Set()))
+  const auth = createClient({ baseUrl, wx })
+  const session = await auth.request({ path: '/session' })
+  assert.equal(session.valid, true)
+  assert.equal(wx.calls.login, 1)
+  assert.equal(wx.calls.requests[1].header.Authorization, 'Bearer token-1')
+})
+
+test('a 401 unauthorized logs in again and retries once', async () => {
+  const valid = new Set()
+  const wx = stubWx(loginRoutes(valid))
+  const auth = createClient({ baseUrl, wx })
+  await auth.login()
+  valid.clear() // the session expired server-side
+  const session = await auth.request({ path: '/session' })
+  assert.equal(session.valid, true)
+  assert.equal(wx.calls.login, 2)
+  assert.equal(auth.token(), 'token-2')
+})
+
+test('a second 401 after re-login is thrown, not looped', async () => {
+  const wx = stubWx(loginRoutes(new Set(), { 'GET /session': () => [401, { error: 'unauthorized' }] }))
+  const auth = createClient({ baseUrl, wx })
+  await assert.rejects(auth.request({ path: '/session' }), (err) => err.status === 401)
+  assert.equal(wx.calls.login, 2)
+})
+
+test('decrypt_failed renews the session and asks for the data again', async () => {
+  const wx = stubWx(
+    loginRoutes(new Set(), { 'POST /phone': () => [422, { error: 'decrypt_failed', message: 'log in again' }] }),
+  )
+  const auth = createClient({ baseUrl, wx })
+  await auth.login()
+  await assert.rejects(
+    auth.getPhoneNumber({ detail: { errMsg: 'getPhoneNumber:ok', encryptedData: 'a+b/c==', iv: 'i+v=' } }),
+    (err) => err.code === 'decrypt_failed' && err.fetchAgain === true,
+  )
+  assert.equal(wx.calls.login, 2, 're-logged in')
+  const phoneCalls = wx.calls.requests.filter((r) => r.path === '/phone')
+  assert.equal(phoneCalls.length, 1, 'the stale ciphertext is not resent')
+  // base64 travels as JSON: '+' is not turned into a space.
+  assert.deepEqual(JSON.parse(phoneCalls[0].data), { encryptedData: 'a+b/c==', iv: 'i+v=' })
+})
+
+test('getPhoneNumber sends the code when the base library gives one', async () => {
+  let sent
+  const wx = stubWx(
+    loginRoutes(new Set(), {
+      'POST /phone': (body) => {
+        sent = body
+        return [200, { phoneNumber: '13800138000', purePhoneNumber: '13800138000', countryCode: '86' }]
+      },
+    }),
+  )
+  const auth = createClient({ baseUrl, wx })
+  const phone = await auth.getPhoneNumber({ detail: { errMsg: 'getPhoneNumber:ok', code: 'phonecode' } })
+  assert.equal(phone.phoneNumber, '13800138000')
+  assert.deepEqual(sent, { code: 'phonecode' })
+  await assert.rejects(
+    auth.getPhoneNumber({ detail: { errMsg: 'getPhoneNumber:fail user deny' } }),
+    (err) => err.code === 'user_denied',
+  )
+})
+
+test('concurrent 401s share one wx.login', async () => {
+  const valid = new Set()
+  const wx = stubWx(loginRoutes(valid))
+  const auth = createClient({ baseUrl, wx })
+  await auth.login()
+  valid.clear()
+  const results = await Promise.all([1, 2, 3].map(() => auth.request({ path: '/session' })))
+  assert.equal(results.length, 3)
+  assert.equal(wx.calls.login, 2, 'one initial login, one shared re-login')
+})
+
+test('a refused code is replaced by one fresh wx.login', async () => {
+  let first = true
+  const wx = stubWx({
+    'POST /login': ({ code }) => {
+      if (first) {
+        first = false
+        return [401, { error: 'invalid_code' }]
+      }
+      return [200, { token: code.replace('code', 'token') }]
+    },
+  })
+  const auth = createClient({ baseUrl, wx })
+  assert.equal((await auth.login()).token, 'token-2')
+  assert.equal(wx.calls.login, 2)
+})
+
+test('ensureFreshSession logs in when WeChat no longer holds the session_key', async () => {
+  const wx = stubWx(loginRoutes(new Set()))
+  const auth = createClient({ baseUrl, wx })
+  await auth.login()
+  await auth.ensureFreshSession()
+  assert.equal(wx.calls.login, 1, 'a live session is kept')
+  wx.checkSessionFails = true
+  await auth.ensureFreshSession()
+  assert.equal(wx.calls.login, 2)
+})
+
+test('classifyError maps the contract', () => {
+  assert.deepEqual(classifyError(401, { error: 'unauthorized' }), { relogin: true, retry: true })
+  assert.deepEqual(classifyError(422, { error: 'decrypt_failed' }), { relogin: true, retry: false })
+  assert.deepEqual(classifyError(401, { error: 'signature_mismatch' }), { relogin: true, retry: false })
+  assert.equal(classifyError(429, { error: 'rate_limited' }, { 'Retry-After': '60' }).wait, 60)
+  assert.equal(classifyError(503, { error: 'upstream_unavailable' }, { 'retry-after': '2' }).wait, 2)
+  assert.deepEqual(classifyError(403, { error: 'login_blocked' }), { relogin: false, retry: false })
+})

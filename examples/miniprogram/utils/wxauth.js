@@ -1,0 +1,153 @@
+// wxauth client for WeChat mini-programs: wx.login -> POST /login, the token in
+// storage, `Authorization: Bearer` on every call, and one re-login when the
+// server says the session is gone. Plain CommonJS, as the WeChat devtools expect.
+//
+//   const { createClient } = require('./utils/wxauth')
+//   const auth = createClient({ baseUrl: 'https://<api-id>.execute-api.<region>.amazonaws.com' })
+//   await auth.login()
+//   const session = await auth.request({ path: '/session' })
+
+const TOKEN_KEY = 'wxauth_token'
+
+class WxAuthError extends Error {
+  constructor(status, code, message) {
+    super(message || code || `HTTP ${status}`)
+    this.name = 'WxAuthError'
+    this.status = status
+    this.code = code
+  }
+}
+
+// What a failed call means for the client. Kept pure so it can be tested alone.
+//   relogin: the session is gone or its session_key changed; log in again.
+//   retry:   the same request may be sent again after logging in.
+//   wait:    seconds to wait before retrying (429, 503).
+function classifyError(status, body, headers) {
+  const code = body && body.error
+  const retryAfter = Number((headers && (headers['Retry-After'] || headers['retry-after'])) || 0)
+  switch (code) {
+    case 'unauthorized':
+      return { relogin: true, retry: true }
+    // The session_key the data was made with is not the session's: a later
+    // wx.login refreshed it. Log in again; the data itself must be fetched anew.
+    case 'decrypt_failed':
+    case 'signature_mismatch':
+    case 'session_key_invalid':
+      return { relogin: true, retry: false }
+    case 'invalid_code':
+      return { relogin: true, retry: false }
+    case 'rate_limited':
+    case 'upstream_unavailable':
+      return { relogin: false, retry: false, wait: retryAfter || 1 }
+    default:
+      return { relogin: false, retry: false }
+  }
+}
+
+function promisify(wx, name, options) {
+  return new Promise((resolve, reject) => {
+    wx[name](Object.assign({}, options, { success: resolve, fail: reject }))
+  })
+}
+
+function createClient({ baseUrl, wx: wxApi, storageKey = TOKEN_KEY } = {}) {
+  const wx = wxApi || globalThis.wx
+  if (!baseUrl) throw new Error('wxauth: baseUrl is required')
+  const base = baseUrl.replace(/\/+$/, '')
+  let loggingIn = null
+
+  function send({ path, method = 'GET', data, token }) {
+    const header = { 'content-type': 'application/json' }
+    if (token) header.Authorization = `Bearer ${token}`
+    return promisify(wx, 'request', {
+      url: base + path,
+      method,
+      header,
+      // JSON, never form-encoded: a form encoder turns '+' in base64 into a space.
+      data: data === undefined ? undefined : JSON.stringify(data),
+      dataType: 'json',
+    }).then((res) => ({ status: res.statusCode, body: res.data, headers: res.header || {} }))
+  }
+
+  function token() {
+    return wx.getStorageSync(storageKey) || ''
+  }
+
+  // One login at a time: concurrent 401s share it instead of each calling
+  // wx.login (every wx.login refreshes the session_key and breaks the others).
+  function login() {
+    if (!loggingIn) {
+      loggingIn = (async () => {
+        for (let attempt = 0; attempt < 2; attempt++) {
+          const { code } = await promisify(wx, 'login', {})
+          const res = await send({ path: '/login', method: 'POST', data: { code } })
+          if (res.status === 200) {
+            wx.setStorageSync(storageKey, res.body.token)
+            return res.body
+          }
+          const body = res.body || {}
+          // A code is single-use; one fresh code is worth a try.
+          if (body.error !== 'invalid_code') throw new WxAuthError(res.status, body.error, body.message)
+        }
+        throw new WxAuthError(401, 'invalid_code', 'wx.login gave two codes WeChat refused')
+      })().finally(() => {
+        loggingIn = null
+      })
+    }
+    return loggingIn
+  }
+
+  function logout() {
+    wx.removeStorageSync(storageKey)
+  }
+
+  // Sends an authenticated request; logs in first if there is no token, and once
+  // more if the server refuses the session.
+  async function request({ path, method = 'GET', data }) {
+    if (!token()) await login()
+    let res = await send({ path, method, data, token: token() })
+    if (res.status >= 200 && res.status < 300) return res.body
+    let verdict = classifyError(res.status, res.body, res.headers)
+    if (verdict.relogin) {
+      await login()
+      if (verdict.retry) {
+        res = await send({ path, method, data, token: token() })
+        if (res.status >= 200 && res.status < 300) return res.body
+        verdict = classifyError(res.status, res.body, res.headers)
+      }
+    }
+    const body = res.body || {}
+    const err = new WxAuthError(res.status, body.error, body.message)
+    if (verdict.wait) err.retryAfter = verdict.wait
+    err.fetchAgain = verdict.relogin && !verdict.retry
+    throw err
+  }
+
+  // Makes sure WeChat still holds our session_key before the user taps a button
+  // whose data the server must decrypt; a stale key would make it fail with 422.
+  async function ensureFreshSession() {
+    try {
+      await promisify(wx, 'checkSession', {})
+      if (!token()) await login()
+    } catch (_) {
+      await login()
+    }
+  }
+
+  // Handler for <button open-type="getPhoneNumber" bindgetphonenumber="...">.
+  // Sends the code when the base library gives one (2.21.2+), else the ciphertext.
+  async function getPhoneNumber(event) {
+    const detail = (event && event.detail) || {}
+    if (detail.errMsg && !/:ok$/.test(detail.errMsg)) {
+      throw new WxAuthError(0, 'user_denied', detail.errMsg)
+    }
+    const data = detail.code
+      ? { code: detail.code }
+      : { encryptedData: detail.encryptedData, iv: detail.iv }
+    return request({ path: '/phone', method: 'POST', data })
+  }
+
+  return { login, logout, request, ensureFreshSession, getPhoneNumber, token }
+}
+
+module.exports = { createClient, classifyError, WxAuthError, TOKEN_KEY }
