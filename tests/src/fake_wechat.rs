@@ -82,6 +82,11 @@ impl FakeWeChat {
         (code, issued)
     }
 
+    /// Makes `code` a valid single-use code for `issued` (fixed codes in event files).
+    pub fn accept_code(&self, code: &str, issued: Issued) {
+        self.state().codes.insert(code.to_owned(), issued);
+    }
+
     /// From now on only `secret` is accepted; the old one gets 40125.
     pub fn rotate_secret(&self, secret: &str) {
         self.state().secret = secret.into();

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Creates the session table in DynamoDB Local (as template.yaml defines it) and
+seeds the session that infra/events/*.json use, so `sam local invoke` and
+`sam local start-api` work against it.
+
+  python3 infra/local_dynamodb.py --endpoint http://localhost:8000 [--table wxauth-sessions]
+
+Needs boto3 (pip install boto3). Any credentials and region do: run DynamoDB
+Local with -sharedDb so every client sees the same tables.
+"""
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import boto3
+
+FIXTURE = Path(__file__).resolve().parent / "events" / "fixture.json"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", default="http://localhost:8000")
+    parser.add_argument("--table", default="wxauth-sessions")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--ttl-seconds", type=int, default=24 * 3600,
+                        help="lifetime of the seeded session (long, for manual runs)")
+    args = parser.parse_args()
+
+    client = boto3.client(
+        "dynamodb", endpoint_url=args.endpoint, region_name=args.region,
+        aws_access_key_id="local", aws_secret_access_key="local",
+    )
+    if args.table not in client.list_tables()["TableNames"]:
+        client.create_table(
+            TableName=args.table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+        client.get_waiter("table_exists").wait(TableName=args.table)
+        print(f"created table {args.table}")
+
+    fixture = json.loads(FIXTURE.read_text())
+    pk = hashlib.sha256(fixture["token"].encode()).hexdigest()
+    now = int(time.time())
+    client.put_item(
+        TableName=args.table,
+        Item={
+            "pk": {"S": pk},
+            "openid": {"S": fixture["openid"]},
+            "sessionKey": {"S": fixture["sessionKey"]},
+            "createdAt": {"N": str(now)},
+            "expiresAt": {"N": str(now + args.ttl_seconds)},
+        },
+    )
+    item = client.get_item(TableName=args.table, Key={"pk": {"S": pk}}, ConsistentRead=True).get("Item")
+    if not item:
+        raise SystemExit("seeded session not readable")
+    print(f"seeded the events' session in {args.table} (token in infra/events/fixture.json)")
+
+
+if __name__ == "__main__":
+    main()
