@@ -16,7 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
-use crate::server::{HttpResponse, Received, query_pairs, respond, serve};
+use crate::server::{HttpResponse, Received, query_pairs, respond, serve_counting};
 
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -42,6 +42,7 @@ struct State {
 pub struct FakeWeChat {
     pub base: String,
     state: Arc<Mutex<State>>,
+    connections: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl FakeWeChat {
@@ -52,10 +53,12 @@ impl FakeWeChat {
             ..State::default()
         }));
         let shared = Arc::clone(&state);
-        let addr = serve(move |request| answer(Arc::clone(&shared), request)).await;
+        let (addr, connections) =
+            serve_counting(move |request| answer(Arc::clone(&shared), request)).await;
         Self {
             base: format!("http://{addr}"),
             state,
+            connections,
         }
     }
 
@@ -99,6 +102,11 @@ impl FakeWeChat {
 
     pub fn calls(&self) -> u32 {
         self.state().calls
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn secrets_seen(&self) -> Vec<String> {

@@ -9,6 +9,7 @@ pub mod events;
 pub mod fake_wechat;
 pub mod invoke;
 pub mod logs;
+pub mod proxy;
 pub mod runtime;
 pub mod server;
 pub mod standins;

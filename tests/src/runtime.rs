@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -36,6 +36,8 @@ struct Invocation {
 struct Shared {
     pending: HashMap<String, oneshot::Sender<Outcome>>,
     init_error: Option<String>,
+    /// When the process first asked for an invocation: the end of its init.
+    first_next_at: Option<Instant>,
 }
 
 /// Where the release binaries are: `WXAUTH_BIN_DIR`, else `target/release`.
@@ -51,6 +53,7 @@ pub struct LambdaFunction {
     child: Child,
     pub logs: CapturedLogs,
     readers: Vec<tokio::task::JoinHandle<()>>,
+    started_at: Instant,
     next_id: u64,
     /// Timeout the emulated function is configured with.
     pub timeout: Duration,
@@ -61,6 +64,23 @@ impl LambdaFunction {
     /// Lambda itself sets. The environment is otherwise empty: no `~/.aws`, no
     /// stray AWS variables from the developer's shell.
     pub async fn start(binary: &str, env: &[(&str, String)]) -> Self {
+        let path = bin_dir().join(binary);
+        assert!(
+            path.exists(),
+            "{} is missing: build the release binaries first (infra/test.sh does)",
+            path.display()
+        );
+        Self::start_command(binary, path.as_os_str(), &[], env).await
+    }
+
+    /// Starts any Lambda runtime client (`program args...`) as function `name`.
+    pub async fn start_command(
+        name: &str,
+        program: &std::ffi::OsStr,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> Self {
+        let binary = name;
         let (queue, receiver) = mpsc::unbounded_channel::<Invocation>();
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         let shared = Arc::new(Mutex::new(Shared::default()));
@@ -69,17 +89,13 @@ impl LambdaFunction {
             serve(move |request| runtime_api(Arc::clone(&state), Arc::clone(&receiver), request))
                 .await;
 
-        let path = bin_dir().join(binary);
-        assert!(
-            path.exists(),
-            "{} is missing: build the release binaries first (infra/test.sh does)",
-            path.display()
-        );
         let home = std::env::temp_dir().join(crate::unique("wxauth-home"));
-        let mut command = Command::new(&path);
+        let mut command = Command::new(program);
         command
+            .args(args)
             .env_clear()
             .env("HOME", &home)
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", binary)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
@@ -96,6 +112,7 @@ impl LambdaFunction {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        let started_at = Instant::now();
         let mut child = command.spawn().expect("spawn function binary");
         let logs = CapturedLogs::default();
         let mut readers = Vec::new();
@@ -130,9 +147,35 @@ impl LambdaFunction {
             child,
             logs,
             readers,
+            started_at,
             next_id: 0,
             timeout: Duration::from_secs(10),
         }
+    }
+
+    /// Process start to its first `GET /runtime/invocation/next`: the init
+    /// duration Lambda reports. Waits for it (at most `within`).
+    pub async fn init_duration(&self, within: Duration) -> Option<Duration> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(at) = self.shared.lock().expect("shared").first_next_at {
+                return Some(at - self.started_at);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
+
+    /// Peak resident set size (`VmHWM`) in KiB, while the process runs.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
     /// Sends one event and waits for the function's answer.
@@ -215,6 +258,11 @@ async fn runtime_api(
     let parsed = || serde_json::from_slice::<Value>(&request.body).unwrap_or(Value::Null);
     match (request.method.as_str(), route) {
         ("GET", "invocation/next") => {
+            shared
+                .lock()
+                .expect("shared")
+                .first_next_at
+                .get_or_insert_with(Instant::now);
             let Some(invocation) = receiver.lock().await.recv().await else {
                 return respond(500, "text/plain", "emulator shutting down");
             };

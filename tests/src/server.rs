@@ -3,6 +3,8 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -30,12 +32,24 @@ where
     F: Fn(Received) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = HttpResponse> + Send + 'static,
 {
+    serve_counting(handler).await.0
+}
+
+/// As `serve`, also counting the TCP connections accepted.
+pub async fn serve_counting<F, Fut>(handler: F) -> (SocketAddr, Arc<AtomicU64>)
+where
+    F: Fn(Received) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
+    let connections = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&connections);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
             let handler = handler.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<Incoming>| {
@@ -63,7 +77,7 @@ where
             });
         }
     });
-    addr
+    (addr, connections)
 }
 
 pub fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> HttpResponse {

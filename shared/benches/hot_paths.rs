@@ -1,0 +1,203 @@
+//! The hot paths of a warm function: crypto primitives and each handler end to
+//! end in-process (API Gateway event JSON in → response JSON out), with the
+//! in-memory store and a stub WeChat, so only our own code is measured.
+//!
+//! `cargo bench -p wxauth --bench hot_paths`; CI runs it once per benchmark in
+//! test mode (`cargo test --all-targets`) so it cannot rot.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use aes::Aes128;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use cbc::cipher::block_padding::Pkcs7;
+use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use sha1::{Digest, Sha1};
+use wxauth::crypto::{EncryptedData, decode_base64, signature_matches};
+use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
+use wxauth::lambda::handle_event;
+use wxauth::phone::decrypt_phone;
+use wxauth::redact::{AppSecret, SessionKey};
+use wxauth::secret::StaticSecret;
+use wxauth::session::{MemorySessionStore, Session, SessionStore, epoch_seconds};
+use wxauth::token::SessionToken;
+use wxauth::wechat::{RetryPolicy, WeChatApi, WeChatError, WxSession};
+
+const APPID: &str = "wx4f4bc4dec97d474b";
+const KEY: [u8; 16] = *b"0123456789abcdef";
+
+fn session_key() -> SessionKey {
+    SessionKey::new(STANDARD.encode(KEY))
+}
+
+/// A realistic getPhoneNumber payload: ~150 bytes of JSON, as WeChat sends it.
+fn phone_payload() -> (String, String) {
+    let iv = [7u8; 16];
+    let plaintext = json!({
+        "phoneNumber": "13580006666",
+        "purePhoneNumber": "13580006666",
+        "countryCode": "86",
+        "watermark": {"appid": APPID, "timestamp": 1_795_334_400}
+    })
+    .to_string();
+    let ciphertext = cbc::Encryptor::<Aes128>::new(&KEY.into(), &iv.into())
+        .encrypt_padded_vec::<Pkcs7>(plaintext.as_bytes());
+    (STANDARD.encode(ciphertext), STANDARD.encode(iv))
+}
+
+fn event(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Value {
+    let mut headers = json!({
+        "host": "abc123.execute-api.ap-east-1.amazonaws.com",
+        "content-type": "application/json",
+        "user-agent": "Mozilla/5.0 MicroMessenger/8.0.50",
+    });
+    if let Some(token) = token {
+        headers["authorization"] = json!(format!("Bearer {token}"));
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {"http": {"method": method, "path": path}},
+        "isBase64Encoded": false,
+    });
+    if let Some(body) = body {
+        event["body"] = json!(body.to_string());
+    }
+    event
+}
+
+struct StubWeChat;
+
+impl WeChatApi for StubWeChat {
+    async fn jscode2session(
+        &self,
+        _appid: &str,
+        _secret: &AppSecret,
+        _code: &str,
+        _timeout: Duration,
+    ) -> Result<WxSession, WeChatError> {
+        Ok(WxSession {
+            openid: "oGZUI0egBJY1zhBYw2KhdUfwVJJE".into(),
+            unionid: None,
+            session_key: session_key(),
+        })
+    }
+}
+
+fn primitives(c: &mut Criterion) {
+    let (encrypted, iv) = phone_payload();
+    let key = session_key();
+    c.bench_function(
+        "phone decrypt (base64 + AES-CBC + unpad + JSON + watermark)",
+        |b| {
+            b.iter(|| {
+                let ciphertext = decode_base64(black_box(&encrypted)).unwrap();
+                let iv = decode_base64(black_box(&iv)).unwrap();
+                let data = EncryptedData::new(ciphertext, &iv).unwrap();
+                decrypt_phone(&key, &data, APPID).unwrap()
+            })
+        },
+    );
+
+    let raw = r#"{"nickName":"Band","gender":1,"language":"zh_CN","city":"Guangzhou","province":"Guangdong","country":"CN","avatarUrl":"http://wx.qlogo.cn/mmopen/vi_32/1vZvI39NWFQ9XM4LtQpFrQJ1xlgZxx3w7bQxKARol6503Iuswjjn6nIGBiaycAjAtpujxyzYsrztuuICqIM5ibXQ/0"}"#;
+    let sig_key = SessionKey::new("HyVFkGl5F5OQWJZZaNzBBg==");
+    let signature: [u8; 20] = hex::decode("75e81ceda165f4ffa64f4068af58c64b8f54b88c")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    c.bench_function("rawData signature check", |b| {
+        b.iter(|| assert!(signature_matches(black_box(raw), &sig_key, &signature)))
+    });
+
+    c.bench_function("token generation + SHA-256 table key", |b| {
+        b.iter(|| SessionToken::generate().unwrap().key())
+    });
+}
+
+fn handlers(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let token = SessionToken::generate().unwrap();
+    let store = std::sync::Arc::new(MemorySessionStore::new());
+    let now = epoch_seconds();
+    runtime
+        .block_on(store.create(
+            &token.key(),
+            &Session {
+                openid: "oGZUI0egBJY1zhBYw2KhdUfwVJJE".into(),
+                unionid: None,
+                session_key: session_key(),
+                created_at: now,
+                expires_at: now + 3600,
+            },
+        ))
+        .unwrap();
+
+    let check = CheckSession::new(store.clone());
+    let get_session = event("GET", "/session", Some(token.expose()), None);
+    c.bench_function("handler: GET /session", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let response = handle_event(&check, black_box(get_session.clone()), None).await;
+            assert_eq!(response.status_code, 200);
+        })
+    });
+
+    let raw = r#"{"nickName":"Band","gender":1}"#;
+    let signature = hex::encode(Sha1::digest(format!("{raw}{}", session_key().expose())));
+    let post_session = event(
+        "POST",
+        "/session",
+        Some(token.expose()),
+        Some(json!({"rawData": raw, "signature": signature})),
+    );
+    c.bench_function("handler: POST /session (signature)", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let response = handle_event(&check, black_box(post_session.clone()), None).await;
+            assert_eq!(response.status_code, 200);
+        })
+    });
+
+    let phone = DecryptPhone::new(store.clone(), APPID.into());
+    let (encrypted, iv) = phone_payload();
+    let post_phone = event(
+        "POST",
+        "/phone",
+        Some(token.expose()),
+        Some(json!({"encryptedData": encrypted, "iv": iv})),
+    );
+    c.bench_function("handler: POST /phone", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let response = handle_event(&phone, black_box(post_phone.clone()), None).await;
+            assert_eq!(response.status_code, 200);
+        })
+    });
+
+    let login = Login::new(
+        store.clone(),
+        StubWeChat,
+        StaticSecret::new(AppSecret::new("secret")),
+        LoginSettings {
+            appid: APPID.into(),
+            session_ttl_seconds: 600,
+            retry: RetryPolicy::default(),
+        },
+    );
+    let post_login = event("POST", "/login", None, Some(json!({"code": "081abcDEF"})));
+    c.bench_function("handler: POST /login (stub WeChat, memory store)", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let response = handle_event(&login, black_box(post_login.clone()), None).await;
+            assert_eq!(response.status_code, 200);
+        })
+    });
+}
+
+criterion_group!(benches, primitives, handlers);
+criterion_main!(benches);

@@ -1,0 +1,226 @@
+//! Cold-start harness: each release binary, and a reference Python
+//! implementation (boto3 under awslambdaric), run as Lambda runs them against a
+//! Lambda Runtime API emulator, DynamoDB Local, moto and the fake WeChat.
+//!
+//! Per function: N cold starts (init = process start → first
+//! `GET /runtime/invocation/next`; first-invocation latency), then M warm
+//! invocations in the last process (p50/p99), its peak RSS (`VmHWM`) and the
+//! stripped binary size. Prints a Markdown table and the Python/Rust ratios.
+//!
+//! Run with `bash infra/bench.sh` (starts the stand-ins); `--quick` for CI.
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wxauth_tests::events::HttpEvent;
+use wxauth_tests::runtime::{LambdaFunction, bin_dir};
+use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Route {
+    Login,
+    Phone,
+    Session,
+}
+
+struct Subject {
+    label: &'static str,
+    name: &'static str,
+    route: Route,
+    python: bool,
+}
+
+struct Row {
+    label: &'static str,
+    init: Vec<Duration>,
+    first: Vec<Duration>,
+    warm: Vec<Duration>,
+    rss_kib: Option<u64>,
+    size: Option<u64>,
+}
+
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+async fn event_for(
+    world: &World,
+    route: Route,
+    token: &str,
+    issued: &wxauth_tests::fake_wechat::Issued,
+) -> Value {
+    match route {
+        Route::Login => {
+            let (code, _) = world.wechat.issue_code();
+            HttpEvent::new("POST", "/login")
+                .json(&json!({"code": code}))
+                .build()
+        }
+        Route::Session => HttpEvent::new("GET", "/session").bearer(token).build(),
+        Route::Phone => HttpEvent::new("POST", "/phone")
+            .bearer(token)
+            .json(&encrypt_for(issued, &phone_plaintext(APPID, "13800138000")))
+            .build(),
+    }
+}
+
+async fn start(subject: &Subject, env: &[(&str, String)]) -> LambdaFunction {
+    if subject.python {
+        let python = std::env::var("WXAUTH_PYTHON").unwrap_or_else(|_| "python3".into());
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/bench/python_ref");
+        let mut env = env.to_vec();
+        env.push(("PYTHONPATH", dir.display().to_string()));
+        let handler = if subject.route == Route::Login {
+            "handlers.login"
+        } else {
+            "handlers.check_session"
+        };
+        LambdaFunction::start_command(
+            subject.name,
+            OsStr::new(&python),
+            &["-m", "awslambdaric", handler],
+            &env,
+        )
+        .await
+    } else {
+        LambdaFunction::start(subject.name, env).await
+    }
+}
+
+async fn measure(subject: &Subject, runs: usize, warm: usize) -> Row {
+    let world = World::new().await;
+    let env = world.function_env();
+    // A session for the routes that need one, made by the product's login.
+    let login = world.login().await;
+    let (code, issued) = world.wechat.issue_code();
+    let answer = wxauth_tests::invoke::call(&login, wxauth_tests::invoke::login_event(&code)).await;
+    let token = answer.body["token"].as_str().expect("token").to_owned();
+
+    let mut row = Row {
+        label: subject.label,
+        init: vec![],
+        first: vec![],
+        warm: vec![],
+        rss_kib: None,
+        size: None,
+    };
+    for run in 0..runs {
+        let mut function = start(subject, &env).await;
+        let init = function
+            .init_duration(Duration::from_secs(30))
+            .await
+            .expect("function never polled for work");
+        let event = event_for(&world, subject.route, &token, &issued).await;
+        let started = Instant::now();
+        let (status, _, body) = function.call(event).await;
+        row.first.push(started.elapsed());
+        assert_eq!(status, 200, "{}: {body}", subject.label);
+        row.init.push(init);
+        if run + 1 == runs {
+            for _ in 0..warm {
+                let event = event_for(&world, subject.route, &token, &issued).await;
+                let started = Instant::now();
+                let (status, _, _) = function.call(event).await;
+                row.warm.push(started.elapsed());
+                assert_eq!(status, 200);
+            }
+            row.rss_kib = function.peak_rss_kib();
+        }
+    }
+    if !subject.python {
+        row.size = std::fs::metadata(bin_dir().join(subject.name))
+            .ok()
+            .map(|m| m.len());
+    }
+    row
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (runs, warm) = if quick { (2, 20) } else { (10, 1000) };
+    let subjects = [
+        Subject {
+            label: "login (Rust)",
+            name: "login",
+            route: Route::Login,
+            python: false,
+        },
+        Subject {
+            label: "decrypt-phone (Rust)",
+            name: "decrypt-phone",
+            route: Route::Phone,
+            python: false,
+        },
+        Subject {
+            label: "check-session (Rust)",
+            name: "check-session",
+            route: Route::Session,
+            python: false,
+        },
+        Subject {
+            label: "login (Python ref)",
+            name: "login-python",
+            route: Route::Login,
+            python: true,
+        },
+        Subject {
+            label: "check-session (Python ref)",
+            name: "check-session-python",
+            route: Route::Session,
+            python: true,
+        },
+    ];
+    eprintln!("cold-start harness: {runs} cold starts per function, {warm} warm invocations");
+    let mut rows = Vec::new();
+    for subject in &subjects {
+        eprintln!("measuring {}", subject.label);
+        rows.push(measure(subject, runs, warm).await);
+    }
+    println!(
+        "| function | init p50 | init max | first invocation p50 | warm p50 | warm p99 | peak RSS | binary |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for row in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            row.label,
+            ms(percentile(&row.init, 50.0)),
+            ms(percentile(&row.init, 100.0)),
+            ms(percentile(&row.first, 50.0)),
+            ms(percentile(&row.warm, 50.0)),
+            ms(percentile(&row.warm, 99.0)),
+            row.rss_kib
+                .map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
+            row.size
+                .map_or("-".into(), |b| format!("{:.2} MB", b as f64 / 1e6)),
+        );
+    }
+    let find = |label: &str| rows.iter().find(|r| r.label == label).expect("row");
+    println!();
+    for (rust, python) in [
+        ("login (Rust)", "login (Python ref)"),
+        ("check-session (Rust)", "check-session (Python ref)"),
+    ] {
+        let (r, p) = (find(rust), find(python));
+        let ratio = |f: fn(&Row) -> Duration| f(p).as_secs_f64() / f(r).as_secs_f64().max(1e-9);
+        println!(
+            "{python} / {rust}: init p50 {:.1}x, first invocation {:.1}x, warm p50 {:.1}x",
+            ratio(|row| percentile(&row.init, 50.0)),
+            ratio(|row| percentile(&row.first, 50.0)),
+            ratio(|row| percentile(&row.warm, 50.0)),
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! A counting TCP proxy in front of a stand-in: how many connections a function
+//! opens and which API operations it calls (read from the `X-Amz-Target` header
+//! in the byte stream; both DynamoDB and Secrets Manager use it).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
+pub struct Counts {
+    pub connections: u64,
+    /// Operation name (e.g. `GetItem`, `GetSecretValue`) → calls.
+    pub operations: HashMap<String, u64>,
+}
+
+impl Counts {
+    pub fn op(&self, name: &str) -> u64 {
+        self.operations.get(name).copied().unwrap_or(0)
+    }
+}
+
+#[derive(Clone)]
+pub struct CountingProxy {
+    /// `http://127.0.0.1:<port>`
+    pub endpoint: String,
+    counts: Arc<Mutex<Counts>>,
+}
+
+impl CountingProxy {
+    /// Forwards every connection to `upstream` (an `http://host:port` endpoint).
+    pub async fn start(upstream: &str) -> Self {
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let shared = Arc::clone(&counts);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                shared.lock().expect("counts").connections += 1;
+                let upstream = upstream.clone();
+                let counts = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    if let Ok(server) = TcpStream::connect(&upstream).await {
+                        pipe(client, server, counts).await;
+                    }
+                });
+            }
+        });
+        Self { endpoint, counts }
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts.lock().expect("counts").clone()
+    }
+}
+
+async fn pipe(client: TcpStream, server: TcpStream, counts: Arc<Mutex<Counts>>) {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let upstream = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        // Bytes after the last newline: a header line can straddle two reads.
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            pending.extend_from_slice(&buf[..n]);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                if let Some(op) = amz_target(&line) {
+                    *counts
+                        .lock()
+                        .expect("counts")
+                        .operations
+                        .entry(op)
+                        .or_default() += 1;
+                }
+            }
+            if pending.len() > 4096 {
+                // A long body without newlines: no header can start inside it.
+                let keep = pending.len() - 256;
+                pending.drain(..keep);
+            }
+            if server_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = server_write.shutdown().await;
+    };
+    let downstream = async move {
+        let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        let _ = client_write.shutdown().await;
+    };
+    tokio::join!(upstream, downstream);
+}
+
+/// `X-Amz-Target: DynamoDB_20120810.GetItem` → `GetItem`.
+fn amz_target(line: &[u8]) -> Option<String> {
+    let line = String::from_utf8_lossy(line);
+    let (name, value) = line.split_once(':')?;
+    if !name.trim().eq_ignore_ascii_case("x-amz-target") {
+        return None;
+    }
+    value.trim().rsplit('.').next().map(str::to_owned)
+}

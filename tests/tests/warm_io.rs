@@ -1,0 +1,148 @@
+//! The warm path does no repeated work: after the first request in a process,
+//! no new connection to DynamoDB, Secrets Manager or WeChat, no Secrets Manager
+//! call, and exactly the calls each route needs (login: 1 WeChat call + 1
+//! PutItem; check-session and decrypt-phone: 1 GetItem). Counted at the
+//! stand-ins through counting proxies, with the release binaries.
+
+use serde_json::json;
+use wxauth_tests::events::HttpEvent;
+use wxauth_tests::proxy::CountingProxy;
+use wxauth_tests::runtime::LambdaFunction;
+use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext};
+
+const WARM_CALLS: u64 = 20;
+
+fn env_through(
+    world: &World,
+    dynamodb: &CountingProxy,
+    secrets: &CountingProxy,
+) -> Vec<(&'static str, String)> {
+    let mut env = world.function_env();
+    for (name, value) in env.iter_mut() {
+        match *name {
+            "AWS_ENDPOINT_URL_DYNAMODB" => *value = dynamodb.endpoint.clone(),
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER" => *value = secrets.endpoint.clone(),
+            _ => {}
+        }
+    }
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_warm_path_reuses_connections_and_the_cached_secret() {
+    let world = World::new().await;
+    let dynamodb = CountingProxy::start(&world.standins.dynamodb).await;
+    let secrets = CountingProxy::start(&world.standins.secrets_manager).await;
+    let mut login = LambdaFunction::start("login", &env_through(&world, &dynamodb, &secrets)).await;
+
+    let call = async |login: &mut LambdaFunction| {
+        let (code, _) = world.wechat.issue_code();
+        let (status, _, body) = login
+            .call(
+                HttpEvent::new("POST", "/login")
+                    .json(&json!({"code": code}))
+                    .build(),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    };
+    call(&mut login).await;
+    // The secret was fetched during init, before the first request.
+    assert_eq!(secrets.counts().op("GetSecretValue"), 1);
+    let (db, sm, wx_conns, wx_calls) = (
+        dynamodb.counts(),
+        secrets.counts(),
+        world.wechat.connections(),
+        world.wechat.calls(),
+    );
+    assert_eq!(db.op("PutItem"), 1);
+
+    for _ in 0..WARM_CALLS {
+        call(&mut login).await;
+    }
+    let (db2, sm2) = (dynamodb.counts(), secrets.counts());
+    assert_eq!(
+        sm2, sm,
+        "no Secrets Manager call or connection after the first login"
+    );
+    assert_eq!(
+        db2.connections, db.connections,
+        "no new DynamoDB connection"
+    );
+    assert_eq!(
+        db2.op("PutItem") - db.op("PutItem"),
+        WARM_CALLS,
+        "one PutItem per login"
+    );
+    assert_eq!(
+        db2.operations.len(),
+        1,
+        "PutItem only: {:?}",
+        db2.operations
+    );
+    assert_eq!(
+        world.wechat.connections(),
+        wx_conns,
+        "no new WeChat connection"
+    );
+    assert_eq!(
+        world.wechat.calls() - wx_calls,
+        WARM_CALLS as u32,
+        "one WeChat call per login"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_and_phone_make_exactly_one_get_item_per_request() {
+    let world = World::new().await;
+    let dynamodb = CountingProxy::start(&world.standins.dynamodb).await;
+    let secrets = CountingProxy::start(&world.standins.secrets_manager).await;
+    let env = env_through(&world, &dynamodb, &secrets);
+
+    // A session to read, made by the product's own login (not through the proxies).
+    let login = world.login().await;
+    let (code, issued) = world.wechat.issue_code();
+    let answer = wxauth_tests::invoke::call(&login, wxauth_tests::invoke::login_event(&code)).await;
+    let token = answer.body["token"].as_str().unwrap().to_owned();
+
+    let mut check = LambdaFunction::start("check-session", &env).await;
+    let mut phone = LambdaFunction::start("decrypt-phone", &env).await;
+    let session_event = || HttpEvent::new("GET", "/session").bearer(&token).build();
+    let phone_event = || {
+        HttpEvent::new("POST", "/phone")
+            .bearer(&token)
+            .json(&encrypt_for(
+                &issued,
+                &phone_plaintext(APPID, "13800138000"),
+            ))
+            .build()
+    };
+    assert_eq!(check.call(session_event()).await.0, 200);
+    assert_eq!(phone.call(phone_event()).await.0, 200);
+    let first = dynamodb.counts();
+    for _ in 0..WARM_CALLS {
+        assert_eq!(check.call(session_event()).await.0, 200);
+        assert_eq!(phone.call(phone_event()).await.0, 200);
+    }
+    let warm = dynamodb.counts();
+    assert_eq!(
+        warm.op("GetItem") - first.op("GetItem"),
+        2 * WARM_CALLS,
+        "one GetItem per request"
+    );
+    assert_eq!(
+        warm.connections, first.connections,
+        "no new DynamoDB connection"
+    );
+    assert_eq!(
+        warm.operations.len(),
+        1,
+        "GetItem only: {:?}",
+        warm.operations
+    );
+    assert_eq!(
+        secrets.counts().connections,
+        0,
+        "check-session and decrypt-phone never touch the secret"
+    );
+}
