@@ -5,6 +5,9 @@
 //! `cargo bench -p wxauth --bench hot_paths`; CI runs it once per benchmark in
 //! test mode (`cargo test --all-targets`) so it cannot rot.
 
+// A benchmark is test code: a failed setup should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::hint::black_box;
 use std::time::Duration;
 
