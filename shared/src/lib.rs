@@ -16,5 +16,6 @@ pub mod phone;
 pub mod redact;
 pub mod secret;
 pub mod session;
+pub mod tls;
 pub mod token;
 pub mod wechat;

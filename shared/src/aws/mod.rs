@@ -26,6 +26,7 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
 /// set region, credentials or endpoint in code rather than in the environment.
 pub fn sdk_config_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(1))
@@ -34,4 +35,24 @@ pub fn sdk_config_loader() -> aws_config::ConfigLoader {
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(3))
+}
+
+/// The SDK's default HTTPS client (hyper + rustls with AWS-LC), with the
+/// compiled-in roots instead of the system's certificate directory.
+fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+    let trust_store = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(crate::tls::root_certificates_pem());
+    let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
+        tls::rustls_provider::CryptoMode::AwsLc,
+    ));
+    match TlsContext::builder().with_trust_store(trust_store).build() {
+        Ok(context) => builder.tls_context(context).build_https(),
+        // Cannot happen with valid roots; the default context is still correct.
+        Err(err) => {
+            tracing::warn!(error = %err, "compiled-in TLS roots refused; using the system's");
+            builder.build_https()
+        }
+    }
 }

@@ -18,7 +18,12 @@ pub struct HttpWeChat {
 impl HttpWeChat {
     /// `base` is `WECHAT_API_BASE`, e.g. `https://api.weixin.qq.com`.
     pub fn new(base: &str, connect_timeout: Duration) -> Result<Self, reqwest::Error> {
+        let roots = crate::tls::root_certificates()
+            .map(reqwest::Certificate::from_der)
+            .collect::<Result<Vec<_>, _>>()?;
         let client = reqwest::Client::builder()
+            // Compiled-in roots: no certificate files read at start-up.
+            .tls_certs_only(roots)
             .connect_timeout(connect_timeout)
             // The URL carries the appsecret: never hand it to another host.
             .redirect(reqwest::redirect::Policy::none())
