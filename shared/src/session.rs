@@ -52,7 +52,20 @@ pub enum StoreError {
     Malformed(String),
 }
 
+/// What a function is allowed to do with the table (its IAM policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
 pub trait SessionStore: Send + Sync + 'static {
+    /// Opens the connection (TCP, TLS, credentials, endpoint) during init, so the
+    /// first request does not pay for it. Best effort: failures are ignored.
+    fn warm_up(&self, _access: Access) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// Writes a new session; never overwrites an existing key.
     fn create(
         &self,
@@ -71,6 +84,10 @@ pub trait SessionStore: Send + Sync + 'static {
 /// One store shared by several handlers (the local server serves every route
 /// from one process).
 impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
+    fn warm_up(&self, access: Access) -> impl Future<Output = ()> + Send {
+        (**self).warm_up(access)
+    }
+
     fn create(
         &self,
         key: &TokenKey,

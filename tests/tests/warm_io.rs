@@ -1,8 +1,11 @@
-//! The warm path does no repeated work: after the first request in a process,
-//! no new connection to DynamoDB, Secrets Manager or WeChat, no Secrets Manager
-//! call, and exactly the calls each route needs (login: 1 WeChat call + 1
-//! PutItem; check-session and decrypt-phone: 1 GetItem). Counted at the
-//! stand-ins through counting proxies, with the release binaries.
+//! Init does the one-time work and requests do none of it: the connections to
+//! DynamoDB, Secrets Manager and WeChat are opened and the appsecret fetched
+//! during init, so from the very first request on there is no new connection,
+//! no Secrets Manager call, and exactly the calls each route needs (login: 1
+//! WeChat call + 1 PutItem; check-session and decrypt-phone: 1 GetItem).
+//! Counted at the stand-ins through counting proxies, with the release binaries.
+
+use std::time::Duration;
 
 use serde_json::json;
 use wxauth_tests::events::HttpEvent;
@@ -34,6 +37,25 @@ async fn login_warm_path_reuses_connections_and_the_cached_secret() {
     let dynamodb = CountingProxy::start(&world.standins.dynamodb).await;
     let secrets = CountingProxy::start(&world.standins.secrets_manager).await;
     let mut login = LambdaFunction::start("login", &env_through(&world, &dynamodb, &secrets)).await;
+    login
+        .init_duration(Duration::from_secs(10))
+        .await
+        .expect("init finished");
+    // Init fetched the secret and opened a connection to each upstream.
+    let (db, sm, wx_conns, wx_calls) = (
+        dynamodb.counts(),
+        secrets.counts(),
+        world.wechat.connections(),
+        world.wechat.calls(),
+    );
+    assert_eq!(sm.op("GetSecretValue"), 1, "secret prefetched during init");
+    assert_eq!(
+        db.connections, 1,
+        "session table connection opened during init"
+    );
+    assert_eq!(wx_conns, 1, "WeChat connection opened during init");
+    assert_eq!(wx_calls, 0, "the warm-up calls no WeChat API");
+    let puts_at_init = db.op("PutItem");
 
     let call = async |login: &mut LambdaFunction| {
         let (code, _) = world.wechat.issue_code();
@@ -46,31 +68,20 @@ async fn login_warm_path_reuses_connections_and_the_cached_secret() {
             .await;
         assert_eq!(status, 200, "{body}");
     };
-    call(&mut login).await;
-    // The secret was fetched during init, before the first request.
-    assert_eq!(secrets.counts().op("GetSecretValue"), 1);
-    let (db, sm, wx_conns, wx_calls) = (
-        dynamodb.counts(),
-        secrets.counts(),
-        world.wechat.connections(),
-        world.wechat.calls(),
-    );
-    assert_eq!(db.op("PutItem"), 1);
-
     for _ in 0..WARM_CALLS {
         call(&mut login).await;
     }
     let (db2, sm2) = (dynamodb.counts(), secrets.counts());
     assert_eq!(
         sm2, sm,
-        "no Secrets Manager call or connection after the first login"
+        "no Secrets Manager call or connection from the first login on"
     );
     assert_eq!(
         db2.connections, db.connections,
         "no new DynamoDB connection"
     );
     assert_eq!(
-        db2.op("PutItem") - db.op("PutItem"),
+        db2.op("PutItem") - puts_at_init,
         WARM_CALLS,
         "one PutItem per login"
     );
@@ -107,6 +118,16 @@ async fn session_and_phone_make_exactly_one_get_item_per_request() {
 
     let mut check = LambdaFunction::start("check-session", &env).await;
     let mut phone = LambdaFunction::start("decrypt-phone", &env).await;
+    check
+        .init_duration(Duration::from_secs(10))
+        .await
+        .expect("init finished");
+    phone
+        .init_duration(Duration::from_secs(10))
+        .await
+        .expect("init finished");
+    let first = dynamodb.counts();
+    assert_eq!(first.connections, 2, "each function connected during init");
     let session_event = || HttpEvent::new("GET", "/session").bearer(&token).build();
     let phone_event = || {
         HttpEvent::new("POST", "/phone")
@@ -117,9 +138,6 @@ async fn session_and_phone_make_exactly_one_get_item_per_request() {
             ))
             .build()
     };
-    assert_eq!(check.call(session_event()).await.0, 200);
-    assert_eq!(phone.call(phone_event()).await.0, 200);
-    let first = dynamodb.counts();
     for _ in 0..WARM_CALLS {
         assert_eq!(check.call(session_event()).await.0, 200);
         assert_eq!(phone.call(phone_event()).await.0, 200);

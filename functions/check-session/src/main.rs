@@ -4,15 +4,14 @@ use wxauth::aws::{DynamoSessionStore, load_sdk_config};
 use wxauth::config::{CheckSessionConfig, ProcessEnv};
 use wxauth::handlers::CheckSession;
 use wxauth::lambda::{init_logging, or_exit, run};
+use wxauth::session::{Access, SessionStore};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
     let config = or_exit("check-session", CheckSessionConfig::from_env(&ProcessEnv));
     let sdk = load_sdk_config().await;
-    run(CheckSession::new(DynamoSessionStore::new(
-        &sdk,
-        config.table,
-    )))
-    .await
+    let store = DynamoSessionStore::new(&sdk, config.table);
+    store.warm_up(Access::Read).await;
+    run(CheckSession::new(store)).await
 }

@@ -29,6 +29,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             retry: RetryPolicy::default(),
         },
     );
-    login.prefetch_secret().await;
+    login.warm_up().await;
     run(login).await
 }

@@ -8,7 +8,10 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::redact::SessionKey;
-use crate::session::{Session, SessionStore, StoreError};
+use crate::session::{Access, Session, SessionStore, StoreError};
+
+/// A key no session can have (sessions are 64 hex digits).
+const WARM_UP_KEY: &str = "wxauth#warm-up";
 use crate::token::TokenKey;
 
 #[derive(Debug, Clone)]
@@ -28,6 +31,45 @@ impl DynamoSessionStore {
 }
 
 impl SessionStore for DynamoSessionStore {
+    /// One cheap call within the function's permissions: a GetItem of a key that
+    /// never exists, or, for login (PutItem only), a put whose condition can never
+    /// hold, so nothing is written.
+    async fn warm_up(&self, access: Access) {
+        let key = AttributeValue::S(WARM_UP_KEY.to_owned());
+        let outcome = match access {
+            Access::Read => self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", key)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|err| DisplayErrorContext(&err).to_string()),
+            Access::Write => match self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", key)
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(pk)")
+                .send()
+                .await
+            {
+                Err(err)
+                    if !err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    Err(DisplayErrorContext(&err).to_string())
+                }
+                _ => Ok(()),
+            },
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(%error, "session table warm-up failed; the first request will connect");
+        }
+    }
+
     async fn create(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
         let mut put = self
             .client

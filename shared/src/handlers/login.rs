@@ -8,7 +8,7 @@ use crate::deadline::Deadline;
 use crate::error::{ApiError, Upstream};
 use crate::redact::{AppSecret, mask_openid};
 use crate::secret::{SecretError, SecretSource};
-use crate::session::{Session, SessionStore, StoreError, epoch_seconds};
+use crate::session::{Access, Session, SessionStore, StoreError, epoch_seconds};
 use crate::token::SessionToken;
 use crate::wechat::{RetryPolicy, WeChatApi, WeChatError, WxSession, with_retry};
 
@@ -51,12 +51,21 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
         }
     }
 
-    /// Fetches the appsecret during init, so the first login does not wait for it.
-    /// A failure here is not fatal: the first login tries again.
-    pub async fn prefetch_secret(&self) {
-        if let Err(err) = self.secrets.appsecret().await {
-            warn!(error = %err, "appsecret prefetch failed; the first login will retry");
-        }
+    /// Done during init, concurrently: fetch the appsecret and open the
+    /// connections to the table and to WeChat, so the first login pays for none
+    /// of it (Lambda runs init with more CPU than a 128 MB invocation gets). A
+    /// failure here is not fatal: the first login tries again.
+    pub async fn warm_up(&self) {
+        let prefetch = async {
+            if let Err(err) = self.secrets.appsecret().await {
+                warn!(error = %err, "appsecret prefetch failed; the first login will retry");
+            }
+        };
+        tokio::join!(
+            prefetch,
+            self.store.warm_up(Access::Write),
+            self.wechat.warm_up()
+        );
     }
 
     async fn login(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {

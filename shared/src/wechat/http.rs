@@ -36,6 +36,20 @@ impl HttpWeChat {
 }
 
 impl WeChatApi for HttpWeChat {
+    /// A HEAD of the API root: no credentials, and the kept-alive connection
+    /// serves the first jscode2session.
+    async fn warm_up(&self) {
+        let answer = self
+            .client
+            .head(format!("{}/", self.base))
+            .timeout(std::time::Duration::from_secs(2))
+            .send()
+            .await;
+        if let Err(err) = answer {
+            tracing::warn!(error = %err.without_url(), "WeChat warm-up failed; the first login will connect");
+        }
+    }
+
     async fn jscode2session(
         &self,
         appid: &str,

@@ -72,6 +72,12 @@ impl WeChatError {
 }
 
 pub trait WeChatApi: Send + Sync + 'static {
+    /// Opens the connection during init so the first login skips DNS, TCP and
+    /// TLS. Best effort.
+    fn warm_up(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// One `jscode2session` attempt, given at most `timeout`.
     fn jscode2session(
         &self,
