@@ -24,11 +24,15 @@ pub struct LoginSettings {
     pub retry: RetryPolicy,
 }
 
+/// Where session tokens come from: the OS CSPRNG, unless a test forces a collision.
+pub type TokenSource = Box<dyn Fn() -> Result<SessionToken, getrandom::Error> + Send + Sync>;
+
 pub struct Login<S, W, K> {
     pub(super) store: S,
     pub(super) wechat: W,
     pub(super) secrets: K,
     settings: LoginSettings,
+    tokens: TokenSource,
 }
 
 #[derive(Serialize)]
@@ -48,7 +52,15 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
             wechat,
             secrets,
             settings,
+            tokens: Box::new(SessionToken::generate),
         }
+    }
+
+    /// Replaces the token source: the seam that lets a test force a collision
+    /// and watch the conditional put refuse it.
+    pub fn with_token_source(mut self, tokens: TokenSource) -> Self {
+        self.tokens = tokens;
+        self
     }
 
     /// Done during init, concurrently: fetch the appsecret and open the
@@ -161,7 +173,7 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
             expires_at: now + self.settings.session_ttl_seconds,
         };
         for _ in 0..TOKEN_ATTEMPTS {
-            let token = SessionToken::generate().map_err(|err| {
+            let token = (self.tokens)().map_err(|err| {
                 tracing::error!(error = %err, "the OS random source failed");
                 ApiError::Unavailable(Upstream::SessionTable)
             })?;
