@@ -5,7 +5,7 @@
 //! unknown code 40029. Reserved codes make it misbehave:
 //! `errcode-<n>` answers errcode n; `slow` answers after 30 s; `html` answers an
 //! HTML 502 page; `text-<n>` answers errcode n as text/plain; `notjson` answers
-//! plain text; `noopenid` answers a success without openid. `fail_next` makes
+//! plain text; `noopenid` answers a success without openid; `huge` answers 10 MB. `fail_next` makes
 //! the next calls answer -1 (or a transport drop) before behaving again.
 
 use std::collections::{HashMap, HashSet};
@@ -193,6 +193,8 @@ async fn reserved(code: &str) -> HttpResponse {
             "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
         ),
         "notjson" => respond(200, "text/plain", "ok"),
+        // 10 MB: the client must refuse it without reading it whole.
+        "huge" => respond(200, "application/json", vec![b' '; 10 * 1024 * 1024]),
         "noopenid" => respond(
             200,
             "application/json",

@@ -26,6 +26,9 @@ pub struct CountingProxy {
     /// `http://127.0.0.1:<port>`
     pub endpoint: String,
     counts: Arc<Mutex<Counts>>,
+    /// While true the upstream is "stopped": new connections are closed at
+    /// once and open ones are cut.
+    down: tokio::sync::watch::Sender<bool>,
 }
 
 impl CountingProxy {
@@ -39,19 +42,37 @@ impl CountingProxy {
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
         let counts = Arc::new(Mutex::new(Counts::default()));
         let shared = Arc::clone(&counts);
+        let (down, watch) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if *watch.borrow() {
+                    drop(client);
+                    continue;
+                }
                 shared.lock().expect("counts").connections += 1;
                 let upstream = upstream.clone();
                 let counts = Arc::clone(&shared);
+                let mut watch = watch.clone();
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(&upstream).await {
-                        pipe(client, server, counts).await;
+                        tokio::select! {
+                            () = pipe(client, server, counts) => {}
+                            _ = watch.wait_for(|down| *down) => {}
+                        }
                     }
                 });
             }
         });
-        Self { endpoint, counts }
+        Self {
+            endpoint,
+            counts,
+            down,
+        }
+    }
+
+    /// Stops (true) or restarts (false) the upstream as clients see it.
+    pub fn set_down(&self, down: bool) {
+        self.down.send_replace(down);
     }
 
     pub fn counts(&self) -> Counts {
@@ -109,4 +130,78 @@ fn amz_target(line: &[u8]) -> Option<String> {
         return None;
     }
     value.trim().rsplit('.').next().map(str::to_owned)
+}
+
+/// An HTTP proxy in front of DynamoDB that answers the next `n` requests with
+/// DynamoDB's throttling error instead of forwarding them.
+#[derive(Clone)]
+pub struct ThrottlingProxy {
+    pub endpoint: String,
+    throttle_next: Arc<std::sync::atomic::AtomicU64>,
+    throttled: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ThrottlingProxy {
+    pub async fn start(upstream: &str) -> Self {
+        use http_body_util::Full;
+        use hyper_util::client::legacy::Client;
+        use hyper_util::rt::TokioExecutor;
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        let upstream = upstream.trim_end_matches('/').to_owned();
+        let throttle_next = Arc::new(AtomicU64::new(0));
+        let throttled = Arc::new(AtomicU64::new(0));
+        let client: Client<_, Full<bytes::Bytes>> =
+            Client::builder(TokioExecutor::new()).build_http();
+        let (next, count) = (Arc::clone(&throttle_next), Arc::clone(&throttled));
+        let addr = crate::server::serve(move |request: crate::server::Received| {
+            let (client, upstream, next, count) =
+                (client.clone(), upstream.clone(), Arc::clone(&next), Arc::clone(&count));
+            async move {
+                let take = next
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                if take {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    return crate::server::respond(
+                        400,
+                        "application/x-amz-json-1.0",
+                        r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#,
+                    );
+                }
+                let mut forward = hyper::Request::builder()
+                    .method(request.method.as_str())
+                    .uri(format!("{upstream}{}", request.path));
+                for (name, value) in &request.headers {
+                    forward = forward.header(name, value);
+                }
+                let forward = forward.body(Full::new(request.body)).expect("request");
+                match client.request(forward).await {
+                    Ok(response) => {
+                        use http_body_util::BodyExt;
+                        let (parts, body) = response.into_parts();
+                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        hyper::Response::from_parts(parts, Full::new(body))
+                    }
+                    Err(_) => crate::server::respond(502, "text/plain", "upstream failed"),
+                }
+            }
+        })
+        .await;
+        Self {
+            endpoint: format!("http://{addr}"),
+            throttle_next,
+            throttled,
+        }
+    }
+
+    /// The next `n` requests get a ThrottlingException.
+    pub fn throttle_next(&self, n: u64) {
+        self.throttle_next
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }

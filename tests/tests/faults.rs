@@ -1,0 +1,148 @@
+//! Faults of the upstreams, injected where the stand-ins cannot misbehave on
+//! their own: DynamoDB stopped mid-run and throttling (through proxies),
+//! Secrets Manager down at cold start and while warm, a 10 MB WeChat answer.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wxauth::aws::{DynamoSessionStore, SecretsManagerSource};
+use wxauth::handlers::{CheckSession, Login, LoginSettings};
+use wxauth::wechat::HttpWeChat;
+use wxauth_tests::events::HttpEvent;
+use wxauth_tests::invoke::{assert_error, call, logged_in, login_event};
+use wxauth_tests::proxy::{CountingProxy, ThrottlingProxy};
+use wxauth_tests::runtime::LambdaFunction;
+use wxauth_tests::standins::{StandIns, closed_endpoint};
+use wxauth_tests::world::{APPID, World};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_stopped_mid_run_gives_503_in_time_and_recovers() {
+    let world = World::new().await;
+    let (token, _) = logged_in(&world, &world.login().await).await;
+    let dynamodb = CountingProxy::start(&world.standins.dynamodb).await;
+    let mut env = world.function_env();
+    for (name, value) in env.iter_mut() {
+        if *name == "AWS_ENDPOINT_URL_DYNAMODB" {
+            *value = dynamodb.endpoint.clone();
+        }
+    }
+    let mut check = LambdaFunction::start("check-session", &env).await;
+    let session = || HttpEvent::new("GET", "/session").bearer(&token).build();
+    assert_eq!(check.call(session()).await.0, 200);
+
+    dynamodb.set_down(true);
+    let started = Instant::now();
+    let (status, headers, body) = check.call(session()).await;
+    let took = started.elapsed();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("upstream_unavailable")),
+        "{body}"
+    );
+    assert_eq!(headers["retry-after"], "2");
+    assert!(took < Duration::from_secs(8), "answered in {took:?}");
+    assert!(check.is_running(), "the process survives");
+
+    dynamodb.set_down(false);
+    let (status, _, body) = check.call(session()).await;
+    assert_eq!(status, 200, "recovers once DynamoDB is back: {body}");
+    eprintln!("DynamoDB down: 503 in {took:?}; recovered on the next request");
+}
+
+#[tokio::test]
+async fn throttling_is_absorbed_by_sdk_retries_then_bounded() {
+    let world = World::new().await;
+    let (token, _) = logged_in(&world, &world.login().await).await;
+    let proxy = ThrottlingProxy::start(&world.standins.dynamodb).await;
+    let sdk = StandIns::sdk_config(&proxy.endpoint).await;
+    let check = CheckSession::new(DynamoSessionStore::new(&sdk, world.table.clone()));
+    let session = || HttpEvent::new("GET", "/session").bearer(&token);
+
+    proxy.throttle_next(2);
+    let answer = call(&check, session()).await;
+    assert_eq!(answer.status, 200, "two throttles absorbed: {}", answer.raw);
+    assert_eq!(proxy.throttled(), 2);
+
+    proxy.throttle_next(1_000);
+    let started = Instant::now();
+    let answer = call(&check, session()).await;
+    assert_error(&answer, 503, "upstream_unavailable");
+    assert_eq!(proxy.throttled(), 2 + 3, "three attempts, then give up");
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_manager_down_at_cold_start_breaks_only_login() {
+    let world = World::new().await;
+    let (token, _) = logged_in(&world, &world.login().await).await;
+    let mut env = world.function_env();
+    let closed = closed_endpoint().await;
+    for (name, value) in env.iter_mut() {
+        if *name == "AWS_ENDPOINT_URL_SECRETS_MANAGER" {
+            *value = closed.clone();
+        }
+    }
+    let mut login = LambdaFunction::start("login", &env).await;
+    let mut check = LambdaFunction::start("check-session", &env).await;
+    let (code, _) = world.wechat.issue_code();
+    let (status, headers, body) = login
+        .call(
+            HttpEvent::new("POST", "/login")
+                .json(&json!({"code": code}))
+                .build(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("upstream_unavailable")),
+        "{body}"
+    );
+    assert_eq!(headers["retry-after"], "2");
+    assert!(login.is_running());
+    let (status, _, _) = check
+        .call(HttpEvent::new("GET", "/session").bearer(&token).build())
+        .await;
+    assert_eq!(status, 200, "check-session never needs the secret");
+}
+
+#[tokio::test]
+async fn secrets_manager_down_while_warm() {
+    let world = World::new().await;
+    let proxy = CountingProxy::start(&world.standins.secrets_manager).await;
+    let sdk = StandIns::sdk_config(&proxy.endpoint).await;
+    let login = Login::new(
+        world.store().await,
+        HttpWeChat::new(&world.wechat.base, Duration::from_millis(500)).unwrap(),
+        SecretsManagerSource::new(&sdk, world.secret_arn.clone()),
+        LoginSettings {
+            appid: APPID.into(),
+            session_ttl_seconds: 600,
+            retry: World::retry(),
+        },
+    );
+    logged_in(&world, &login).await;
+    proxy.set_down(true);
+    // The cached secret keeps logins working while Secrets Manager is down...
+    logged_in(&world, &login).await;
+    // ...until WeChat refuses it (rotated) and the refetch cannot reach the store.
+    world.wechat.rotate_secret("rotated-while-down");
+    let (code, _) = world.wechat.issue_code();
+    assert_error(
+        &call(&login, login_event(&code)).await,
+        503,
+        "upstream_unavailable",
+    );
+}
+
+#[tokio::test]
+async fn a_10_mb_wechat_answer_is_refused_without_reading_it() {
+    let world = World::new().await;
+    let login = world.login().await;
+    let started = Instant::now();
+    assert_error(
+        &call(&login, login_event("huge")).await,
+        502,
+        "wechat_error",
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
