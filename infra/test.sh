@@ -58,8 +58,10 @@ node --test examples/miniprogram/test/
 step "infra/local_dynamodb.py: the sam-local table and seed, against DynamoDB Local"
 "$venv/bin/python" infra/local_dynamodb.py --endpoint "$WXAUTH_TEST_DYNAMODB_ENDPOINT" --table wxauth-sessions
 
-step "cfn-lint and sam validate --lint on template.yaml"
+step "template.yaml: policy tests, cfn-lint (with the serverless rules) and sam validate --lint"
+"$venv/bin/python" tests/template_policy.py template.yaml
 "$venv/bin/cfn-lint" template.yaml
+"$venv/bin/cfn-lint" template.yaml -a cfn_lint_serverless.rules
 SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --template template.yaml --region us-east-1
 
 step "all checks passed"

@@ -11,3 +11,6 @@ pub use phone::DecryptPhone;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod properties;
