@@ -594,3 +594,59 @@ async fn json_secret_string_is_read() {
         .await;
     logged_in(&world, &world.login().await).await;
 }
+
+#[tokio::test]
+async fn limits_on_nesting_headers_and_fields() {
+    let world = World::new().await;
+    let (login, check) = (world.login().await, world.check().await);
+    let (token, _) = logged_in(&world, &login).await;
+    // 8,000 levels of nesting fit in 16 KiB; the parser's depth limit refuses them
+    // (a recursive parser without one would overflow the stack).
+    let deep = format!("{{\"code\": {}{}}}", "[".repeat(8_000), "]".repeat(8_000));
+    assert!(deep.len() <= 16 * 1024);
+    assert_error(
+        &call(
+            &login,
+            HttpEvent::new("POST", "/login").raw_body(deep.clone()),
+        )
+        .await,
+        400,
+        "invalid_request",
+    );
+    let deep_raw = serde_json::json!({"rawData": format!("{}{}", "[".repeat(4_000), "]".repeat(4_000)), "signature": "0".repeat(40)});
+    assert_error(
+        &call(
+            &check,
+            HttpEvent::new("POST", "/session")
+                .bearer(&token)
+                .json(&deep_raw),
+        )
+        .await,
+        400,
+        "invalid_request",
+    );
+    // A huge Authorization header is a malformed token, not a crash or a table read.
+    let huge = format!("Bearer {}", "A".repeat(64 * 1024));
+    assert_error(
+        &call(
+            &check,
+            HttpEvent::new("GET", "/session").header("authorization", &huge),
+        )
+        .await,
+        401,
+        "unauthorized",
+    );
+    // Many headers are fine.
+    let mut many = HttpEvent::new("GET", "/session").bearer(&token);
+    for i in 0..500 {
+        many = many.header(&format!("x-extra-{i}"), "v");
+    }
+    assert_eq!(call(&check, many).await.status, 200);
+    // The code limit is 128 visible ASCII characters, inclusive.
+    let longest = "c".repeat(128);
+    assert_error(
+        &call(&login, login_event(&longest)).await,
+        401,
+        "invalid_code",
+    );
+}

@@ -30,7 +30,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A store holding one live session with `key`, and its token.
-fn session_with(runtime: &tokio::runtime::Runtime, key: [u8; 16]) -> (Arc<MemorySessionStore>, String) {
+fn session_with(
+    runtime: &tokio::runtime::Runtime,
+    key: [u8; 16],
+) -> (Arc<MemorySessionStore>, String) {
     let store = Arc::new(MemorySessionStore::new());
     let token = SessionToken::generate().unwrap();
     let now = epoch_seconds();
@@ -41,12 +44,15 @@ fn session_with(runtime: &tokio::runtime::Runtime, key: [u8; 16]) -> (Arc<Memory
         created_at: now,
         expires_at: now + 600,
     };
-    runtime.block_on(store.create(&token.key(), &session)).unwrap();
+    runtime
+        .block_on(store.create(&token.key(), &session))
+        .unwrap();
     (store, token.expose().to_owned())
 }
 
 fn post(path: &str, token: Option<&str>, body: Vec<u8>) -> ApiRequest {
-    let request = ApiRequest::new("POST", path, Deadline::after(Duration::from_secs(5))).with_body(body);
+    let request =
+        ApiRequest::new("POST", path, Deadline::after(Duration::from_secs(5))).with_body(body);
     match token {
         Some(token) => request.with_bearer(token),
         None => request,
@@ -58,8 +64,14 @@ fn is_contract_error(response: &ApiResponse) -> bool {
         return false;
     };
     body.len() == 2
-        && body.get("error").and_then(Value::as_str).is_some_and(|e| Some(e) == response.error)
-        && body.get("message").and_then(Value::as_str).is_some_and(|m| !m.is_empty())
+        && body
+            .get("error")
+            .and_then(Value::as_str)
+            .is_some_and(|e| Some(e) == response.error)
+        && body
+            .get("message")
+            .and_then(Value::as_str)
+            .is_some_and(|m| !m.is_empty())
 }
 
 proptest! {
