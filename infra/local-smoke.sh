@@ -58,3 +58,15 @@ echo "local smoke: $passed passed, 0 failed"
 # The same server, checked against docs/openapi.yaml for every status of the error table.
 python="${WXAUTH_PYTHON:-python3}"
 "$python" "$root/tests/openapi_conformance.py" "$base"
+
+# API fuzzing: schemathesis generates requests from docs/openapi.yaml (bounded) and
+# checks that nothing answers 5xx and every response conforms to the spec.
+schemathesis="$(dirname "$python")/schemathesis"
+if [ -x "$schemathesis" ]; then
+  token=$(curl -sS -X POST "$base/login" -d '{"code":"schemathesis-1"}' | field token)
+  "$schemathesis" run "$root/docs/openapi.yaml" --url "$base" -H "Authorization: Bearer $token" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+    --max-examples "${SCHEMATHESIS_EXAMPLES:-100}" --generation-deterministic --no-color
+else
+  echo "schemathesis not installed next to $python: skipped (infra/test.sh installs it)"
+fi
