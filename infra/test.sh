@@ -58,6 +58,9 @@ node --test examples/miniprogram/test/
 step "infra/local_dynamodb.py: the sam-local table and seed, against DynamoDB Local"
 "$venv/bin/python" infra/local_dynamodb.py --endpoint "$WXAUTH_TEST_DYNAMODB_ENDPOINT" --table wxauth-sessions
 
+step "fuzzing (cargo-fuzz, 10 s per target; longer runs: bash infra/fuzz.sh 600)"
+bash infra/fuzz.sh 10
+
 step "template.yaml: policy tests, cfn-lint (with the serverless rules) and sam validate --lint"
 "$venv/bin/python" tests/template_policy.py template.yaml
 "$venv/bin/cfn-lint" template.yaml

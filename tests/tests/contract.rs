@@ -176,6 +176,7 @@ async fn busy_wechat_is_retried_with_backoff() {
     assert_error(&answer, 503, "upstream_unavailable");
     assert_eq!(answer.headers["retry-after"], "2");
     assert_eq!(world.wechat.calls() - before, 3, "bounded: three attempts");
+    eprintln!("WeChat -1 forever: 503 after 3 attempts");
 }
 
 #[tokio::test]

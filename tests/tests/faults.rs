@@ -69,6 +69,10 @@ async fn throttling_is_absorbed_by_sdk_retries_then_bounded() {
     assert_error(&answer, 503, "upstream_unavailable");
     assert_eq!(proxy.throttled(), 2 + 3, "three attempts, then give up");
     assert!(started.elapsed() < Duration::from_secs(8));
+    eprintln!(
+        "endless throttling: 503 after 3 attempts in {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
