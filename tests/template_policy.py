@@ -39,7 +39,7 @@ EXPECTED = {
         ("secretsmanager:GetSecretValue", str(SECRET)),
     },
     "DecryptPhoneFunction": {("dynamodb:GetItem", str(TABLE_ARN))},
-    "CheckSessionFunction": {("dynamodb:GetItem", str(TABLE_ARN))},
+    "CheckSessionFunction": {("dynamodb:GetItem", str(TABLE_ARN)), ("dynamodb:DeleteItem", str(TABLE_ARN))},
 }
 
 

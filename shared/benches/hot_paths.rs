@@ -168,7 +168,7 @@ fn handlers(c: &mut Criterion) {
         })
     });
 
-    let phone = DecryptPhone::new(store.clone(), APPID.into());
+    let phone = DecryptPhone::new(store.clone(), APPID.into()).with_watermark_max_age(None);
     let (encrypted, iv) = phone_payload();
     let post_phone = event(
         "POST",

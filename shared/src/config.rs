@@ -3,6 +3,7 @@
 use crate::wechat::DEFAULT_API_BASE;
 
 pub const DEFAULT_SESSION_TTL_SECONDS: i64 = 600;
+pub const DEFAULT_WATERMARK_MAX_AGE_SECONDS: u64 = 300;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -90,13 +91,23 @@ impl LoginConfig {
 pub struct DecryptPhoneConfig {
     pub appid: String,
     pub table: String,
+    /// `None` when `WATERMARK_MAX_AGE_SECONDS` is 0 (the check is off).
+    pub watermark_max_age_seconds: Option<u64>,
 }
 
 impl DecryptPhoneConfig {
     pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
+        let max_age = match optional(env, "WATERMARK_MAX_AGE_SECONDS") {
+            None => DEFAULT_WATERMARK_MAX_AGE_SECONDS,
+            Some(text) => text.parse::<u64>().map_err(|_| ConfigError::Invalid {
+                name: "WATERMARK_MAX_AGE_SECONDS",
+                reason: "must be a whole number of seconds (0 turns the check off)",
+            })?,
+        };
         Ok(Self {
             appid: required(env, "WECHAT_APPID")?,
             table: required(env, "SESSION_TABLE")?,
+            watermark_max_age_seconds: (max_age > 0).then_some(max_age),
         })
     }
 }
@@ -166,6 +177,22 @@ mod tests {
             CheckSessionConfig::from_env(&env(&[])),
             Err(ConfigError::Missing("SESSION_TABLE"))
         );
+    }
+
+    #[test]
+    fn watermark_max_age() {
+        let base = [("WECHAT_APPID", "wx1"), ("SESSION_TABLE", "t")];
+        let with = |value: Option<&str>| {
+            let mut pairs = base.to_vec();
+            if let Some(v) = value {
+                pairs.push(("WATERMARK_MAX_AGE_SECONDS", v));
+            }
+            DecryptPhoneConfig::from_env(&env(&pairs)).map(|c| c.watermark_max_age_seconds)
+        };
+        assert_eq!(with(None), Ok(Some(300)));
+        assert_eq!(with(Some("0")), Ok(None));
+        assert_eq!(with(Some("60")), Ok(Some(60)));
+        assert!(with(Some("-1")).is_err());
     }
 
     #[test]

@@ -53,6 +53,31 @@ pub enum DecryptFailure {
     WatermarkMismatch,
     #[error("expected fields are missing")]
     MissingFields,
+    #[error("watermark timestamp is missing or too old")]
+    Stale,
+}
+
+/// WeChat's clock and ours may differ a little; data "from the future" within
+/// this margin is accepted.
+const FUTURE_SKEW_SECONDS: i64 = 60;
+
+/// Checks that `watermark.timestamp` is at most `max_age_seconds` old at `now`
+/// (epoch seconds). Replayed ciphertexts age out even while their session lives.
+pub fn check_watermark_fresh(
+    object: &Map<String, Value>,
+    max_age_seconds: u64,
+    now: i64,
+) -> Result<(), DecryptFailure> {
+    let timestamp = object
+        .get("watermark")
+        .and_then(|w| w.get("timestamp"))
+        .and_then(Value::as_i64)
+        .ok_or(DecryptFailure::Stale)?;
+    let oldest = now.saturating_sub(i64::try_from(max_age_seconds).unwrap_or(i64::MAX));
+    if timestamp < oldest || timestamp > now + FUTURE_SKEW_SECONDS {
+        return Err(DecryptFailure::Stale);
+    }
+    Ok(())
 }
 
 /// Ciphertext and iv as the client sent them, already checked for shape.
@@ -205,6 +230,45 @@ pub(crate) mod tests {
                 Err(want)
             );
         }
+    }
+
+    #[test]
+    fn watermark_freshness() {
+        let object = |ts: Value| {
+            serde_json::json!({"watermark": {"appid": "wx", "timestamp": ts}})
+                .as_object()
+                .unwrap()
+                .clone()
+        };
+        let now = 1_800_000_000;
+        assert_eq!(check_watermark_fresh(&object(now.into()), 300, now), Ok(()));
+        assert_eq!(
+            check_watermark_fresh(&object((now - 300).into()), 300, now),
+            Ok(())
+        );
+        assert_eq!(
+            check_watermark_fresh(&object((now - 301).into()), 300, now),
+            Err(DecryptFailure::Stale)
+        );
+        assert_eq!(
+            check_watermark_fresh(&object((now + 60).into()), 300, now),
+            Ok(())
+        );
+        assert_eq!(
+            check_watermark_fresh(&object((now + 61).into()), 300, now),
+            Err(DecryptFailure::Stale)
+        );
+        assert_eq!(
+            check_watermark_fresh(&object("soon".into()), 300, now),
+            Err(DecryptFailure::Stale)
+        );
+        let demo = decrypt_open_data(&SessionKey::new(DEMO_SESSION_KEY), &demo_data(), DEMO_APPID)
+            .unwrap();
+        assert_eq!(
+            check_watermark_fresh(&demo, 300, now),
+            Err(DecryptFailure::Stale),
+            "the 2016 demo is stale"
+        );
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub trait SessionStore: Send + Sync + 'static {
         session: &Session,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Deletes a session (logout); deleting a missing one is not an error.
+    fn delete(&self, key: &TokenKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Reads a session, strongly consistent: a session answered 200 at login is
     /// visible to the very next request. Expiry is the caller's to check.
     fn get(
@@ -101,6 +104,10 @@ impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
         key: &TokenKey,
     ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send {
         (**self).get(key)
+    }
+
+    fn delete(&self, key: &TokenKey) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).delete(key)
     }
 }
 
@@ -135,6 +142,11 @@ impl SessionStore for MemorySessionStore {
 
     async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
         Ok(self.lock().get(key).cloned())
+    }
+
+    async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
+        self.lock().remove(key);
+        Ok(())
     }
 }
 

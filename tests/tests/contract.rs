@@ -260,7 +260,7 @@ async fn request_checks_run_in_contract_order() {
     )
     .await;
     assert_error(&answer, 405, "method_not_allowed");
-    assert_eq!(answer.headers["allow"], "GET, POST");
+    assert_eq!(answer.headers["allow"], "GET, POST, DELETE");
     assert_error(
         &call(&login, HttpEvent::new("GET", "/login")).await,
         405,
@@ -656,4 +656,71 @@ async fn limits_on_nesting_headers_and_fields() {
         401,
         "invalid_code",
     );
+}
+
+#[tokio::test]
+async fn logout_deletes_the_session_in_the_table() {
+    let world = World::new().await;
+    let (login, check) = (world.login().await, world.check().await);
+    let (token, _) = logged_in(&world, &login).await;
+    let answer = call(&check, HttpEvent::new("DELETE", "/session").bearer(&token)).await;
+    assert_eq!(answer.status, 204, "{}", answer.raw);
+    let pk = hex::encode(Sha256::digest(token.as_bytes()));
+    let item = world
+        .dynamodb
+        .get_item()
+        .table_name(&world.table)
+        .key("pk", AttributeValue::S(pk))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item;
+    assert!(item.is_none(), "the item is gone");
+    assert_error(
+        &call(&check, HttpEvent::new("GET", "/session").bearer(&token)).await,
+        401,
+        "unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn open_data_and_watermark_freshness() {
+    let world = World::new().await;
+    let (login, phone) = (world.login().await, world.phone().await);
+    let (token, issued) = logged_in(&world, &login).await;
+    let now = wxauth::session::epoch_seconds();
+    let share = json!({"openGId": "tGshare01", "watermark": {"appid": APPID, "timestamp": now}})
+        .to_string();
+    let answer = call(
+        &phone,
+        HttpEvent::new("POST", "/open-data")
+            .bearer(&token)
+            .json(&encrypt_for(&issued, &share)),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    assert_eq!(answer.body, json!({"openGId": "tGshare01"}));
+    let werun = json!({"stepInfoList": [{"timestamp": now - 86_400, "step": 8_000}], "watermark": {"appid": APPID, "timestamp": now}}).to_string();
+    let answer = call(
+        &phone,
+        HttpEvent::new("POST", "/open-data")
+            .bearer(&token)
+            .json(&encrypt_for(&issued, &werun)),
+    )
+    .await;
+    assert_eq!(answer.body["stepInfoList"][0]["step"], 8_000);
+
+    // Older than WATERMARK_MAX_AGE_SECONDS (300 by default): refused, on both routes.
+    let stale = json!({"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86", "watermark": {"appid": APPID, "timestamp": now - 301}}).to_string();
+    for path in ["/phone", "/open-data"] {
+        let answer = call(
+            &phone,
+            HttpEvent::new("POST", path)
+                .bearer(&token)
+                .json(&encrypt_for(&issued, &stale)),
+        )
+        .await;
+        assert_error(&answer, 422, "decrypt_failed");
+    }
 }

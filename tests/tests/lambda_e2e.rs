@@ -66,12 +66,12 @@ async fn login_session_phone_signature_through_the_runtime_api() {
     assert_eq!(body["userInfo"]["nickName"], "E2E");
 
     // Errors come back as HTTP responses in the contract's shape, not invocation errors.
-    let (status, headers, body) = check.call(HttpEvent::new("DELETE", "/login").build()).await;
+    let (status, headers, body) = check.call(HttpEvent::new("PUT", "/login").build()).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (405, Some("method_not_allowed"))
     );
-    assert_eq!(headers["allow"], "GET, POST");
+    assert_eq!(headers["allow"], "GET, POST, DELETE");
     let (status, _, body) = login
         .call(
             HttpEvent::new("POST", "/login")

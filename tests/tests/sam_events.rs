@@ -46,7 +46,15 @@ async fn sam_local_events_drive_the_handlers() {
     store.create(&token.key(), &session).await.unwrap();
 
     let check = CheckSession::new(world.store().await);
-    let phone = DecryptPhone::new(world.store().await, appid.clone());
+    // infra/env.json turns the watermark age check off for sam local: the event's
+    // ciphertext is fixed, so its watermark ages.
+    let max_age: u64 = infra("env.json")["DecryptPhoneFunction"]["WATERMARK_MAX_AGE_SECONDS"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let phone = DecryptPhone::new(world.store().await, appid.clone())
+        .with_watermark_max_age((max_age > 0).then_some(max_age));
     for (file, expect) in [
         ("events/session-get.json", "openid"),
         ("events/session-post.json", "userInfo"),

@@ -13,5 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = load_sdk_config().await;
     let store = DynamoSessionStore::new(&sdk, config.table);
     store.warm_up(Access::Read).await;
-    run(DecryptPhone::new(store, config.appid)).await
+    let phone = DecryptPhone::new(store, config.appid)
+        .with_watermark_max_age(config.watermark_max_age_seconds);
+    run(phone).await
 }

@@ -65,7 +65,7 @@ impl Handler for App {
     async fn handle(&self, request: ApiRequest) -> ApiResponse {
         match request.path.trim_end_matches('/') {
             "/login" => self.login.handle(request).await,
-            "/phone" => self.phone.handle(request).await,
+            "/phone" | "/open-data" => self.phone.handle(request).await,
             "/session" => self.check.handle(request).await,
             "/dev/phone-payload" if self.simulated => {
                 dev_routes::phone_payload(&self.store, &self.appid, request).await

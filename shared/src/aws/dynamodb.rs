@@ -108,6 +108,10 @@ impl SessionStore for DynamoSessionStore {
         }
     }
 
+    async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
+        self.delete_item(key).await
+    }
+
     async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
         let output = self
             .client
@@ -119,6 +123,19 @@ impl SessionStore for DynamoSessionStore {
             .await
             .map_err(|err| StoreError::Unavailable(DisplayErrorContext(&err).to_string()))?;
         output.item.as_ref().map(session_from_item).transpose()
+    }
+}
+
+impl DynamoSessionStore {
+    async fn delete_item(&self, key: &TokenKey) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.as_str().to_owned()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| StoreError::Unavailable(DisplayErrorContext(&err).to_string()))
     }
 }
 

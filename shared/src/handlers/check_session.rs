@@ -1,5 +1,5 @@
 //! `GET /session` and `POST /session`: is this token live, and is this rawData
-//! signed with its session_key?
+//! signed with its session_key? `DELETE /session`: log out.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -8,8 +8,10 @@ use crate::api::{
     ApiRequest, ApiResponse, Handler, JsonBody, authenticate, check_method, check_size, invalid,
 };
 use crate::crypto::{SIGNATURE_HEX_CHARS, signature_matches};
-use crate::error::ApiError;
+use crate::deadline::Deadline;
+use crate::error::{ApiError, Upstream};
 use crate::session::{Session, SessionStore, epoch_seconds};
+use crate::token::SessionToken;
 
 pub const MAX_RAW_DATA_CHARS: usize = 8192;
 
@@ -48,13 +50,34 @@ impl<S: SessionStore> CheckSession<S> {
 
     async fn check(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
         check_size(&request)?;
-        check_method(&request, "GET, POST")?;
-        let (_, session) = authenticate(&self.store, &request).await?;
+        check_method(&request, "GET, POST, DELETE")?;
+        let (token, session) = authenticate(&self.store, &request).await?;
+        if request.method == "DELETE" {
+            return self.logout(&token, request.deadline).await;
+        }
         let mut body = SessionBody::new(&session);
         if request.method == "POST" {
             body.user_info = Some(verify_raw_data(&request, &session)?);
         }
         Ok(ApiResponse::json(200, &body))
+    }
+}
+
+impl<S: SessionStore> CheckSession<S> {
+    /// `DELETE /session`: the session is deleted and its token refused from now on.
+    async fn logout(
+        &self,
+        token: &SessionToken,
+        deadline: Deadline,
+    ) -> Result<ApiResponse, ApiError> {
+        match deadline.run(self.store.delete(&token.key())).await {
+            Some(Ok(())) => Ok(ApiResponse::no_content()),
+            Some(Err(err)) => {
+                tracing::warn!(error = %err, "session delete failed");
+                Err(ApiError::Unavailable(Upstream::SessionTable))
+            }
+            None => Err(ApiError::Unavailable(Upstream::SessionTable)),
+        }
     }
 }
 

@@ -1,15 +1,18 @@
 //! `POST /phone`: decrypt the phone number the mini-program received.
+//! `POST /open-data`: decrypt any other open-data payload (share info, WeRun).
 
+use serde_json::{Map, Value};
 use tracing::{debug, info};
 
 use crate::api::{
     ApiRequest, ApiResponse, Handler, JsonBody, authenticate, check_method, check_size, invalid,
 };
-use crate::crypto::EncryptedData;
+use crate::config::DEFAULT_WATERMARK_MAX_AGE_SECONDS;
+use crate::crypto::{DecryptFailure, EncryptedData, check_watermark_fresh, decrypt_open_data};
 use crate::error::ApiError;
-use crate::phone::decrypt_phone;
+use crate::phone::PhoneNumber;
 use crate::redact::{mask_openid, mask_phone};
-use crate::session::SessionStore;
+use crate::session::{Session, SessionStore, epoch_seconds};
 
 /// The contract's limit on `encryptedData`; a phone payload is about 250.
 pub const MAX_ENCRYPTED_DATA_CHARS: usize = 8192;
@@ -17,21 +20,60 @@ pub const MAX_ENCRYPTED_DATA_CHARS: usize = 8192;
 pub struct DecryptPhone<S> {
     store: S,
     appid: String,
+    watermark_max_age_seconds: Option<u64>,
 }
 
 impl<S: SessionStore> DecryptPhone<S> {
+    /// Watermarks older than 300 s are refused; see `with_watermark_max_age`.
     pub fn new(store: S, appid: String) -> Self {
-        Self { store, appid }
+        Self {
+            store,
+            appid,
+            watermark_max_age_seconds: Some(DEFAULT_WATERMARK_MAX_AGE_SECONDS),
+        }
     }
 
-    async fn phone(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
+    /// `None` turns the freshness check off (`WATERMARK_MAX_AGE_SECONDS=0`).
+    pub fn with_watermark_max_age(mut self, seconds: Option<u64>) -> Self {
+        self.watermark_max_age_seconds = seconds;
+        self
+    }
+
+    /// Decrypts the request's payload with the session's key and checks the
+    /// watermark (appid, then age). Every failure is the one `decrypt_failed`.
+    fn open(
+        &self,
+        session: &Session,
+        data: &EncryptedData,
+    ) -> Result<Map<String, Value>, ApiError> {
+        let opened = decrypt_open_data(&session.session_key, data, &self.appid).and_then(
+            |object| match self.watermark_max_age_seconds {
+                Some(max_age) => {
+                    check_watermark_fresh(&object, max_age, epoch_seconds()).map(|()| object)
+                }
+                None => Ok(object),
+            },
+        );
+        opened.map_err(|reason: DecryptFailure| {
+            debug!(%reason, openid = %mask_openid(&session.openid), "decrypt failed");
+            ApiError::DecryptFailed
+        })
+    }
+
+    async fn decrypt(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
         check_size(&request)?;
         check_method(&request, "POST")?;
         let (_, session) = authenticate(&self.store, &request).await?;
         let body = JsonBody::parse(&request.body)?;
         let data = encrypted_data(&body)?;
-        let phone = decrypt_phone(&session.session_key, &data, &self.appid).map_err(|reason| {
-            debug!(%reason, openid = %mask_openid(&session.openid), "phone decrypt failed");
+        let mut object = self.open(&session, &data)?;
+        if request.path.trim_end_matches('/').ends_with("/open-data") {
+            object.remove("watermark");
+            info!(openid = %mask_openid(&session.openid), "open data decrypted");
+            return Ok(ApiResponse::json(200, &object));
+        }
+        let phone = PhoneNumber::from_fields(&object).ok_or_else(|| {
+            debug!(openid = %mask_openid(&session.openid), "decrypted data has no phone fields");
             ApiError::DecryptFailed
         })?;
         info!(
@@ -60,6 +102,8 @@ pub fn encrypted_data(body: &JsonBody) -> Result<EncryptedData, ApiError> {
 
 impl<S: SessionStore> Handler for DecryptPhone<S> {
     async fn handle(&self, request: ApiRequest) -> ApiResponse {
-        self.phone(request).await.unwrap_or_else(ApiResponse::from)
+        self.decrypt(request)
+            .await
+            .unwrap_or_else(ApiResponse::from)
     }
 }

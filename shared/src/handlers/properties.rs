@@ -110,7 +110,7 @@ proptest! {
     ) {
         let runtime = runtime();
         let (store, token) = session_with(&runtime, key);
-        let phone = DecryptPhone::new(store, APPID.into());
+        let phone = DecryptPhone::new(store, APPID.into()).with_watermark_max_age(None);
         // Reference: a valid payload under another appid fails after decrypting.
         let wrong_appid = json!({"phoneNumber":"1","purePhoneNumber":"1","countryCode":"1","watermark":{"appid":"wxOTHER"}}).to_string();
         let reference = json!({"encryptedData": STANDARD.encode(encrypt(&key, &iv, wrong_appid.as_bytes())), "iv": STANDARD.encode(iv)});
@@ -137,7 +137,7 @@ proptest! {
     ) {
         let runtime = runtime();
         let (store, token) = session_with(&runtime, key);
-        let phone = DecryptPhone::new(store, APPID.into());
+        let phone = DecryptPhone::new(store, APPID.into()).with_watermark_max_age(None);
         let plaintext = json!({"phoneNumber":"13580006666","purePhoneNumber":"13580006666","countryCode":"86","watermark":{"appid":APPID}}).to_string();
         let mut ciphertext = encrypt(&key, &iv, plaintext.as_bytes());
         let mut iv = iv;

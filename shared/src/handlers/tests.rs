@@ -132,6 +132,10 @@ impl SessionStore for CollidingStore {
         }
         self.inner.get(key).await
     }
+
+    async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
 }
 
 fn settings() -> LoginSettings {
@@ -538,7 +542,9 @@ fn phone_payload(plaintext: &str) -> Value {
     })
 }
 
-const PHONE_JSON: &str = r#"{"phoneNumber":"13580006666","purePhoneNumber":"13580006666","countryCode":"86","watermark":{"appid":"wxTESTAPPID00001","timestamp":1700000000}}"#;
+fn phone_json() -> String {
+    json!({"phoneNumber":"13580006666","purePhoneNumber":"13580006666","countryCode":"86","watermark":{"appid":APPID,"timestamp":epoch_seconds()}}).to_string()
+}
 
 #[tokio::test]
 async fn phone_decrypts_with_the_sessions_key() {
@@ -547,7 +553,7 @@ async fn phone_decrypts_with_the_sessions_key() {
         .handle(
             request("POST", "/phone")
                 .with_bearer(&token)
-                .with_body(phone_payload(PHONE_JSON).to_string()),
+                .with_body(phone_payload(&phone_json()).to_string()),
         )
         .await;
     assert_eq!(response.status, 200);
@@ -568,7 +574,7 @@ async fn phone_decrypt_failures_share_one_body() {
         )
     };
     let mut bodies = Vec::new();
-    let mut tampered = phone_payload(PHONE_JSON);
+    let mut tampered = phone_payload(&phone_json());
     let mut bytes = STANDARD
         .decode(tampered["encryptedData"].as_str().unwrap())
         .unwrap();
@@ -577,7 +583,7 @@ async fn phone_decrypt_failures_share_one_body() {
     tampered["encryptedData"] = json!(STANDARD.encode(&bytes));
     for body in [
         tampered,
-        phone_payload(&PHONE_JSON.replace("wxTESTAPPID00001", "wxOTHERAPP000001")),
+        phone_payload(&phone_json().replace("wxTESTAPPID00001", "wxOTHERAPP000001")),
         phone_payload("not json at all"),
         phone_payload(r#"{"watermark":{"appid":"wxTESTAPPID00001"}}"#),
     ] {
@@ -594,7 +600,7 @@ async fn phone_decrypt_failures_share_one_body() {
 #[tokio::test]
 async fn phone_field_errors_are_400_after_the_token() {
     let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
-    let good = phone_payload(PHONE_JSON);
+    let good = phone_payload(&phone_json());
     let post = |body: Value| {
         phone.handle(
             request("POST", "/phone")
@@ -642,4 +648,70 @@ async fn phone_field_errors_are_400_after_the_token() {
         405,
         "method_not_allowed",
     );
+}
+
+#[tokio::test]
+async fn logout_deletes_the_session() {
+    let (check, token) = session_for(CheckSession::new).await;
+    let response = check
+        .handle(request("DELETE", "/session").with_bearer(&token))
+        .await;
+    assert_eq!(response.status, 204);
+    assert!(response.body.is_empty());
+    assert_error(
+        &check
+            .handle(request("GET", "/session").with_bearer(&token))
+            .await,
+        401,
+        "unauthorized",
+    );
+    assert_error(
+        &check
+            .handle(request("DELETE", "/session").with_bearer(&token))
+            .await,
+        401,
+        "unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn stale_watermarks_are_refused_unless_the_check_is_off() {
+    let stale = json!({"phoneNumber":"1","purePhoneNumber":"1","countryCode":"86","watermark":{"appid":APPID,"timestamp":epoch_seconds() - 301}}).to_string();
+    let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
+    let post = || {
+        request("POST", "/phone")
+            .with_bearer(&token)
+            .with_body(phone_payload(&stale).to_string())
+    };
+    assert_error(&phone.handle(post()).await, 422, "decrypt_failed");
+    let phone = phone.with_watermark_max_age(None);
+    assert_eq!(phone.handle(post()).await.status, 200);
+    let phone = phone.with_watermark_max_age(Some(600));
+    assert_eq!(phone.handle(post()).await.status, 200);
+}
+
+#[tokio::test]
+async fn open_data_answers_the_payload_without_its_watermark() {
+    let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
+    let share =
+        json!({"openGId":"tGabc123","watermark":{"appid":APPID,"timestamp":epoch_seconds()}})
+            .to_string();
+    let response = phone
+        .handle(
+            request("POST", "/open-data")
+                .with_bearer(&token)
+                .with_body(phone_payload(&share).to_string()),
+        )
+        .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(json_of(&response), json!({"openGId": "tGabc123"}));
+    let foreign = share.replace(APPID, "wxOTHERAPP000001");
+    let response = phone
+        .handle(
+            request("POST", "/open-data")
+                .with_bearer(&token)
+                .with_body(phone_payload(&foreign).to_string()),
+        )
+        .await;
+    assert_error(&response, 422, "decrypt_failed");
 }
