@@ -36,6 +36,8 @@ SECRET = {"Ref": "WeChatSecretArn"}
 EXPECTED = {
     "LoginFunction": {
         ("dynamodb:PutItem", str(TABLE_ARN)),
+        ("dynamodb:GetItem", str(TABLE_ARN)),
+        ("dynamodb:DeleteItem", str(TABLE_ARN)),
         ("secretsmanager:GetSecretValue", str(SECRET)),
     },
     "DecryptPhoneFunction": {("dynamodb:GetItem", str(TABLE_ARN))},

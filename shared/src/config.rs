@@ -55,6 +55,8 @@ pub struct LoginConfig {
     pub table: String,
     pub session_ttl_seconds: i64,
     pub api_base: String,
+    /// `SINGLE_SESSION`: one active session per openid, default true.
+    pub single_session: bool,
 }
 
 impl LoginConfig {
@@ -77,7 +79,19 @@ impl LoginConfig {
                 reason: "must be an http:// or https:// URL",
             });
         }
+        let single_session = match optional(env, "SINGLE_SESSION").map(|v| v.to_ascii_lowercase()) {
+            None => true,
+            Some(v) if v == "true" || v == "1" => true,
+            Some(v) if v == "false" || v == "0" => false,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "SINGLE_SESSION",
+                    reason: "must be true or false",
+                });
+            }
+        };
         Ok(Self {
+            single_session,
             appid: required(env, "WECHAT_APPID")?,
             secret_id: required(env, "WECHAT_SECRET_ID")?,
             table: required(env, "SESSION_TABLE")?,

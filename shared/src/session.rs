@@ -73,6 +73,16 @@ pub trait SessionStore: Send + Sync + 'static {
         session: &Session,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Writes a new session and, in the same atomic step, revokes the openid's
+    /// previous one: WeChat keeps one valid session_key per user, so only the
+    /// newest session can still decrypt. Concurrent logins of one user leave
+    /// exactly one valid session. Never overwrites an existing key.
+    fn create_exclusive(
+        &self,
+        key: &TokenKey,
+        session: &Session,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Deletes a session (logout); deleting a missing one is not an error.
     fn delete(&self, key: &TokenKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -108,6 +118,14 @@ impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
 
     fn delete(&self, key: &TokenKey) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).delete(key)
+    }
+
+    fn create_exclusive(
+        &self,
+        key: &TokenKey,
+        session: &Session,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).create_exclusive(key, session)
     }
 }
 
@@ -146,6 +164,16 @@ impl SessionStore for MemorySessionStore {
 
     async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
         self.lock().remove(key);
+        Ok(())
+    }
+
+    async fn create_exclusive(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+        let mut sessions = self.lock();
+        if sessions.contains_key(key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        sessions.retain(|_, other| other.openid != session.openid);
+        sessions.insert(key.clone(), session.clone());
         Ok(())
     }
 }

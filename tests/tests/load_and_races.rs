@@ -162,3 +162,58 @@ async fn a_forced_token_collision_is_refused_and_login_draws_again() {
     .await;
     assert_eq!(mine.body["openid"], json!(second.openid));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_logins_of_one_user_leave_exactly_one_valid_session() {
+    const LOGINS: usize = 16;
+    let world = Arc::new(World::new().await);
+    let openid = "oSAMEUSER00000000000000001";
+    let mut tasks = Vec::new();
+    for _ in 0..LOGINS {
+        let world = Arc::clone(&world);
+        let (code, _) = world.wechat.issue_code_for(openid, None);
+        tasks.push(tokio::spawn(async move {
+            // Each login in its own instance, as containers scaled out.
+            let login = world.login().await;
+            let answer = call(&login, login_event(&code)).await;
+            assert_eq!(answer.status, 200, "{}", answer.raw);
+            answer.body["token"].as_str().unwrap().to_owned()
+        }));
+    }
+    let mut tokens = Vec::new();
+    for task in tasks {
+        tokens.push(task.await.expect("login"));
+    }
+    let check = world.check().await;
+    let mut valid = 0;
+    for token in &tokens {
+        let answer = call(&check, HttpEvent::new("GET", "/session").bearer(token)).await;
+        match answer.status {
+            200 => valid += 1,
+            401 => {}
+            other => panic!("unexpected {other}: {}", answer.raw),
+        }
+    }
+    eprintln!("{LOGINS} concurrent logins of one user: {valid} valid session(s) left");
+    assert_eq!(valid, 1, "exactly one session survives");
+    // And it is the one the owner item names.
+    let owner = world
+        .dynamodb
+        .get_item()
+        .table_name(&world.table)
+        .key("pk", AttributeValue::S(format!("openid#{openid}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("owner item");
+    let current = owner["current"].as_s().unwrap();
+    let survivor = tokens
+        .iter()
+        .find(|t| SessionToken::parse(t).unwrap().key().as_str() == current);
+    assert!(
+        survivor.is_some(),
+        "the owner item points at the surviving session"
+    );
+}

@@ -56,6 +56,7 @@ async fn login_warm_path_reuses_connections_and_the_cached_secret() {
     assert_eq!(wx_conns, 1, "WeChat connection opened during init");
     assert_eq!(wx_calls, 0, "the warm-up calls no WeChat API");
     let puts_at_init = db.op("PutItem");
+    assert_eq!(puts_at_init, 1, "the warm-up's never-true conditional put");
 
     let call = async |login: &mut LambdaFunction| {
         let (code, _) = world.wechat.issue_code();
@@ -163,4 +164,43 @@ async fn session_and_phone_make_exactly_one_get_item_per_request() {
         0,
         "check-session and decrypt-phone never touch the secret"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_single_session_a_login_is_one_put_item() {
+    let world = World::new().await;
+    let dynamodb = CountingProxy::start(&world.standins.dynamodb).await;
+    let secrets = CountingProxy::start(&world.standins.secrets_manager).await;
+    let mut env = env_through(&world, &dynamodb, &secrets);
+    env.push(("SINGLE_SESSION", "false".into()));
+    let mut login = LambdaFunction::start("login", &env).await;
+    login
+        .init_duration(Duration::from_secs(10))
+        .await
+        .expect("init finished");
+    let at_init = dynamodb.counts();
+    for _ in 0..WARM_CALLS {
+        let (code, _) = world.wechat.issue_code();
+        let (status, _, body) = login
+            .call(
+                HttpEvent::new("POST", "/login")
+                    .json(&json!({"code": code}))
+                    .build(),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let after = dynamodb.counts();
+    assert_eq!(
+        after.op("PutItem") - at_init.op("PutItem"),
+        WARM_CALLS,
+        "one PutItem per login"
+    );
+    assert_eq!(
+        after.operations.len(),
+        1,
+        "PutItem only: {:?}",
+        after.operations
+    );
+    assert_eq!(after.connections, at_init.connections);
 }

@@ -29,6 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             retry: RetryPolicy::default(),
         },
     );
+    let login = login.with_single_session(config.single_session);
     login.warm_up().await;
     run(login).await
 }

@@ -112,6 +112,7 @@ fn app_from_env() -> App {
             )
         }
     };
+    let single_session = env("SINGLE_SESSION").is_none_or(|v| v.trim() != "false");
     let store: Store = Arc::new(MemorySessionStore::new());
     App {
         login: Login::new(
@@ -123,7 +124,8 @@ fn app_from_env() -> App {
                 session_ttl_seconds: ttl,
                 retry: RetryPolicy::default(),
             },
-        ),
+        )
+        .with_single_session(single_session),
         phone: DecryptPhone::new(Arc::clone(&store), appid.clone()),
         check: CheckSession::new(Arc::clone(&store)),
         store,

@@ -71,28 +71,12 @@ impl SessionStore for DynamoSessionStore {
     }
 
     async fn create(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
-        let mut put = self
+        let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(key.as_str().to_owned()))
-            .item("openid", AttributeValue::S(session.openid.clone()))
-            .item(
-                "sessionKey",
-                AttributeValue::S(session.session_key.expose().to_owned()),
-            )
-            .item(
-                "createdAt",
-                AttributeValue::N(session.created_at.to_string()),
-            )
-            .item(
-                "expiresAt",
-                AttributeValue::N(session.expires_at.to_string()),
-            )
+            .set_item(Some(Self::session_item(key, session)))
             .condition_expression("attribute_not_exists(pk)");
-        if let Some(unionid) = &session.unionid {
-            put = put.item("unionid", AttributeValue::S(unionid.clone()));
-        }
         match put.send().await {
             Ok(_) => Ok(()),
             Err(err)
@@ -112,6 +96,25 @@ impl SessionStore for DynamoSessionStore {
         self.delete_item(key).await
     }
 
+    async fn create_exclusive(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+        for attempt in 0..EXCLUSIVE_ATTEMPTS {
+            match self.try_create_exclusive(key, session).await {
+                Ok(()) => return Ok(()),
+                Err(Exclusive::Failed(err)) => return Err(err),
+                Err(Exclusive::Contended) => {
+                    // Spread the contenders out so the next round has a winner.
+                    let mut byte = [0u8; 1];
+                    let _ = getrandom::fill(&mut byte);
+                    let millis = 1 + u64::from(byte[0] % 8) * u64::from(attempt.min(4) + 1);
+                    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                }
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "{EXCLUSIVE_ATTEMPTS} concurrent logins of one user kept conflicting"
+        )))
+    }
+
     async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
         let output = self
             .client
@@ -126,7 +129,131 @@ impl SessionStore for DynamoSessionStore {
     }
 }
 
+/// The item naming an openid's current session: `pk` = this prefix + openid.
+/// Session keys are 64 hex digits, so the two kinds of item never collide.
+const OWNER_PREFIX: &str = "openid#";
+/// Concurrent logins of one user retry the transaction up to this many times
+/// (each round lets one of them through); the request deadline bounds it too.
+const EXCLUSIVE_ATTEMPTS: u32 = 32;
+
 impl DynamoSessionStore {
+    fn session_item(key: &TokenKey, session: &Session) -> HashMap<String, AttributeValue> {
+        let mut item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(key.as_str().to_owned())),
+            (
+                "openid".to_owned(),
+                AttributeValue::S(session.openid.clone()),
+            ),
+            (
+                "sessionKey".to_owned(),
+                AttributeValue::S(session.session_key.expose().to_owned()),
+            ),
+            (
+                "createdAt".to_owned(),
+                AttributeValue::N(session.created_at.to_string()),
+            ),
+            (
+                "expiresAt".to_owned(),
+                AttributeValue::N(session.expires_at.to_string()),
+            ),
+        ]);
+        if let Some(unionid) = &session.unionid {
+            item.insert("unionid".to_owned(), AttributeValue::S(unionid.clone()));
+        }
+        item
+    }
+
+    /// One attempt: read the openid's current session, then in one transaction
+    /// write the new session, point the owner item at it (only if it still
+    /// points where we read) and delete the previous session.
+    async fn try_create_exclusive(
+        &self,
+        key: &TokenKey,
+        session: &Session,
+    ) -> Result<(), Exclusive> {
+        use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+        let owner_pk = format!("{OWNER_PREFIX}{}", session.openid);
+        let owner = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(owner_pk.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| {
+                Exclusive::Failed(StoreError::Unavailable(
+                    DisplayErrorContext(&err).to_string(),
+                ))
+            })?;
+        let previous = owner
+            .item
+            .as_ref()
+            .and_then(|item| item.get("current"))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        let build = |put: Put| TransactWriteItem::builder().put(put).build();
+        let session_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::session_item(key, session)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|err| Exclusive::Failed(StoreError::Unavailable(err.to_string())))?;
+        let mut owner_put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(owner_pk))
+            .item("openid", AttributeValue::S(session.openid.clone()))
+            .item("current", AttributeValue::S(key.as_str().to_owned()))
+            .item(
+                "expiresAt",
+                AttributeValue::N(session.expires_at.to_string()),
+            );
+        owner_put = match &previous {
+            Some(previous) => owner_put
+                .condition_expression("#current = :previous")
+                .expression_attribute_names("#current", "current")
+                .expression_attribute_values(":previous", AttributeValue::S(previous.clone())),
+            None => owner_put.condition_expression("attribute_not_exists(pk)"),
+        };
+        let owner_put = owner_put
+            .build()
+            .map_err(|err| Exclusive::Failed(StoreError::Unavailable(err.to_string())))?;
+        let mut transaction = self
+            .client
+            .transact_write_items()
+            .transact_items(build(session_put))
+            .transact_items(build(owner_put));
+        if let Some(previous) = previous {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(previous))
+                .build()
+                .map_err(|err| Exclusive::Failed(StoreError::Unavailable(err.to_string())))?;
+            transaction =
+                transaction.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        match transaction.send().await {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let reasons: Vec<Option<String>> = match err.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e)) => {
+                        e.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
+                    }
+                    _ => return Err(Exclusive::Failed(StoreError::Unavailable(DisplayErrorContext(&err).to_string()))),
+                };
+                let failed = |i: usize| {
+                    reasons.get(i).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed")
+                };
+                if failed(0) {
+                    Err(Exclusive::Failed(StoreError::AlreadyExists))
+                } else {
+                    // The owner moved on (a concurrent login) or a transaction conflict.
+                    Err(Exclusive::Contended)
+                }
+            }
+        }
+    }
+
     async fn delete_item(&self, key: &TokenKey) -> Result<(), StoreError> {
         self.client
             .delete_item()
@@ -137,6 +264,11 @@ impl DynamoSessionStore {
             .map(|_| ())
             .map_err(|err| StoreError::Unavailable(DisplayErrorContext(&err).to_string()))
     }
+}
+
+enum Exclusive {
+    Failed(StoreError),
+    Contended,
 }
 
 fn session_from_item(item: &HashMap<String, AttributeValue>) -> Result<Session, StoreError> {

@@ -33,6 +33,7 @@ pub struct Login<S, W, K> {
     pub(super) secrets: K,
     settings: LoginSettings,
     tokens: TokenSource,
+    single_session: bool,
 }
 
 #[derive(Serialize)]
@@ -53,7 +54,15 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
             secrets,
             settings,
             tokens: Box::new(SessionToken::generate),
+            single_session: true,
         }
+    }
+
+    /// One active session per openid (the default): a new login revokes the
+    /// user's previous session. `SINGLE_SESSION=false` turns it off.
+    pub fn with_single_session(mut self, single_session: bool) -> Self {
+        self.single_session = single_session;
+        self
     }
 
     /// Replaces the token source: the seam that lets a test force a collision
@@ -177,10 +186,15 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
                 tracing::error!(error = %err, "the OS random source failed");
                 ApiError::Unavailable(Upstream::SessionTable)
             })?;
-            match deadline
-                .run(self.store.create(&token.key(), &session))
-                .await
-            {
+            let key = token.key();
+            let write = async {
+                if self.single_session {
+                    self.store.create_exclusive(&key, &session).await
+                } else {
+                    self.store.create(&key, &session).await
+                }
+            };
+            match deadline.run(write).await {
                 Some(Ok(())) => return Ok(token),
                 Some(Err(StoreError::AlreadyExists)) => {
                     warn!("session token collided with an existing item; drawing another");

@@ -136,6 +136,17 @@ impl SessionStore for CollidingStore {
     async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
         self.inner.delete(key).await
     }
+
+    async fn create_exclusive(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+        if self.down {
+            return Err(StoreError::Unavailable("refused".into()));
+        }
+        if self.collisions.load(Ordering::SeqCst) > 0 {
+            self.collisions.fetch_sub(1, Ordering::SeqCst);
+            return Err(StoreError::AlreadyExists);
+        }
+        self.inner.create_exclusive(key, session).await
+    }
 }
 
 fn settings() -> LoginSettings {
@@ -714,4 +725,26 @@ async fn open_data_answers_the_payload_without_its_watermark() {
         )
         .await;
     assert_error(&response, 422, "decrypt_failed");
+}
+
+#[tokio::test]
+async fn a_new_login_revokes_the_users_previous_session() {
+    let login = login_with(vec![]);
+    let first = logged_in(&login).await;
+    let second = logged_in(&login).await;
+    let key = |t: &str| SessionToken::parse(t).unwrap().key();
+    assert!(
+        login.store.get(&key(&first)).await.unwrap().is_none(),
+        "first session revoked"
+    );
+    assert!(login.store.get(&key(&second)).await.unwrap().is_some());
+
+    let login = login_with(vec![]).with_single_session(false);
+    let first = logged_in(&login).await;
+    let second = logged_in(&login).await;
+    assert!(
+        login.store.get(&key(&first)).await.unwrap().is_some(),
+        "kept when SINGLE_SESSION=false"
+    );
+    assert!(login.store.get(&key(&second)).await.unwrap().is_some());
 }
