@@ -175,3 +175,23 @@ test('classifyError maps the contract', () => {
   assert.equal(classifyError(503, { error: 'upstream_unavailable' }, { 'retry-after': '2' }).wait, 2)
   assert.deepEqual(classifyError(403, { error: 'login_blocked' }), { relogin: false, retry: false })
 })
+
+test('logout deletes the session on the server and forgets the token', async () => {
+  const valid = new Set()
+  let deleted = null
+  const wx = stubWx(
+    loginRoutes(valid, {
+      'DELETE /session': (_, header) => {
+        deleted = header.Authorization
+        return [204, undefined]
+      },
+    }),
+  )
+  const auth = createClient({ baseUrl, wx })
+  await auth.login()
+  await auth.logout()
+  assert.equal(deleted, 'Bearer token-1')
+  assert.equal(auth.token(), '')
+  await auth.logout() // no token: nothing to send
+  assert.equal(wx.calls.requests.filter((r) => r.method === 'DELETE').length, 1)
+})

@@ -97,8 +97,17 @@ function createClient({ baseUrl, wx: wxApi, storageKey = TOKEN_KEY } = {}) {
     return loggingIn
   }
 
-  function logout() {
+  // Ends the session on the server (DELETE /session), then forgets the token.
+  // The token is dropped even if the server cannot be reached.
+  async function logout() {
+    const current = token()
     wx.removeStorageSync(storageKey)
+    if (!current) return
+    const res = await send({ path: '/session', method: 'DELETE', token: current })
+    if (res.status !== 204 && res.status !== 401) {
+      const body = res.body || {}
+      throw new WxAuthError(res.status, body.error, body.message)
+    }
   }
 
   // Sends an authenticated request; logs in first if there is no token, and once
