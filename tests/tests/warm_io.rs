@@ -81,17 +81,16 @@ async fn login_warm_path_reuses_connections_and_the_cached_secret() {
         db2.connections, db.connections,
         "no new DynamoDB connection"
     );
+    // One active session per user (the default): each login reads the user's
+    // current session and replaces it in one transaction.
+    assert_eq!(db2.op("GetItem"), WARM_CALLS, "one GetItem per login");
     assert_eq!(
-        db2.op("PutItem") - puts_at_init,
+        db2.op("TransactWriteItems"),
         WARM_CALLS,
-        "one PutItem per login"
+        "one transaction per login"
     );
-    assert_eq!(
-        db2.operations.len(),
-        1,
-        "PutItem only: {:?}",
-        db2.operations
-    );
+    assert_eq!(db2.op("PutItem"), puts_at_init, "no plain PutItem");
+    assert_eq!(db2.operations.len(), 3, "{:?}", db2.operations);
     assert_eq!(
         world.wechat.connections(),
         wx_conns,
