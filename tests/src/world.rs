@@ -89,6 +89,25 @@ impl World {
         CheckSession::new(self.store().await)
     }
 
+    /// The table's item under `pk`, read consistently, as the functions read it.
+    pub async fn item(
+        &self,
+        pk: &str,
+    ) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem on DynamoDB Local")
+            .item
+    }
+
     /// Environment for the function binaries, pointing them at this world.
     pub fn function_env(&self) -> Vec<(&'static str, String)> {
         vec![

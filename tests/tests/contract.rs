@@ -45,17 +45,7 @@ async fn whole_flow_on_dynamodb_local_moto_and_fake_wechat() {
 
     // The item is keyed by SHA-256 of the token and never holds the token itself.
     let pk = hex::encode(Sha256::digest(token.as_bytes()));
-    let item = world
-        .dynamodb
-        .get_item()
-        .table_name(&world.table)
-        .key("pk", AttributeValue::S(pk.clone()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .expect("session item");
+    let item = world.item(&pk).await.expect("session item");
     assert_eq!(item["openid"], AttributeValue::S(issued.openid.clone()));
     assert_eq!(
         item["sessionKey"],
@@ -666,16 +656,7 @@ async fn logout_deletes_the_session_in_the_table() {
     let answer = call(&check, HttpEvent::new("DELETE", "/session").bearer(&token)).await;
     assert_eq!(answer.status, 204, "{}", answer.raw);
     let pk = hex::encode(Sha256::digest(token.as_bytes()));
-    let item = world
-        .dynamodb
-        .get_item()
-        .table_name(&world.table)
-        .key("pk", AttributeValue::S(pk))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item;
+    let item = world.item(&pk).await;
     assert!(item.is_none(), "the item is gone");
     assert_error(
         &call(&check, HttpEvent::new("GET", "/session").bearer(&token)).await,

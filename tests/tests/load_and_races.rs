@@ -142,17 +142,7 @@ async fn a_forced_token_collision_is_refused_and_login_draws_again() {
     assert_eq!(draws.load(Ordering::SeqCst), 3);
 
     // The first user's session was not overwritten by the colliding put.
-    let item = world
-        .dynamodb
-        .get_item()
-        .table_name(&world.table)
-        .key("pk", AttributeValue::S(fixed.key().as_str().to_owned()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let item = world.item(fixed.key().as_str()).await.unwrap();
     assert_eq!(item["openid"], AttributeValue::S(first.openid.clone()));
     let check = world.check().await;
     let mine = call(
@@ -198,15 +188,8 @@ async fn concurrent_logins_of_one_user_leave_exactly_one_valid_session() {
     assert_eq!(valid, 1, "exactly one session survives");
     // And it is the one the owner item names.
     let owner = world
-        .dynamodb
-        .get_item()
-        .table_name(&world.table)
-        .key("pk", AttributeValue::S(format!("openid#{openid}")))
-        .consistent_read(true)
-        .send()
+        .item(&format!("openid#{openid}"))
         .await
-        .unwrap()
-        .item
         .expect("owner item");
     let current = owner["current"].as_s().unwrap();
     let survivor = tokens

@@ -31,6 +31,8 @@ struct Subject {
     name: &'static str,
     route: Route,
     python: bool,
+    /// Extra environment, e.g. `SINGLE_SESSION=false` to compare like with like.
+    env: &'static [(&'static str, &'static str)],
 }
 
 struct Row {
@@ -102,7 +104,8 @@ async fn start(subject: &Subject, env: &[(&str, String)]) -> LambdaFunction {
 
 async fn measure(subject: &Subject, runs: usize, warm: usize) -> Row {
     let world = World::new().await;
-    let env = world.function_env();
+    let mut env = world.function_env();
+    env.extend(subject.env.iter().map(|(k, v)| (*k, (*v).to_owned())));
     // A session for the routes that need one, made by the product's login.
     let login = world.login().await;
     let (code, issued) = world.wechat.issue_code();
@@ -186,30 +189,43 @@ async fn main() {
             name: "login",
             route: Route::Login,
             python: false,
+            // The Python reference keeps every session; compare like with like.
+            env: &[("SINGLE_SESSION", "false")],
+        },
+        Subject {
+            label: "login (Rust, single session)",
+            name: "login",
+            route: Route::Login,
+            python: false,
+            env: &[],
         },
         Subject {
             label: "decrypt-phone (Rust)",
             name: "decrypt-phone",
             route: Route::Phone,
             python: false,
+            env: &[],
         },
         Subject {
             label: "check-session (Rust)",
             name: "check-session",
             route: Route::Session,
             python: false,
+            env: &[],
         },
         Subject {
             label: "login (Python ref)",
             name: "login-python",
             route: Route::Login,
             python: true,
+            env: &[],
         },
         Subject {
             label: "check-session (Python ref)",
             name: "check-session-python",
             route: Route::Session,
             python: true,
+            env: &[],
         },
     ];
     eprintln!("cold-start harness: {runs} cold starts per function, {warm} warm invocations");
