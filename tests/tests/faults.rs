@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use wxauth::aws::{DynamoSessionStore, SecretsManagerSource};
 use wxauth::handlers::{CheckSession, Login, LoginSettings};
 use wxauth::wechat::HttpWeChat;
@@ -89,13 +88,7 @@ async fn secrets_manager_down_at_cold_start_breaks_only_login() {
     let mut login = LambdaFunction::start("login", &env).await;
     let mut check = LambdaFunction::start("check-session", &env).await;
     let (code, _) = world.wechat.issue_code();
-    let (status, headers, body) = login
-        .call(
-            HttpEvent::new("POST", "/login")
-                .json(&json!({"code": code}))
-                .build(),
-        )
-        .await;
+    let (status, headers, body) = login.call(login_event(&code).build()).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (503, Some("upstream_unavailable")),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use wxauth_tests::events::HttpEvent;
+use wxauth_tests::invoke::login_event;
 use wxauth_tests::runtime::LambdaFunction;
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext, sign};
 
@@ -20,13 +21,7 @@ async fn login_session_phone_signature_through_the_runtime_api() {
     let (code, issued) = world
         .wechat
         .issue_code_for("oE2E00000000000000000000001", None);
-    let (status, headers, body) = login
-        .call(
-            HttpEvent::new("POST", "/login")
-                .json(&json!({"code": code}))
-                .build(),
-        )
-        .await;
+    let (status, headers, body) = login.call(login_event(&code).build()).await;
     assert_eq!(status, 200, "{body}\n{}", login.logs.text());
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(body["openid"], "oE2E00000000000000000000001");
@@ -72,13 +67,7 @@ async fn login_session_phone_signature_through_the_runtime_api() {
         (405, Some("method_not_allowed"))
     );
     assert_eq!(headers["allow"], "GET, POST, DELETE");
-    let (status, _, body) = login
-        .call(
-            HttpEvent::new("POST", "/login")
-                .json(&json!({"code": code}))
-                .build(),
-        )
-        .await;
+    let (status, _, body) = login.call(login_event(&code).build()).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (401, Some("invalid_code"))

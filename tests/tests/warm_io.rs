@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use wxauth_tests::events::HttpEvent;
+use wxauth_tests::invoke::login_event;
 use wxauth_tests::proxy::CountingProxy;
 use wxauth_tests::runtime::LambdaFunction;
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext};
@@ -60,13 +60,7 @@ async fn login_warm_path_reuses_connections_and_the_cached_secret() {
 
     let call = async |login: &mut LambdaFunction| {
         let (code, _) = world.wechat.issue_code();
-        let (status, _, body) = login
-            .call(
-                HttpEvent::new("POST", "/login")
-                    .json(&json!({"code": code}))
-                    .build(),
-            )
-            .await;
+        let (status, _, body) = login.call(login_event(&code).build()).await;
         assert_eq!(status, 200, "{body}");
     };
     for _ in 0..WARM_CALLS {
@@ -180,13 +174,7 @@ async fn without_single_session_a_login_is_one_put_item() {
     let at_init = dynamodb.counts();
     for _ in 0..WARM_CALLS {
         let (code, _) = world.wechat.issue_code();
-        let (status, _, body) = login
-            .call(
-                HttpEvent::new("POST", "/login")
-                    .json(&json!({"code": code}))
-                    .build(),
-            )
-            .await;
+        let (status, _, body) = login.call(login_event(&code).build()).await;
         assert_eq!(status, 200, "{body}");
     }
     let after = dynamodb.counts();

@@ -14,8 +14,9 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use wxauth_tests::events::HttpEvent;
+use wxauth_tests::invoke::login_event;
 use wxauth_tests::runtime::{LambdaFunction, bin_dir};
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext};
 
@@ -67,9 +68,7 @@ async fn event_for(
     match route {
         Route::Login => {
             let (code, _) = world.wechat.issue_code();
-            HttpEvent::new("POST", "/login")
-                .json(&json!({"code": code}))
-                .build()
+            login_event(&code).build()
         }
         Route::Session => HttpEvent::new("GET", "/session").bearer(token).build(),
         Route::Phone => HttpEvent::new("POST", "/phone")
