@@ -250,6 +250,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn body_size_is_counted_after_base64_decoding() {
+        // 16384 bytes decoded is 21848 base64 characters: allowed through.
+        let body = STANDARD.encode(vec![b'a'; MAX_BODY_BYTES]);
+        assert!(body.len() > MAX_BODY_BYTES);
+        let event = json!({"body": body, "isBase64Encoded": true, "requestContext": {"http": {"method": "POST"}}});
+        let (status, answer) = echo(event).await;
+        assert_eq!(status, 200);
+        assert_eq!(answer["body"].as_str().unwrap().len(), MAX_BODY_BYTES);
+    }
+
+    #[tokio::test]
     async fn oversized_base64_body_is_413() {
         let body = STANDARD.encode(vec![b'a'; MAX_BODY_BYTES * 2]);
         let event = json!({"body": body, "isBase64Encoded": true, "requestContext": {"http": {"method": "POST"}}});

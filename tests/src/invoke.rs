@@ -51,6 +51,18 @@ pub fn assert_error(answer: &Answer, status: u16, code: &str) {
     assert_eq!(answer.body.as_object().unwrap().len(), 2, "{}", answer.raw);
 }
 
+/// Sends `event` to `handler` and asserts the contract's error answer.
+pub async fn expect_error(
+    handler: &impl Handler,
+    event: HttpEvent,
+    status: u16,
+    code: &str,
+) -> Answer {
+    let answer = call(handler, event).await;
+    assert_error(&answer, status, code);
+    answer
+}
+
 pub fn login_event(code: &str) -> HttpEvent {
     HttpEvent::new("POST", "/login").json(&json!({"code": code}))
 }

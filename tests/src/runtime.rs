@@ -80,7 +80,6 @@ impl LambdaFunction {
         args: &[&str],
         env: &[(&str, String)],
     ) -> Self {
-        let binary = name;
         let (queue, receiver) = mpsc::unbounded_channel::<Invocation>();
         let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         let shared = Arc::new(Mutex::new(Shared::default()));
@@ -97,10 +96,10 @@ impl LambdaFunction {
             .env("HOME", &home)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", binary)
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{binary}"))
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/22/[$LATEST]test")
             .env("AWS_REGION", crate::standins::REGION)
             .env("AWS_DEFAULT_REGION", crate::standins::REGION)
@@ -113,7 +112,7 @@ impl LambdaFunction {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let started_at = Instant::now();
-        let mut child = command.spawn().expect("spawn function binary");
+        let mut child = command.spawn().expect("spawn function name");
         let logs = CapturedLogs::default();
         let mut readers = Vec::new();
         for pipe in [

@@ -11,7 +11,9 @@ use wxauth::aws::{DynamoSessionStore, SecretsManagerSource};
 use wxauth::handlers::{CheckSession, Login, LoginSettings};
 use wxauth::wechat::HttpWeChat;
 use wxauth_tests::events::HttpEvent;
-use wxauth_tests::invoke::{assert_error, call, call_with_deadline, logged_in, login_event};
+use wxauth_tests::invoke::{
+    assert_error, call, call_with_deadline, expect_error, logged_in, login_event,
+};
 use wxauth_tests::standins::{StandIns, closed_endpoint};
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext, sign};
 
@@ -110,18 +112,10 @@ async fn codes_are_single_use_and_unknown_codes_refused() {
     let login = world.login().await;
     let (code, _) = world.wechat.issue_code();
     assert_eq!(call(&login, login_event(&code)).await.status, 200);
-    assert_error(&call(&login, login_event(&code)).await, 401, "invalid_code");
-    assert_error(
-        &call(&login, login_event("never-issued")).await,
-        401,
-        "invalid_code",
-    );
+    expect_error(&login, login_event(&code), 401, "invalid_code").await;
+    expect_error(&login, login_event("never-issued"), 401, "invalid_code").await;
     // Text/plain errcode, as WeChat sends it.
-    assert_error(
-        &call(&login, login_event("text-40029")).await,
-        401,
-        "invalid_code",
-    );
+    expect_error(&login, login_event("text-40029"), 401, "invalid_code").await;
 }
 
 #[tokio::test]
@@ -196,11 +190,7 @@ async fn unreachable_wechat_is_503() {
             retry: World::retry(),
         },
     );
-    assert_error(
-        &call(&login, login_event("anycode")).await,
-        503,
-        "upstream_unavailable",
-    );
+    expect_error(&login, login_event("anycode"), 503, "upstream_unavailable").await;
 }
 
 #[tokio::test]
@@ -215,35 +205,29 @@ async fn request_checks_run_in_contract_order() {
     let huge = "x".repeat(16 * 1024 + 1);
 
     // 413 before 405 before 401 before 400.
-    assert_error(
-        &call(
-            &check,
-            HttpEvent::new("PUT", "/session").raw_body(huge.clone()),
-        )
-        .await,
+    expect_error(
+        &check,
+        HttpEvent::new("PUT", "/session").raw_body(huge.clone()),
         413,
         "payload_too_large",
-    );
-    assert_error(
-        &call(
-            &login,
-            HttpEvent::new("GET", "/login").raw_body(huge.clone()),
-        )
-        .await,
+    )
+    .await;
+    expect_error(
+        &login,
+        HttpEvent::new("GET", "/login").raw_body(huge.clone()),
         413,
         "payload_too_large",
-    );
-    assert_error(
-        &call(
-            &phone,
-            HttpEvent::new("POST", "/phone")
-                .raw_body(huge.clone())
-                .base64_body(),
-        )
-        .await,
+    )
+    .await;
+    expect_error(
+        &phone,
+        HttpEvent::new("POST", "/phone")
+            .raw_body(huge.clone())
+            .base64_body(),
         413,
         "payload_too_large",
-    );
+    )
+    .await;
     let answer = call(
         &check,
         HttpEvent::new("PUT", "/session").raw_body("garbage"),
@@ -251,52 +235,52 @@ async fn request_checks_run_in_contract_order() {
     .await;
     assert_error(&answer, 405, "method_not_allowed");
     assert_eq!(answer.headers["allow"], "GET, POST, DELETE");
-    assert_error(
-        &call(&login, HttpEvent::new("GET", "/login")).await,
+    expect_error(
+        &login,
+        HttpEvent::new("GET", "/login"),
         405,
         "method_not_allowed",
-    );
-    assert_error(
-        &call(&phone, HttpEvent::new("GET", "/phone").bearer(&token)).await,
+    )
+    .await;
+    expect_error(
+        &phone,
+        HttpEvent::new("GET", "/phone").bearer(&token),
         405,
         "method_not_allowed",
-    );
-    assert_error(
-        &call(&phone, HttpEvent::new("POST", "/phone").raw_body("garbage")).await,
+    )
+    .await;
+    expect_error(
+        &phone,
+        HttpEvent::new("POST", "/phone").raw_body("garbage"),
         401,
         "unauthorized",
-    );
-    assert_error(
-        &call(
-            &check,
-            HttpEvent::new("POST", "/session").raw_body("garbage"),
-        )
-        .await,
+    )
+    .await;
+    expect_error(
+        &check,
+        HttpEvent::new("POST", "/session").raw_body("garbage"),
         401,
         "unauthorized",
-    );
-    assert_error(
-        &call(
-            &phone,
-            HttpEvent::new("POST", "/phone")
-                .bearer(&token)
-                .raw_body("garbage"),
-        )
-        .await,
+    )
+    .await;
+    expect_error(
+        &phone,
+        HttpEvent::new("POST", "/phone")
+            .bearer(&token)
+            .raw_body("garbage"),
         400,
         "invalid_request",
-    );
-    assert_error(
-        &call(
-            &check,
-            HttpEvent::new("POST", "/session")
-                .bearer(&token)
-                .raw_body("garbage"),
-        )
-        .await,
+    )
+    .await;
+    expect_error(
+        &check,
+        HttpEvent::new("POST", "/session")
+            .bearer(&token)
+            .raw_body("garbage"),
         400,
         "invalid_request",
-    );
+    )
+    .await;
 
     // Exactly 16 KiB is allowed through to field checks.
     let padded = format!(
@@ -304,11 +288,13 @@ async fn request_checks_run_in_contract_order() {
         "x".repeat(16 * 1024 - 23)
     );
     assert_eq!(padded.len(), 16 * 1024);
-    assert_error(
-        &call(&login, HttpEvent::new("POST", "/login").raw_body(padded)).await,
+    expect_error(
+        &login,
+        HttpEvent::new("POST", "/login").raw_body(padded),
         401,
         "invalid_code",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -328,11 +314,13 @@ async fn malformed_fields_are_400() {
         json!({"code": "a b"}),
         json!({"code": "x".repeat(129)}),
     ] {
-        assert_error(
-            &call(&login, HttpEvent::new("POST", "/login").json(&body)).await,
+        expect_error(
+            &login,
+            HttpEvent::new("POST", "/login").json(&body),
             400,
             "invalid_request",
-        );
+        )
+        .await;
     }
     for body in [
         json!({"iv": good["iv"]}),
@@ -343,15 +331,13 @@ async fn malformed_fields_are_400() {
         json!({"encryptedData": "A".repeat(8193), "iv": good["iv"]}),
         json!({"encryptedData": good["encryptedData"].as_str().unwrap().replacen('+', " ", 1).replacen('/', " ", 1), "iv": good["iv"]}),
     ] {
-        assert_error(
-            &call(
-                &phone,
-                HttpEvent::new("POST", "/phone").bearer(&token).json(&body),
-            )
-            .await,
+        expect_error(
+            &phone,
+            HttpEvent::new("POST", "/phone").bearer(&token).json(&body),
             400,
             "invalid_request",
-        );
+        )
+        .await;
     }
     for body in [
         json!({"rawData": "{}"}),
@@ -359,17 +345,15 @@ async fn malformed_fields_are_400() {
         json!({"rawData": "{}", "signature": "g".repeat(40)}),
         json!({"rawData": "x".repeat(8193), "signature": "a".repeat(40)}),
     ] {
-        assert_error(
-            &call(
-                &check,
-                HttpEvent::new("POST", "/session")
-                    .bearer(&token)
-                    .json(&body),
-            )
-            .await,
+        expect_error(
+            &check,
+            HttpEvent::new("POST", "/session")
+                .bearer(&token)
+                .json(&body),
             400,
             "invalid_request",
-        );
+        )
+        .await;
     }
 }
 
@@ -391,7 +375,7 @@ async fn unauthorized_tokens() {
         )),
         HttpEvent::new("GET", "/session").query(&format!("token={token}")),
     ] {
-        assert_error(&call(&check, event).await, 401, "unauthorized");
+        expect_error(&check, event, 401, "unauthorized").await;
     }
 }
 
@@ -416,23 +400,23 @@ async fn expired_item_still_in_the_table_is_refused() {
         .send()
         .await
         .unwrap();
-    assert_error(
-        &call(&check, HttpEvent::new("GET", "/session").bearer(&token)).await,
+    expect_error(
+        &check,
+        HttpEvent::new("GET", "/session").bearer(&token),
         401,
         "unauthorized",
-    );
+    )
+    .await;
     let payload = encrypt_for(&issued, &phone_plaintext(APPID, "13580006666"));
-    assert_error(
-        &call(
-            &phone,
-            HttpEvent::new("POST", "/phone")
-                .bearer(&token)
-                .json(&payload),
-        )
-        .await,
+    expect_error(
+        &phone,
+        HttpEvent::new("POST", "/phone")
+            .bearer(&token)
+            .json(&payload),
         401,
         "unauthorized",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -448,17 +432,15 @@ async fn signature_mismatch_and_decrypt_failures() {
 
     let raw = r#"{"nickName":"Band"}"#;
     let wrong = json!({"rawData": raw, "signature": sign(raw, &other.session_key)});
-    assert_error(
-        &call(
-            &check,
-            HttpEvent::new("POST", "/session")
-                .bearer(&token)
-                .json(&wrong),
-        )
-        .await,
+    expect_error(
+        &check,
+        HttpEvent::new("POST", "/session")
+            .bearer(&token)
+            .json(&wrong),
         401,
         "signature_mismatch",
-    );
+    )
+    .await;
 
     // A later wx.login refreshed the key: the payload was encrypted with another one.
     let mut bodies = Vec::new();
@@ -536,11 +518,7 @@ async fn secrets_manager_down_breaks_only_login() {
         },
     );
     let (code, _) = world.wechat.issue_code();
-    assert_error(
-        &call(&login, login_event(&code)).await,
-        503,
-        "upstream_unavailable",
-    );
+    expect_error(&login, login_event(&code), 503, "upstream_unavailable").await;
     assert_eq!(
         call(
             &world.check().await,
@@ -601,38 +579,32 @@ async fn limits_on_nesting_headers_and_fields() {
     // (a recursive parser without one would overflow the stack).
     let deep = format!("{{\"code\": {}{}}}", "[".repeat(8_000), "]".repeat(8_000));
     assert!(deep.len() <= 16 * 1024);
-    assert_error(
-        &call(
-            &login,
-            HttpEvent::new("POST", "/login").raw_body(deep.clone()),
-        )
-        .await,
+    expect_error(
+        &login,
+        HttpEvent::new("POST", "/login").raw_body(deep.clone()),
         400,
         "invalid_request",
-    );
+    )
+    .await;
     let deep_raw = serde_json::json!({"rawData": format!("{}{}", "[".repeat(4_000), "]".repeat(4_000)), "signature": "0".repeat(40)});
-    assert_error(
-        &call(
-            &check,
-            HttpEvent::new("POST", "/session")
-                .bearer(&token)
-                .json(&deep_raw),
-        )
-        .await,
+    expect_error(
+        &check,
+        HttpEvent::new("POST", "/session")
+            .bearer(&token)
+            .json(&deep_raw),
         400,
         "invalid_request",
-    );
+    )
+    .await;
     // A huge Authorization header is a malformed token, not a crash or a table read.
     let huge = format!("Bearer {}", "A".repeat(64 * 1024));
-    assert_error(
-        &call(
-            &check,
-            HttpEvent::new("GET", "/session").header("authorization", &huge),
-        )
-        .await,
+    expect_error(
+        &check,
+        HttpEvent::new("GET", "/session").header("authorization", &huge),
         401,
         "unauthorized",
-    );
+    )
+    .await;
     // Many headers are fine.
     let mut many = HttpEvent::new("GET", "/session").bearer(&token);
     for i in 0..500 {
@@ -641,11 +613,7 @@ async fn limits_on_nesting_headers_and_fields() {
     assert_eq!(call(&check, many).await.status, 200);
     // The code limit is 128 visible ASCII characters, inclusive.
     let longest = "c".repeat(128);
-    assert_error(
-        &call(&login, login_event(&longest)).await,
-        401,
-        "invalid_code",
-    );
+    expect_error(&login, login_event(&longest), 401, "invalid_code").await;
 }
 
 #[tokio::test]
@@ -658,11 +626,13 @@ async fn logout_deletes_the_session_in_the_table() {
     let pk = hex::encode(Sha256::digest(token.as_bytes()));
     let item = world.item(&pk).await;
     assert!(item.is_none(), "the item is gone");
-    assert_error(
-        &call(&check, HttpEvent::new("GET", "/session").bearer(&token)).await,
+    expect_error(
+        &check,
+        HttpEvent::new("GET", "/session").bearer(&token),
         401,
         "unauthorized",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use wxauth::aws::{DynamoSessionStore, SecretsManagerSource};
 use wxauth::handlers::{CheckSession, Login, LoginSettings};
 use wxauth::wechat::HttpWeChat;
 use wxauth_tests::events::HttpEvent;
-use wxauth_tests::invoke::{assert_error, call, logged_in, login_event};
+use wxauth_tests::invoke::{assert_error, call, expect_error, logged_in, login_event};
 use wxauth_tests::proxy::{CountingProxy, ThrottlingProxy};
 use wxauth_tests::runtime::LambdaFunction;
 use wxauth_tests::standins::{StandIns, closed_endpoint};
@@ -124,11 +124,7 @@ async fn secrets_manager_down_while_warm() {
     // ...until WeChat refuses it (rotated) and the refetch cannot reach the store.
     world.wechat.rotate_secret("rotated-while-down");
     let (code, _) = world.wechat.issue_code();
-    assert_error(
-        &call(&login, login_event(&code)).await,
-        503,
-        "upstream_unavailable",
-    );
+    expect_error(&login, login_event(&code), 503, "upstream_unavailable").await;
 }
 
 #[tokio::test]
@@ -136,10 +132,6 @@ async fn a_10_mb_wechat_answer_is_refused_without_reading_it() {
     let world = World::new().await;
     let login = world.login().await;
     let started = Instant::now();
-    assert_error(
-        &call(&login, login_event("huge")).await,
-        502,
-        "wechat_error",
-    );
+    expect_error(&login, login_event("huge"), 502, "wechat_error").await;
     assert!(started.elapsed() < Duration::from_secs(2));
 }

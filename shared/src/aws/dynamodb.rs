@@ -93,7 +93,14 @@ impl SessionStore for DynamoSessionStore {
     }
 
     async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
-        self.delete_item(key).await
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.as_str().to_owned()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| StoreError::Unavailable(DisplayErrorContext(&err).to_string()))
     }
 
     async fn create_exclusive(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
@@ -252,17 +259,6 @@ impl DynamoSessionStore {
                 }
             }
         }
-    }
-
-    async fn delete_item(&self, key: &TokenKey) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.as_str().to_owned()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| StoreError::Unavailable(DisplayErrorContext(&err).to_string()))
     }
 }
 

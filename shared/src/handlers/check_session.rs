@@ -61,9 +61,7 @@ impl<S: SessionStore> CheckSession<S> {
         }
         Ok(ApiResponse::json(200, &body))
     }
-}
 
-impl<S: SessionStore> CheckSession<S> {
     /// `DELETE /session`: the session is deleted and its token refused from now on.
     async fn logout(
         &self,

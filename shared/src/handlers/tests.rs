@@ -115,16 +115,26 @@ struct CollidingStore {
     down: bool,
 }
 
+impl CollidingStore {
+    /// What a write gets before reaching the inner store: down, or a collision.
+    fn refusal(&self) -> Option<StoreError> {
+        if self.down {
+            return Some(StoreError::Unavailable("refused".into()));
+        }
+        let collided = self
+            .collisions
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        collided.then_some(StoreError::AlreadyExists)
+    }
+}
+
 impl SessionStore for CollidingStore {
     async fn create(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
-        if self.down {
-            return Err(StoreError::Unavailable("refused".into()));
+        match self.refusal() {
+            Some(err) => Err(err),
+            None => self.inner.create(key, session).await,
         }
-        if self.collisions.load(Ordering::SeqCst) > 0 {
-            self.collisions.fetch_sub(1, Ordering::SeqCst);
-            return Err(StoreError::AlreadyExists);
-        }
-        self.inner.create(key, session).await
     }
     async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
         if self.down {
@@ -138,14 +148,10 @@ impl SessionStore for CollidingStore {
     }
 
     async fn create_exclusive(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
-        if self.down {
-            return Err(StoreError::Unavailable("refused".into()));
+        match self.refusal() {
+            Some(err) => Err(err),
+            None => self.inner.create_exclusive(key, session).await,
         }
-        if self.collisions.load(Ordering::SeqCst) > 0 {
-            self.collisions.fetch_sub(1, Ordering::SeqCst);
-            return Err(StoreError::AlreadyExists);
-        }
-        self.inner.create_exclusive(key, session).await
     }
 }
 
