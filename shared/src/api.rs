@@ -261,6 +261,21 @@ pub fn invalid(message: String) -> ApiError {
     ApiError::InvalidRequest(message)
 }
 
+/// A code from wx.login or the getPhoneNumber button is at most this long;
+/// WeChat's are 32 (login) or 64 (phone) characters.
+pub const MAX_CODE_CHARS: usize = 128;
+
+/// The `code` field: 1 to 128 visible ASCII characters.
+pub fn code_field(body: &JsonBody) -> Result<&str, ApiError> {
+    let code = body.required_str("code")?;
+    if code.len() > MAX_CODE_CHARS || !code.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid(format!(
+            "code must be 1 to {MAX_CODE_CHARS} visible ASCII characters, as WeChat hands it to the mini-program."
+        )));
+    }
+    Ok(code)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,46 @@ fn optional(env: &impl Lookup, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+fn api_base(env: &impl Lookup) -> Result<String, ConfigError> {
+    let api_base = optional(env, "WECHAT_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.into());
+    if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+        return Err(ConfigError::Invalid {
+            name: "WECHAT_API_BASE",
+            reason: "must be an http:// or https:// URL",
+        });
+    }
+    Ok(api_base)
+}
+
+/// What a function needs to get WeChat's access token (phone by code,
+/// `?verify=wechat`). Optional there: without it the core routes still work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenConfig {
+    pub appid: String,
+    pub secret_id: String,
+    pub api_base: String,
+}
+
+impl AccessTokenConfig {
+    /// `None` unless both `WECHAT_APPID` and `WECHAT_SECRET_ID` are set.
+    fn from_env(env: &impl Lookup) -> Result<Option<Self>, ConfigError> {
+        let api_base = api_base(env)?;
+        Ok(
+            match (
+                optional(env, "WECHAT_APPID"),
+                optional(env, "WECHAT_SECRET_ID"),
+            ) {
+                (Some(appid), Some(secret_id)) => Some(Self {
+                    appid,
+                    secret_id,
+                    api_base,
+                }),
+                _ => None,
+            },
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginConfig {
     pub appid: String,
@@ -72,13 +112,7 @@ impl LoginConfig {
                     reason: "must be a whole number of seconds from 1 to 31536000",
                 })?,
         };
-        let api_base = optional(env, "WECHAT_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.into());
-        if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
-            return Err(ConfigError::Invalid {
-                name: "WECHAT_API_BASE",
-                reason: "must be an http:// or https:// URL",
-            });
-        }
+        let api_base = api_base(env)?;
         let single_session = match optional(env, "SINGLE_SESSION").map(|v| v.to_ascii_lowercase()) {
             None => true,
             Some(v) if v == "true" || v == "1" => true,
@@ -107,6 +141,8 @@ pub struct DecryptPhoneConfig {
     pub table: String,
     /// `None` when `WATERMARK_MAX_AGE_SECONDS` is 0 (the check is off).
     pub watermark_max_age_seconds: Option<u64>,
+    /// Phone by code; `None` without `WECHAT_SECRET_ID`.
+    pub access_token: Option<AccessTokenConfig>,
 }
 
 impl DecryptPhoneConfig {
@@ -122,6 +158,7 @@ impl DecryptPhoneConfig {
             appid: required(env, "WECHAT_APPID")?,
             table: required(env, "SESSION_TABLE")?,
             watermark_max_age_seconds: (max_age > 0).then_some(max_age),
+            access_token: AccessTokenConfig::from_env(env)?,
         })
     }
 }
@@ -129,12 +166,15 @@ impl DecryptPhoneConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckSessionConfig {
     pub table: String,
+    /// `?verify=wechat`; `None` without `WECHAT_APPID` and `WECHAT_SECRET_ID`.
+    pub access_token: Option<AccessTokenConfig>,
 }
 
 impl CheckSessionConfig {
     pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
         Ok(Self {
             table: required(env, "SESSION_TABLE")?,
+            access_token: AccessTokenConfig::from_env(env)?,
         })
     }
 }
@@ -190,6 +230,25 @@ mod tests {
         assert_eq!(
             CheckSessionConfig::from_env(&env(&[])),
             Err(ConfigError::Missing("SESSION_TABLE"))
+        );
+    }
+
+    #[test]
+    fn access_token_settings_are_optional_but_complete() {
+        let core = CheckSessionConfig::from_env(&env(&[("SESSION_TABLE", "t")])).unwrap();
+        assert_eq!(core.access_token, None);
+        let half =
+            CheckSessionConfig::from_env(&env(&[("SESSION_TABLE", "t"), ("WECHAT_APPID", "wx1")]))
+                .unwrap();
+        assert_eq!(half.access_token, None);
+        let full = DecryptPhoneConfig::from_env(&env(FULL)).unwrap();
+        assert_eq!(
+            full.access_token,
+            Some(AccessTokenConfig {
+                appid: "wx1".into(),
+                secret_id: "arn:secret".into(),
+                api_base: "https://api.weixin.qq.com".into(),
+            })
         );
     }
 

@@ -137,6 +137,24 @@ pub fn signature_matches(raw_data: &str, session_key: &SessionKey, signature: &[
     expected.as_slice().ct_eq(signature).into()
 }
 
+/// hex(HMAC-SHA256(key, message)): the signature scheme of WeChat's user-state
+/// APIs, keyed by the session_key string itself (its ASCII, not its base64 decoding).
+pub fn hmac_sha256_hex(key: &str, message: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    // HMAC takes keys of any length; the error branch cannot happen.
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The `signature` of `wxa/checksession`: the HMAC of the empty message under the
+/// session_key. Proves we hold the key without sending it.
+pub fn checksession_signature(session_key: &SessionKey) -> String {
+    hmac_sha256_hex(session_key.expose(), b"")
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -309,6 +327,28 @@ pub(crate) mod tests {
             &key,
             &sig(&SIG_EXPECTED.to_uppercase())
         ));
+    }
+
+    /// WeChat's documented example for its HMAC-SHA256 user-state signatures. The
+    /// docs print only the first bytes; the full value is from
+    /// `printf '{"foo":"bar"}' | openssl dgst -sha256 -hmac 'o0q0otL8aEzpcZL/FT9WsQ=='`.
+    #[test]
+    fn hmac_signature_matches_wechat_docs_example() {
+        let signature = hmac_sha256_hex("o0q0otL8aEzpcZL/FT9WsQ==", br#"{"foo":"bar"}"#);
+        assert!(signature.starts_with("654571f7"));
+        assert_eq!(
+            signature,
+            "654571f79995b2ce1e149e53c0a33dc39c0a74090db514261454e8dbe432aa0b"
+        );
+    }
+
+    /// checksession signs the empty message (value from `openssl dgst` likewise).
+    #[test]
+    fn checksession_signature_is_the_hmac_of_nothing() {
+        assert_eq!(
+            checksession_signature(&SessionKey::new("o0q0otL8aEzpcZL/FT9WsQ==")),
+            "46e043c5525c2d817c44be603d30837a808a1d930d038f6fdc3e62a201fed128"
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 use serde::Serialize;
 
+use tracing::warn;
+
 use crate::api::ApiResponse;
+use crate::wechat::WeChatError;
 
 /// Retry-After for 503: the SDK and our own retries already spent the quick
 /// chances, so ask for a short pause rather than an instant hammer.
@@ -150,6 +153,31 @@ impl ApiError {
 impl From<ApiError> for ApiResponse {
     fn from(err: ApiError) -> Self {
         err.into_response()
+    }
+}
+
+/// What each WeChat failure means to the client.
+pub fn wechat_failure(err: WeChatError) -> ApiError {
+    match err {
+        WeChatError::InvalidCode(_) => ApiError::InvalidCode,
+        WeChatError::Blocked => ApiError::LoginBlocked,
+        WeChatError::RateLimited => ApiError::RateLimited,
+        WeChatError::Busy | WeChatError::Transport(_) | WeChatError::Timeout => {
+            warn!(error = %err, "WeChat unavailable after retries");
+            ApiError::Unavailable(Upstream::WeChat)
+        }
+        WeChatError::BadCredential(errcode)
+        | WeChatError::TokenRejected(errcode)
+        | WeChatError::Other(errcode) => {
+            warn!(errcode, "WeChat answered an errcode we cannot handle");
+            ApiError::WeChat {
+                errcode: Some(errcode),
+            }
+        }
+        WeChatError::Malformed(reason) => {
+            warn!(reason, "WeChat answered something unusable");
+            ApiError::WeChat { errcode: None }
+        }
     }
 }
 

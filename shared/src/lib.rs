@@ -2,8 +2,9 @@
 //!
 //! The domain (tokens, sessions, crypto, errors, handlers) is plain Rust; the
 //! adapters to AWS, WeChat's HTTP API and the Lambda Runtime sit at the edges
-//! behind `SessionStore`, `SecretSource` and `WeChatApi`.
+//! behind `SessionStore`, `TokenCache`, `SecretSource` and `WeChatApi`.
 
+pub mod access_token;
 pub mod api;
 pub mod aws;
 pub mod config;

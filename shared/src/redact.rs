@@ -48,6 +48,11 @@ redacted_string!(
     AppSecret
 );
 
+redacted_string!(
+    /// A WeChat access token: it authorises server APIs for the whole app.
+    AccessToken
+);
+
 /// An openid shortened for logs: enough to correlate lines, not to identify a user.
 pub fn mask_openid(openid: &str) -> String {
     let head: String = openid.chars().take(4).collect();

@@ -2,6 +2,10 @@
 
 use std::future::Future;
 
+use tracing::warn;
+
+use crate::deadline::Deadline;
+use crate::error::{ApiError, Upstream};
 use crate::redact::AppSecret;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +24,35 @@ pub trait SecretSource: Send + Sync + 'static {
     /// Fetches the appsecret again, bypassing the cache: WeChat refused the cached
     /// one, so it may have been rotated.
     fn refresh(&self) -> impl Future<Output = Result<AppSecret, SecretError>> + Send;
+}
+
+/// The appsecret for a request (`refresh`: bypassing the cache), within the
+/// deadline. Any failure is a 503 naming the secret store.
+pub async fn fetch_appsecret(
+    secrets: &impl SecretSource,
+    deadline: Deadline,
+    refresh: bool,
+) -> Result<AppSecret, ApiError> {
+    let fetched = if refresh {
+        deadline.run(secrets.refresh()).await
+    } else {
+        deadline.run(secrets.appsecret()).await
+    };
+    match fetched {
+        Some(Ok(secret)) => Ok(secret),
+        Some(Err(err @ SecretError::Malformed(_))) => {
+            tracing::error!(error = %err, "the appsecret in Secrets Manager is unusable");
+            Err(ApiError::Unavailable(Upstream::SecretStore))
+        }
+        Some(Err(err)) => {
+            warn!(error = %err, "appsecret fetch failed");
+            Err(ApiError::Unavailable(Upstream::SecretStore))
+        }
+        None => {
+            warn!("appsecret fetch ran out of time");
+            Err(ApiError::Unavailable(Upstream::SecretStore))
+        }
+    }
 }
 
 /// Reads a SecretString: either the bare appsecret or JSON `{"appsecret": "..."}`.

@@ -1,6 +1,7 @@
-//! `GET /session` and `POST /session`: session validity and rawData signatures.
+//! `GET /session` and `POST /session`: session validity and rawData signatures;
+//! `DELETE /session`: logout; `?verify=wechat`: WeChat's checksession.
 
-use wxauth::aws::{DynamoSessionStore, load_sdk_config};
+use wxauth::aws::{DynamoSessionStore, load_sdk_config, shared_access_tokens};
 use wxauth::config::{CheckSessionConfig, ProcessEnv};
 use wxauth::handlers::CheckSession;
 use wxauth::lambda::{init_logging, or_exit, run};
@@ -12,6 +13,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = or_exit("check-session", CheckSessionConfig::from_env(&ProcessEnv));
     let sdk = load_sdk_config().await;
     let store = DynamoSessionStore::new(&sdk, config.table);
+    let tokens = or_exit(
+        "check-session",
+        shared_access_tokens(&sdk, &store, config.access_token),
+    );
     store.warm_up(Access::Read).await;
-    run(CheckSession::new(store)).await
+    run(CheckSession::new(store).with_wechat(tokens)).await
 }

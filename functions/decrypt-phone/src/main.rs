@@ -1,6 +1,7 @@
-//! `POST /phone`: decrypts the phone number a mini-program received.
+//! `POST /phone`: the user's phone number, decrypted or fetched by code;
+//! `POST /open-data`: other decrypted open data.
 
-use wxauth::aws::{DynamoSessionStore, load_sdk_config};
+use wxauth::aws::{DynamoSessionStore, load_sdk_config, shared_access_tokens};
 use wxauth::config::{DecryptPhoneConfig, ProcessEnv};
 use wxauth::handlers::DecryptPhone;
 use wxauth::lambda::{init_logging, or_exit, run};
@@ -12,8 +13,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = or_exit("decrypt-phone", DecryptPhoneConfig::from_env(&ProcessEnv));
     let sdk = load_sdk_config().await;
     let store = DynamoSessionStore::new(&sdk, config.table);
+    let tokens = or_exit(
+        "decrypt-phone",
+        shared_access_tokens(&sdk, &store, config.access_token),
+    );
     store.warm_up(Access::Read).await;
     let phone = DecryptPhone::new(store, config.appid)
-        .with_watermark_max_age(config.watermark_max_age_seconds);
+        .with_watermark_max_age(config.watermark_max_age_seconds)
+        .with_wechat(tokens);
     run(phone).await
 }

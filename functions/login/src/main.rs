@@ -1,14 +1,10 @@
 //! `POST /login`: exchanges a wx.login code for a wxauth session token.
 
-use std::time::Duration;
-
 use wxauth::aws::{DynamoSessionStore, SecretsManagerSource, load_sdk_config};
 use wxauth::config::{LoginConfig, ProcessEnv};
 use wxauth::handlers::{Login, LoginSettings};
 use wxauth::lambda::{init_logging, or_exit, run};
 use wxauth::wechat::{HttpWeChat, RetryPolicy};
-
-const WECHAT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -17,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = load_sdk_config().await;
     let wechat = or_exit(
         "login",
-        HttpWeChat::new(&config.api_base, WECHAT_CONNECT_TIMEOUT),
+        HttpWeChat::new(&config.api_base, HttpWeChat::CONNECT_TIMEOUT),
     );
     let login = Login::new(
         DynamoSessionStore::new(&sdk, config.table),

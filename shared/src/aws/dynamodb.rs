@@ -16,8 +16,8 @@ use crate::token::TokenKey;
 
 #[derive(Debug, Clone)]
 pub struct DynamoSessionStore {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
 }
 
 impl DynamoSessionStore {

@@ -1,7 +1,9 @@
-//! Adapters to AWS: the session table in DynamoDB and the appsecret in Secrets Manager.
+//! Adapters to AWS: the session table (sessions and the shared access token) in
+//! DynamoDB and the appsecret in Secrets Manager.
 
 mod dynamodb;
 mod secrets_manager;
+mod token_cache;
 
 use std::time::Duration;
 
@@ -11,6 +13,35 @@ use aws_config::timeout::TimeoutConfig;
 
 pub use dynamodb::DynamoSessionStore;
 pub use secrets_manager::SecretsManagerSource;
+pub use token_cache::ACCESS_TOKEN_PREFIX;
+
+use crate::access_token::AccessTokens;
+use crate::config::AccessTokenConfig;
+use crate::wechat::{HttpWeChat, RetryPolicy};
+
+/// The access token as a deployed function gets it: shared through the session
+/// table, fetched with the appsecret from Secrets Manager. Nothing is fetched
+/// here: the secret is read only when a token must be fetched.
+pub type SharedAccessTokens = AccessTokens<DynamoSessionStore, HttpWeChat, SecretsManagerSource>;
+
+/// Builds `SharedAccessTokens` when the function is configured for them.
+pub fn shared_access_tokens(
+    sdk: &aws_config::SdkConfig,
+    store: &DynamoSessionStore,
+    config: Option<AccessTokenConfig>,
+) -> Result<Option<SharedAccessTokens>, reqwest::Error> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let wechat = HttpWeChat::new(&config.api_base, HttpWeChat::CONNECT_TIMEOUT)?;
+    Ok(Some(AccessTokens::new(
+        store.clone(),
+        wechat,
+        SecretsManagerSource::new(sdk, config.secret_id),
+        config.appid,
+        RetryPolicy::default(),
+    )))
+}
 
 /// The SDK configuration every function builds once at init. The standard AWS
 /// variables apply, `AWS_ENDPOINT_URL_DYNAMODB` and

@@ -3,6 +3,9 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::access_token::{NoAccessToken, WeChatServerApi};
 
 use crate::api::{
     ApiRequest, ApiResponse, Handler, JsonBody, authenticate, check_method, check_size, invalid,
@@ -10,13 +13,16 @@ use crate::api::{
 use crate::crypto::{SIGNATURE_HEX_CHARS, signature_matches};
 use crate::deadline::Deadline;
 use crate::error::{ApiError, Upstream};
+use crate::redact::mask_openid;
 use crate::session::{Session, SessionStore, epoch_seconds};
 use crate::token::SessionToken;
+use crate::wechat::SessionKeyStatus;
 
 pub const MAX_RAW_DATA_CHARS: usize = 8192;
 
-pub struct CheckSession<S> {
+pub struct CheckSession<S, A = NoAccessToken> {
     store: S,
+    pub(super) wechat: A,
 }
 
 #[derive(Serialize)]
@@ -44,8 +50,22 @@ impl<'a> SessionBody<'a> {
 }
 
 impl<S: SessionStore> CheckSession<S> {
+    /// `?verify=wechat` needs `with_wechat`.
     pub fn new(store: S) -> Self {
-        Self { store }
+        Self {
+            store,
+            wechat: NoAccessToken,
+        }
+    }
+}
+
+impl<S: SessionStore, A: WeChatServerApi> CheckSession<S, A> {
+    /// Enables `GET /session?verify=wechat`: WeChat's checksession.
+    pub fn with_wechat<B: WeChatServerApi>(self, wechat: B) -> CheckSession<S, B> {
+        CheckSession {
+            store: self.store,
+            wechat,
+        }
     }
 
     async fn check(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -55,11 +75,40 @@ impl<S: SessionStore> CheckSession<S> {
         if request.method == "DELETE" {
             return self.logout(&token, request.deadline).await;
         }
+        if request.method == "GET" && verify_with_wechat(&request)? {
+            self.verify_session_key(&token, &session, request.deadline)
+                .await?;
+        }
         let mut body = SessionBody::new(&session);
         if request.method == "POST" {
             body.user_info = Some(verify_raw_data(&request, &session)?);
         }
         Ok(ApiResponse::json(200, &body))
+    }
+
+    /// Asks WeChat whether it still holds the session_key. A later wx.login (on
+    /// this or another backend) replaces it; the session is then useless for
+    /// decrypting and is deleted.
+    async fn verify_session_key(
+        &self,
+        token: &SessionToken,
+        session: &Session,
+        deadline: Deadline,
+    ) -> Result<(), ApiError> {
+        let status = self
+            .wechat
+            .check_session_key(&session.openid, &session.session_key, deadline)
+            .await?;
+        if status == SessionKeyStatus::Valid {
+            return Ok(());
+        }
+        info!(openid = %mask_openid(&session.openid), "WeChat no longer holds the session_key; session deleted");
+        match deadline.run(self.store.delete(&token.key())).await {
+            Some(Ok(())) => {}
+            Some(Err(err)) => warn!(error = %err, "deleting the stale session failed"),
+            None => warn!("deleting the stale session ran out of time"),
+        }
+        Err(ApiError::SessionKeyInvalid)
     }
 
     /// `DELETE /session`: the session is deleted and its token refused from now on.
@@ -71,11 +120,30 @@ impl<S: SessionStore> CheckSession<S> {
         match deadline.run(self.store.delete(&token.key())).await {
             Some(Ok(())) => Ok(ApiResponse::no_content()),
             Some(Err(err)) => {
-                tracing::warn!(error = %err, "session delete failed");
+                warn!(error = %err, "session delete failed");
                 Err(ApiError::Unavailable(Upstream::SessionTable))
             }
             None => Err(ApiError::Unavailable(Upstream::SessionTable)),
         }
+    }
+}
+
+/// `?verify=wechat` asks for the server-side check; no `verify` is the plain
+/// check; any other value is the client's mistake.
+fn verify_with_wechat(request: &ApiRequest) -> Result<bool, ApiError> {
+    let mut verify = None;
+    for pair in request.query.as_deref().unwrap_or("").split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name == "verify" {
+            verify = Some(value);
+        }
+    }
+    match verify {
+        None => Ok(false),
+        Some("wechat") => Ok(true),
+        Some(_) => Err(invalid(
+            "verify accepts only the value wechat (GET /session?verify=wechat).".into(),
+        )),
     }
 }
 
@@ -102,7 +170,7 @@ fn verify_raw_data(request: &ApiRequest, session: &Session) -> Result<Value, Api
     Ok(user_info)
 }
 
-impl<S: SessionStore> Handler for CheckSession<S> {
+impl<S: SessionStore, A: WeChatServerApi> Handler for CheckSession<S, A> {
     async fn handle(&self, request: ApiRequest) -> ApiResponse {
         self.check(request).await.unwrap_or_else(ApiResponse::from)
     }

@@ -3,17 +3,17 @@
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::api::{ApiRequest, ApiResponse, Handler, JsonBody, check_method, check_size, invalid};
+use crate::api::{
+    ApiRequest, ApiResponse, Handler, JsonBody, check_method, check_size, code_field,
+};
 use crate::deadline::Deadline;
-use crate::error::{ApiError, Upstream};
+use crate::error::{ApiError, Upstream, wechat_failure};
 use crate::redact::{AppSecret, mask_openid};
-use crate::secret::{SecretError, SecretSource};
+use crate::secret::{SecretSource, fetch_appsecret};
 use crate::session::{Access, Session, SessionStore, StoreError, epoch_seconds};
 use crate::token::SessionToken;
 use crate::wechat::{RetryPolicy, WeChatApi, WeChatError, WxSession, with_retry};
 
-/// A code from wx.login is at most this long; WeChat's are 32.
-const MAX_CODE_CHARS: usize = 128;
 /// A token collision is a 2^-128 event; a second one in a row means a broken RNG.
 const TOKEN_ATTEMPTS: u32 = 3;
 
@@ -93,12 +93,7 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
         check_size(&request)?;
         check_method(&request, "POST")?;
         let body = JsonBody::parse(&request.body)?;
-        let code = body.required_str("code")?;
-        if code.len() > MAX_CODE_CHARS || !code.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(invalid(format!(
-                "code must be 1 to {MAX_CODE_CHARS} visible ASCII characters, as wx.login returns it."
-            )));
-        }
+        let code = code_field(&body)?;
         let wx = self.code_to_session(code, request.deadline).await?;
         let token = self.create_session(&wx, request.deadline).await?;
         info!(openid = %mask_openid(&wx.openid), "login succeeded");
@@ -114,42 +109,19 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
     }
 
     async fn code_to_session(&self, code: &str, deadline: Deadline) -> Result<WxSession, ApiError> {
-        let secret = self.secret(deadline, false).await?;
+        let secret = fetch_appsecret(&self.secrets, deadline, false).await?;
         match self.jscode2session(&secret, code, deadline).await {
             Err(WeChatError::BadCredential(errcode)) => {
                 warn!(
                     errcode,
                     "WeChat refused the appsecret; fetching it again in case it was rotated"
                 );
-                let secret = self.secret(deadline, true).await?;
+                let secret = fetch_appsecret(&self.secrets, deadline, true).await?;
                 self.jscode2session(&secret, code, deadline)
                     .await
                     .map_err(wechat_failure)
             }
             result => result.map_err(wechat_failure),
-        }
-    }
-
-    async fn secret(&self, deadline: Deadline, refresh: bool) -> Result<AppSecret, ApiError> {
-        let fetched = if refresh {
-            deadline.run(self.secrets.refresh()).await
-        } else {
-            deadline.run(self.secrets.appsecret()).await
-        };
-        match fetched {
-            Some(Ok(secret)) => Ok(secret),
-            Some(Err(err @ SecretError::Malformed(_))) => {
-                tracing::error!(error = %err, "the appsecret in Secrets Manager is unusable");
-                Err(ApiError::Unavailable(Upstream::SecretStore))
-            }
-            Some(Err(err)) => {
-                warn!(error = %err, "appsecret fetch failed");
-                Err(ApiError::Unavailable(Upstream::SecretStore))
-            }
-            None => {
-                warn!("appsecret fetch ran out of time");
-                Err(ApiError::Unavailable(Upstream::SecretStore))
-            }
         }
     }
 
@@ -211,29 +183,6 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
         }
         tracing::error!("session token collided {TOKEN_ATTEMPTS} times in a row");
         Err(ApiError::Unavailable(Upstream::SessionTable))
-    }
-}
-
-/// What each WeChat failure means to the client.
-fn wechat_failure(err: WeChatError) -> ApiError {
-    match err {
-        WeChatError::InvalidCode(_) => ApiError::InvalidCode,
-        WeChatError::Blocked => ApiError::LoginBlocked,
-        WeChatError::RateLimited => ApiError::RateLimited,
-        WeChatError::Busy | WeChatError::Transport(_) | WeChatError::Timeout => {
-            warn!(error = %err, "WeChat unavailable after retries");
-            ApiError::Unavailable(Upstream::WeChat)
-        }
-        WeChatError::BadCredential(errcode) | WeChatError::Other(errcode) => {
-            warn!(errcode, "WeChat answered an errcode we cannot handle");
-            ApiError::WeChat {
-                errcode: Some(errcode),
-            }
-        }
-        WeChatError::Malformed(reason) => {
-            warn!(reason, "WeChat answered something unusable");
-            ApiError::WeChat { errcode: None }
-        }
     }
 }
 

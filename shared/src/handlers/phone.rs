@@ -2,13 +2,17 @@
 //! `POST /open-data`: decrypt any other open-data payload (share info, WeRun).
 
 use serde_json::{Map, Value};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
+
+use crate::access_token::{NoAccessToken, WeChatServerApi};
 
 use crate::api::{
-    ApiRequest, ApiResponse, Handler, JsonBody, authenticate, check_method, check_size, invalid,
+    ApiRequest, ApiResponse, Handler, JsonBody, authenticate, check_method, check_size, code_field,
+    invalid,
 };
 use crate::config::DEFAULT_WATERMARK_MAX_AGE_SECONDS;
 use crate::crypto::{DecryptFailure, EncryptedData, check_watermark_fresh, decrypt_open_data};
+use crate::deadline::Deadline;
 use crate::error::ApiError;
 use crate::phone::PhoneNumber;
 use crate::redact::{mask_openid, mask_phone};
@@ -17,19 +21,34 @@ use crate::session::{Session, SessionStore, epoch_seconds};
 /// The contract's limit on `encryptedData`; a phone payload is about 250.
 pub const MAX_ENCRYPTED_DATA_CHARS: usize = 8192;
 
-pub struct DecryptPhone<S> {
+pub struct DecryptPhone<S, A = NoAccessToken> {
     store: S,
+    pub(super) wechat: A,
     appid: String,
     watermark_max_age_seconds: Option<u64>,
 }
 
 impl<S: SessionStore> DecryptPhone<S> {
     /// Watermarks older than 300 s are refused; see `with_watermark_max_age`.
+    /// Phone by code needs `with_wechat`.
     pub fn new(store: S, appid: String) -> Self {
         Self {
             store,
+            wechat: NoAccessToken,
             appid,
             watermark_max_age_seconds: Some(DEFAULT_WATERMARK_MAX_AGE_SECONDS),
+        }
+    }
+}
+
+impl<S: SessionStore, A: WeChatServerApi> DecryptPhone<S, A> {
+    /// Enables phone by code (`{"code"}`): WeChat's getuserphonenumber.
+    pub fn with_wechat<B: WeChatServerApi>(self, wechat: B) -> DecryptPhone<S, B> {
+        DecryptPhone {
+            store: self.store,
+            wechat,
+            appid: self.appid,
+            watermark_max_age_seconds: self.watermark_max_age_seconds,
         }
     }
 
@@ -65,9 +84,13 @@ impl<S: SessionStore> DecryptPhone<S> {
         check_method(&request, "POST")?;
         let (_, session) = authenticate(&self.store, &request).await?;
         let body = JsonBody::parse(&request.body)?;
+        let is_open_data = request.path.trim_end_matches('/').ends_with("/open-data");
+        if !is_open_data && body.has("code") {
+            return self.phone_by_code(&body, &session, request.deadline).await;
+        }
         let data = encrypted_data(&body)?;
         let mut object = self.open(&session, &data)?;
-        if request.path.trim_end_matches('/').ends_with("/open-data") {
+        if is_open_data {
             object.remove("watermark");
             info!(openid = %mask_openid(&session.openid), "open data decrypted");
             return Ok(ApiResponse::json(200, &object));
@@ -82,6 +105,42 @@ impl<S: SessionStore> DecryptPhone<S> {
             "phone number decrypted"
         );
         Ok(ApiResponse::json(200, &phone))
+    }
+
+    /// `{"code"}`: WeChat decrypts on its side (getuserphonenumber) for the
+    /// session's openid. No ciphertext passes through the client, so there is
+    /// nothing to tamper with.
+    async fn phone_by_code(
+        &self,
+        body: &JsonBody,
+        session: &Session,
+        deadline: Deadline,
+    ) -> Result<ApiResponse, ApiError> {
+        if body.has("encryptedData") || body.has("iv") {
+            return Err(invalid(
+                "Send either code (from the getPhoneNumber button) or encryptedData + iv, not both."
+                    .into(),
+            ));
+        }
+        let code = code_field(body)?;
+        let info = self
+            .wechat
+            .phone_number(code, &session.openid, deadline)
+            .await?;
+        if info
+            .watermark_appid
+            .as_deref()
+            .is_some_and(|appid| appid != self.appid)
+        {
+            warn!("getuserphonenumber answered for another appid");
+            return Err(ApiError::WeChat { errcode: None });
+        }
+        info!(
+            openid = %mask_openid(&session.openid),
+            phone = %mask_phone(&info.phone.pure_phone_number),
+            "phone number fetched by code"
+        );
+        Ok(ApiResponse::json(200, &info.phone))
     }
 }
 
@@ -100,7 +159,7 @@ pub fn encrypted_data(body: &JsonBody) -> Result<EncryptedData, ApiError> {
     })
 }
 
-impl<S: SessionStore> Handler for DecryptPhone<S> {
+impl<S: SessionStore, A: WeChatServerApi> Handler for DecryptPhone<S, A> {
     async fn handle(&self, request: ApiRequest) -> ApiResponse {
         self.decrypt(request)
             .await

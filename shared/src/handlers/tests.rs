@@ -10,14 +10,18 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::access_token::WeChatServerApi;
 use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES};
+use crate::error::ApiError;
 use crate::crypto::tests::encrypt;
 use crate::deadline::Deadline;
 use crate::redact::{AppSecret, SessionKey};
 use crate::secret::{SecretError, SecretSource, StaticSecret};
 use crate::session::{MemorySessionStore, Session, SessionStore, StoreError, epoch_seconds};
 use crate::token::{SessionToken, TokenKey};
-use crate::wechat::{RetryPolicy, WeChatApi, WeChatError, WxSession};
+use crate::wechat::{
+    PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError, WxSession,
+};
 
 const APPID: &str = "wxTESTAPPID00001";
 const KEY: [u8; 16] = *b"0123456789abcdef";
@@ -753,4 +757,170 @@ async fn a_new_login_revokes_the_users_previous_session() {
         "kept when SINGLE_SESSION=false"
     );
     assert!(login.store.get(&key(&second)).await.unwrap().is_some());
+}
+
+/// WeChat's access-token calls as the handlers see them: one scripted answer.
+struct ScriptedServerApi {
+    phone: Result<PhoneInfo, ApiError>,
+    key_status: Result<SessionKeyStatus, ApiError>,
+    seen: Mutex<Vec<String>>,
+}
+
+impl ScriptedServerApi {
+    fn answering(
+        phone: Result<PhoneInfo, ApiError>,
+        key_status: Result<SessionKeyStatus, ApiError>,
+    ) -> Self {
+        Self {
+            phone,
+            key_status,
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl WeChatServerApi for ScriptedServerApi {
+    async fn phone_number(
+        &self,
+        code: &str,
+        openid: &str,
+        _: Deadline,
+    ) -> Result<PhoneInfo, ApiError> {
+        self.seen.lock().unwrap().push(format!("{code} {openid}"));
+        self.phone.clone()
+    }
+
+    async fn check_session_key(
+        &self,
+        openid: &str,
+        session_key: &SessionKey,
+        _: Deadline,
+    ) -> Result<SessionKeyStatus, ApiError> {
+        assert_eq!(session_key, &self::session_key());
+        self.seen.lock().unwrap().push(openid.to_owned());
+        self.key_status.clone()
+    }
+}
+
+fn phone_info(appid: &str) -> PhoneInfo {
+    PhoneInfo {
+        phone: crate::phone::PhoneNumber {
+            phone_number: "+86 13800138000".into(),
+            pure_phone_number: "13800138000".into(),
+            country_code: "86".into(),
+        },
+        watermark_appid: Some(appid.into()),
+    }
+}
+
+#[tokio::test]
+async fn phone_by_code_asks_wechat_for_the_sessions_openid() {
+    let api = ScriptedServerApi::answering(Ok(phone_info(APPID)), Ok(SessionKeyStatus::Valid));
+    let (phone, token) =
+        session_for(|store| DecryptPhone::new(store, APPID.into()).with_wechat(api)).await;
+    let response = phone
+        .handle(
+            request("POST", "/phone")
+                .with_bearer(&token)
+                .with_body(r#"{"code":"phone-code-1"}"#),
+        )
+        .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        json_of(&response),
+        json!({"phoneNumber":"+86 13800138000","purePhoneNumber":"13800138000","countryCode":"86"})
+    );
+    assert_eq!(
+        *phone.wechat.seen.lock().unwrap(),
+        ["phone-code-1 oOPENID123456"]
+    );
+}
+
+#[tokio::test]
+async fn phone_by_code_errors() {
+    for (answer, status, code) in [
+        (Err(ApiError::InvalidCode), 401, "invalid_code"),
+        (Err(ApiError::RateLimited), 429, "rate_limited"),
+        (
+            Err(ApiError::Unavailable(crate::error::Upstream::WeChat)),
+            503,
+            "upstream_unavailable",
+        ),
+        (Ok(phone_info("wxSOMEONEELSE")), 502, "wechat_error"),
+    ] {
+        let api = ScriptedServerApi::answering(answer, Ok(SessionKeyStatus::Valid));
+        let (phone, token) =
+            session_for(|store| DecryptPhone::new(store, APPID.into()).with_wechat(api)).await;
+        let post = |body: &str| {
+            phone.handle(
+                request("POST", "/phone")
+                    .with_bearer(&token)
+                    .with_body(body.to_owned()),
+            )
+        };
+        assert_error(&post(r#"{"code":"c1"}"#).await, status, code);
+        // The client's own mistakes are 400 and never reach WeChat.
+        for body in [
+            r#"{"code":""}"#,
+            r#"{"code":"has space"}"#,
+            r#"{"code":7}"#,
+            r#"{"code":"c1","encryptedData":"AAAA","iv":"AAAA"}"#,
+        ] {
+            assert_error(&post(body).await, 400, "invalid_request");
+        }
+        assert_error(
+            &post(&format!(r#"{{"code":"{}"}}"#, "c".repeat(129))).await,
+            400,
+            "invalid_request",
+        );
+        assert_eq!(phone.wechat.seen.lock().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn phone_by_code_without_an_access_token_is_503() {
+    let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
+    let response = phone
+        .handle(
+            request("POST", "/phone")
+                .with_bearer(&token)
+                .with_body(r#"{"code":"c1"}"#),
+        )
+        .await;
+    assert_error(&response, 503, "upstream_unavailable");
+}
+
+#[tokio::test]
+async fn verify_wechat_checks_the_session_key_with_wechat() {
+    let api = ScriptedServerApi::answering(Ok(phone_info(APPID)), Ok(SessionKeyStatus::Valid));
+    let (check, token) = session_for(|store| CheckSession::new(store).with_wechat(api)).await;
+    let get = |query: Option<&str>| {
+        let mut req = request("GET", "/session").with_bearer(&token);
+        req.query = query.map(str::to_owned);
+        check.handle(req)
+    };
+    assert_eq!(get(None).await.status, 200);
+    assert!(check.wechat.seen.lock().unwrap().is_empty());
+    let response = get(Some("verify=wechat")).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(json_of(&response)["valid"], true);
+    assert_eq!(*check.wechat.seen.lock().unwrap(), ["oOPENID123456"]);
+    assert_error(&get(Some("verify=yes")).await, 400, "invalid_request");
+    assert_eq!(check.wechat.seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_session_key_wechat_dropped_ends_the_session() {
+    let api = ScriptedServerApi::answering(Ok(phone_info(APPID)), Ok(SessionKeyStatus::Invalid));
+    let (check, token) = session_for(|store| CheckSession::new(store).with_wechat(api)).await;
+    let mut req = request("GET", "/session").with_bearer(&token);
+    req.query = Some("verify=wechat".into());
+    assert_error(&check.handle(req).await, 401, "session_key_invalid");
+    assert_error(
+        &check
+            .handle(request("GET", "/session").with_bearer(&token))
+            .await,
+        401,
+        "unauthorized",
+    );
 }

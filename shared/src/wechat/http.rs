@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
-use super::{WeChatApi, WeChatError, WxSession, parse_jscode2session};
-use crate::redact::AppSecret;
+use super::{
+    FetchedToken, PhoneInfo, SessionKeyStatus, WeChatApi, WeChatError, WxSession,
+    parse_check_session, parse_jscode2session, parse_phone_number, parse_stable_token,
+};
+use crate::redact::{AccessToken, AppSecret};
 
 /// WeChat's answers are a few hundred bytes; anything far larger is not one, and
 /// is not read whole.
@@ -16,6 +19,9 @@ pub struct HttpWeChat {
 }
 
 impl HttpWeChat {
+    /// WeChat's API answers from China; 2 s covers a slow TCP + TLS handshake.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
     /// `base` is `WECHAT_API_BASE`, e.g. `https://api.weixin.qq.com`.
     pub fn new(base: &str, connect_timeout: Duration) -> Result<Self, reqwest::Error> {
         let roots = crate::tls::root_certificates()
@@ -73,6 +79,74 @@ impl WeChatApi for HttpWeChat {
         let body = read_capped(response).await?;
         parse_jscode2session(&body)
     }
+
+    async fn stable_token(
+        &self,
+        appid: &str,
+        secret: &AppSecret,
+        force_refresh: bool,
+        timeout: Duration,
+    ) -> Result<FetchedToken, WeChatError> {
+        let body = serde_json::json!({
+            "grant_type": "client_credential",
+            "appid": appid,
+            "secret": secret.expose(),
+            "force_refresh": force_refresh,
+        });
+        let response = self
+            .client
+            .post(format!("{}/cgi-bin/stable_token", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        parse_stable_token(&read_capped(response).await?)
+    }
+
+    async fn get_phone_number(
+        &self,
+        token: &AccessToken,
+        code: &str,
+        openid: &str,
+        timeout: Duration,
+    ) -> Result<PhoneInfo, WeChatError> {
+        let response = self
+            .client
+            .post(format!("{}/wxa/business/getuserphonenumber", self.base))
+            .query(&[("access_token", token.expose())])
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::json!({ "code": code, "openid": openid }).to_string())
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        parse_phone_number(&read_capped(response).await?)
+    }
+
+    async fn check_session_key(
+        &self,
+        token: &AccessToken,
+        openid: &str,
+        signature: &str,
+        timeout: Duration,
+    ) -> Result<SessionKeyStatus, WeChatError> {
+        let response = self
+            .client
+            .get(format!("{}/wxa/checksession", self.base))
+            .query(&[
+                ("access_token", token.expose()),
+                ("openid", openid),
+                ("signature", signature),
+                ("sig_method", "hmac_sha256"),
+            ])
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        parse_check_session(&read_capped(response).await?)
+    }
 }
 
 async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, WeChatError> {
@@ -93,7 +167,7 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, WeChatE
     Ok(body)
 }
 
-/// reqwest's messages include the URL, and ours carries the appsecret.
+/// reqwest's messages include the URL, and ours carry the appsecret or the access token.
 fn transport_error(err: reqwest::Error) -> WeChatError {
     if err.is_timeout() {
         WeChatError::Timeout

@@ -10,7 +10,8 @@ use serde_json::Value;
 pub use http::HttpWeChat;
 
 use crate::deadline::Deadline;
-use crate::redact::{AppSecret, SessionKey};
+use crate::phone::PhoneNumber;
+use crate::redact::{AccessToken, AppSecret, SessionKey};
 
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
 
@@ -41,6 +42,10 @@ pub enum WeChatError {
     /// 40001 or 40125: the appsecret was refused, perhaps rotated.
     #[error("appsecret refused (errcode {0})")]
     BadCredential(i64),
+    /// 40001, 40014 or 42001 on a call made with an access token: the token is
+    /// invalid or expired, and only a fresh one helps.
+    #[error("access token refused (errcode {0})")]
+    TokenRejected(i64),
     #[error("unexpected errcode {0}")]
     Other(i64),
     /// Not JSON, no openid, too large: WeChat said something we cannot use.
@@ -69,6 +74,39 @@ impl WeChatError {
             other => Self::Other(other),
         }
     }
+
+    /// For calls authorised by an access token, 40001 means the token (not the
+    /// appsecret) is bad; 40014 and 42001 say the same.
+    pub fn from_token_call_errcode(errcode: i64) -> Self {
+        match errcode {
+            40001 | 40014 | 42001 => Self::TokenRejected(errcode),
+            other => Self::from_errcode(other),
+        }
+    }
+}
+
+/// A token from `cgi-bin/stable_token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedToken {
+    pub token: AccessToken,
+    /// Seconds WeChat says it stays valid.
+    pub expires_in: i64,
+}
+
+/// `getuserphonenumber`'s `phone_info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneInfo {
+    pub phone: PhoneNumber,
+    /// `watermark.appid`: must be ours.
+    pub watermark_appid: Option<String>,
+}
+
+/// What `wxa/checksession` says about a session_key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKeyStatus {
+    Valid,
+    /// errcode 87009: WeChat no longer holds it (a later wx.login replaced it).
+    Invalid,
 }
 
 pub trait WeChatApi: Send + Sync + 'static {
@@ -86,16 +124,64 @@ pub trait WeChatApi: Send + Sync + 'static {
         code: &str,
         timeout: Duration,
     ) -> impl Future<Output = Result<WxSession, WeChatError>> + Send;
+
+    /// One `cgi-bin/stable_token` attempt. `force_refresh` invalidates the
+    /// current token for everyone; WeChat allows 20 of those a day.
+    ///
+    /// The access-token calls default to "unusable answer" so that a test
+    /// double for login need not spell them out; every real client overrides them.
+    fn stable_token(
+        &self,
+        _appid: &str,
+        _secret: &AppSecret,
+        _force_refresh: bool,
+        _timeout: Duration,
+    ) -> impl Future<Output = Result<FetchedToken, WeChatError>> + Send {
+        async {
+            Err(WeChatError::Malformed(
+                "stable_token not supported by this client",
+            ))
+        }
+    }
+
+    /// One `wxa/business/getuserphonenumber` attempt.
+    fn get_phone_number(
+        &self,
+        _token: &AccessToken,
+        _code: &str,
+        _openid: &str,
+        _timeout: Duration,
+    ) -> impl Future<Output = Result<PhoneInfo, WeChatError>> + Send {
+        async {
+            Err(WeChatError::Malformed(
+                "getuserphonenumber not supported by this client",
+            ))
+        }
+    }
+
+    /// One `wxa/checksession` attempt; `signature` is `checksession_signature`.
+    fn check_session_key(
+        &self,
+        _token: &AccessToken,
+        _openid: &str,
+        _signature: &str,
+        _timeout: Duration,
+    ) -> impl Future<Output = Result<SessionKeyStatus, WeChatError>> + Send {
+        async {
+            Err(WeChatError::Malformed(
+                "checksession not supported by this client",
+            ))
+        }
+    }
 }
 
-/// Parses a `jscode2session` answer. It is JSON whatever the Content-Type says,
-/// and `errcode` is absent on success.
-pub fn parse_jscode2session(body: &[u8]) -> Result<WxSession, WeChatError> {
+/// A WeChat answer as a JSON object with its errcode (0 when absent).
+fn parse_answer(body: &[u8]) -> Result<(serde_json::Map<String, Value>, i64), WeChatError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|_| WeChatError::Malformed("not JSON"))?;
-    let object = value
-        .as_object()
-        .ok_or(WeChatError::Malformed("not a JSON object"))?;
+    let Value::Object(object) = value else {
+        return Err(WeChatError::Malformed("not a JSON object"));
+    };
     let errcode = match object.get("errcode") {
         None | Some(Value::Null) => 0,
         Some(Value::Number(n)) => n
@@ -107,16 +193,77 @@ pub fn parse_jscode2session(body: &[u8]) -> Result<WxSession, WeChatError> {
             .map_err(|_| WeChatError::Malformed("errcode is not an integer"))?,
         Some(_) => return Err(WeChatError::Malformed("errcode is not an integer")),
     };
+    Ok((object, errcode))
+}
+
+fn non_empty_str(object: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
+    object
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Parses a `stable_token` answer: `{"access_token": .., "expires_in": ..}`.
+/// Here 40001 and 40125 are about the appsecret, as for jscode2session.
+pub fn parse_stable_token(body: &[u8]) -> Result<FetchedToken, WeChatError> {
+    let (object, errcode) = parse_answer(body)?;
     if errcode != 0 {
         return Err(WeChatError::from_errcode(errcode));
     }
-    let text = |name: &str| {
-        object
-            .get(name)
+    let token =
+        non_empty_str(&object, "access_token").ok_or(WeChatError::Malformed("no access_token"))?;
+    let expires_in = object
+        .get("expires_in")
+        .and_then(Value::as_i64)
+        .filter(|&seconds| seconds > 0)
+        .ok_or(WeChatError::Malformed("no positive expires_in"))?;
+    Ok(FetchedToken {
+        token: AccessToken::new(token),
+        expires_in,
+    })
+}
+
+/// Parses a `getuserphonenumber` answer. Its `countryCode` is a number.
+pub fn parse_phone_number(body: &[u8]) -> Result<PhoneInfo, WeChatError> {
+    let (object, errcode) = parse_answer(body)?;
+    if errcode != 0 {
+        return Err(WeChatError::from_token_call_errcode(errcode));
+    }
+    let info = object
+        .get("phone_info")
+        .and_then(Value::as_object)
+        .ok_or(WeChatError::Malformed("no phone_info"))?;
+    Ok(PhoneInfo {
+        phone: PhoneNumber::from_fields(info).ok_or(WeChatError::Malformed("no phone fields"))?,
+        watermark_appid: info
+            .get("watermark")
+            .and_then(|w| w.get("appid"))
             .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
+            .map(str::to_owned),
+    })
+}
+
+/// Parses a `checksession` answer. Only errcode 0 is a valid key and only 87009
+/// an invalid one: an HTTP 200 alone proves nothing.
+pub fn parse_check_session(body: &[u8]) -> Result<SessionKeyStatus, WeChatError> {
+    let (object, errcode) = parse_answer(body)?;
+    match errcode {
+        0 if object.contains_key("errcode") => Ok(SessionKeyStatus::Valid),
+        0 => Err(WeChatError::Malformed("no errcode")),
+        87009 => Ok(SessionKeyStatus::Invalid),
+        other => Err(WeChatError::from_token_call_errcode(other)),
+    }
+}
+
+/// Parses a `jscode2session` answer. It is JSON whatever the Content-Type says,
+/// and `errcode` is absent on success.
+pub fn parse_jscode2session(body: &[u8]) -> Result<WxSession, WeChatError> {
+    let (object, errcode) = parse_answer(body)?;
+    if errcode != 0 {
+        return Err(WeChatError::from_errcode(errcode));
+    }
+    let text = |name: &str| non_empty_str(&object, name);
     Ok(WxSession {
         openid: text("openid").ok_or(WeChatError::Malformed("no openid"))?,
         session_key: SessionKey::new(
@@ -257,6 +404,90 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    #[test]
+    fn stable_token_answers() {
+        let token = parse_stable_token(br#"{"access_token":"AT","expires_in":7200}"#).unwrap();
+        assert_eq!(token.token.expose(), "AT");
+        assert_eq!(token.expires_in, 7200);
+        assert_eq!(
+            parse_stable_token(br#"{"errcode":40125,"errmsg":"invalid appsecret"}"#),
+            Err(WeChatError::BadCredential(40125))
+        );
+        assert_eq!(
+            parse_stable_token(br#"{"errcode":45009}"#),
+            Err(WeChatError::Other(45009))
+        );
+        assert_eq!(
+            parse_stable_token(br#"{"access_token":"AT","expires_in":0}"#),
+            Err(WeChatError::Malformed("no positive expires_in"))
+        );
+        assert_eq!(
+            parse_stable_token(br#"{"expires_in":7200}"#),
+            Err(WeChatError::Malformed("no access_token"))
+        );
+    }
+
+    #[test]
+    fn phone_number_answers() {
+        let info = parse_phone_number(
+            br#"{"errcode":0,"errmsg":"ok","phone_info":{"phoneNumber":"+86 13800138000","purePhoneNumber":"13800138000","countryCode":86,"watermark":{"timestamp":1637744274,"appid":"wxapp"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(info.phone.phone_number, "+86 13800138000");
+        assert_eq!(info.phone.pure_phone_number, "13800138000");
+        assert_eq!(info.phone.country_code, "86");
+        assert_eq!(info.watermark_appid.as_deref(), Some("wxapp"));
+        for (body, want) in [
+            (
+                &br#"{"errcode":40029}"#[..],
+                WeChatError::InvalidCode(40029),
+            ),
+            (br#"{"errcode":40001}"#, WeChatError::TokenRejected(40001)),
+            (br#"{"errcode":40014}"#, WeChatError::TokenRejected(40014)),
+            (br#"{"errcode":42001}"#, WeChatError::TokenRejected(42001)),
+            (br#"{"errcode":45011}"#, WeChatError::RateLimited),
+            (br#"{"errcode":-1}"#, WeChatError::Busy),
+            (br#"{"errcode":40013}"#, WeChatError::Other(40013)),
+            (br#"{"errcode":0}"#, WeChatError::Malformed("no phone_info")),
+            (
+                br#"{"phone_info":{"phoneNumber":"1"}}"#,
+                WeChatError::Malformed("no phone fields"),
+            ),
+        ] {
+            assert_eq!(
+                parse_phone_number(body),
+                Err(want),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn check_session_answers() {
+        assert_eq!(
+            parse_check_session(br#"{"errcode":0,"errmsg":"ok"}"#),
+            Ok(SessionKeyStatus::Valid)
+        );
+        assert_eq!(
+            parse_check_session(br#"{"errcode":87009,"errmsg":"invalid signature"}"#),
+            Ok(SessionKeyStatus::Invalid)
+        );
+        // An HTTP 200 without an errcode is not a yes.
+        assert_eq!(
+            parse_check_session(b"{}"),
+            Err(WeChatError::Malformed("no errcode"))
+        );
+        assert_eq!(
+            parse_check_session(br#"{"errcode":42001}"#),
+            Err(WeChatError::TokenRejected(42001))
+        );
+        assert_eq!(
+            parse_check_session(b"<html>"),
+            Err(WeChatError::Malformed("not JSON"))
+        );
     }
 
     fn fast() -> RetryPolicy {

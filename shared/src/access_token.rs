@@ -1,0 +1,715 @@
+//! WeChat's access token, shared by every container through the session table.
+//!
+//! getStableAccessToken in normal mode hands every caller the same token until
+//! shortly before it expires, so containers need not coordinate to stay valid.
+//! A forced refresh is different: it invalidates the token for everyone and
+//! WeChat allows 20 a day. So a container forces one only after WeChat refused
+//! the token (40001, 40014, 42001), only if the table does not already hold a
+//! newer one, and only if no container forced one in the last 30 seconds; that
+//! last rule is a conditional write in the table, so it holds across containers.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::crypto::checksession_signature;
+use crate::deadline::Deadline;
+use crate::error::{ApiError, Upstream, wechat_failure};
+use crate::redact::{AccessToken, SessionKey};
+use crate::secret::{SecretSource, fetch_appsecret};
+use crate::session::{StoreError, epoch_seconds};
+use crate::wechat::{
+    FetchedToken, PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError, with_retry,
+};
+
+/// At most one forced refresh per this many seconds, across all containers.
+pub const FORCED_REFRESH_INTERVAL_SECONDS: i64 = 30;
+/// How long one container may fetch while the others wait for its token.
+const FETCH_LEASE_SECONDS: i64 = 3;
+/// A token is renewed this long before WeChat's expiry (WeChat itself issues the
+/// next stable token in the last 5 minutes, while the old one still works).
+const EXPIRY_MARGIN_SECONDS: i64 = 300;
+/// How a waiting container polls the table for another container's token.
+const WAIT_STEP: Duration = Duration::from_millis(100);
+const WAIT_ROUNDS: u32 = 10;
+
+/// A token and the instant (epoch seconds) we stop using it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedToken {
+    pub token: AccessToken,
+    pub expires_at: i64,
+}
+
+impl CachedToken {
+    /// Renewed `EXPIRY_MARGIN_SECONDS` early, or halfway for a short-lived token.
+    pub fn from_fetched(fetched: FetchedToken, now: i64) -> Self {
+        let margin = EXPIRY_MARGIN_SECONDS.min(fetched.expires_in / 2);
+        Self {
+            token: fetched.token,
+            expires_at: now + fetched.expires_in - margin,
+        }
+    }
+
+    pub fn is_live(&self, now: i64) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// What a claim in the table is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The right to call stable_token with `force_refresh: true`.
+    ForcedRefresh,
+    /// The right to fetch a missing or expired token while others wait.
+    Fetch,
+}
+
+impl Claim {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ForcedRefresh => "force",
+            Self::Fetch => "fetch",
+        }
+    }
+}
+
+/// The table side: one token item per appid, plus claim items that expire.
+pub trait TokenCache: Send + Sync + 'static {
+    /// The shared token, strongly consistent; expiry is the caller's to check.
+    fn load_token(
+        &self,
+        appid: &str,
+    ) -> impl Future<Output = Result<Option<CachedToken>, StoreError>> + Send;
+
+    /// Shares a fetched token. A token that expires later is never replaced by
+    /// one that expires sooner (a slow normal fetch must not undo a forced one).
+    fn save_token(
+        &self,
+        appid: &str,
+        token: &CachedToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes `claim` for `hold_seconds` unless another caller holds it at `now`.
+    /// `Ok(false)`: someone else does.
+    fn try_claim(
+        &self,
+        appid: &str,
+        claim: Claim,
+        now: i64,
+        hold_seconds: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+impl<T: TokenCache> TokenCache for std::sync::Arc<T> {
+    fn load_token(
+        &self,
+        appid: &str,
+    ) -> impl Future<Output = Result<Option<CachedToken>, StoreError>> + Send {
+        (**self).load_token(appid)
+    }
+
+    fn save_token(
+        &self,
+        appid: &str,
+        token: &CachedToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).save_token(appid, token)
+    }
+
+    fn try_claim(
+        &self,
+        appid: &str,
+        claim: Claim,
+        now: i64,
+        hold_seconds: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).try_claim(appid, claim, now, hold_seconds)
+    }
+}
+
+/// The access token for one appid: in process, in the table, from WeChat.
+pub struct AccessTokens<C, W, K> {
+    cache: C,
+    wechat: W,
+    secrets: K,
+    appid: String,
+    retry: RetryPolicy,
+    local: Mutex<Option<CachedToken>>,
+}
+
+impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
+    pub fn new(cache: C, wechat: W, secrets: K, appid: String, retry: RetryPolicy) -> Self {
+        Self {
+            cache,
+            wechat,
+            secrets,
+            appid,
+            retry,
+            local: Mutex::new(None),
+        }
+    }
+
+    /// Runs a WeChat call that needs the access token, with the usual retries.
+    /// If WeChat refuses the token, the call runs once more with a replacement.
+    pub async fn call<T, F, Fut>(&self, deadline: Deadline, mut call: F) -> Result<T, ApiError>
+    where
+        F: FnMut(AccessToken, Duration) -> Fut,
+        Fut: Future<Output = Result<T, WeChatError>>,
+    {
+        let token = self.current(deadline).await?;
+        match with_retry(self.retry, deadline, |timeout| call(token.clone(), timeout)).await {
+            Err(WeChatError::TokenRejected(errcode)) => {
+                warn!(errcode, "WeChat refused the access token; replacing it");
+                let fresh = self.replace_rejected(&token, deadline).await?;
+                with_retry(self.retry, deadline, |timeout| call(fresh.clone(), timeout))
+                    .await
+                    .map_err(wechat_failure)
+            }
+            result => result.map_err(wechat_failure),
+        }
+    }
+
+    /// The token to use now: this process's, else the table's, else WeChat's.
+    async fn current(&self, deadline: Deadline) -> Result<AccessToken, ApiError> {
+        if let Some(token) = self.local_live(epoch_seconds()) {
+            return Ok(token);
+        }
+        if let Some(token) = self.shared_token(None, deadline).await? {
+            return Ok(token);
+        }
+        // Nobody holds a live token: one container fetches, the rest wait for it.
+        if self
+            .claim(Claim::Fetch, FETCH_LEASE_SECONDS, deadline)
+            .await?
+        {
+            return self.fetch(false, deadline).await;
+        }
+        if let Some(token) = self.wait_for_shared(None, deadline).await? {
+            return Ok(token);
+        }
+        self.fetch(false, deadline).await
+    }
+
+    /// WeChat refused `rejected`: find or make its replacement.
+    async fn replace_rejected(
+        &self,
+        rejected: &AccessToken,
+        deadline: Deadline,
+    ) -> Result<AccessToken, ApiError> {
+        self.forget(rejected);
+        if let Some(token) = self.shared_token(Some(rejected), deadline).await? {
+            return Ok(token);
+        }
+        if self
+            .claim(
+                Claim::ForcedRefresh,
+                FORCED_REFRESH_INTERVAL_SECONDS,
+                deadline,
+            )
+            .await?
+        {
+            info!("forcing a refresh of the access token");
+            return self.fetch(true, deadline).await;
+        }
+        info!("another container forced a token refresh within 30 s; waiting for its token");
+        if let Some(token) = self.wait_for_shared(Some(rejected), deadline).await? {
+            return Ok(token);
+        }
+        // WeChat's current token in normal mode may already be the new one.
+        let token = self.fetch(false, deadline).await?;
+        if &token == rejected {
+            self.forget(rejected);
+            warn!(
+                "WeChat still hands out the refused access token and a forced refresh ran within 30 s"
+            );
+            return Err(ApiError::Unavailable(Upstream::WeChat));
+        }
+        Ok(token)
+    }
+
+    fn local_live(&self, now: i64) -> Option<AccessToken> {
+        self.lock()
+            .as_ref()
+            .filter(|cached| cached.is_live(now))
+            .map(|cached| cached.token.clone())
+    }
+
+    fn remember(&self, cached: &CachedToken) {
+        *self.lock() = Some(cached.clone());
+    }
+
+    fn forget(&self, rejected: &AccessToken) {
+        let mut local = self.lock();
+        if local
+            .as_ref()
+            .is_some_and(|cached| &cached.token == rejected)
+        {
+            *local = None;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<CachedToken>> {
+        // One assignment per write: a poisoned value is still whole.
+        self.local
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The table's live token, unless it is `other_than`. A table that cannot be
+    /// read is skipped: WeChat can still be asked.
+    async fn shared_token(
+        &self,
+        other_than: Option<&AccessToken>,
+        deadline: Deadline,
+    ) -> Result<Option<AccessToken>, ApiError> {
+        match deadline.run(self.cache.load_token(&self.appid)).await {
+            Some(Ok(Some(cached)))
+                if cached.is_live(epoch_seconds()) && Some(&cached.token) != other_than =>
+            {
+                self.remember(&cached);
+                Ok(Some(cached.token))
+            }
+            Some(Ok(_)) => Ok(None),
+            Some(Err(err)) => {
+                warn!(error = %err, "access token read failed; asking WeChat");
+                Ok(None)
+            }
+            None => Err(ApiError::Unavailable(Upstream::SessionTable)),
+        }
+    }
+
+    /// Polls the table while another container fetches, for about a second.
+    async fn wait_for_shared(
+        &self,
+        other_than: Option<&AccessToken>,
+        deadline: Deadline,
+    ) -> Result<Option<AccessToken>, ApiError> {
+        for _ in 0..WAIT_ROUNDS {
+            if deadline.remaining() < WAIT_STEP * 4 {
+                break;
+            }
+            tokio::time::sleep(WAIT_STEP).await;
+            if let Some(token) = self.shared_token(other_than, deadline).await? {
+                return Ok(Some(token));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `Ok(false)` when another container holds the claim. A claim that cannot
+    /// be written is not taken: not forcing is the safe side.
+    async fn claim(
+        &self,
+        claim: Claim,
+        hold_seconds: i64,
+        deadline: Deadline,
+    ) -> Result<bool, ApiError> {
+        let attempt = self
+            .cache
+            .try_claim(&self.appid, claim, epoch_seconds(), hold_seconds);
+        match deadline.run(attempt).await {
+            Some(Ok(taken)) => Ok(taken),
+            Some(Err(err)) => {
+                warn!(error = %err, claim = claim.as_str(), "token claim failed; not taking it");
+                Ok(claim == Claim::Fetch)
+            }
+            None => Err(ApiError::Unavailable(Upstream::SessionTable)),
+        }
+    }
+
+    /// Asks WeChat for the token and shares it. A forced refresh is attempted
+    /// once only: a retry after a lost answer could spend a second one of the
+    /// day's 20.
+    async fn fetch(&self, force: bool, deadline: Deadline) -> Result<AccessToken, ApiError> {
+        let secret = fetch_appsecret(&self.secrets, deadline, false).await?;
+        let fetched = match self.stable_token(&secret, force, deadline).await {
+            Err(WeChatError::BadCredential(errcode)) => {
+                warn!(
+                    errcode,
+                    "WeChat refused the appsecret; fetching it again in case it was rotated"
+                );
+                let secret = fetch_appsecret(&self.secrets, deadline, true).await?;
+                self.stable_token(&secret, force, deadline).await
+            }
+            result => result,
+        }
+        .map_err(wechat_failure)?;
+        let cached = CachedToken::from_fetched(fetched, epoch_seconds());
+        match deadline
+            .run(self.cache.save_token(&self.appid, &cached))
+            .await
+        {
+            Some(Ok(())) => {}
+            Some(Err(err)) => warn!(error = %err, "could not share the access token"),
+            None => warn!("sharing the access token ran out of time"),
+        }
+        self.remember(&cached);
+        Ok(cached.token)
+    }
+
+    async fn stable_token(
+        &self,
+        secret: &crate::redact::AppSecret,
+        force: bool,
+        deadline: Deadline,
+    ) -> Result<FetchedToken, WeChatError> {
+        let policy = if force {
+            RetryPolicy {
+                max_attempts: 1,
+                ..self.retry
+            }
+        } else {
+            self.retry
+        };
+        with_retry(policy, deadline, |timeout| {
+            self.wechat
+                .stable_token(&self.appid, secret, force, timeout)
+        })
+        .await
+    }
+}
+
+/// WeChat calls made on a user's behalf with the app's access token.
+pub trait WeChatServerApi: Send + Sync + 'static {
+    /// `getuserphonenumber`: the phone number behind a getPhoneNumber code.
+    fn phone_number(
+        &self,
+        code: &str,
+        openid: &str,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<PhoneInfo, ApiError>> + Send;
+
+    /// `wxa/checksession`: does WeChat still hold this session_key?
+    fn check_session_key(
+        &self,
+        openid: &str,
+        session_key: &SessionKey,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<SessionKeyStatus, ApiError>> + Send;
+}
+
+impl<C: TokenCache, W: WeChatApi, K: SecretSource> WeChatServerApi for AccessTokens<C, W, K> {
+    async fn phone_number(
+        &self,
+        code: &str,
+        openid: &str,
+        deadline: Deadline,
+    ) -> Result<PhoneInfo, ApiError> {
+        self.call(deadline, |token, timeout| async move {
+            self.wechat
+                .get_phone_number(&token, code, openid, timeout)
+                .await
+        })
+        .await
+    }
+
+    async fn check_session_key(
+        &self,
+        openid: &str,
+        session_key: &SessionKey,
+        deadline: Deadline,
+    ) -> Result<SessionKeyStatus, ApiError> {
+        let signature = checksession_signature(session_key);
+        let signature = signature.as_str();
+        self.call(deadline, |token, timeout| async move {
+            self.wechat
+                .check_session_key(&token, openid, signature, timeout)
+                .await
+        })
+        .await
+    }
+}
+
+/// A function deployed without `WECHAT_SECRET_ID` cannot get an access token:
+/// the core routes work, the routes that need WeChat answer 503 and say why in
+/// the log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAccessToken;
+
+impl NoAccessToken {
+    fn refuse() -> ApiError {
+        tracing::error!(
+            "this route needs WeChat's access token: set WECHAT_APPID and WECHAT_SECRET_ID"
+        );
+        ApiError::Unavailable(Upstream::SecretStore)
+    }
+}
+
+impl WeChatServerApi for NoAccessToken {
+    async fn phone_number(&self, _: &str, _: &str, _: Deadline) -> Result<PhoneInfo, ApiError> {
+        Err(Self::refuse())
+    }
+
+    async fn check_session_key(
+        &self,
+        _: &str,
+        _: &SessionKey,
+        _: Deadline,
+    ) -> Result<SessionKeyStatus, ApiError> {
+        Err(Self::refuse())
+    }
+}
+
+/// A function configured without the access token refuses like `NoAccessToken`.
+impl<A: WeChatServerApi> WeChatServerApi for Option<A> {
+    async fn phone_number(
+        &self,
+        code: &str,
+        openid: &str,
+        deadline: Deadline,
+    ) -> Result<PhoneInfo, ApiError> {
+        match self {
+            Some(api) => api.phone_number(code, openid, deadline).await,
+            None => Err(NoAccessToken::refuse()),
+        }
+    }
+
+    async fn check_session_key(
+        &self,
+        openid: &str,
+        session_key: &SessionKey,
+        deadline: Deadline,
+    ) -> Result<SessionKeyStatus, ApiError> {
+        match self {
+            Some(api) => api.check_session_key(openid, session_key, deadline).await,
+            None => Err(NoAccessToken::refuse()),
+        }
+    }
+}
+
+/// The token and claims in process memory: for unit tests and local runs.
+#[derive(Debug, Default)]
+pub struct MemoryTokenCache {
+    items: Mutex<MemoryItems>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryItems {
+    tokens: std::collections::HashMap<String, CachedToken>,
+    claims: std::collections::HashMap<(String, &'static str), i64>,
+}
+
+impl MemoryTokenCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryItems> {
+        // Every write is one insert: a poisoned map is still consistent.
+        self.items
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl TokenCache for MemoryTokenCache {
+    async fn load_token(&self, appid: &str) -> Result<Option<CachedToken>, StoreError> {
+        Ok(self.lock().tokens.get(appid).cloned())
+    }
+
+    async fn save_token(&self, appid: &str, token: &CachedToken) -> Result<(), StoreError> {
+        let mut items = self.lock();
+        let keep = items
+            .tokens
+            .get(appid)
+            .is_some_and(|held| held.expires_at > token.expires_at);
+        if !keep {
+            items.tokens.insert(appid.to_owned(), token.clone());
+        }
+        Ok(())
+    }
+
+    async fn try_claim(
+        &self,
+        appid: &str,
+        claim: Claim,
+        now: i64,
+        hold_seconds: i64,
+    ) -> Result<bool, StoreError> {
+        let mut items = self.lock();
+        let key = (appid.to_owned(), claim.as_str());
+        if items.claims.get(&key).is_some_and(|&until| until > now) {
+            return Ok(false);
+        }
+        items.claims.insert(key, now + hold_seconds);
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phone::PhoneNumber;
+    use crate::redact::AppSecret;
+    use crate::secret::StaticSecret;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// WeChat's token service: one current token, replaced only by a forced
+    /// refresh; `revoke` makes it refused without issuing another.
+    #[derive(Default)]
+    struct TokenService {
+        generation: AtomicU32,
+        revoked: std::sync::atomic::AtomicBool,
+        normal: AtomicU32,
+        forced: AtomicU32,
+        phone_calls: AtomicU32,
+    }
+
+    impl TokenService {
+        fn current(&self) -> String {
+            format!("token-{}", self.generation.load(Ordering::SeqCst))
+        }
+    }
+
+    impl WeChatApi for Arc<TokenService> {
+        async fn jscode2session(
+            &self,
+            _: &str,
+            _: &AppSecret,
+            _: &str,
+            _: Duration,
+        ) -> Result<crate::wechat::WxSession, WeChatError> {
+            Err(WeChatError::Malformed("not used"))
+        }
+
+        async fn stable_token(
+            &self,
+            appid: &str,
+            secret: &AppSecret,
+            force_refresh: bool,
+            _: Duration,
+        ) -> Result<FetchedToken, WeChatError> {
+            assert_eq!((appid, secret.expose()), ("wxAPP", "s3cret"));
+            if force_refresh {
+                self.forced.fetch_add(1, Ordering::SeqCst);
+                self.generation.fetch_add(1, Ordering::SeqCst);
+                self.revoked.store(false, Ordering::SeqCst);
+            } else {
+                self.normal.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(FetchedToken {
+                token: AccessToken::new(self.current()),
+                expires_in: 7200,
+            })
+        }
+
+        async fn get_phone_number(
+            &self,
+            token: &AccessToken,
+            code: &str,
+            _: &str,
+            _: Duration,
+        ) -> Result<PhoneInfo, WeChatError> {
+            self.phone_calls.fetch_add(1, Ordering::SeqCst);
+            if token.expose() != self.current() || self.revoked.load(Ordering::SeqCst) {
+                return Err(WeChatError::TokenRejected(40001));
+            }
+            Ok(PhoneInfo {
+                phone: PhoneNumber {
+                    phone_number: code.into(),
+                    pure_phone_number: code.into(),
+                    country_code: "86".into(),
+                },
+                watermark_appid: None,
+            })
+        }
+    }
+
+    type Tokens = AccessTokens<Arc<MemoryTokenCache>, Arc<TokenService>, StaticSecret>;
+
+    fn container(cache: &Arc<MemoryTokenCache>, wechat: &Arc<TokenService>) -> Tokens {
+        AccessTokens::new(
+            cache.clone(),
+            wechat.clone(),
+            StaticSecret::new(AppSecret::new("s3cret")),
+            "wxAPP".into(),
+            RetryPolicy::default(),
+        )
+    }
+
+    fn soon() -> Deadline {
+        Deadline::after(Duration::from_secs(5))
+    }
+
+    async fn phone(tokens: &Tokens) -> Result<PhoneInfo, ApiError> {
+        tokens.phone_number("13800138000", "o1", soon()).await
+    }
+
+    #[test]
+    fn tokens_are_renewed_before_wechat_expires_them() {
+        let cached = |expires_in| {
+            CachedToken::from_fetched(
+                FetchedToken {
+                    token: AccessToken::new("t"),
+                    expires_in,
+                },
+                1000,
+            )
+            .expires_at
+        };
+        assert_eq!(cached(7200), 1000 + 7200 - 300);
+        assert_eq!(cached(200), 1000 + 100);
+    }
+
+    #[tokio::test]
+    async fn one_fetch_serves_this_container_and_the_next() {
+        let (cache, wechat) = (Arc::default(), Arc::<TokenService>::default());
+        let first = container(&cache, &wechat);
+        phone(&first).await.unwrap();
+        phone(&first).await.unwrap();
+        phone(&container(&cache, &wechat)).await.unwrap();
+        assert_eq!(wechat.normal.load(Ordering::SeqCst), 1);
+        assert_eq!(wechat.forced.load(Ordering::SeqCst), 0);
+        assert_eq!(wechat.phone_calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn an_expired_shared_token_is_fetched_again() {
+        let (cache, wechat) = (Arc::<MemoryTokenCache>::default(), Arc::default());
+        let stale = CachedToken {
+            token: AccessToken::new("token-0"),
+            expires_at: epoch_seconds() - 1,
+        };
+        cache.save_token("wxAPP", &stale).await.unwrap();
+        phone(&container(&cache, &wechat)).await.unwrap();
+        assert_eq!(wechat.normal.load(Ordering::SeqCst), 1);
+        let shared = cache.load_token("wxAPP").await.unwrap().unwrap();
+        assert!(shared.is_live(epoch_seconds()));
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_forced_once_and_shared() {
+        let (cache, wechat) = (Arc::default(), Arc::<TokenService>::default());
+        let a = container(&cache, &wechat);
+        let b = container(&cache, &wechat);
+        phone(&a).await.unwrap();
+        phone(&b).await.unwrap();
+        wechat.revoked.store(true, Ordering::SeqCst);
+        // a meets the refusal and forces a new token; b, holding the old one in
+        // memory, meets it too and takes a's token from the table.
+        phone(&a).await.unwrap();
+        phone(&b).await.unwrap();
+        assert_eq!(wechat.forced.load(Ordering::SeqCst), 1);
+        assert_eq!(wechat.current(), "token-1");
+    }
+
+    #[tokio::test]
+    async fn no_second_forced_refresh_within_30_seconds() {
+        let (cache, wechat) = (Arc::default(), Arc::<TokenService>::default());
+        let a = container(&cache, &wechat);
+        phone(&a).await.unwrap();
+        wechat.revoked.store(true, Ordering::SeqCst);
+        phone(&a).await.unwrap();
+        wechat.revoked.store(true, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        assert_eq!(
+            phone(&a).await,
+            Err(ApiError::Unavailable(Upstream::WeChat))
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(wechat.forced.load(Ordering::SeqCst), 1);
+    }
+}
