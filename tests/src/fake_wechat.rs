@@ -5,8 +5,15 @@
 //! unknown code 40029. Reserved codes make it misbehave:
 //! `errcode-<n>` answers errcode n; `slow` answers after 30 s; `html` answers an
 //! HTML 502 page; `text-<n>` answers errcode n as text/plain; `notjson` answers
-//! plain text; `noopenid` answers a success without openid; `huge` answers 10 MB. `fail_next` makes
-//! the next calls answer -1 (or a transport drop) before behaving again.
+//! plain text; `noopenid` answers a success without openid; `huge` answers 10 MB. `busy_next` makes
+//! the next calls answer -1 before behaving again.
+//!
+//! The access-token APIs behave as WeChat documents them: `stable_token` hands
+//! out one current token (normal mode) until a forced refresh replaces it;
+//! `revoke_token` makes the current token refused (40001) without issuing a new
+//! one. `getuserphonenumber` takes single-use phone codes from `issue_phone_code`
+//! (reserved codes as above); `checksession` checks the HMAC-SHA256 signature
+//! against the session_key it last issued for the openid (87009 otherwise).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -36,6 +43,29 @@ struct State {
     busy_next: u32,
     calls: u32,
     secrets_seen: Vec<String>,
+    /// The newest session_key per openid: WeChat keeps only that one valid.
+    latest_keys: HashMap<String, String>,
+    token: TokenState,
+    phone_codes: HashMap<String, (String, String)>,
+    used_phone_codes: HashSet<String>,
+    phone_calls: u32,
+    checksession_calls: u32,
+}
+
+#[derive(Default)]
+struct TokenState {
+    nonce: String,
+    generation: u32,
+    revoked: bool,
+    expires_in: i64,
+    normal_calls: u32,
+    forced_calls: u32,
+}
+
+impl TokenState {
+    fn current(&self) -> String {
+        format!("ACCESS-{}-{}", self.nonce, self.generation)
+    }
 }
 
 #[derive(Clone)]
@@ -50,6 +80,11 @@ impl FakeWeChat {
         let state = Arc::new(Mutex::new(State {
             appid: appid.into(),
             secret: secret.into(),
+            token: TokenState {
+                nonce: crate::unique("t"),
+                expires_in: 7200,
+                ..TokenState::default()
+            },
             ..State::default()
         }));
         let shared = Arc::clone(&state);
@@ -112,6 +147,42 @@ impl FakeWeChat {
     pub fn secrets_seen(&self) -> Vec<String> {
         self.state().secrets_seen.clone()
     }
+
+    /// `stable_token` calls so far: (normal mode, forced refreshes).
+    pub fn stable_token_calls(&self) -> (u32, u32) {
+        let s = self.state();
+        (s.token.normal_calls, s.token.forced_calls)
+    }
+
+    /// The access token WeChat currently honours.
+    pub fn current_token(&self) -> String {
+        self.state().token.current()
+    }
+
+    /// WeChat stops honouring the current token (40001) until a forced refresh.
+    pub fn revoke_token(&self) {
+        self.state().token.revoked = true;
+    }
+
+    /// The `expires_in` stable_token answers from now on.
+    pub fn set_token_lifetime(&self, seconds: i64) {
+        self.state().token.expires_in = seconds;
+    }
+
+    /// A single-use code as the getPhoneNumber button hands it to `openid`.
+    pub fn issue_phone_code(&self, openid: &str, phone: &str) -> String {
+        let code = crate::unique("phone").replace('-', "");
+        self.state()
+            .phone_codes
+            .insert(code.clone(), (openid.into(), phone.into()));
+        code
+    }
+
+    /// getuserphonenumber and checksession calls so far.
+    pub fn user_api_calls(&self) -> (u32, u32) {
+        let s = self.state();
+        (s.phone_calls, s.checksession_calls)
+    }
 }
 
 fn errcode(code: i64) -> HttpResponse {
@@ -124,9 +195,104 @@ fn errcode(code: i64) -> HttpResponse {
 }
 
 async fn answer(state: Arc<Mutex<State>>, request: Received) -> HttpResponse {
-    if request.path != "/sns/jscode2session" || request.method != "GET" {
-        return respond(404, "text/html", "<html>404 Not Found</html>");
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/sns/jscode2session") => jscode2session(state, request).await,
+        ("POST", "/cgi-bin/stable_token") => stable_token(&state, &request),
+        ("POST", "/wxa/business/getuserphonenumber") => phone_number(state, request).await,
+        ("GET", "/wxa/checksession") => check_session(&state, &request),
+        _ => respond(404, "text/html", "<html>404 Not Found</html>"),
     }
+}
+
+fn stable_token(state: &Mutex<State>, request: &Received) -> HttpResponse {
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&request.body) else {
+        return errcode(47001);
+    };
+    let mut s = state.lock().expect("fake wechat state");
+    if body["appid"] != json!(s.appid) {
+        return errcode(40013);
+    }
+    if body["secret"] != json!(s.secret) {
+        return errcode(40125);
+    }
+    if body["grant_type"] != "client_credential" {
+        return errcode(40002);
+    }
+    if body["force_refresh"] == json!(true) {
+        s.token.forced_calls += 1;
+        s.token.generation += 1;
+        s.token.revoked = false;
+    } else {
+        s.token.normal_calls += 1;
+    }
+    let answer = json!({"access_token": s.token.current(), "expires_in": s.token.expires_in});
+    respond(200, "application/json", answer.to_string())
+}
+
+/// The access_token parameter, if WeChat would honour it.
+fn honoured_token(s: &State, request: &Received) -> bool {
+    let token = query_pairs(&request.query)
+        .into_iter()
+        .find(|(name, _)| name == "access_token")
+        .map(|(_, value)| value);
+    !s.token.revoked && token.as_deref() == Some(s.token.current().as_str())
+}
+
+async fn phone_number(state: Arc<Mutex<State>>, request: Received) -> HttpResponse {
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+    let code = body["code"].as_str().unwrap_or_default().to_owned();
+    let outcome = {
+        let mut s = state.lock().expect("fake wechat state");
+        s.phone_calls += 1;
+        if !honoured_token(&s, &request) {
+            return errcode(40001);
+        }
+        if s.busy_next > 0 {
+            s.busy_next -= 1;
+            return errcode(-1);
+        }
+        match s.phone_codes.get(&code).cloned() {
+            Some(_) if !s.used_phone_codes.insert(code.clone()) => return errcode(40029),
+            Some((openid, _)) if body["openid"] != json!(openid) => return errcode(40029),
+            Some((_, phone)) => Ok((phone, s.appid.clone())),
+            None => Err(code),
+        }
+    };
+    match outcome {
+        Ok((phone, appid)) => {
+            let answer = json!({"errcode": 0, "errmsg": "ok", "phone_info": {
+                "phoneNumber": phone, "purePhoneNumber": phone, "countryCode": 86,
+                "watermark": {"timestamp": wxauth::session::epoch_seconds(), "appid": appid},
+            }});
+            respond(200, "application/json", answer.to_string())
+        }
+        Err(code) => reserved(&code).await,
+    }
+}
+
+fn check_session(state: &Mutex<State>, request: &Received) -> HttpResponse {
+    use hmac::{KeyInit, Mac};
+    let params: HashMap<String, String> = query_pairs(&request.query).into_iter().collect();
+    let mut s = state.lock().expect("fake wechat state");
+    s.checksession_calls += 1;
+    if !honoured_token(&s, request) {
+        return errcode(40001);
+    }
+    let openid = params.get("openid").cloned().unwrap_or_default();
+    let Some(key) = s.latest_keys.get(&openid) else {
+        return errcode(87009);
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("any key");
+    mac.update(b"");
+    let expected = hex::encode(mac.finalize().into_bytes());
+    let method = params.get("sig_method").map(String::as_str);
+    if method != Some("hmac_sha256") || params.get("signature") != Some(&expected) {
+        return errcode(87009);
+    }
+    respond(200, "application/json", r#"{"errcode":0,"errmsg":"ok"}"#)
+}
+
+async fn jscode2session(state: Arc<Mutex<State>>, request: Received) -> HttpResponse {
     let params: HashMap<String, String> = query_pairs(&request.query).into_iter().collect();
     let param = |name: &str| params.get(name).cloned().unwrap_or_default();
     let code = param("js_code");
@@ -151,6 +317,8 @@ async fn answer(state: Arc<Mutex<State>>, request: Received) -> HttpResponse {
             if !s.used.insert(code.clone()) {
                 return errcode(40163);
             }
+            s.latest_keys
+                .insert(issued.openid.clone(), issued.session_key.clone());
             Ok(issued)
         } else {
             Err(code)

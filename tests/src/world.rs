@@ -10,7 +10,8 @@ use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
-use wxauth::aws::{DynamoSessionStore, SecretsManagerSource};
+use wxauth::access_token::AccessTokens;
+use wxauth::aws::{DynamoSessionStore, SecretsManagerSource, SharedAccessTokens};
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
 use wxauth::wechat::{HttpWeChat, RetryPolicy};
 
@@ -81,12 +82,23 @@ impl World {
         )
     }
 
-    pub async fn phone(&self) -> DecryptPhone<DynamoSessionStore> {
-        DecryptPhone::new(self.store().await, APPID.into())
+    /// One container's access tokens, shared through this world's table.
+    pub async fn access_tokens(&self) -> SharedAccessTokens {
+        AccessTokens::new(
+            self.store().await,
+            HttpWeChat::new(&self.wechat.base, Duration::from_millis(500)).expect("client"),
+            self.secrets().await,
+            APPID.into(),
+            Self::retry(),
+        )
     }
 
-    pub async fn check(&self) -> CheckSession<DynamoSessionStore> {
-        CheckSession::new(self.store().await)
+    pub async fn phone(&self) -> DecryptPhone<DynamoSessionStore, SharedAccessTokens> {
+        DecryptPhone::new(self.store().await, APPID.into()).with_wechat(self.access_tokens().await)
+    }
+
+    pub async fn check(&self) -> CheckSession<DynamoSessionStore, SharedAccessTokens> {
+        CheckSession::new(self.store().await).with_wechat(self.access_tokens().await)
     }
 
     /// The table's item under `pk`, read consistently, as the functions read it.

@@ -12,16 +12,14 @@ use serde_json::{Value, json};
 use super::*;
 use crate::access_token::WeChatServerApi;
 use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES};
-use crate::error::ApiError;
 use crate::crypto::tests::encrypt;
 use crate::deadline::Deadline;
+use crate::error::ApiError;
 use crate::redact::{AppSecret, SessionKey};
 use crate::secret::{SecretError, SecretSource, StaticSecret};
 use crate::session::{MemorySessionStore, Session, SessionStore, StoreError, epoch_seconds};
 use crate::token::{SessionToken, TokenKey};
-use crate::wechat::{
-    PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError, WxSession,
-};
+use crate::wechat::{PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError, WxSession};
 
 const APPID: &str = "wxTESTAPPID00001";
 const KEY: [u8; 16] = *b"0123456789abcdef";

@@ -1,0 +1,270 @@
+//! The extensions that need WeChat's access token: phone number by code,
+//! `GET /session?verify=wechat`, and the token itself shared through the
+//! session table by many containers. DynamoDB Local, moto, and a fake WeChat
+//! over HTTP that counts its stable_token calls.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::json;
+use tokio::task::JoinSet;
+use wxauth::session::epoch_seconds;
+use wxauth_tests::events::HttpEvent;
+use wxauth_tests::invoke::{call, expect_error, logged_in, login_event};
+use wxauth_tests::runtime::LambdaFunction;
+use wxauth_tests::world::{APPID, World};
+
+fn phone_by_code(token: &str, code: &str) -> HttpEvent {
+    HttpEvent::new("POST", "/phone")
+        .bearer(token)
+        .json(&json!({ "code": code }))
+}
+
+fn verify(token: &str) -> HttpEvent {
+    HttpEvent::new("GET", "/session")
+        .bearer(token)
+        .query("verify=wechat")
+}
+
+#[tokio::test]
+async fn phone_by_code_answers_the_phone_of_the_sessions_user() {
+    let world = World::new().await;
+    let (login, phone) = (world.login().await, world.phone().await);
+    let (token, issued) = logged_in(&world, &login).await;
+    let code = world.wechat.issue_phone_code(&issued.openid, "13800138000");
+
+    let answer = call(&phone, phone_by_code(&token, &code)).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    assert_eq!(
+        answer.body,
+        json!({"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86"})
+    );
+    // The code is single-use, and a code another user received is refused.
+    expect_error(&phone, phone_by_code(&token, &code), 401, "invalid_code").await;
+    let someone_else = world.wechat.issue_phone_code("oSOMEONEELSE", "13900139000");
+    expect_error(
+        &phone,
+        phone_by_code(&token, &someone_else),
+        401,
+        "invalid_code",
+    )
+    .await;
+
+    // The token is in the table under its own prefix, renewed 300 s early.
+    let item = world
+        .item(&format!("wxauth#access-token#{APPID}"))
+        .await
+        .expect("shared token item");
+    assert_eq!(
+        item["accessToken"],
+        AttributeValue::S(world.wechat.current_token())
+    );
+    let expires: i64 = item["expiresAt"].as_n().unwrap().parse().unwrap();
+    assert!((expires - epoch_seconds() - 6900).abs() <= 5, "{expires}");
+    assert_eq!(world.wechat.stable_token_calls(), (1, 0));
+}
+
+#[tokio::test]
+async fn phone_by_code_maps_wechat_errcodes() {
+    let world = World::new().await;
+    let (login, phone) = (world.login().await, world.phone().await);
+    let (token, _) = logged_in(&world, &login).await;
+    let answer = expect_error(
+        &phone,
+        phone_by_code(&token, "errcode-45011"),
+        429,
+        "rate_limited",
+    )
+    .await;
+    assert_eq!(answer.headers["retry-after"], "60");
+    expect_error(
+        &phone,
+        phone_by_code(&token, "errcode-40029"),
+        401,
+        "invalid_code",
+    )
+    .await;
+    let answer = expect_error(
+        &phone,
+        phone_by_code(&token, "errcode-40013"),
+        502,
+        "wechat_error",
+    )
+    .await;
+    assert!(answer.raw.contains("40013"));
+    expect_error(&phone, phone_by_code(&token, "html"), 502, "wechat_error").await;
+    world.wechat.busy_next(10);
+    expect_error(
+        &phone,
+        phone_by_code(&token, "any"),
+        503,
+        "upstream_unavailable",
+    )
+    .await;
+    // The token is checked before the body, and the body before WeChat.
+    let before = world.wechat.user_api_calls();
+    expect_error(
+        &phone,
+        phone_by_code("not-a-token", "c"),
+        401,
+        "unauthorized",
+    )
+    .await;
+    expect_error(
+        &phone,
+        phone_by_code(&token, "has space"),
+        400,
+        "invalid_request",
+    )
+    .await;
+    assert_eq!(world.wechat.user_api_calls(), before);
+}
+
+#[tokio::test]
+async fn verify_wechat_ends_a_session_whose_key_wechat_replaced() {
+    let world = World::new().await;
+    // Two sessions of one user side by side (single session off), so the
+    // older one's session_key is the one WeChat replaced.
+    let login = world.login().await.with_single_session(false);
+    let check = world.check().await;
+    let (first_code, first) = world.wechat.issue_code_for("oVERIFY000000000001", None);
+    let first_token = call(&login, login_event(&first_code)).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = call(&check, verify(&first_token)).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    assert_eq!(answer.body["openid"], first.openid);
+
+    let (second_code, _) = world.wechat.issue_code_for("oVERIFY000000000001", None);
+    let second_token = call(&login, login_event(&second_code)).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Our own check still says yes; WeChat's says the key is gone.
+    assert_eq!(
+        call(
+            &check,
+            HttpEvent::new("GET", "/session").bearer(&first_token)
+        )
+        .await
+        .status,
+        200
+    );
+    expect_error(&check, verify(&first_token), 401, "session_key_invalid").await;
+    expect_error(
+        &check,
+        HttpEvent::new("GET", "/session").bearer(&first_token),
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_eq!(call(&check, verify(&second_token)).await.status, 200);
+    assert_eq!(world.wechat.user_api_calls().1, 3);
+    assert_eq!(world.wechat.stable_token_calls(), (1, 0));
+    expect_error(
+        &check,
+        HttpEvent::new("GET", "/session")
+            .bearer(&second_token)
+            .query("verify=maybe"),
+        400,
+        "invalid_request",
+    )
+    .await;
+}
+
+const CONTAINERS: usize = 16;
+
+/// `CONTAINERS` decrypt-phone processes asking for a phone by code at once;
+/// returns the statuses.
+async fn all_at_once(
+    world: &World,
+    functions: Vec<LambdaFunction>,
+    token: &str,
+    openid: &str,
+) -> (Vec<LambdaFunction>, Vec<u16>) {
+    let mut tasks = JoinSet::new();
+    for (i, mut function) in functions.into_iter().enumerate() {
+        let code = world.wechat.issue_phone_code(openid, "13800138000");
+        let event = phone_by_code(token, &code).build();
+        tasks.spawn(async move {
+            let (status, _, body) = function.call(event).await;
+            (i, function, status, body)
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        answers.push(joined.expect("container task"));
+    }
+    answers.sort_by_key(|(i, ..)| *i);
+    let statuses = answers.iter().map(|(_, _, status, _)| *status).collect();
+    for (_, function, status, body) in &answers {
+        assert!(
+            [200, 503].contains(status),
+            "{status} {body}\n{}",
+            function.logs.text()
+        );
+    }
+    (answers.into_iter().map(|(_, f, ..)| f).collect(), statuses)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_cold_containers_share_one_token_and_force_at_most_once_per_30s() {
+    let world = World::new().await;
+    let login = world.login().await;
+    let (token, issued) = logged_in(&world, &login).await;
+    let env = world.function_env();
+    let mut starting = JoinSet::new();
+    for _ in 0..CONTAINERS {
+        let env = env.clone();
+        starting.spawn(async move { LambdaFunction::start("decrypt-phone", &env).await });
+    }
+    let mut functions = Vec::new();
+    while let Some(started) = starting.join_next().await {
+        functions.push(started.expect("start"));
+    }
+
+    // Cold, with no token anywhere: one container fetches, the rest wait for it.
+    let (functions, statuses) = all_at_once(&world, functions, &token, &issued.openid).await;
+    assert_eq!(statuses, vec![200; CONTAINERS]);
+    assert_eq!(world.wechat.stable_token_calls(), (1, 0));
+
+    // WeChat stops honouring the token: every container meets 40001 at once,
+    // exactly one forces a refresh and the others pick its token up.
+    world.wechat.revoke_token();
+    let (functions, statuses) = all_at_once(&world, functions, &token, &issued.openid).await;
+    assert_eq!(statuses, vec![200; CONTAINERS]);
+    let (_, forced) = world.wechat.stable_token_calls();
+    assert_eq!(forced, 1);
+
+    // Again within 30 s: nobody may force; the answers are 503 with Retry-After.
+    world.wechat.revoke_token();
+    let (mut functions, statuses) = all_at_once(&world, functions, &token, &issued.openid).await;
+    assert_eq!(statuses, vec![503; CONTAINERS]);
+    assert_eq!(world.wechat.stable_token_calls().1, 1);
+    let (status, headers, _) = functions[0]
+        .call(phone_by_code(&token, "any").build())
+        .await;
+    assert_eq!((status, headers["retry-after"].as_str()), (503, Some("2")));
+    assert_eq!(world.wechat.stable_token_calls().1, 1);
+    println!(
+        "{CONTAINERS} cold containers: stable_token calls (normal, forced) = {:?}",
+        world.wechat.stable_token_calls()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_session_binary_verifies_with_wechat() {
+    let world = World::new().await;
+    let env = world.function_env();
+    let mut login = LambdaFunction::start("login", &env).await;
+    let mut check = LambdaFunction::start("check-session", &env).await;
+    let (code, _) = world.wechat.issue_code();
+    let (_, _, body) = login.call(login_event(&code).build()).await;
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (status, _, body) = check.call(verify(&token).build()).await;
+    assert_eq!(status, 200, "{body}\n{}", check.logs.text());
+    assert_eq!(world.wechat.user_api_calls().1, 1);
+    // The token and the session_key stay out of the logs.
+    let logs = check.logs.text();
+    assert!(!logs.contains(&world.wechat.current_token()));
+    assert!(!logs.contains(&world.appsecret));
+}
