@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A scripted curl session against the local server, as a newcomer would try it:
-# login with a simulator code -> GET /session -> simulated phone payload -> POST /phone,
+# login with a simulator code -> GET /session -> simulated phone payload -> POST /phone
+# -> phone by code -> GET /session?verify=wechat,
 # then the OpenAPI conformance check (tests/openapi_conformance.py) on the same server.
 # Usage: bash infra/local-smoke.sh   (builds and starts the server on a free port, stops it after)
 set -euo pipefail
@@ -47,6 +48,9 @@ expect 200 POST /dev/phone-payload -H "Authorization: Bearer $token" -d '{"phone
 payload=$body
 expect 200 POST /phone -H "Authorization: Bearer $token" -H 'content-type: application/json' -d "$payload"
 [ "$(field purePhoneNumber <<<"$body")" = "13800138000" ] || { echo "FAIL: wrong phone: $body" >&2; exit 1; }
+expect 200 POST /phone -H "Authorization: Bearer $token" -d '{"code":"phone-13900139000"}'
+[ "$(field purePhoneNumber <<<"$body")" = "13900139000" ] || { echo "FAIL: phone by code: $body" >&2; exit 1; }
+expect 200 GET '/session?verify=wechat' -H "Authorization: Bearer $token"
 expect 401 POST /login -d '{"code":"newcomer-1"}'
 [ "$(field error <<<"$body")" = "invalid_code" ] || { echo "FAIL: code reuse: $body" >&2; exit 1; }
 expect 401 GET /session

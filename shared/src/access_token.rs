@@ -422,6 +422,27 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> WeChatServerApi for AccessTok
     }
 }
 
+/// One token keeper shared by several handlers (the local server).
+impl<A: WeChatServerApi> WeChatServerApi for std::sync::Arc<A> {
+    fn phone_number(
+        &self,
+        code: &str,
+        openid: &str,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<PhoneInfo, ApiError>> + Send {
+        (**self).phone_number(code, openid, deadline)
+    }
+
+    fn check_session_key(
+        &self,
+        openid: &str,
+        session_key: &SessionKey,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<SessionKeyStatus, ApiError>> + Send {
+        (**self).check_session_key(openid, session_key, deadline)
+    }
+}
+
 /// A function deployed without `WECHAT_SECRET_ID` cannot get an access token:
 /// the core routes work, the routes that need WeChat answer 503 and say why in
 /// the log.

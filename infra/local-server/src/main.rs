@@ -5,6 +5,8 @@
 //! With `WECHAT_APPID` and `WECHAT_APPSECRET` set it talks to the real WeChat API
 //! (`WECHAT_API_BASE` overrides the base URL); without them it runs the WeChat
 //! simulator and serves `POST /dev/phone-payload` and `POST /dev/user-info`.
+//! Phone by code and `?verify=wechat` work in both modes (the real one fetches
+//! an access token with the appsecret).
 
 mod dev_routes;
 mod http;
@@ -14,15 +16,17 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use wxauth::access_token::{AccessTokens, MemoryTokenCache};
 use wxauth::api::{ApiRequest, ApiResponse, Handler};
 use wxauth::config::{DEFAULT_SESSION_TTL_SECONDS, ProcessEnv};
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
 use wxauth::lambda::{init_logging, or_exit};
-use wxauth::redact::AppSecret;
+use wxauth::redact::{AccessToken, AppSecret};
 use wxauth::secret::StaticSecret;
 use wxauth::session::MemorySessionStore;
 use wxauth::wechat::{
-    DEFAULT_API_BASE, HttpWeChat, RetryPolicy, WeChatApi, WeChatError, WxSession,
+    DEFAULT_API_BASE, FetchedToken, HttpWeChat, PhoneInfo, RetryPolicy, SessionKeyStatus,
+    WeChatApi, WeChatError, WxSession,
 };
 
 use simulator::Simulator;
@@ -48,14 +52,68 @@ impl WeChatApi for LocalWeChat {
             Self::Simulated(sim) => sim.jscode2session(appid, secret, code, timeout).await,
         }
     }
+
+    async fn stable_token(
+        &self,
+        appid: &str,
+        secret: &AppSecret,
+        force_refresh: bool,
+        timeout: Duration,
+    ) -> Result<FetchedToken, WeChatError> {
+        match self {
+            Self::Real(wechat) => {
+                wechat
+                    .stable_token(appid, secret, force_refresh, timeout)
+                    .await
+            }
+            Self::Simulated(sim) => {
+                sim.stable_token(appid, secret, force_refresh, timeout)
+                    .await
+            }
+        }
+    }
+
+    async fn get_phone_number(
+        &self,
+        token: &AccessToken,
+        code: &str,
+        openid: &str,
+        timeout: Duration,
+    ) -> Result<PhoneInfo, WeChatError> {
+        match self {
+            Self::Real(wechat) => wechat.get_phone_number(token, code, openid, timeout).await,
+            Self::Simulated(sim) => sim.get_phone_number(token, code, openid, timeout).await,
+        }
+    }
+
+    async fn check_session_key(
+        &self,
+        token: &AccessToken,
+        openid: &str,
+        signature: &str,
+        timeout: Duration,
+    ) -> Result<SessionKeyStatus, WeChatError> {
+        match self {
+            Self::Real(wechat) => {
+                wechat
+                    .check_session_key(token, openid, signature, timeout)
+                    .await
+            }
+            Self::Simulated(sim) => {
+                sim.check_session_key(token, openid, signature, timeout)
+                    .await
+            }
+        }
+    }
 }
 
 type Store = Arc<MemorySessionStore>;
+type Tokens = Arc<AccessTokens<MemoryTokenCache, Arc<LocalWeChat>, StaticSecret>>;
 
 pub struct App {
-    login: Login<Store, LocalWeChat, StaticSecret>,
-    phone: DecryptPhone<Store>,
-    check: CheckSession<Store>,
+    login: Login<Store, Arc<LocalWeChat>, StaticSecret>,
+    phone: DecryptPhone<Store, Tokens>,
+    check: CheckSession<Store, Tokens>,
     store: Store,
     appid: String,
     simulated: bool,
@@ -114,11 +172,20 @@ fn app_from_env() -> App {
     };
     let single_session = env("SINGLE_SESSION").is_none_or(|v| v.trim() != "false");
     let store: Store = Arc::new(MemorySessionStore::new());
+    let wechat = Arc::new(wechat);
+    let secret = StaticSecret::new(AppSecret::new(secret));
+    let tokens: Tokens = Arc::new(AccessTokens::new(
+        MemoryTokenCache::new(),
+        Arc::clone(&wechat),
+        secret.clone(),
+        appid.clone(),
+        RetryPolicy::default(),
+    ));
     App {
         login: Login::new(
             Arc::clone(&store),
             wechat,
-            StaticSecret::new(AppSecret::new(secret)),
+            secret,
             LoginSettings {
                 appid: appid.clone(),
                 session_ttl_seconds: ttl,
@@ -126,8 +193,9 @@ fn app_from_env() -> App {
             },
         )
         .with_single_session(single_session),
-        phone: DecryptPhone::new(Arc::clone(&store), appid.clone()),
-        check: CheckSession::new(Arc::clone(&store)),
+        phone: DecryptPhone::new(Arc::clone(&store), appid.clone())
+            .with_wechat(Arc::clone(&tokens)),
+        check: CheckSession::new(Arc::clone(&store)).with_wechat(tokens),
         store,
         appid,
         simulated,
