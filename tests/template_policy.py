@@ -33,15 +33,26 @@ CfnLoader.add_multi_constructor("!", _tag)
 
 TABLE_ARN = {"Fn::GetAtt": ["SessionTable", "Arn"]}
 SECRET = {"Ref": "WeChatSecretArn"}
+# Functions that only share WeChat's access token may write only its items.
+TOKEN_ITEMS_ONLY = str({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["wxauth#access-token#*"]}})
 EXPECTED = {
     "LoginFunction": {
-        ("dynamodb:PutItem", str(TABLE_ARN)),
-        ("dynamodb:GetItem", str(TABLE_ARN)),
-        ("dynamodb:DeleteItem", str(TABLE_ARN)),
-        ("secretsmanager:GetSecretValue", str(SECRET)),
+        ("dynamodb:PutItem", str(TABLE_ARN), None),
+        ("dynamodb:GetItem", str(TABLE_ARN), None),
+        ("dynamodb:DeleteItem", str(TABLE_ARN), None),
+        ("secretsmanager:GetSecretValue", str(SECRET), None),
     },
-    "DecryptPhoneFunction": {("dynamodb:GetItem", str(TABLE_ARN))},
-    "CheckSessionFunction": {("dynamodb:GetItem", str(TABLE_ARN)), ("dynamodb:DeleteItem", str(TABLE_ARN))},
+    "DecryptPhoneFunction": {
+        ("dynamodb:GetItem", str(TABLE_ARN), None),
+        ("dynamodb:PutItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
+        ("secretsmanager:GetSecretValue", str(SECRET), None),
+    },
+    "CheckSessionFunction": {
+        ("dynamodb:GetItem", str(TABLE_ARN), None),
+        ("dynamodb:DeleteItem", str(TABLE_ARN), None),
+        ("dynamodb:PutItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
+        ("secretsmanager:GetSecretValue", str(SECRET), None),
+    },
 }
 
 
@@ -73,7 +84,8 @@ def main():
                 for action in as_list(statement["Action"]):
                     for resource in as_list(statement["Resource"]):
                         wildcard |= "*" in str(action) or "*" in str(resource)
-                        granted.add((action, str(resource)))
+                        condition = statement.get("Condition")
+                        granted.add((action, str(resource), None if condition is None else str(condition)))
         check(f"{name}: exactly the actions and resources it needs", granted == EXPECTED.get(name), f"{sorted(granted)}")
         check(f"{name}: no wildcard action or resource", not wildcard)
         metadata = function.get("Metadata", {})
