@@ -174,6 +174,42 @@ test('classifyError maps the contract', () => {
   assert.equal(classifyError(429, { error: 'rate_limited' }, { 'Retry-After': '60' }).wait, 60)
   assert.equal(classifyError(503, { error: 'upstream_unavailable' }, { 'retry-after': '2' }).wait, 2)
   assert.deepEqual(classifyError(403, { error: 'login_blocked' }), { relogin: false, retry: false })
+  assert.deepEqual(classifyError(401, { error: 'invalid_code' }), { relogin: false, retry: false, fetchAgain: true })
+})
+
+test('a refused phone code asks for a new tap without logging in again', async () => {
+  const wx = stubWx(
+    loginRoutes(new Set(), {
+      'POST /phone': () => [401, { error: 'invalid_code', message: 'used' }],
+    }),
+  )
+  const auth = createClient({ baseUrl, wx })
+  await auth.login()
+  await assert.rejects(
+    auth.getPhoneNumber({ detail: { errMsg: 'getPhoneNumber:ok', code: 'used-code' } }),
+    (err) => err.code === 'invalid_code' && err.fetchAgain === true,
+  )
+  assert.equal(wx.calls.login, 1)
+})
+
+test('verifySession logs in again when WeChat dropped the session_key', async () => {
+  const valid = new Set()
+  const wx = stubWx(
+    loginRoutes(valid, {
+      'GET /session?verify=wechat': (_, header) =>
+        header.Authorization === 'Bearer token-1'
+          ? [401, { error: 'session_key_invalid', message: 'gone' }]
+          : [200, { valid: true, openid: 'o1', expiresIn: 600 }],
+    }),
+  )
+  const auth = createClient({ baseUrl, wx })
+  await auth.login()
+  const session = await auth.verifySession()
+  assert.equal(session.openid, 'o1')
+  assert.equal(wx.calls.login, 2)
+  assert.equal(auth.token(), 'token-2')
+  await auth.verifySession()
+  assert.equal(wx.calls.login, 2, 'a session WeChat still holds is kept')
 })
 
 test('logout deletes the session on the server and forgets the token', async () => {

@@ -34,8 +34,11 @@ function classifyError(status, body, headers) {
     case 'signature_mismatch':
     case 'session_key_invalid':
       return { relogin: true, retry: false }
+    // Inside request() only /phone's code flow can answer this (login() has its
+    // own handling): the phone code was used or expired, the session is fine.
+    // The user must tap the button again for a new code.
     case 'invalid_code':
-      return { relogin: true, retry: false }
+      return { relogin: false, retry: false, fetchAgain: true }
     case 'rate_limited':
     case 'upstream_unavailable':
       return { relogin: false, retry: false, wait: retryAfter || 1 }
@@ -128,7 +131,7 @@ function createClient({ baseUrl, wx: wxApi, storageKey = TOKEN_KEY } = {}) {
     const body = res.body || {}
     const err = new WxAuthError(res.status, body.error, body.message)
     if (verdict.wait) err.retryAfter = verdict.wait
-    err.fetchAgain = verdict.relogin && !verdict.retry
+    err.fetchAgain = Boolean(verdict.fetchAgain) || (verdict.relogin && !verdict.retry)
     throw err
   }
 
@@ -141,6 +144,21 @@ function createClient({ baseUrl, wx: wxApi, storageKey = TOKEN_KEY } = {}) {
     } catch (_) {
       await login()
     }
+  }
+
+  // Asks the server to check with WeChat (GET /session?verify=wechat) that our
+  // session_key is still the user's. If WeChat dropped it, the server deletes
+  // the session and this logs in again; returns the (new) session.
+  async function verifySession() {
+    if (!token()) await login()
+    const res = await send({ path: '/session?verify=wechat', token: token() })
+    if (res.status === 200) return res.body
+    const body = res.body || {}
+    if (body.error === 'session_key_invalid' || body.error === 'unauthorized') {
+      await login()
+      return request({ path: '/session' })
+    }
+    throw new WxAuthError(res.status, body.error, body.message)
   }
 
   // Handler for <button open-type="getPhoneNumber" bindgetphonenumber="...">.
@@ -156,7 +174,7 @@ function createClient({ baseUrl, wx: wxApi, storageKey = TOKEN_KEY } = {}) {
     return request({ path: '/phone', method: 'POST', data })
   }
 
-  return { login, logout, request, ensureFreshSession, getPhoneNumber, token }
+  return { login, logout, request, ensureFreshSession, verifySession, getPhoneNumber, token }
 }
 
 module.exports = { createClient, classifyError, WxAuthError, TOKEN_KEY }

@@ -18,9 +18,30 @@ Page({
       const phone = await app.auth.getPhoneNumber(event)
       this.setData({ phone: phone.phoneNumber, error: '' })
     } catch (err) {
-      // fetchAgain: the session was renewed; the user must tap the button again.
+      // fetchAgain: the session was renewed or the phone code was spent; the user
+      // must tap the button again.
       const message = err.fetchAgain ? 'Please tap the button again.' : err.message
       this.setData({ error: message })
+    }
+  },
+
+  // GET /session?verify=wechat: the server asks WeChat whether our session_key
+  // is still the user's; if not, the client logs in again.
+  async onVerify() {
+    try {
+      const session = await app.auth.verifySession()
+      this.setData({ openid: session.openid, sessionInfo: `verified, ${session.expiresIn}s left`, error: '' })
+    } catch (err) {
+      this.setData({ error: err.message })
+    }
+  },
+
+  async onLogout() {
+    try {
+      await app.auth.logout()
+      this.setData({ openid: '', sessionInfo: 'logged out', phone: '', error: '' })
+    } catch (err) {
+      this.setData({ error: err.message })
     }
   },
 })
