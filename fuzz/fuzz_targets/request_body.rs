@@ -1,5 +1,6 @@
 //! Request-body parsing through the real handlers: arbitrary bytes as the body
-//! of POST /login, /phone and /session, with and without a live session. Any
+//! of POST /login, /phone (ciphertext or code) and /session, with and without a
+//! live session. Any
 //! panic, or an answer outside 2xx-4xx for a client mistake, is a finding.
 #![no_main]
 
@@ -7,14 +8,16 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use wxauth::access_token::{AccessTokens, MemoryTokenCache};
 use wxauth::api::{ApiRequest, Handler};
 use wxauth::deadline::Deadline;
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
-use wxauth::redact::{AppSecret, SessionKey};
+use wxauth::phone::PhoneNumber;
+use wxauth::redact::{AccessToken, AppSecret, SessionKey};
 use wxauth::secret::StaticSecret;
 use wxauth::session::{MemorySessionStore, Session, SessionStore, epoch_seconds};
 use wxauth::token::SessionToken;
-use wxauth::wechat::{RetryPolicy, WeChatApi, WeChatError, WxSession};
+use wxauth::wechat::{FetchedToken, PhoneInfo, RetryPolicy, WeChatApi, WeChatError, WxSession};
 
 struct Stub;
 
@@ -26,13 +29,31 @@ impl WeChatApi for Stub {
             Err(WeChatError::InvalidCode(40029))
         }
     }
+
+    async fn stable_token(&self, _: &str, _: &AppSecret, _: bool, _: Duration) -> Result<FetchedToken, WeChatError> {
+        Ok(FetchedToken { token: AccessToken::new("ACCESS"), expires_in: 7200 })
+    }
+
+    async fn get_phone_number(&self, _: &AccessToken, code: &str, _: &str, _: Duration) -> Result<PhoneInfo, WeChatError> {
+        if code.len() % 2 == 0 {
+            let number = || "13800138000".to_owned();
+            Ok(PhoneInfo {
+                phone: PhoneNumber { phone_number: number(), pure_phone_number: number(), country_code: "86".into() },
+                watermark_appid: Some("wx".into()),
+            })
+        } else {
+            Err(WeChatError::InvalidCode(40029))
+        }
+    }
 }
+
+type Tokens = Arc<AccessTokens<MemoryTokenCache, Arc<Stub>, StaticSecret>>;
 
 struct World {
     runtime: tokio::runtime::Runtime,
     token: String,
-    login: Login<Arc<MemorySessionStore>, Stub, StaticSecret>,
-    phone: DecryptPhone<Arc<MemorySessionStore>>,
+    login: Login<Arc<MemorySessionStore>, Arc<Stub>, StaticSecret>,
+    phone: DecryptPhone<Arc<MemorySessionStore>, Tokens>,
     check: CheckSession<Arc<MemorySessionStore>>,
 }
 
@@ -50,9 +71,11 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     };
     runtime.block_on(store.create(&token.key(), &session)).expect("session");
     let settings = LoginSettings { appid: "wx".into(), session_ttl_seconds: 600, retry: RetryPolicy::default() };
+    let (wechat, secret) = (Arc::new(Stub), StaticSecret::new(AppSecret::new("s")));
+    let tokens = AccessTokens::new(MemoryTokenCache::new(), Arc::clone(&wechat), secret.clone(), "wx".into(), RetryPolicy::default());
     World {
-        login: Login::new(Arc::clone(&store), Stub, StaticSecret::new(AppSecret::new("s")), settings),
-        phone: DecryptPhone::new(Arc::clone(&store), "wx".into()),
+        login: Login::new(Arc::clone(&store), wechat, secret, settings),
+        phone: DecryptPhone::new(Arc::clone(&store), "wx".into()).with_wechat(Arc::new(tokens)),
         check: CheckSession::new(store),
         token: token.expose().to_owned(),
         runtime,
