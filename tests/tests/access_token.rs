@@ -268,3 +268,27 @@ async fn check_session_binary_verifies_with_wechat() {
     assert!(!logs.contains(&world.wechat.current_token()));
     assert!(!logs.contains(&world.appsecret));
 }
+
+#[tokio::test]
+async fn a_rotated_appsecret_is_fetched_again_for_the_token() {
+    let world = World::new().await;
+    let (login, phone) = (world.login().await, world.phone().await);
+    let (token, issued) = logged_in(&world, &login).await;
+    let code = world.wechat.issue_phone_code(&issued.openid, "13800138000");
+    assert_eq!(call(&phone, phone_by_code(&token, &code)).await.status, 200);
+
+    // The operator rotates the appsecret, and WeChat stops honouring the token:
+    // the forced refresh with the cached secret is refused (40125), the secret
+    // is read again, and the refresh goes through with the new one.
+    let rotated = wxauth_tests::unique("rotated");
+    world
+        .standins
+        .rotate_secret(&world.secret_arn, &rotated)
+        .await;
+    world.wechat.rotate_secret(&rotated);
+    world.wechat.revoke_token();
+    let code = world.wechat.issue_phone_code(&issued.openid, "13800138000");
+    let answer = call(&phone, phone_by_code(&token, &code)).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    assert_eq!(world.wechat.stable_token_calls(), (1, 1));
+}
