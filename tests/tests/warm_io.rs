@@ -2,7 +2,8 @@
 //! DynamoDB, Secrets Manager and WeChat are opened and the appsecret fetched
 //! during init, so from the very first request on there is no new connection,
 //! no Secrets Manager call, and exactly the calls each route needs (login: 1
-//! WeChat call + 1 PutItem; check-session and decrypt-phone: 1 GetItem).
+//! WeChat call + 1 PutItem; check-session and decrypt-phone: 1 GetItem; phone by
+//! code: 1 GetItem + 1 getuserphonenumber, the access token kept in process).
 //! Counted at the stand-ins through counting proxies, with the release binaries.
 
 use std::time::Duration;
@@ -190,4 +191,70 @@ async fn without_single_session_a_login_is_one_put_item() {
         after.operations
     );
     assert_eq!(after.connections, at_init.connections);
+}
+
+/// Phone by code: the first request fetches the access token (the appsecret,
+/// one stable_token call) and shares it; from then on each request is one
+/// GetItem and one getuserphonenumber call: the token comes from the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_by_code_keeps_the_access_token_in_the_process() {
+    let world = World::new().await;
+    let dynamodb = CountingProxy::start(&world.standins.dynamodb).await;
+    let secrets = CountingProxy::start(&world.standins.secrets_manager).await;
+    let env = env_through(&world, &dynamodb, &secrets);
+    let login = world.login().await;
+    let (code, issued) = world.wechat.issue_code();
+    let answer = wxauth_tests::invoke::call(&login, login_event(&code)).await;
+    let token = answer.body["token"].as_str().unwrap().to_owned();
+
+    let mut phone = LambdaFunction::start("decrypt-phone", &env).await;
+    phone
+        .init_duration(Duration::from_secs(10))
+        .await
+        .expect("init finished");
+    assert_eq!(secrets.counts().connections, 0, "no secret read at init");
+    let by_code = || {
+        let code = world.wechat.issue_phone_code(&issued.openid, "13800138000");
+        HttpEvent::new("POST", "/phone")
+            .bearer(&token)
+            .json(&serde_json::json!({ "code": code }))
+            .build()
+    };
+    let (status, _, body) = phone.call(by_code()).await;
+    assert_eq!(status, 200, "{body}\n{}", phone.logs.text());
+    assert_eq!(world.wechat.stable_token_calls(), (1, 0));
+    assert_eq!(secrets.counts().op("GetSecretValue"), 1);
+
+    let (first_db, first_sm) = (dynamodb.counts(), secrets.counts());
+    let (first_wx_conns, (first_phone_calls, _)) =
+        (world.wechat.connections(), world.wechat.user_api_calls());
+    for _ in 0..WARM_CALLS {
+        let (status, _, body) = phone.call(by_code()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let warm = dynamodb.counts();
+    assert_eq!(
+        warm.op("GetItem") - first_db.op("GetItem"),
+        WARM_CALLS,
+        "one GetItem (the session) per request"
+    );
+    assert_eq!(
+        warm.operations.len(),
+        first_db.operations.len(),
+        "no new kind of table call: {:?}",
+        warm.operations
+    );
+    assert_eq!(warm.op("PutItem"), first_db.op("PutItem"), "no token write");
+    assert_eq!(secrets.counts(), first_sm, "no Secrets Manager call");
+    assert_eq!(world.wechat.stable_token_calls(), (1, 0));
+    assert_eq!(
+        world.wechat.connections(),
+        first_wx_conns,
+        "no new WeChat connection"
+    );
+    assert_eq!(
+        world.wechat.user_api_calls().0 - first_phone_calls,
+        WARM_CALLS as u32,
+        "one getuserphonenumber per request"
+    );
 }
