@@ -1,7 +1,6 @@
 //! The one error type of the HTTP API, and the one place it becomes a response.
 
 use serde::Serialize;
-
 use tracing::warn;
 
 use crate::api::ApiResponse;

@@ -6,7 +6,6 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::access_token::{NoAccessToken, WeChatServerApi};
-
 use crate::api::{
     ApiRequest, ApiResponse, Handler, JsonBody, authenticate, check_method, check_size, invalid,
 };

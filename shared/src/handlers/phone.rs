@@ -5,7 +5,6 @@ use serde_json::{Map, Value};
 use tracing::{debug, info, warn};
 
 use crate::access_token::{NoAccessToken, WeChatServerApi};
-
 use crate::api::{
     ApiRequest, ApiResponse, Handler, JsonBody, authenticate, check_method, check_size, code_field,
     invalid,
