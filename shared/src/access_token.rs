@@ -18,7 +18,7 @@ use crate::crypto::checksession_signature;
 use crate::deadline::Deadline;
 use crate::error::{ApiError, Upstream, wechat_failure};
 use crate::redact::{AccessToken, SessionKey};
-use crate::secret::{SecretSource, fetch_appsecret};
+use crate::secret::{SecretSource, with_appsecret};
 use crate::session::{StoreError, epoch_seconds};
 use crate::wechat::{
     FetchedToken, PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError, with_retry,
@@ -323,19 +323,10 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
     /// once only: a retry after a lost answer could spend a second one of the
     /// day's 20.
     async fn fetch(&self, force: bool, deadline: Deadline) -> Result<AccessToken, ApiError> {
-        let secret = fetch_appsecret(&self.secrets, deadline, false).await?;
-        let fetched = match self.stable_token(&secret, force, deadline).await {
-            Err(WeChatError::BadCredential(errcode)) => {
-                warn!(
-                    errcode,
-                    "WeChat refused the appsecret; fetching it again in case it was rotated"
-                );
-                let secret = fetch_appsecret(&self.secrets, deadline, true).await?;
-                self.stable_token(&secret, force, deadline).await
-            }
-            result => result,
-        }
-        .map_err(wechat_failure)?;
+        let fetched = with_appsecret(&self.secrets, deadline, |secret| async move {
+            self.stable_token(&secret, force, deadline).await
+        })
+        .await?;
         let cached = CachedToken::from_fetched(fetched, epoch_seconds());
         match deadline
             .run(self.cache.save_token(&self.appid, &cached))

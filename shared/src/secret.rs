@@ -5,8 +5,9 @@ use std::future::Future;
 use tracing::warn;
 
 use crate::deadline::Deadline;
-use crate::error::{ApiError, Upstream};
+use crate::error::{ApiError, Upstream, wechat_failure};
 use crate::redact::AppSecret;
+use crate::wechat::WeChatError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
@@ -26,9 +27,35 @@ pub trait SecretSource: Send + Sync + 'static {
     fn refresh(&self) -> impl Future<Output = Result<AppSecret, SecretError>> + Send;
 }
 
+/// Runs a WeChat call that needs the appsecret, with the cached one. If WeChat
+/// refuses it (40001/40125), it may have been rotated: it is read again once and
+/// the call runs once more. WeChat's failures map through `wechat_failure`.
+pub async fn with_appsecret<T, F, Fut>(
+    secrets: &impl SecretSource,
+    deadline: Deadline,
+    mut call: F,
+) -> Result<T, ApiError>
+where
+    F: FnMut(AppSecret) -> Fut,
+    Fut: Future<Output = Result<T, WeChatError>>,
+{
+    let secret = fetch_appsecret(secrets, deadline, false).await?;
+    match call(secret).await {
+        Err(WeChatError::BadCredential(errcode)) => {
+            warn!(
+                errcode,
+                "WeChat refused the appsecret; fetching it again in case it was rotated"
+            );
+            let secret = fetch_appsecret(secrets, deadline, true).await?;
+            call(secret).await.map_err(wechat_failure)
+        }
+        result => result.map_err(wechat_failure),
+    }
+}
+
 /// The appsecret for a request (`refresh`: bypassing the cache), within the
 /// deadline. Any failure is a 503 naming the secret store.
-pub async fn fetch_appsecret(
+async fn fetch_appsecret(
     secrets: &impl SecretSource,
     deadline: Deadline,
     refresh: bool,

@@ -7,9 +7,9 @@ use crate::api::{
     ApiRequest, ApiResponse, Handler, JsonBody, check_method, check_size, code_field,
 };
 use crate::deadline::Deadline;
-use crate::error::{ApiError, Upstream, wechat_failure};
+use crate::error::{ApiError, Upstream};
 use crate::redact::{AppSecret, mask_openid};
-use crate::secret::{SecretSource, fetch_appsecret};
+use crate::secret::{SecretSource, with_appsecret};
 use crate::session::{Access, Session, SessionStore, StoreError, epoch_seconds};
 use crate::token::SessionToken;
 use crate::wechat::{RetryPolicy, WeChatApi, WeChatError, WxSession, with_retry};
@@ -109,20 +109,10 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
     }
 
     async fn code_to_session(&self, code: &str, deadline: Deadline) -> Result<WxSession, ApiError> {
-        let secret = fetch_appsecret(&self.secrets, deadline, false).await?;
-        match self.jscode2session(&secret, code, deadline).await {
-            Err(WeChatError::BadCredential(errcode)) => {
-                warn!(
-                    errcode,
-                    "WeChat refused the appsecret; fetching it again in case it was rotated"
-                );
-                let secret = fetch_appsecret(&self.secrets, deadline, true).await?;
-                self.jscode2session(&secret, code, deadline)
-                    .await
-                    .map_err(wechat_failure)
-            }
-            result => result.map_err(wechat_failure),
-        }
+        with_appsecret(&self.secrets, deadline, |secret| async move {
+            self.jscode2session(&secret, code, deadline).await
+        })
+        .await
     }
 
     async fn jscode2session(
