@@ -19,6 +19,7 @@ use wxauth::session::{MemorySessionStore, Session, SessionStore, epoch_seconds};
 use wxauth::token::SessionToken;
 use wxauth::wechat::{FetchedToken, PhoneInfo, RetryPolicy, WeChatApi, WeChatError, WxSession};
 
+#[derive(Clone)]
 struct Stub;
 
 impl WeChatApi for Stub {
@@ -47,12 +48,12 @@ impl WeChatApi for Stub {
     }
 }
 
-type Tokens = Arc<AccessTokens<MemoryTokenCache, Arc<Stub>, StaticSecret>>;
+type Tokens = AccessTokens<MemoryTokenCache, Stub, StaticSecret>;
 
 struct World {
     runtime: tokio::runtime::Runtime,
     token: String,
-    login: Login<Arc<MemorySessionStore>, Arc<Stub>, StaticSecret>,
+    login: Login<Arc<MemorySessionStore>, Stub, StaticSecret>,
     phone: DecryptPhone<Arc<MemorySessionStore>, Tokens>,
     check: CheckSession<Arc<MemorySessionStore>>,
 }
@@ -71,11 +72,11 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     };
     runtime.block_on(store.create(&token.key(), &session)).expect("session");
     let settings = LoginSettings { appid: "wx".into(), session_ttl_seconds: 600, retry: RetryPolicy::default() };
-    let (wechat, secret) = (Arc::new(Stub), StaticSecret::new(AppSecret::new("s")));
-    let tokens = AccessTokens::new(MemoryTokenCache::new(), Arc::clone(&wechat), secret.clone(), "wx".into(), RetryPolicy::default());
+    let secret = StaticSecret::new(AppSecret::new("s"));
+    let tokens = AccessTokens::new(MemoryTokenCache::new(), Stub, secret.clone(), "wx".into(), RetryPolicy::default());
     World {
-        login: Login::new(Arc::clone(&store), wechat, secret, settings),
-        phone: DecryptPhone::new(Arc::clone(&store), "wx".into()).with_wechat(Arc::new(tokens)),
+        login: Login::new(Arc::clone(&store), Stub, secret, settings),
+        phone: DecryptPhone::new(Arc::clone(&store), "wx".into()).with_wechat(tokens),
         check: CheckSession::new(store),
         token: token.expose().to_owned(),
         runtime,

@@ -413,58 +413,9 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> WeChatServerApi for AccessTok
     }
 }
 
-/// One token keeper shared by several handlers (the local server).
-impl<A: WeChatServerApi> WeChatServerApi for std::sync::Arc<A> {
-    fn phone_number(
-        &self,
-        code: &str,
-        openid: &str,
-        deadline: Deadline,
-    ) -> impl Future<Output = Result<PhoneInfo, ApiError>> + Send {
-        (**self).phone_number(code, openid, deadline)
-    }
-
-    fn check_session_key(
-        &self,
-        openid: &str,
-        session_key: &SessionKey,
-        deadline: Deadline,
-    ) -> impl Future<Output = Result<SessionKeyStatus, ApiError>> + Send {
-        (**self).check_session_key(openid, session_key, deadline)
-    }
-}
-
-/// A function deployed without `WECHAT_SECRET_ID` cannot get an access token:
-/// the core routes work, the routes that need WeChat answer 503 and say why in
-/// the log.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoAccessToken;
-
-impl NoAccessToken {
-    fn refuse() -> ApiError {
-        tracing::error!(
-            "this route needs WeChat's access token: set WECHAT_APPID and WECHAT_SECRET_ID"
-        );
-        ApiError::Unavailable(Upstream::SecretStore)
-    }
-}
-
-impl WeChatServerApi for NoAccessToken {
-    async fn phone_number(&self, _: &str, _: &str, _: Deadline) -> Result<PhoneInfo, ApiError> {
-        Err(Self::refuse())
-    }
-
-    async fn check_session_key(
-        &self,
-        _: &str,
-        _: &SessionKey,
-        _: Deadline,
-    ) -> Result<SessionKeyStatus, ApiError> {
-        Err(Self::refuse())
-    }
-}
-
-/// A function configured without the access token refuses like `NoAccessToken`.
+/// A function deployed without `WECHAT_APPID` and `WECHAT_SECRET_ID` holds
+/// `None`: the core routes work, the routes that need WeChat answer 503 and say
+/// why in the log.
 impl<A: WeChatServerApi> WeChatServerApi for Option<A> {
     async fn phone_number(
         &self,
@@ -474,7 +425,7 @@ impl<A: WeChatServerApi> WeChatServerApi for Option<A> {
     ) -> Result<PhoneInfo, ApiError> {
         match self {
             Some(api) => api.phone_number(code, openid, deadline).await,
-            None => Err(NoAccessToken::refuse()),
+            None => Err(unconfigured()),
         }
     }
 
@@ -486,8 +437,37 @@ impl<A: WeChatServerApi> WeChatServerApi for Option<A> {
     ) -> Result<SessionKeyStatus, ApiError> {
         match self {
             Some(api) => api.check_session_key(openid, session_key, deadline).await,
-            None => Err(NoAccessToken::refuse()),
+            None => Err(unconfigured()),
         }
+    }
+}
+
+fn unconfigured() -> ApiError {
+    tracing::error!(
+        "this route needs WeChat's access token: set WECHAT_APPID and WECHAT_SECRET_ID"
+    );
+    ApiError::Unavailable(Upstream::SecretStore)
+}
+
+/// What a handler built without `with_wechat` holds: always `None`.
+pub type NoAccessToken = Option<Unconfigured>;
+
+/// A type with no values, so `NoAccessToken` can only be `None`.
+#[derive(Debug, Clone, Copy)]
+pub enum Unconfigured {}
+
+impl WeChatServerApi for Unconfigured {
+    async fn phone_number(&self, _: &str, _: &str, _: Deadline) -> Result<PhoneInfo, ApiError> {
+        match *self {}
+    }
+
+    async fn check_session_key(
+        &self,
+        _: &str,
+        _: &SessionKey,
+        _: Deadline,
+    ) -> Result<SessionKeyStatus, ApiError> {
+        match *self {}
     }
 }
 

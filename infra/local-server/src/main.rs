@@ -34,6 +34,7 @@ use simulator::Simulator;
 /// The appid the simulator stamps into watermarks.
 const SIMULATOR_APPID: &str = "wx0000000000000000";
 
+#[derive(Clone)]
 enum LocalWeChat {
     Real(HttpWeChat),
     Simulated(Simulator),
@@ -108,10 +109,10 @@ impl WeChatApi for LocalWeChat {
 }
 
 type Store = Arc<MemorySessionStore>;
-type Tokens = Arc<AccessTokens<MemoryTokenCache, Arc<LocalWeChat>, StaticSecret>>;
+type Tokens = AccessTokens<Arc<MemoryTokenCache>, LocalWeChat, StaticSecret>;
 
 pub struct App {
-    login: Login<Store, Arc<LocalWeChat>, StaticSecret>,
+    login: Login<Store, LocalWeChat, StaticSecret>,
     phone: DecryptPhone<Store, Tokens>,
     check: CheckSession<Store, Tokens>,
     store: Store,
@@ -172,16 +173,21 @@ fn app_from_env() -> App {
     };
     let single_session = env("SINGLE_SESSION").is_none_or(|v| v.trim() != "false");
     let store: Store = Arc::new(MemorySessionStore::new());
-    let wechat = Arc::new(wechat);
     let secret = StaticSecret::new(AppSecret::new(secret));
-    let tokens: Tokens = Arc::new(AccessTokens::new(
-        MemoryTokenCache::new(),
-        Arc::clone(&wechat),
-        secret.clone(),
-        appid.clone(),
-        RetryPolicy::default(),
-    ));
+    // One keeper per route, sharing the token as the functions do through the table.
+    let token_cache = Arc::new(MemoryTokenCache::new());
+    let tokens = || -> Tokens {
+        AccessTokens::new(
+            Arc::clone(&token_cache),
+            wechat.clone(),
+            secret.clone(),
+            appid.clone(),
+            RetryPolicy::default(),
+        )
+    };
     App {
+        phone: DecryptPhone::new(Arc::clone(&store), appid.clone()).with_wechat(tokens()),
+        check: CheckSession::new(Arc::clone(&store)).with_wechat(tokens()),
         login: Login::new(
             Arc::clone(&store),
             wechat,
@@ -193,9 +199,6 @@ fn app_from_env() -> App {
             },
         )
         .with_single_session(single_session),
-        phone: DecryptPhone::new(Arc::clone(&store), appid.clone())
-            .with_wechat(Arc::clone(&tokens)),
-        check: CheckSession::new(Arc::clone(&store)).with_wechat(tokens),
         store,
         appid,
         simulated,

@@ -14,7 +14,7 @@
 //!   later login of the same user replaces it, as on WeChat).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -30,9 +30,10 @@ use wxauth::wechat::{
 /// The phone number of codes without digits of their own.
 pub const DEFAULT_PHONE: &str = "13800138000";
 
-#[derive(Debug, Default)]
+/// Clones share one state, as every caller of the real WeChat shares WeChat.
+#[derive(Debug, Default, Clone)]
 pub struct Simulator {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 #[derive(Debug, Default)]

@@ -53,7 +53,7 @@ impl<S: SessionStore> CheckSession<S> {
     pub fn new(store: S) -> Self {
         Self {
             store,
-            wechat: NoAccessToken,
+            wechat: None,
         }
     }
 }

@@ -33,7 +33,7 @@ impl<S: SessionStore> DecryptPhone<S> {
     pub fn new(store: S, appid: String) -> Self {
         Self {
             store,
-            wechat: NoAccessToken,
+            wechat: None,
             appid,
             watermark_max_age_seconds: Some(DEFAULT_WATERMARK_MAX_AGE_SECONDS),
         }

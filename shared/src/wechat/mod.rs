@@ -256,53 +256,6 @@ pub fn parse_check_session(body: &[u8]) -> Result<SessionKeyStatus, WeChatError>
     }
 }
 
-/// One client shared by several handlers (the local server).
-impl<T: WeChatApi> WeChatApi for std::sync::Arc<T> {
-    fn warm_up(&self) -> impl Future<Output = ()> + Send {
-        (**self).warm_up()
-    }
-
-    fn jscode2session(
-        &self,
-        appid: &str,
-        secret: &AppSecret,
-        code: &str,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<WxSession, WeChatError>> + Send {
-        (**self).jscode2session(appid, secret, code, timeout)
-    }
-
-    fn stable_token(
-        &self,
-        appid: &str,
-        secret: &AppSecret,
-        force_refresh: bool,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<FetchedToken, WeChatError>> + Send {
-        (**self).stable_token(appid, secret, force_refresh, timeout)
-    }
-
-    fn get_phone_number(
-        &self,
-        token: &AccessToken,
-        code: &str,
-        openid: &str,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<PhoneInfo, WeChatError>> + Send {
-        (**self).get_phone_number(token, code, openid, timeout)
-    }
-
-    fn check_session_key(
-        &self,
-        token: &AccessToken,
-        openid: &str,
-        signature: &str,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<SessionKeyStatus, WeChatError>> + Send {
-        (**self).check_session_key(token, openid, signature, timeout)
-    }
-}
-
 /// Parses a `jscode2session` answer. It is JSON whatever the Content-Type says,
 /// and `errcode` is absent on success.
 pub fn parse_jscode2session(body: &[u8]) -> Result<WxSession, WeChatError> {
