@@ -41,6 +41,30 @@ impl HttpWeChat {
     }
 }
 
+impl HttpWeChat {
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(format!("{}{path}", self.base))
+    }
+
+    /// A POST of a JSON body (WeChat reads it whatever the Content-Type, but says JSON).
+    fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+    }
+}
+
+/// Sends one attempt within `timeout` and reads the answer, capped.
+async fn send(request: reqwest::RequestBuilder, timeout: Duration) -> Result<Vec<u8>, WeChatError> {
+    let response = request
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(transport_error)?;
+    read_capped(response).await
+}
+
 impl WeChatApi for HttpWeChat {
     /// A HEAD of the API root: no credentials, and the kept-alive connection
     /// serves the first jscode2session.
@@ -63,21 +87,13 @@ impl WeChatApi for HttpWeChat {
         code: &str,
         timeout: Duration,
     ) -> Result<WxSession, WeChatError> {
-        let response = self
-            .client
-            .get(format!("{}/sns/jscode2session", self.base))
-            .query(&[
-                ("appid", appid),
-                ("secret", secret.expose()),
-                ("js_code", code),
-                ("grant_type", "authorization_code"),
-            ])
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let body = read_capped(response).await?;
-        parse_jscode2session(&body)
+        let request = self.get("/sns/jscode2session").query(&[
+            ("appid", appid),
+            ("secret", secret.expose()),
+            ("js_code", code),
+            ("grant_type", "authorization_code"),
+        ]);
+        parse_jscode2session(&send(request, timeout).await?)
     }
 
     async fn stable_token(
@@ -93,16 +109,8 @@ impl WeChatApi for HttpWeChat {
             "secret": secret.expose(),
             "force_refresh": force_refresh,
         });
-        let response = self
-            .client
-            .post(format!("{}/cgi-bin/stable_token", self.base))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string())
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(transport_error)?;
-        parse_stable_token(&read_capped(response).await?)
+        let request = self.post_json("/cgi-bin/stable_token", &body);
+        parse_stable_token(&send(request, timeout).await?)
     }
 
     async fn get_phone_number(
@@ -112,17 +120,11 @@ impl WeChatApi for HttpWeChat {
         openid: &str,
         timeout: Duration,
     ) -> Result<PhoneInfo, WeChatError> {
-        let response = self
-            .client
-            .post(format!("{}/wxa/business/getuserphonenumber", self.base))
-            .query(&[("access_token", token.expose())])
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(serde_json::json!({ "code": code, "openid": openid }).to_string())
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(transport_error)?;
-        parse_phone_number(&read_capped(response).await?)
+        let body = serde_json::json!({ "code": code, "openid": openid });
+        let request = self
+            .post_json("/wxa/business/getuserphonenumber", &body)
+            .query(&[("access_token", token.expose())]);
+        parse_phone_number(&send(request, timeout).await?)
     }
 
     async fn check_session_key(
@@ -132,20 +134,13 @@ impl WeChatApi for HttpWeChat {
         signature: &str,
         timeout: Duration,
     ) -> Result<SessionKeyStatus, WeChatError> {
-        let response = self
-            .client
-            .get(format!("{}/wxa/checksession", self.base))
-            .query(&[
-                ("access_token", token.expose()),
-                ("openid", openid),
-                ("signature", signature),
-                ("sig_method", "hmac_sha256"),
-            ])
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(transport_error)?;
-        parse_check_session(&read_capped(response).await?)
+        let request = self.get("/wxa/checksession").query(&[
+            ("access_token", token.expose()),
+            ("openid", openid),
+            ("signature", signature),
+            ("sig_method", "hmac_sha256"),
+        ]);
+        parse_check_session(&send(request, timeout).await?)
     }
 }
 
