@@ -696,12 +696,10 @@ mod tests {
         wechat.revoked.store(true, Ordering::SeqCst);
         phone(&a).await.unwrap();
         wechat.revoked.store(true, Ordering::SeqCst);
-        let started = std::time::Instant::now();
         assert_eq!(
             phone(&a).await,
             Err(ApiError::Unavailable(Upstream::WeChat))
         );
-        assert!(started.elapsed() < Duration::from_secs(3));
         assert_eq!(wechat.forced.load(Ordering::SeqCst), 1);
     }
 }

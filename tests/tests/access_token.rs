@@ -6,6 +6,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 use tokio::task::JoinSet;
+use wxauth::aws::ACCESS_TOKEN_PREFIX;
 use wxauth::session::epoch_seconds;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::{call, expect_error, logged_in, login_event};
@@ -50,7 +51,7 @@ async fn phone_by_code_answers_the_phone_of_the_sessions_user() {
 
     // The token is in the table under its own prefix, renewed 300 s early.
     let item = world
-        .item(&format!("wxauth#access-token#{APPID}"))
+        .item(&format!("{ACCESS_TOKEN_PREFIX}{APPID}"))
         .await
         .expect("shared token item");
     assert_eq!(
@@ -257,16 +258,23 @@ async fn check_session_binary_verifies_with_wechat() {
     let env = world.function_env();
     let mut login = LambdaFunction::start("login", &env).await;
     let mut check = LambdaFunction::start("check-session", &env).await;
-    let (code, _) = world.wechat.issue_code();
+    let (code, issued) = world.wechat.issue_code();
     let (_, _, body) = login.call(login_event(&code).build()).await;
     let token = body["token"].as_str().unwrap().to_owned();
     let (status, _, body) = check.call(verify(&token).build()).await;
     assert_eq!(status, 200, "{body}\n{}", check.logs.text());
     assert_eq!(world.wechat.user_api_calls().1, 1);
-    // The token and the session_key stay out of the logs.
+    // The access token, the session_key, the session token and the appsecret
+    // stay out of the logs.
     let logs = check.logs.text();
-    assert!(!logs.contains(&world.wechat.current_token()));
-    assert!(!logs.contains(&world.appsecret));
+    for secret in [
+        world.wechat.current_token(),
+        issued.session_key,
+        token,
+        world.appsecret.clone(),
+    ] {
+        assert!(!logs.contains(&secret), "a secret reached the log");
+    }
 }
 
 #[tokio::test]
@@ -291,4 +299,31 @@ async fn a_rotated_appsecret_is_fetched_again_for_the_token() {
     let answer = call(&phone, phone_by_code(&token, &code)).await;
     assert_eq!(answer.status, 200, "{}", answer.raw);
     assert_eq!(world.wechat.stable_token_calls(), (1, 1));
+}
+
+#[tokio::test]
+async fn the_shared_token_is_renewed_before_wechat_expires_it() {
+    let world = World::new().await;
+    let (login, phone) = (world.login().await, world.phone().await);
+    let (token, issued) = logged_in(&world, &login).await;
+    let ask = || {
+        let code = world.wechat.issue_phone_code(&issued.openid, "13800138000");
+        call(&phone, phone_by_code(&token, &code))
+    };
+    // A token WeChat says lives 2 s is kept for half of that.
+    world.wechat.set_token_lifetime(2);
+    assert_eq!(ask().await.status, 200);
+    let shared_until = |item: Option<std::collections::HashMap<String, AttributeValue>>| {
+        item.and_then(|item| item["expiresAt"].as_n().ok()?.parse::<i64>().ok())
+    };
+    let pk = format!("{ACCESS_TOKEN_PREFIX}{APPID}");
+    let first = shared_until(world.item(&pk).await).expect("shared token");
+    assert!(first - epoch_seconds() <= 1, "{first}");
+    assert_eq!(world.wechat.stable_token_calls(), (1, 0));
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(ask().await.status, 200);
+    assert_eq!(world.wechat.stable_token_calls(), (2, 0));
+    let renewed = shared_until(world.item(&pk).await).expect("renewed token");
+    assert!(renewed > first, "{renewed} after {first}");
 }

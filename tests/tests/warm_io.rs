@@ -16,11 +16,19 @@ use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext};
 
 const WARM_CALLS: u64 = 20;
 
-fn env_through(
-    world: &World,
-    dynamodb: &CountingProxy,
-    secrets: &CountingProxy,
-) -> Vec<(&'static str, String)> {
+/// A world whose functions reach DynamoDB Local and moto through counting
+/// proxies: the function environment, and the two proxies to read.
+struct Counted {
+    world: World,
+    dynamodb: CountingProxy,
+    secrets: CountingProxy,
+    env: Vec<(&'static str, String)>,
+}
+
+async fn counted_world() -> Counted {
+    let world = World::new().await;
+    let dynamodb = CountingProxy::start(&world.standins.dynamodb).await;
+    let secrets = CountingProxy::start(&world.standins.secrets_manager).await;
     let mut env = world.function_env();
     for (name, value) in env.iter_mut() {
         match *name {
@@ -29,15 +37,23 @@ fn env_through(
             _ => {}
         }
     }
-    env
+    Counted {
+        world,
+        dynamodb,
+        secrets,
+        env,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_warm_path_reuses_connections_and_the_cached_secret() {
-    let world = World::new().await;
-    let dynamodb = CountingProxy::start(&world.standins.dynamodb).await;
-    let secrets = CountingProxy::start(&world.standins.secrets_manager).await;
-    let mut login = LambdaFunction::start("login", &env_through(&world, &dynamodb, &secrets)).await;
+    let Counted {
+        world,
+        dynamodb,
+        secrets,
+        env,
+    } = counted_world().await;
+    let mut login = LambdaFunction::start("login", &env).await;
     login
         .init_duration(Duration::from_secs(10))
         .await
@@ -100,10 +116,12 @@ async fn login_warm_path_reuses_connections_and_the_cached_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_and_phone_make_exactly_one_get_item_per_request() {
-    let world = World::new().await;
-    let dynamodb = CountingProxy::start(&world.standins.dynamodb).await;
-    let secrets = CountingProxy::start(&world.standins.secrets_manager).await;
-    let env = env_through(&world, &dynamodb, &secrets);
+    let Counted {
+        world,
+        dynamodb,
+        secrets,
+        env,
+    } = counted_world().await;
 
     // A session to read, made by the product's own login (not through the proxies).
     let login = world.login().await;
@@ -162,10 +180,12 @@ async fn session_and_phone_make_exactly_one_get_item_per_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_single_session_a_login_is_one_put_item() {
-    let world = World::new().await;
-    let dynamodb = CountingProxy::start(&world.standins.dynamodb).await;
-    let secrets = CountingProxy::start(&world.standins.secrets_manager).await;
-    let mut env = env_through(&world, &dynamodb, &secrets);
+    let Counted {
+        world,
+        dynamodb,
+        secrets: _secrets,
+        mut env,
+    } = counted_world().await;
     env.push(("SINGLE_SESSION", "false".into()));
     let mut login = LambdaFunction::start("login", &env).await;
     login
@@ -198,10 +218,12 @@ async fn without_single_session_a_login_is_one_put_item() {
 /// GetItem and one getuserphonenumber call: the token comes from the process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phone_by_code_keeps_the_access_token_in_the_process() {
-    let world = World::new().await;
-    let dynamodb = CountingProxy::start(&world.standins.dynamodb).await;
-    let secrets = CountingProxy::start(&world.standins.secrets_manager).await;
-    let env = env_through(&world, &dynamodb, &secrets);
+    let Counted {
+        world,
+        dynamodb,
+        secrets,
+        env,
+    } = counted_world().await;
     let login = world.login().await;
     let (code, issued) = world.wechat.issue_code();
     let answer = wxauth_tests::invoke::call(&login, login_event(&code)).await;
