@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use wxauth::access_token::{AccessTokens, MemoryTokenCache};
-use wxauth::api::{ApiRequest, Handler};
+use wxauth::api::ApiRequest;
+use wxauth::edge::dispatch;
 use wxauth::deadline::Deadline;
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
 use wxauth::phone::PhoneNumber;
@@ -91,9 +92,10 @@ fuzz_target!(|data: &[u8]| {
     };
     for token in [false, true] {
         for response in [
-            world.runtime.block_on(world.login.handle(request("/login", token))),
-            world.runtime.block_on(world.phone.handle(request("/phone", token))),
-            world.runtime.block_on(world.check.handle(request("/session", token))),
+            world.runtime.block_on(dispatch(&world.login, request("/login", token))),
+            world.runtime.block_on(dispatch(&world.phone, request("/phone", token))),
+            world.runtime.block_on(dispatch(&world.phone, request("/open-data", token))),
+            world.runtime.block_on(dispatch(&world.check, request("/session", token))),
         ] {
             assert!((200..500).contains(&response.status), "status {}", response.status);
         }

@@ -64,14 +64,13 @@ impl ApiRequest {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Value of a query parameter (no percent-decoding: our parameters are plain words).
-    pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query
-            .as_deref()?
-            .split('&')
-            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v)
+    /// The last value of a query parameter, percent-decoded (`a%3Db` is `a=b`,
+    /// `+` a space), as every HTTP stack decodes a query string.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_deref()?.as_bytes())
+            .filter(|(n, _)| n == name)
+            .last()
+            .map(|(_, v)| v.into_owned())
     }
 }
 
@@ -130,9 +129,51 @@ impl ApiResponse {
     }
 }
 
-/// One function's routes.
+/// The route table: every path the API serves and the methods it serves there.
+/// The edge (`crate::edge`) routes by it for Lambda and the local server alike;
+/// `template.yaml` and `docs/openapi.yaml` list the same routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Login,
+    Phone,
+    OpenData,
+    Session,
+}
+
+impl Route {
+    pub const ALL: [Route; 4] = [Route::Login, Route::Phone, Route::OpenData, Route::Session];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Login => "/login",
+            Self::Phone => "/phone",
+            Self::OpenData => "/open-data",
+            Self::Session => "/session",
+        }
+    }
+
+    /// The methods served, as the `Allow` header lists them.
+    pub fn methods(self) -> &'static str {
+        match self {
+            Self::Login | Self::Phone | Self::OpenData => "POST",
+            Self::Session => "GET, POST, DELETE",
+        }
+    }
+
+    /// The route at `path` (no stage prefix, no trailing slash).
+    pub fn at(path: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|route| route.path() == path)
+    }
+}
+
+/// One function's part of the API. The edge has already checked the body size
+/// and the method against the route table when `handle` runs.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, request: ApiRequest) -> impl Future<Output = ApiResponse> + Send;
+    /// Whether this function serves `route`; the others answer 404 here.
+    fn serves(&self, route: Route) -> bool;
+
+    fn handle(&self, route: Route, request: ApiRequest)
+    -> impl Future<Output = ApiResponse> + Send;
 }
 
 /// The one log line per request: method, path, status, latency and error code.
@@ -148,16 +189,9 @@ pub fn log_request(method: &str, path: &str, response: &ApiResponse, started: In
     );
 }
 
-pub fn check_size(request: &ApiRequest) -> Result<(), ApiError> {
-    if request.body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    Ok(())
-}
-
 /// `allowed` is the contract's list, e.g. `"GET, POST"`.
-pub fn check_method(request: &ApiRequest, allowed: &'static str) -> Result<(), ApiError> {
-    if allowed.split(", ").any(|m| m == request.method) {
+pub fn check_method(method: &str, allowed: &'static str) -> Result<(), ApiError> {
+    if allowed.split(", ").any(|m| m == method) {
         Ok(())
     } else {
         Err(ApiError::MethodNotAllowed { allowed })
@@ -286,20 +320,22 @@ mod tests {
     }
 
     #[test]
-    fn size_limit_is_inclusive() {
-        assert!(check_size(&request("POST").with_body(vec![b' '; MAX_BODY_BYTES])).is_ok());
-        assert_eq!(
-            check_size(&request("POST").with_body(vec![b' '; MAX_BODY_BYTES + 1])),
-            Err(ApiError::PayloadTooLarge)
-        );
+    fn methods_are_matched_exactly() {
+        assert!(check_method("GET", "GET, POST").is_ok());
+        assert!(check_method("POST", "GET, POST").is_ok());
+        assert!(check_method("DELETE", "GET, POST").is_err());
+        assert!(check_method("GE", "GET, POST").is_err());
+        assert!(check_method("get", "GET, POST").is_err());
     }
 
     #[test]
-    fn methods_are_matched_exactly() {
-        assert!(check_method(&request("get"), "GET, POST").is_ok());
-        assert!(check_method(&request("POST"), "GET, POST").is_ok());
-        assert!(check_method(&request("DELETE"), "GET, POST").is_err());
-        assert!(check_method(&request("GE"), "GET, POST").is_err());
+    fn the_route_table() {
+        for route in Route::ALL {
+            assert_eq!(Route::at(route.path()), Some(route));
+        }
+        assert_eq!(Route::at("/session/"), None);
+        assert_eq!(Route::at("/prod/login"), None);
+        assert_eq!(Route::at("/"), None);
     }
 
     #[test]
@@ -376,11 +412,14 @@ mod tests {
     }
 
     #[test]
-    fn query_params() {
+    fn query_params_are_percent_decoded() {
         let mut req = request("GET");
-        req.query = Some("verify=wechat&x".into());
-        assert_eq!(req.query_param("verify"), Some("wechat"));
-        assert_eq!(req.query_param("x"), Some(""));
+        req.query = Some("verify=wechat&x&v%65rify2=we%63hat&s=a+b%2Bc&d=1&d=2".into());
+        assert_eq!(req.query_param("verify").as_deref(), Some("wechat"));
+        assert_eq!(req.query_param("verify2").as_deref(), Some("wechat"));
+        assert_eq!(req.query_param("x").as_deref(), Some(""));
+        assert_eq!(req.query_param("s").as_deref(), Some("a b+c"));
+        assert_eq!(req.query_param("d").as_deref(), Some("2"));
         assert_eq!(req.query_param("y"), None);
     }
 

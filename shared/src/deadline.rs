@@ -18,16 +18,20 @@ impl Deadline {
 
     /// The deadline for a request that arrived now: 8 seconds, or the invocation's
     /// own deadline (epoch milliseconds, from the Lambda runtime) if that is sooner,
-    /// less a margin to answer in.
+    /// less a margin to answer in. A deadline that is absent, or already past when
+    /// the request arrives, is unknown: local emulators send a duration
+    /// (`cargo lambda watch`: 600000) or 0, so the 8-second budget applies alone.
     pub fn for_request(invocation_deadline_epoch_ms: Option<u64>) -> Self {
-        let mut budget = ANSWER_WITHIN;
-        if let Some(deadline_ms) = invocation_deadline_epoch_ms {
-            let now_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
-            budget = budget.min(Duration::from_millis(deadline_ms.saturating_sub(now_ms)));
-        }
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let budget = match invocation_deadline_epoch_ms {
+            Some(deadline_ms) if deadline_ms > now_ms => {
+                ANSWER_WITHIN.min(Duration::from_millis(deadline_ms - now_ms))
+            }
+            _ => ANSWER_WITHIN,
+        };
         Self::after(budget.saturating_sub(SAFETY_MARGIN))
     }
 
@@ -56,8 +60,12 @@ mod tests {
         let late = Deadline::for_request(Some(now_ms + 60_000));
         assert!(late.remaining() <= ANSWER_WITHIN);
         assert!(late.remaining() > Duration::from_secs(7));
-        let past = Deadline::for_request(Some(now_ms.saturating_sub(5_000)));
-        assert_eq!(past.remaining(), Duration::ZERO);
+        // Absent, past, or a duration where an epoch time belongs: unknown.
+        for unknown in [None, Some(0), Some(600_000), Some(now_ms - 5_000)] {
+            let deadline = Deadline::for_request(unknown);
+            assert!(deadline.remaining() > Duration::from_secs(7), "{unknown:?}");
+            assert!(deadline.remaining() <= ANSWER_WITHIN, "{unknown:?}");
+        }
     }
 
     #[tokio::test]

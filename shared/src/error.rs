@@ -28,6 +28,9 @@ pub enum ApiError {
     SessionKeyInvalid,
     #[error("login blocked")]
     LoginBlocked,
+    /// 404: no route at this path.
+    #[error("not found")]
+    NotFound,
     /// 405, with the methods the route does serve.
     #[error("method not allowed")]
     MethodNotAllowed { allowed: &'static str },
@@ -77,6 +80,7 @@ impl ApiError {
             | Self::SignatureMismatch
             | Self::SessionKeyInvalid => 401,
             Self::LoginBlocked => 403,
+            Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::PayloadTooLarge => 413,
             Self::DecryptFailed => 422,
@@ -95,6 +99,7 @@ impl ApiError {
             Self::SignatureMismatch => "signature_mismatch",
             Self::SessionKeyInvalid => "session_key_invalid",
             Self::LoginBlocked => "login_blocked",
+            Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::DecryptFailed => "decrypt_failed",
@@ -113,6 +118,7 @@ impl ApiError {
             Self::SignatureMismatch => "The rawData signature does not match this session's session_key, which a later wx.login may have refreshed: log in again and fetch the user info anew.".into(),
             Self::SessionKeyInvalid => "WeChat no longer holds this session's session_key: log in again with wx.login.".into(),
             Self::LoginBlocked => "WeChat refused this login because it judged the user high-risk (errcode 40226).".into(),
+            Self::NotFound => "No route serves this path: the API serves POST /login, POST /phone, POST /open-data and GET, POST, DELETE /session.".into(),
             Self::MethodNotAllowed { allowed } => format!("This route serves only {allowed}."),
             Self::PayloadTooLarge => "The request body is over 16384 bytes.".into(),
             Self::DecryptFailed => "The data could not be decrypted with this session's session_key, which a later wx.login may have refreshed: log in again, then request the data anew.".into(),
@@ -193,6 +199,7 @@ mod tests {
             ApiError::SignatureMismatch,
             ApiError::SessionKeyInvalid,
             ApiError::LoginBlocked,
+            ApiError::NotFound,
             ApiError::MethodNotAllowed { allowed: "POST" },
             ApiError::PayloadTooLarge,
             ApiError::DecryptFailed,

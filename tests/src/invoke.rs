@@ -1,8 +1,8 @@
-//! Driving handlers in-process through the functions' own event adapter.
+//! Driving handlers in-process through the functions' own Lambda edge.
 
 use serde_json::{Value, json};
 use wxauth::api::Handler;
-use wxauth::lambda::handle_event;
+use wxauth::edge::lambda::handle_event;
 
 use crate::events::HttpEvent;
 use crate::fake_wechat::Issued;
@@ -26,12 +26,27 @@ pub async fn call_with_deadline(
     event: HttpEvent,
     deadline_ms: Option<u64>,
 ) -> Answer {
-    let response = handle_event(handler, event.build(), deadline_ms).await;
+    invoke_event(handler, &event.build(), deadline_ms).await
+}
+
+/// Any event, as the Lambda runtime would hand it over.
+pub async fn invoke_event(
+    handler: &impl Handler,
+    event: &Value,
+    deadline_ms: Option<u64>,
+) -> Answer {
+    let mut context = wxauth::edge::lambda::Context::default();
+    context.deadline = deadline_ms.unwrap_or(0);
+    let response = handle_event(handler, &event.to_string(), context).await;
     let raw = serde_json::to_string(&response).unwrap();
+    let response: Value = serde_json::from_str(&raw).unwrap();
     Answer {
-        status: response.status_code,
-        headers: serde_json::to_value(&response.headers).unwrap(),
-        body: serde_json::from_str(&response.body).unwrap_or(Value::Null),
+        status: response["statusCode"].as_u64().unwrap() as u16,
+        headers: response["headers"].clone(),
+        body: response["body"]
+            .as_str()
+            .and_then(|body| serde_json::from_str(body).ok())
+            .unwrap_or(Value::Null),
         raw,
     }
 }

@@ -57,6 +57,9 @@ pub struct LambdaFunction {
     next_id: u64,
     /// Timeout the emulated function is configured with.
     pub timeout: Duration,
+    /// Sent as `Lambda-Runtime-Deadline-Ms` instead of now + timeout, as local
+    /// emulators do (`cargo lambda watch` sends a duration: 600000).
+    pub deadline_header: Option<u64>,
 }
 
 impl LambdaFunction {
@@ -149,6 +152,7 @@ impl LambdaFunction {
             started_at,
             next_id: 0,
             timeout: Duration::from_secs(10),
+            deadline_header: None,
         }
     }
 
@@ -189,7 +193,9 @@ impl LambdaFunction {
             .send(Invocation {
                 id: format!("req-{:04}", self.next_id),
                 event,
-                deadline_ms: now_ms + self.timeout.as_millis() as u64,
+                deadline_ms: self
+                    .deadline_header
+                    .unwrap_or(now_ms + self.timeout.as_millis() as u64),
                 reply,
             })
             .expect("runtime queue open");
@@ -224,6 +230,15 @@ impl LambdaFunction {
                 "function reported an invocation error: {error}; logs:\n{}",
                 self.logs.text()
             ),
+        }
+    }
+
+    /// Ends the process; once it returns, `logs` holds everything it wrote.
+    pub async fn stop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        for reader in self.readers.drain(..) {
+            let _ = reader.await;
         }
     }
 

@@ -61,7 +61,7 @@ async fn login_session_phone_signature_through_the_runtime_api() {
     assert_eq!(body["userInfo"]["nickName"], "E2E");
 
     // Errors come back as HTTP responses in the contract's shape, not invocation errors.
-    let (status, headers, body) = check.call(HttpEvent::new("PUT", "/login").build()).await;
+    let (status, headers, body) = check.call(HttpEvent::new("PUT", "/session").build()).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (405, Some("method_not_allowed"))
@@ -73,6 +73,25 @@ async fn login_session_phone_signature_through_the_runtime_api() {
         (401, Some("invalid_code"))
     );
     let (status, _, body) = phone.call(json!({"not": "an api gateway event"})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, _, body) = check.call(HttpEvent::new("POST", "/login").build()).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    // What would abort a process that handed it to lambda_http unchecked.
+    let hostile = HttpEvent::new("POST", "/login")
+        .header("host", "exa mple.com:99999")
+        .build();
+    let (status, _, body) = login.call(hostile).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let mut not_base64 = login_event("x").build();
+    not_base64["body"] = json!("@@@");
+    not_base64["isBase64Encoded"] = json!(true);
+    let (status, _, body) = login.call(not_base64).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_request"))
@@ -123,4 +142,55 @@ async fn a_missing_variable_stops_start_up_and_is_named() {
             "{binary}: {logs}"
         );
     }
+}
+
+/// AWS_LAMBDA_LOG_FORMAT=JSON (what the template's LoggingConfig sets): every
+/// line is one JSON object with the level, the message and the request id.
+/// AWS_LAMBDA_LOG_LEVEL sets the level.
+#[tokio::test]
+async fn logs_the_lambda_way() {
+    let world = World::new().await;
+    let mut env = world.function_env();
+    env.push(("AWS_LAMBDA_LOG_FORMAT", "JSON".into()));
+    let mut check = LambdaFunction::start("check-session", &env).await;
+    let (status, _, _) = check.call(HttpEvent::new("GET", "/session").build()).await;
+    assert_eq!(status, 401);
+    let mut quiet_env = world.function_env();
+    quiet_env.push(("AWS_LAMBDA_LOG_LEVEL", "WARN".into()));
+    let mut quiet = LambdaFunction::start("check-session", &quiet_env).await;
+    let (status, _, _) = quiet.call(HttpEvent::new("GET", "/session").build()).await;
+    assert_eq!(status, 401);
+
+    // The processes are stopped so that every line they wrote has been read.
+    check.stop().await;
+    quiet.stop().await;
+    let logs = check.logs.text();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let request = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "request")
+        .unwrap_or_else(|| panic!("no request line in {logs}"));
+    assert_eq!(request["level"], "INFO", "{request}");
+    assert_eq!(request["span"]["requestId"], "req-0001", "{request}");
+    assert_eq!(request["fields"]["status"], 401, "{request}");
+    assert_eq!(request["fields"]["error"], "unauthorized", "{request}");
+    let quiet_logs = quiet.logs.text();
+    assert!(!quiet_logs.contains("status=401"), "{quiet_logs}");
+}
+
+/// Local emulators send a duration, not an epoch time, as the deadline
+/// (`cargo lambda watch`: 600000): it is unknown, and the 8-second budget applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_in_the_past_is_unknown() {
+    let world = World::new().await;
+    let mut login = LambdaFunction::start("login", &world.function_env()).await;
+    login.deadline_header = Some(600_000);
+    let (code, _) = world.wechat.issue_code();
+    let (status, _, body) = login.call(login_event(&code).build()).await;
+    assert_eq!(status, 200, "{body}\n{}", login.logs.text());
+    assert_eq!(world.wechat.calls(), 1);
 }

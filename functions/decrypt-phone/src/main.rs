@@ -3,8 +3,9 @@
 
 use wxauth::aws::{DynamoSessionStore, load_sdk_config, shared_access_tokens};
 use wxauth::config::{DecryptPhoneConfig, ProcessEnv};
+use wxauth::edge::lambda::run;
+use wxauth::edge::startup::{init_logging, or_exit};
 use wxauth::handlers::DecryptPhone;
-use wxauth::lambda::{init_logging, or_exit, run};
 use wxauth::session::{Access, SessionStore};
 
 #[tokio::main(flavor = "current_thread")]

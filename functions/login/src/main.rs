@@ -2,8 +2,9 @@
 
 use wxauth::aws::{DynamoSessionStore, SecretsManagerSource, load_sdk_config};
 use wxauth::config::{LoginConfig, ProcessEnv};
+use wxauth::edge::lambda::run;
+use wxauth::edge::startup::{init_logging, or_exit};
 use wxauth::handlers::{Login, LoginSettings};
-use wxauth::lambda::{init_logging, or_exit, run};
 use wxauth::wechat::{HttpWeChat, RetryPolicy};
 
 #[tokio::main(flavor = "current_thread")]

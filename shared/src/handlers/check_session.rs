@@ -6,9 +6,7 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::access_token::{NoAccessToken, WeChatServerApi};
-use crate::api::{
-    ApiRequest, ApiResponse, Handler, JsonBody, authenticate, check_method, check_size, invalid,
-};
+use crate::api::{ApiRequest, ApiResponse, Handler, JsonBody, Route, authenticate, invalid};
 use crate::crypto::{SIGNATURE_HEX_CHARS, signature_matches};
 use crate::deadline::Deadline;
 use crate::error::{ApiError, Upstream};
@@ -68,8 +66,6 @@ impl<S: SessionStore, A: WeChatServerApi> CheckSession<S, A> {
     }
 
     async fn check(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
-        check_size(&request)?;
-        check_method(&request, "GET, POST, DELETE")?;
         let (token, session) = authenticate(&self.store, &request).await?;
         if request.method == "DELETE" {
             return self.logout(&token, request.deadline).await;
@@ -130,14 +126,7 @@ impl<S: SessionStore, A: WeChatServerApi> CheckSession<S, A> {
 /// `?verify=wechat` asks for the server-side check; no `verify` is the plain
 /// check; any other value is the client's mistake.
 fn verify_with_wechat(request: &ApiRequest) -> Result<bool, ApiError> {
-    let mut verify = None;
-    for pair in request.query.as_deref().unwrap_or("").split('&') {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if name == "verify" {
-            verify = Some(value);
-        }
-    }
-    match verify {
+    match request.query_param("verify").as_deref() {
         None => Ok(false),
         Some("wechat") => Ok(true),
         Some(_) => Err(invalid(
@@ -170,7 +159,11 @@ fn verify_raw_data(request: &ApiRequest, session: &Session) -> Result<Value, Api
 }
 
 impl<S: SessionStore, A: WeChatServerApi> Handler for CheckSession<S, A> {
-    async fn handle(&self, request: ApiRequest) -> ApiResponse {
+    fn serves(&self, route: Route) -> bool {
+        route == Route::Session
+    }
+
+    async fn handle(&self, _: Route, request: ApiRequest) -> ApiResponse {
         self.check(request).await.unwrap_or_else(ApiResponse::from)
     }
 }

@@ -3,9 +3,7 @@
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::api::{
-    ApiRequest, ApiResponse, Handler, JsonBody, check_method, check_size, code_field,
-};
+use crate::api::{ApiRequest, ApiResponse, Handler, JsonBody, Route, code_field};
 use crate::deadline::Deadline;
 use crate::error::{ApiError, Upstream};
 use crate::redact::{AppSecret, mask_openid};
@@ -90,8 +88,6 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
     }
 
     async fn login(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
-        check_size(&request)?;
-        check_method(&request, "POST")?;
         let body = JsonBody::parse(&request.body)?;
         let code = code_field(&body)?;
         let wx = self.code_to_session(code, request.deadline).await?;
@@ -177,7 +173,11 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
 }
 
 impl<S: SessionStore, W: WeChatApi, K: SecretSource> Handler for Login<S, W, K> {
-    async fn handle(&self, request: ApiRequest) -> ApiResponse {
+    fn serves(&self, route: Route) -> bool {
+        route == Route::Login
+    }
+
+    async fn handle(&self, _: Route, request: ApiRequest) -> ApiResponse {
         self.login(request).await.unwrap_or_else(ApiResponse::from)
     }
 }

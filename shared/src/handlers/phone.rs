@@ -6,8 +6,7 @@ use tracing::{debug, info, warn};
 
 use crate::access_token::{NoAccessToken, WeChatServerApi};
 use crate::api::{
-    ApiRequest, ApiResponse, Handler, JsonBody, authenticate, check_method, check_size, code_field,
-    invalid,
+    ApiRequest, ApiResponse, Handler, JsonBody, Route, authenticate, code_field, invalid,
 };
 use crate::config::DEFAULT_WATERMARK_MAX_AGE_SECONDS;
 use crate::crypto::{DecryptFailure, EncryptedData, check_watermark_fresh, decrypt_open_data};
@@ -78,22 +77,24 @@ impl<S: SessionStore, A: WeChatServerApi> DecryptPhone<S, A> {
         })
     }
 
-    async fn decrypt(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
-        check_size(&request)?;
-        check_method(&request, "POST")?;
+    /// `POST /open-data`: the decrypted object without its watermark.
+    async fn open_data(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
         let (_, session) = authenticate(&self.store, &request).await?;
         let body = JsonBody::parse(&request.body)?;
-        let is_open_data = request.path.trim_end_matches('/').ends_with("/open-data");
-        if !is_open_data && body.has("code") {
+        let mut object = self.open(&session, &encrypted_data(&body)?)?;
+        object.remove("watermark");
+        info!(openid = %mask_openid(&session.openid), "open data decrypted");
+        Ok(ApiResponse::json(200, &object))
+    }
+
+    /// `POST /phone`: by code, or by decrypting encryptedData + iv.
+    async fn phone(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
+        let (_, session) = authenticate(&self.store, &request).await?;
+        let body = JsonBody::parse(&request.body)?;
+        if body.has("code") {
             return self.phone_by_code(&body, &session, request.deadline).await;
         }
-        let data = encrypted_data(&body)?;
-        let mut object = self.open(&session, &data)?;
-        if is_open_data {
-            object.remove("watermark");
-            info!(openid = %mask_openid(&session.openid), "open data decrypted");
-            return Ok(ApiResponse::json(200, &object));
-        }
+        let object = self.open(&session, &encrypted_data(&body)?)?;
         let phone = PhoneNumber::from_fields(&object).ok_or_else(|| {
             debug!(openid = %mask_openid(&session.openid), "decrypted data has no phone fields");
             ApiError::DecryptFailed
@@ -159,9 +160,15 @@ pub fn encrypted_data(body: &JsonBody) -> Result<EncryptedData, ApiError> {
 }
 
 impl<S: SessionStore, A: WeChatServerApi> Handler for DecryptPhone<S, A> {
-    async fn handle(&self, request: ApiRequest) -> ApiResponse {
-        self.decrypt(request)
-            .await
-            .unwrap_or_else(ApiResponse::from)
+    fn serves(&self, route: Route) -> bool {
+        matches!(route, Route::Phone | Route::OpenData)
+    }
+
+    async fn handle(&self, route: Route, request: ApiRequest) -> ApiResponse {
+        let answer = match route {
+            Route::OpenData => self.open_data(request).await,
+            _ => self.phone(request).await,
+        };
+        answer.unwrap_or_else(ApiResponse::from)
     }
 }

@@ -10,8 +10,9 @@ use base64::engine::general_purpose::STANDARD;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+use super::tests::Call;
 use super::{CheckSession, DecryptPhone};
-use crate::api::{ApiRequest, ApiResponse, Handler};
+use crate::api::{ApiRequest, ApiResponse};
 use crate::crypto::EncryptedData;
 use crate::crypto::tests::encrypt;
 use crate::deadline::Deadline;
@@ -114,14 +115,14 @@ proptest! {
         // Reference: a valid payload under another appid fails after decrypting.
         let wrong_appid = json!({"phoneNumber":"1","purePhoneNumber":"1","countryCode":"1","watermark":{"appid":"wxOTHER"}}).to_string();
         let reference = json!({"encryptedData": STANDARD.encode(encrypt(&key, &iv, wrong_appid.as_bytes())), "iv": STANDARD.encode(iv)});
-        let expected = runtime.block_on(phone.handle(post("/phone", Some(&token), reference.to_string().into_bytes())));
+        let expected = runtime.block_on(phone.call(post("/phone", Some(&token), reference.to_string().into_bytes())));
         prop_assert_eq!(expected.status, 422);
 
         // Random ciphertext: noise from a simple generator seeded by proptest.
         let mut state = seed | 1;
         let noise: Vec<u8> = (0..blocks * 16).map(|_| { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state as u8 }).collect();
         let body = json!({"encryptedData": STANDARD.encode(&noise), "iv": STANDARD.encode(iv)});
-        let response = runtime.block_on(phone.handle(post("/phone", Some(&token), body.to_string().into_bytes())));
+        let response = runtime.block_on(phone.call(post("/phone", Some(&token), body.to_string().into_bytes())));
         prop_assert_eq!(response.status, 422);
         prop_assert_eq!(response.body, expected.body);
         prop_assert_eq!(response.headers, expected.headers);
@@ -143,7 +144,7 @@ proptest! {
         let mut iv = iv;
         if in_iv { iv[byte % 16] ^= flip } else { let i = byte % ciphertext.len(); ciphertext[i] ^= flip }
         let body = json!({"encryptedData": STANDARD.encode(&ciphertext), "iv": STANDARD.encode(iv)});
-        let response = runtime.block_on(phone.handle(post("/phone", Some(&token), body.to_string().into_bytes())));
+        let response = runtime.block_on(phone.call(post("/phone", Some(&token), body.to_string().into_bytes())));
         // A flip can leave valid JSON with the phone intact (e.g. in the note-free
         // tail of a block whose next block is untouched); otherwise one 422 body.
         if response.status != 200 {
@@ -171,8 +172,8 @@ proptest! {
         let phone = DecryptPhone::new(Arc::clone(&store), APPID.into());
         let check = CheckSession::new(Arc::clone(&store));
         for response in [
-            runtime.block_on(phone.handle(post("/phone", token, body.clone()))),
-            runtime.block_on(check.handle(post("/session", token, body.clone()))),
+            runtime.block_on(phone.call(post("/phone", token, body.clone()))),
+            runtime.block_on(check.call(post("/session", token, body.clone()))),
         ] {
             prop_assert!((400..500).contains(&response.status), "{} {:?}", response.status, String::from_utf8_lossy(&response.body));
             prop_assert!(is_contract_error(&response));

@@ -22,6 +22,16 @@ use crate::token::{SessionToken, TokenKey};
 use crate::wechat::{PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError, WxSession};
 
 const APPID: &str = "wxTESTAPPID00001";
+
+/// Requests go through the edge's dispatch, as in a function: route table,
+/// size and method checks, then the handler.
+pub(super) trait Call: Handler + Sized {
+    async fn call(&self, request: ApiRequest) -> ApiResponse {
+        crate::edge::dispatch(self, request).await
+    }
+}
+
+impl<H: Handler> Call for H {}
 const KEY: [u8; 16] = *b"0123456789abcdef";
 
 fn session_key() -> SessionKey {
@@ -199,7 +209,7 @@ fn assert_error(response: &ApiResponse, status: u16, code: &str) {
 
 async fn post_login(handler: &impl Handler, body: &str) -> ApiResponse {
     handler
-        .handle(request("POST", "/login").with_body(body))
+        .call(request("POST", "/login").with_body(body))
         .await
 }
 
@@ -252,14 +262,14 @@ async fn login_checks_size_then_method_then_fields() {
     let huge = format!(r#"{{"code":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
     assert_error(
         &login
-            .handle(request("GET", "/login").with_body(huge.clone()))
+            .call(request("GET", "/login").with_body(huge.clone()))
             .await,
         413,
         "payload_too_large",
     );
     assert_error(&post_login(&login, &huge).await, 413, "payload_too_large");
     let wrong_method = login
-        .handle(request("GET", "/login").with_body("not json"))
+        .call(request("GET", "/login").with_body("not json"))
         .await;
     assert_error(&wrong_method, 405, "method_not_allowed");
     assert_eq!(wrong_method.header("allow"), Some("POST"));
@@ -431,7 +441,7 @@ async fn session_table_down_is_503_everywhere() {
         ..Default::default()
     });
     let response = check
-        .handle(request("GET", "/session").with_bearer(token.expose()))
+        .call(request("GET", "/session").with_bearer(token.expose()))
         .await;
     assert_error(&response, 503, "upstream_unavailable");
     assert_eq!(response.header("retry-after"), Some("2"));
@@ -448,7 +458,7 @@ async fn session_for<H>(make: impl FnOnce(MemorySessionStore) -> H) -> (H, Strin
 async fn get_session_reports_validity() {
     let (check, token) = session_for(CheckSession::new).await;
     let response = check
-        .handle(request("GET", "/session").with_bearer(&token))
+        .call(request("GET", "/session").with_bearer(&token))
         .await;
     assert_eq!(response.status, 200);
     let body = json_of(&response);
@@ -472,10 +482,10 @@ async fn session_routes_refuse_bad_tokens_before_reading_the_body() {
             .with_bearer(unknown.expose())
             .with_body("garbage"),
     ] {
-        assert_error(&check.handle(req).await, 401, "unauthorized");
+        assert_error(&check.call(req).await, 401, "unauthorized");
     }
     assert_error(
-        &check.handle(request("PUT", "/session")).await,
+        &check.call(request("PUT", "/session")).await,
         405,
         "method_not_allowed",
     );
@@ -497,7 +507,7 @@ async fn expired_session_is_refused_though_present() {
     let check = CheckSession::new(store);
     assert_error(
         &check
-            .handle(request("GET", "/session").with_bearer(token.expose()))
+            .call(request("GET", "/session").with_bearer(token.expose()))
             .await,
         401,
         "unauthorized",
@@ -514,7 +524,7 @@ async fn post_session_verifies_raw_data() {
     let (check, token) = session_for(CheckSession::new).await;
     let raw = r#"{"nickName":"Band","gender":1}"#;
     let post = |body: Value| {
-        check.handle(
+        check.call(
             request("POST", "/session")
                 .with_bearer(&token)
                 .with_body(body.to_string()),
@@ -569,7 +579,7 @@ fn phone_json() -> String {
 async fn phone_decrypts_with_the_sessions_key() {
     let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
     let response = phone
-        .handle(
+        .call(
             request("POST", "/phone")
                 .with_bearer(&token)
                 .with_body(phone_payload(&phone_json()).to_string()),
@@ -586,7 +596,7 @@ async fn phone_decrypts_with_the_sessions_key() {
 async fn phone_decrypt_failures_share_one_body() {
     let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
     let post = |body: Value| {
-        phone.handle(
+        phone.call(
             request("POST", "/phone")
                 .with_bearer(&token)
                 .with_body(body.to_string()),
@@ -621,7 +631,7 @@ async fn phone_field_errors_are_400_after_the_token() {
     let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
     let good = phone_payload(&phone_json());
     let post = |body: Value| {
-        phone.handle(
+        phone.call(
             request("POST", "/phone")
                 .with_bearer(&token)
                 .with_body(body.to_string()),
@@ -658,12 +668,10 @@ async fn phone_field_errors_are_400_after_the_token() {
     });
     assert_eq!(post(url_safe).await.status, 200);
     // Without a token the same bad body is a 401: the token is checked first.
-    let no_token = phone
-        .handle(request("POST", "/phone").with_body("{}"))
-        .await;
+    let no_token = phone.call(request("POST", "/phone").with_body("{}")).await;
     assert_error(&no_token, 401, "unauthorized");
     assert_error(
-        &phone.handle(request("GET", "/phone")).await,
+        &phone.call(request("GET", "/phone")).await,
         405,
         "method_not_allowed",
     );
@@ -673,20 +681,20 @@ async fn phone_field_errors_are_400_after_the_token() {
 async fn logout_deletes_the_session() {
     let (check, token) = session_for(CheckSession::new).await;
     let response = check
-        .handle(request("DELETE", "/session").with_bearer(&token))
+        .call(request("DELETE", "/session").with_bearer(&token))
         .await;
     assert_eq!(response.status, 204);
     assert!(response.body.is_empty());
     assert_error(
         &check
-            .handle(request("GET", "/session").with_bearer(&token))
+            .call(request("GET", "/session").with_bearer(&token))
             .await,
         401,
         "unauthorized",
     );
     assert_error(
         &check
-            .handle(request("DELETE", "/session").with_bearer(&token))
+            .call(request("DELETE", "/session").with_bearer(&token))
             .await,
         401,
         "unauthorized",
@@ -702,11 +710,11 @@ async fn stale_watermarks_are_refused_unless_the_check_is_off() {
             .with_bearer(&token)
             .with_body(phone_payload(&stale).to_string())
     };
-    assert_error(&phone.handle(post()).await, 422, "decrypt_failed");
+    assert_error(&phone.call(post()).await, 422, "decrypt_failed");
     let phone = phone.with_watermark_max_age(None);
-    assert_eq!(phone.handle(post()).await.status, 200);
+    assert_eq!(phone.call(post()).await.status, 200);
     let phone = phone.with_watermark_max_age(Some(600));
-    assert_eq!(phone.handle(post()).await.status, 200);
+    assert_eq!(phone.call(post()).await.status, 200);
 }
 
 #[tokio::test]
@@ -716,7 +724,7 @@ async fn open_data_answers_the_payload_without_its_watermark() {
         json!({"openGId":"tGabc123","watermark":{"appid":APPID,"timestamp":epoch_seconds()}})
             .to_string();
     let response = phone
-        .handle(
+        .call(
             request("POST", "/open-data")
                 .with_bearer(&token)
                 .with_body(phone_payload(&share).to_string()),
@@ -726,7 +734,7 @@ async fn open_data_answers_the_payload_without_its_watermark() {
     assert_eq!(json_of(&response), json!({"openGId": "tGabc123"}));
     let foreign = share.replace(APPID, "wxOTHERAPP000001");
     let response = phone
-        .handle(
+        .call(
             request("POST", "/open-data")
                 .with_bearer(&token)
                 .with_body(phone_payload(&foreign).to_string()),
@@ -817,7 +825,7 @@ async fn phone_by_code_asks_wechat_for_the_sessions_openid() {
     let (phone, token) =
         session_for(|store| DecryptPhone::new(store, APPID.into()).with_wechat(api)).await;
     let response = phone
-        .handle(
+        .call(
             request("POST", "/phone")
                 .with_bearer(&token)
                 .with_body(r#"{"code":"phone-code-1"}"#),
@@ -850,7 +858,7 @@ async fn phone_by_code_errors() {
         let (phone, token) =
             session_for(|store| DecryptPhone::new(store, APPID.into()).with_wechat(api)).await;
         let post = |body: &str| {
-            phone.handle(
+            phone.call(
                 request("POST", "/phone")
                     .with_bearer(&token)
                     .with_body(body.to_owned()),
@@ -879,7 +887,7 @@ async fn phone_by_code_errors() {
 async fn phone_by_code_without_an_access_token_is_503() {
     let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
     let response = phone
-        .handle(
+        .call(
             request("POST", "/phone")
                 .with_bearer(&token)
                 .with_body(r#"{"code":"c1"}"#),
@@ -895,7 +903,7 @@ async fn verify_wechat_checks_the_session_key_with_wechat() {
     let get = |query: Option<&str>| {
         let mut req = request("GET", "/session").with_bearer(&token);
         req.query = query.map(str::to_owned);
-        check.handle(req)
+        check.call(req)
     };
     assert_eq!(get(None).await.status, 200);
     assert!(check.wechat.seen.lock().unwrap().is_empty());
@@ -913,10 +921,10 @@ async fn a_session_key_wechat_dropped_ends_the_session() {
     let (check, token) = session_for(|store| CheckSession::new(store).with_wechat(api)).await;
     let mut req = request("GET", "/session").with_bearer(&token);
     req.query = Some("verify=wechat".into());
-    assert_error(&check.handle(req).await, 401, "session_key_invalid");
+    assert_error(&check.call(req).await, 401, "session_key_invalid");
     assert_error(
         &check
-            .handle(request("GET", "/session").with_bearer(&token))
+            .call(request("GET", "/session").with_bearer(&token))
             .await,
         401,
         "unauthorized",

@@ -1,0 +1,250 @@
+//! The HTTP edge: `http` requests in, `http` responses out, for Lambda (through
+//! `lambda_http`, see `lambda`) and the local server (through axum) alike.
+//!
+//! Routing follows the route table (`api::Route`), then the contract's checks
+//! run in its order: body size (413), method (405, with `Allow`), and only then
+//! the handler (token, fields). An unknown path is 404 `not_found`. Method
+//! routing is ours rather than axum's because the contract puts 413 before 405.
+
+pub mod lambda;
+pub mod startup;
+
+use std::future::Future;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, Full, Limited};
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+
+use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES, Route, check_method};
+use crate::deadline::Deadline;
+use crate::error::ApiError;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What every route answers with.
+pub type HttpResponse = http::Response<Full<Bytes>>;
+
+/// Answers one request for `handler` (see `dispatch`). Logs one line per request.
+pub async fn respond<B>(handler: &impl Handler, request: http::Request<B>) -> HttpResponse
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    respond_with(request, |request| dispatch(handler, request)).await
+}
+
+/// Reads an `http` request into an `ApiRequest` and its answer back into an
+/// `http` response: the path without a stage prefix, a body of at most 16 KiB
+/// (413 without reading more), the invocation's deadline. Logs one line.
+pub async fn respond_with<B, F, Fut>(request: http::Request<B>, answer: F) -> HttpResponse
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+    F: FnOnce(ApiRequest) -> Fut,
+    Fut: Future<Output = ApiResponse>,
+{
+    let started = Instant::now();
+    let path = routing_path(&request);
+    let (parts, body) = request.into_parts();
+    let method = parts.method.as_str().to_owned();
+    let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Err(_) => ApiError::PayloadTooLarge.into_response(),
+        Ok(body) => {
+            let mut request = ApiRequest::new(&method, &path, deadline_of(&parts.extensions))
+                .with_body(body.to_bytes().to_vec());
+            request.query = parts.uri.query().map(str::to_owned);
+            for (name, value) in &parts.headers {
+                // A header that is not text carries nothing a route reads.
+                if let Ok(value) = value.to_str() {
+                    request = request.with_header(name.as_str(), value);
+                }
+            }
+            answer(request).await
+        }
+    };
+    log_request(&method, &path, &response, started);
+    into_http(response)
+}
+
+/// The route table's dispatch: the route at the request's path (404 if none or
+/// not served by `handler`), then the checks and the handler (see `checked`).
+pub async fn dispatch(handler: &impl Handler, request: ApiRequest) -> ApiResponse {
+    match Route::at(&request.path).filter(|route| handler.serves(*route)) {
+        Some(route) => {
+            checked(route.methods(), request, |request| {
+                handler.handle(route, request)
+            })
+            .await
+        }
+        None => not_found(),
+    }
+}
+
+/// The checks every route runs before its own, in the contract's order: body
+/// size (413), then method (405 with `Allow`). The local server's own routes
+/// use it too.
+pub async fn checked<F, Fut>(allowed: &'static str, request: ApiRequest, serve: F) -> ApiResponse
+where
+    F: FnOnce(ApiRequest) -> Fut,
+    Fut: Future<Output = ApiResponse>,
+{
+    if request.body.len() > MAX_BODY_BYTES {
+        return ApiError::PayloadTooLarge.into_response();
+    }
+    if let Err(err) = check_method(&request.method, allowed) {
+        return err.into_response();
+    }
+    serve(request).await
+}
+
+/// 404 in the contract's shape: API Gateway routes before us, so this is a path
+/// the deployment forwards but no function serves.
+pub fn not_found() -> ApiResponse {
+    ApiError::NotFound.into_response()
+}
+
+/// The path the route table is matched against: without the API Gateway stage
+/// prefix (a named stage puts `/<stage>` in front of the path, and lambda_http
+/// adds it to REST API paths) and without a trailing slash.
+fn routing_path<B>(request: &http::Request<B>) -> String {
+    let path = request.uri().path();
+    let stage = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.stage.as_deref(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.stage.as_deref(),
+        _ => None,
+    };
+    let path = stage
+        .filter(|stage| *stage != "$default" && !stage.is_empty())
+        .and_then(|stage| path.strip_prefix('/')?.strip_prefix(stage))
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        .unwrap_or(path);
+    match path.trim_end_matches('/') {
+        "" => "/".to_owned(),
+        trimmed => trimmed.to_owned(),
+    }
+}
+
+/// The answer budget: the invocation's deadline when Lambda gave one.
+fn deadline_of(extensions: &http::Extensions) -> Deadline {
+    Deadline::for_request(
+        extensions
+            .get::<lambda_runtime::Context>()
+            .map(|context| context.deadline),
+    )
+}
+
+/// The one log line per request: method, path, status, latency and error code.
+/// Never headers or body: they carry the token and ciphertexts.
+pub fn log_request(method: &str, path: &str, response: &ApiResponse, started: Instant) {
+    tracing::info!(
+        method,
+        path,
+        status = response.status,
+        latency_ms = started.elapsed().as_secs_f64() * 1e3,
+        error = response.error.unwrap_or(""),
+        "request"
+    );
+}
+
+pub fn into_http(response: ApiResponse) -> HttpResponse {
+    let mut http = http::Response::new(Full::new(Bytes::from(response.body)));
+    *http.status_mut() =
+        StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in response.headers {
+        // Our header names are constants and values plain ASCII: nothing is skipped.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            http.headers_mut().append(name, value);
+        }
+    }
+    http
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    /// Echoes what the edge handed over, for `/login` and `/session` only.
+    struct Echo;
+
+    impl Handler for Echo {
+        fn serves(&self, route: Route) -> bool {
+            matches!(route, Route::Login | Route::Session)
+        }
+
+        async fn handle(&self, route: Route, request: ApiRequest) -> ApiResponse {
+            ApiResponse::json(
+                200,
+                &json!({
+                    "route": route.path(),
+                    "method": request.method,
+                    "verify": request.query_param("verify"),
+                    "auth": request.header("Authorization"),
+                    "body": String::from_utf8_lossy(&request.body),
+                }),
+            )
+        }
+    }
+
+    async fn send(method: &str, uri: &str, body: Vec<u8>) -> (u16, http::HeaderMap, Value) {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", "Bearer x")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let response = respond(&Echo, request).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn routes_by_the_table() {
+        let (status, _, body) = send("POST", "/login/", b"{}".to_vec()).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["route"], "/login");
+        assert_eq!(body["auth"], "Bearer x");
+        let (status, _, body) = send("GET", "/session?verify=we%63hat", vec![]).await;
+        assert_eq!((status, body["verify"].as_str()), (200, Some("wechat")));
+    }
+
+    #[tokio::test]
+    async fn unknown_and_unserved_paths_are_404() {
+        for path in ["/", "/nope", "/phone", "/loginx", "/login/x"] {
+            let (status, _, body) = send("POST", path, vec![]).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (404, Some("not_found")),
+                "{path}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn size_then_method() {
+        let (status, headers, body) = send("PUT", "/session", vec![]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (405, Some("method_not_allowed"))
+        );
+        assert_eq!(headers["allow"], "GET, POST, DELETE");
+        // 413 comes first, whatever the method.
+        let (status, _, body) = send("PUT", "/session", vec![b' '; MAX_BODY_BYTES + 1]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (413, Some("payload_too_large"))
+        );
+        // The limit is inclusive.
+        let (status, _, _) = send("POST", "/login", vec![b' '; MAX_BODY_BYTES]).await;
+        assert_eq!(status, 200);
+    }
+}
