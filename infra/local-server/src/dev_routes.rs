@@ -7,9 +7,7 @@ use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
 use serde_json::json;
 use sha1::{Digest, Sha1};
-use wxauth::api::{
-    ApiRequest, ApiResponse, JsonBody, authenticate, check_method, check_size, invalid,
-};
+use wxauth::api::{ApiRequest, ApiResponse, JsonBody, authenticate, invalid};
 use wxauth::crypto::decode_base64;
 use wxauth::error::{ApiError, Upstream};
 use wxauth::session::{SessionStore, epoch_seconds};
@@ -35,8 +33,6 @@ async fn encrypt_phone(
     appid: &str,
     request: ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    check_size(&request)?;
-    check_method(&request, "POST")?;
     let (_, session) = authenticate(store, &request).await?;
     let phone = if request.body.iter().all(u8::is_ascii_whitespace) {
         DEFAULT_PHONE.to_owned()
@@ -94,8 +90,6 @@ async fn sign_user_info(
     store: &impl SessionStore,
     request: ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    check_size(&request)?;
-    check_method(&request, "POST")?;
     let (_, session) = authenticate(store, &request).await?;
     let nick_name = if request.body.iter().all(u8::is_ascii_whitespace) {
         "wxauth-dev".to_owned()
@@ -122,16 +116,4 @@ async fn sign_user_info(
         200,
         &json!({"rawData": raw_data, "signature": signature}),
     ))
-}
-
-pub fn not_found() -> ApiResponse {
-    let mut response = ApiResponse::json(
-        404,
-        &json!({
-            "error": "not_found",
-            "message": "No such route: the API serves /login, /phone and /session.",
-        }),
-    );
-    response.error = Some("not_found");
-    response
 }

@@ -9,18 +9,21 @@
 //! an access token with the appsecret).
 
 mod dev_routes;
-mod http;
 mod simulator;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::Request;
+use axum::routing::any;
 use wxauth::access_token::{AccessTokens, MemoryTokenCache};
-use wxauth::api::{ApiRequest, ApiResponse, Handler};
+use wxauth::api::{ApiRequest, ApiResponse, Handler, Route};
 use wxauth::config::{DEFAULT_SESSION_TTL_SECONDS, ProcessEnv};
+use wxauth::edge::startup::{init_logging, or_exit};
+use wxauth::edge::{checked, respond, respond_with};
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
-use wxauth::lambda::{init_logging, or_exit};
 use wxauth::redact::{AccessToken, AppSecret};
 use wxauth::secret::StaticSecret;
 use wxauth::session::MemorySessionStore;
@@ -120,19 +123,57 @@ pub struct App {
     simulated: bool,
 }
 
+/// Every route of the table, each served by the handler its function runs.
 impl Handler for App {
-    async fn handle(&self, request: ApiRequest) -> ApiResponse {
-        match request.path.trim_end_matches('/') {
-            "/login" => self.login.handle(request).await,
-            "/phone" | "/open-data" => self.phone.handle(request).await,
-            "/session" => self.check.handle(request).await,
-            "/dev/phone-payload" if self.simulated => {
-                dev_routes::phone_payload(&self.store, &self.appid, request).await
-            }
-            "/dev/user-info" if self.simulated => dev_routes::user_info(&self.store, request).await,
-            _ => dev_routes::not_found(),
+    fn serves(&self, _: Route) -> bool {
+        true
+    }
+
+    async fn handle(&self, route: Route, request: ApiRequest) -> ApiResponse {
+        match route {
+            Route::Login => self.login.handle(route, request).await,
+            Route::Phone | Route::OpenData => self.phone.handle(route, request).await,
+            Route::Session => self.check.handle(route, request).await,
         }
     }
+}
+
+/// The edge's routes for everything, plus the simulator's dev routes.
+fn router(app: Arc<App>) -> Router {
+    let mut router = Router::new();
+    if app.simulated {
+        let (payload, user_info) = (Arc::clone(&app), Arc::clone(&app));
+        router = router
+            .route(
+                "/dev/phone-payload",
+                any(move |request: Request| {
+                    let app = Arc::clone(&payload);
+                    async move {
+                        respond_with(request, |request| {
+                            checked("POST", request, |request| async move {
+                                dev_routes::phone_payload(&app.store, &app.appid, request).await
+                            })
+                        })
+                        .await
+                    }
+                }),
+            )
+            .route(
+                "/dev/user-info",
+                any(move |request: Request| {
+                    let app = Arc::clone(&user_info);
+                    async move {
+                        respond_with(request, |request| {
+                            checked("POST", request, |request| async move {
+                                dev_routes::user_info(&app.store, request).await
+                            })
+                        })
+                        .await
+                    }
+                }),
+            );
+    }
+    router.fallback(move |request: Request| async move { respond(&*app, request).await })
 }
 
 fn app_from_env() -> App {
@@ -236,12 +277,18 @@ async fn main() {
                 .map_err(|_| "PORT must be a port number"),
         ),
     };
-    let app = Arc::new(app_from_env());
+    let app = router(Arc::new(app_from_env()));
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let listener = or_exit("wxauth-local", tokio::net::TcpListener::bind(addr).await);
     eprintln!("wxauth-local: listening on http://{addr}");
-    tokio::select! {
-        () = http::serve(listener, app) => {}
-        _ = tokio::signal::ctrl_c() => eprintln!("wxauth-local: stopped"),
-    }
+    let stopped = async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("wxauth-local: stopped");
+    };
+    or_exit(
+        "wxauth-local",
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await,
+    );
 }
