@@ -94,6 +94,8 @@ def main():
     globals_ = template["Globals"]["Function"]
     check("functions run arm64 on provided.al2023", globals_["Architectures"] == ["arm64"] and globals_["Runtime"] == "provided.al2023")
     check("function timeout 10 s (answers within 8 s)", globals_["Timeout"] == 10, str(globals_.get("Timeout")))
+    logging = globals_.get("LoggingConfig", {})
+    check("functions log JSON lines at INFO", logging.get("LogFormat") == "JSON" and logging.get("ApplicationLogLevel") == "INFO", str(logging))
 
     api = resources["HttpApi"]["Properties"]
     route = api.get("DefaultRouteSettings", {})
