@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 
 use crate::crypto::{Base64Error, decode_base64};
 use crate::deadline::Deadline;
-use crate::error::{ApiError, Upstream};
+use crate::error::{
+    ApiError, RETRY_AFTER_RATE_LIMITED_SECS, RETRY_AFTER_UNAVAILABLE_SECS, Upstream,
+};
 use crate::session::{Session, SessionStore, StoreError, epoch_seconds};
 use crate::token::SessionToken;
 
@@ -126,6 +128,47 @@ impl ApiResponse {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+/// Every error's answer: `{"error", "message"}`, with `Retry-After` on 429 and
+/// 503 and `Allow` on 405.
+impl ApiError {
+    pub fn into_response(self) -> ApiResponse {
+        let message = self.message();
+        let body = ErrorBody {
+            error: self.code(),
+            message: &message,
+        };
+        let mut response = ApiResponse::json(self.status(), &body);
+        response.error = Some(self.code());
+        match self {
+            Self::RateLimited => {
+                response =
+                    response.with_header("retry-after", RETRY_AFTER_RATE_LIMITED_SECS.to_string());
+            }
+            Self::Unavailable(_) => {
+                response =
+                    response.with_header("retry-after", RETRY_AFTER_UNAVAILABLE_SECS.to_string());
+            }
+            Self::MethodNotAllowed { allowed } => {
+                response = response.with_header("allow", allowed.to_owned());
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<ApiError> for ApiResponse {
+    fn from(err: ApiError) -> Self {
+        err.into_response()
     }
 }
 
@@ -432,6 +475,68 @@ mod tests {
         assert!(
             !shown.contains("SECRET-TOKEN") && !shown.contains("CIPHER"),
             "{shown}"
+        );
+    }
+
+    #[test]
+    fn every_error_has_the_contract_shape() {
+        let all = [
+            ApiError::InvalidRequest("code is missing.".into()),
+            ApiError::InvalidCode,
+            ApiError::Unauthorized("No token."),
+            ApiError::SignatureMismatch,
+            ApiError::SessionKeyInvalid,
+            ApiError::LoginBlocked,
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed { allowed: "POST" },
+            ApiError::PayloadTooLarge,
+            ApiError::DecryptFailed,
+            ApiError::RateLimited,
+            ApiError::WeChat {
+                errcode: Some(40013),
+            },
+            ApiError::WeChat { errcode: None },
+            ApiError::Unavailable(Upstream::SessionTable),
+        ];
+        for err in all {
+            let status = err.status();
+            let code = err.code();
+            let response = err.into_response();
+            assert_eq!(response.status, status);
+            let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+            let object = body.as_object().unwrap();
+            assert_eq!(object.len(), 2, "{body}");
+            assert_eq!(object["error"], code);
+            assert!(!object["message"].as_str().unwrap().is_empty());
+            assert_eq!(response.header("content-type"), Some("application/json"));
+        }
+    }
+
+    #[test]
+    fn retry_after_on_429_and_503_allow_on_405() {
+        assert_eq!(
+            ApiError::RateLimited.into_response().header("retry-after"),
+            Some("60")
+        );
+        assert_eq!(
+            ApiError::Unavailable(Upstream::WeChat)
+                .into_response()
+                .header("retry-after"),
+            Some("2")
+        );
+        assert_eq!(
+            ApiError::MethodNotAllowed {
+                allowed: "GET, POST"
+            }
+            .into_response()
+            .header("allow"),
+            Some("GET, POST")
+        );
+        assert_eq!(
+            ApiError::DecryptFailed
+                .into_response()
+                .header("retry-after"),
+            None
         );
     }
 }

@@ -1,9 +1,10 @@
-//! The one error type of the HTTP API, and the one place it becomes a response.
+//! The one error type of the HTTP API: the contract's status, code and message
+//! for each failure, and what every domain failure means to the client.
 
-use serde::Serialize;
 use tracing::warn;
 
-use crate::api::ApiResponse;
+pub use crate::upstream::Upstream;
+use crate::upstream::UpstreamError;
 use crate::wechat::WeChatError;
 
 /// Retry-After for 503: the SDK and our own retries already spent the quick
@@ -46,29 +47,6 @@ pub enum ApiError {
     /// 503: names the service, never its error text.
     #[error("{0} unavailable")]
     Unavailable(Upstream),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upstream {
-    WeChat,
-    SessionTable,
-    SecretStore,
-}
-
-impl std::fmt::Display for Upstream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::WeChat => "WeChat",
-            Self::SessionTable => "the session table",
-            Self::SecretStore => "the secret store",
-        })
-    }
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
 }
 
 impl ApiError {
@@ -128,127 +106,40 @@ impl ApiError {
             Self::Unavailable(upstream) => format!("{upstream} is unavailable or did not answer in time: retry after the Retry-After delay."),
         }
     }
-
-    pub fn into_response(self) -> ApiResponse {
-        let message = self.message();
-        let body = ErrorBody {
-            error: self.code(),
-            message: &message,
-        };
-        let mut response = ApiResponse::json(self.status(), &body);
-        response.error = Some(self.code());
-        match self {
-            Self::RateLimited => {
-                response =
-                    response.with_header("retry-after", RETRY_AFTER_RATE_LIMITED_SECS.to_string());
-            }
-            Self::Unavailable(_) => {
-                response =
-                    response.with_header("retry-after", RETRY_AFTER_UNAVAILABLE_SECS.to_string());
-            }
-            Self::MethodNotAllowed { allowed } => {
-                response = response.with_header("allow", allowed.to_owned());
-            }
-            _ => {}
-        }
-        response
-    }
 }
 
-impl From<ApiError> for ApiResponse {
-    fn from(err: ApiError) -> Self {
-        err.into_response()
+impl From<UpstreamError> for ApiError {
+    fn from(err: UpstreamError) -> Self {
+        match err {
+            UpstreamError::WeChat(err) => err.into(),
+            UpstreamError::Unavailable(upstream) => Self::Unavailable(upstream),
+        }
     }
 }
 
 /// What each WeChat failure means to the client.
-pub fn wechat_failure(err: WeChatError) -> ApiError {
-    match err {
-        WeChatError::InvalidCode(_) => ApiError::InvalidCode,
-        WeChatError::Blocked => ApiError::LoginBlocked,
-        WeChatError::RateLimited => ApiError::RateLimited,
-        WeChatError::Busy | WeChatError::Transport(_) | WeChatError::Timeout => {
-            warn!(error = %err, "WeChat unavailable after retries");
-            ApiError::Unavailable(Upstream::WeChat)
-        }
-        WeChatError::BadCredential(errcode)
-        | WeChatError::TokenRejected(errcode)
-        | WeChatError::Other(errcode) => {
-            warn!(errcode, "WeChat answered an errcode we cannot handle");
-            ApiError::WeChat {
-                errcode: Some(errcode),
+impl From<WeChatError> for ApiError {
+    fn from(err: WeChatError) -> Self {
+        match err {
+            WeChatError::InvalidCode(_) => ApiError::InvalidCode,
+            WeChatError::Blocked => ApiError::LoginBlocked,
+            WeChatError::RateLimited => ApiError::RateLimited,
+            WeChatError::Busy | WeChatError::Transport(_) | WeChatError::Timeout => {
+                warn!(error = %err, "WeChat unavailable after retries");
+                ApiError::Unavailable(Upstream::WeChat)
+            }
+            WeChatError::BadCredential(errcode)
+            | WeChatError::TokenRejected(errcode)
+            | WeChatError::Other(errcode) => {
+                warn!(errcode, "WeChat answered an errcode we cannot handle");
+                ApiError::WeChat {
+                    errcode: Some(errcode),
+                }
+            }
+            WeChatError::Malformed(reason) => {
+                warn!(reason, "WeChat answered something unusable");
+                ApiError::WeChat { errcode: None }
             }
         }
-        WeChatError::Malformed(reason) => {
-            warn!(reason, "WeChat answered something unusable");
-            ApiError::WeChat { errcode: None }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_error_has_the_contract_shape() {
-        let all = [
-            ApiError::InvalidRequest("code is missing.".into()),
-            ApiError::InvalidCode,
-            ApiError::Unauthorized("No token."),
-            ApiError::SignatureMismatch,
-            ApiError::SessionKeyInvalid,
-            ApiError::LoginBlocked,
-            ApiError::NotFound,
-            ApiError::MethodNotAllowed { allowed: "POST" },
-            ApiError::PayloadTooLarge,
-            ApiError::DecryptFailed,
-            ApiError::RateLimited,
-            ApiError::WeChat {
-                errcode: Some(40013),
-            },
-            ApiError::WeChat { errcode: None },
-            ApiError::Unavailable(Upstream::SessionTable),
-        ];
-        for err in all {
-            let status = err.status();
-            let code = err.code();
-            let response = err.into_response();
-            assert_eq!(response.status, status);
-            let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
-            let object = body.as_object().unwrap();
-            assert_eq!(object.len(), 2, "{body}");
-            assert_eq!(object["error"], code);
-            assert!(!object["message"].as_str().unwrap().is_empty());
-            assert_eq!(response.header("content-type"), Some("application/json"));
-        }
-    }
-
-    #[test]
-    fn retry_after_on_429_and_503_allow_on_405() {
-        assert_eq!(
-            ApiError::RateLimited.into_response().header("retry-after"),
-            Some("60")
-        );
-        assert_eq!(
-            ApiError::Unavailable(Upstream::WeChat)
-                .into_response()
-                .header("retry-after"),
-            Some("2")
-        );
-        assert_eq!(
-            ApiError::MethodNotAllowed {
-                allowed: "GET, POST"
-            }
-            .into_response()
-            .header("allow"),
-            Some("GET, POST")
-        );
-        assert_eq!(
-            ApiError::DecryptFailed
-                .into_response()
-                .header("retry-after"),
-            None
-        );
     }
 }

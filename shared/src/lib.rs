@@ -19,4 +19,5 @@ pub mod secret;
 pub mod session;
 pub mod tls;
 pub mod token;
+pub mod upstream;
 pub mod wechat;

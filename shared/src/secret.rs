@@ -5,8 +5,8 @@ use std::future::Future;
 use tracing::warn;
 
 use crate::deadline::Deadline;
-use crate::error::{ApiError, Upstream, wechat_failure};
 use crate::redact::AppSecret;
+use crate::upstream::{Upstream, UpstreamError};
 use crate::wechat::WeChatError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,12 +29,12 @@ pub trait SecretSource: Send + Sync + 'static {
 
 /// Runs a WeChat call that needs the appsecret, with the cached one. If WeChat
 /// refuses it (40001/40125), it may have been rotated: it is read again once and
-/// the call runs once more. WeChat's failures map through `wechat_failure`.
+/// the call runs once more. WeChat's failures come back as they are; the edge says what they mean.
 pub async fn with_appsecret<T, F, Fut>(
     secrets: &impl SecretSource,
     deadline: Deadline,
     mut call: F,
-) -> Result<T, ApiError>
+) -> Result<T, UpstreamError>
 where
     F: FnMut(AppSecret) -> Fut,
     Fut: Future<Output = Result<T, WeChatError>>,
@@ -47,9 +47,9 @@ where
                 "WeChat refused the appsecret; fetching it again in case it was rotated"
             );
             let secret = fetch_appsecret(secrets, deadline, true).await?;
-            call(secret).await.map_err(wechat_failure)
+            call(secret).await.map_err(UpstreamError::WeChat)
         }
-        result => result.map_err(wechat_failure),
+        result => result.map_err(UpstreamError::WeChat),
     }
 }
 
@@ -59,7 +59,7 @@ async fn fetch_appsecret(
     secrets: &impl SecretSource,
     deadline: Deadline,
     refresh: bool,
-) -> Result<AppSecret, ApiError> {
+) -> Result<AppSecret, UpstreamError> {
     let fetched = if refresh {
         deadline.run(secrets.refresh()).await
     } else {
@@ -69,15 +69,15 @@ async fn fetch_appsecret(
         Some(Ok(secret)) => Ok(secret),
         Some(Err(err @ SecretError::Malformed(_))) => {
             tracing::error!(error = %err, "the appsecret in Secrets Manager is unusable");
-            Err(ApiError::Unavailable(Upstream::SecretStore))
+            Err(UpstreamError::Unavailable(Upstream::SecretStore))
         }
         Some(Err(err)) => {
             warn!(error = %err, "appsecret fetch failed");
-            Err(ApiError::Unavailable(Upstream::SecretStore))
+            Err(UpstreamError::Unavailable(Upstream::SecretStore))
         }
         None => {
             warn!("appsecret fetch ran out of time");
-            Err(ApiError::Unavailable(Upstream::SecretStore))
+            Err(UpstreamError::Unavailable(Upstream::SecretStore))
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::redact::{AppSecret, mask_openid};
 use crate::secret::{SecretSource, with_appsecret};
 use crate::session::{Access, Session, SessionStore, StoreError, epoch_seconds};
 use crate::token::SessionToken;
+use crate::upstream::UpstreamError;
 use crate::wechat::{RetryPolicy, WeChatApi, WeChatError, WxSession, with_retry};
 
 /// A token collision is a 2^-128 event; a second one in a row means a broken RNG.
@@ -104,7 +105,11 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
         ))
     }
 
-    async fn code_to_session(&self, code: &str, deadline: Deadline) -> Result<WxSession, ApiError> {
+    async fn code_to_session(
+        &self,
+        code: &str,
+        deadline: Deadline,
+    ) -> Result<WxSession, UpstreamError> {
         with_appsecret(&self.secrets, deadline, |secret| async move {
             self.jscode2session(&secret, code, deadline).await
         })

@@ -14,11 +14,11 @@ use crate::access_token::WeChatServerApi;
 use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES};
 use crate::crypto::tests::encrypt;
 use crate::deadline::Deadline;
-use crate::error::ApiError;
 use crate::redact::{AppSecret, SessionKey};
 use crate::secret::{SecretError, SecretSource, StaticSecret};
 use crate::session::{MemorySessionStore, Session, SessionStore, StoreError, epoch_seconds};
 use crate::token::{SessionToken, TokenKey};
+use crate::upstream::{Upstream, UpstreamError};
 use crate::wechat::{PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError, WxSession};
 
 const APPID: &str = "wxTESTAPPID00001";
@@ -767,15 +767,15 @@ async fn a_new_login_revokes_the_users_previous_session() {
 
 /// WeChat's access-token calls as the handlers see them: one scripted answer.
 struct ScriptedServerApi {
-    phone: Result<PhoneInfo, ApiError>,
-    key_status: Result<SessionKeyStatus, ApiError>,
+    phone: Result<PhoneInfo, UpstreamError>,
+    key_status: Result<SessionKeyStatus, UpstreamError>,
     seen: Mutex<Vec<String>>,
 }
 
 impl ScriptedServerApi {
     fn answering(
-        phone: Result<PhoneInfo, ApiError>,
-        key_status: Result<SessionKeyStatus, ApiError>,
+        phone: Result<PhoneInfo, UpstreamError>,
+        key_status: Result<SessionKeyStatus, UpstreamError>,
     ) -> Self {
         Self {
             phone,
@@ -791,7 +791,7 @@ impl WeChatServerApi for ScriptedServerApi {
         code: &str,
         openid: &str,
         _: Deadline,
-    ) -> Result<PhoneInfo, ApiError> {
+    ) -> Result<PhoneInfo, UpstreamError> {
         self.seen.lock().unwrap().push(format!("{code} {openid}"));
         self.phone.clone()
     }
@@ -801,7 +801,7 @@ impl WeChatServerApi for ScriptedServerApi {
         openid: &str,
         session_key: &SessionKey,
         _: Deadline,
-    ) -> Result<SessionKeyStatus, ApiError> {
+    ) -> Result<SessionKeyStatus, UpstreamError> {
         assert_eq!(session_key, &self::session_key());
         self.seen.lock().unwrap().push(openid.to_owned());
         self.key_status.clone()
@@ -845,10 +845,14 @@ async fn phone_by_code_asks_wechat_for_the_sessions_openid() {
 #[tokio::test]
 async fn phone_by_code_errors() {
     for (answer, status, code) in [
-        (Err(ApiError::InvalidCode), 401, "invalid_code"),
-        (Err(ApiError::RateLimited), 429, "rate_limited"),
         (
-            Err(ApiError::Unavailable(crate::error::Upstream::WeChat)),
+            Err(WeChatError::InvalidCode(40029).into()),
+            401,
+            "invalid_code",
+        ),
+        (Err(WeChatError::RateLimited.into()), 429, "rate_limited"),
+        (
+            Err(UpstreamError::Unavailable(Upstream::WeChat)),
             503,
             "upstream_unavailable",
         ),

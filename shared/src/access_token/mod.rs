@@ -8,18 +8,24 @@
 //! newer one, and only if no container forced one in the last 30 seconds; that
 //! last rule is a conditional write in the table, so it holds across containers.
 
+mod cache;
+mod memory;
+
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tracing::{info, warn};
 
+pub use cache::{CachedToken, Claim, TokenCache};
+pub use memory::MemoryTokenCache;
+
 use crate::crypto::checksession_signature;
 use crate::deadline::Deadline;
-use crate::error::{ApiError, Upstream, wechat_failure};
 use crate::redact::{AccessToken, SessionKey};
 use crate::secret::{SecretSource, with_appsecret};
-use crate::session::{StoreError, epoch_seconds};
+use crate::session::epoch_seconds;
+use crate::upstream::{Upstream, UpstreamError};
 use crate::wechat::{
     FetchedToken, PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError, with_retry,
 };
@@ -28,107 +34,9 @@ use crate::wechat::{
 pub const FORCED_REFRESH_INTERVAL_SECONDS: i64 = 30;
 /// How long one container may fetch while the others wait for its token.
 const FETCH_LEASE_SECONDS: i64 = 3;
-/// A token is renewed this long before WeChat's expiry (WeChat itself issues the
-/// next stable token in the last 5 minutes, while the old one still works).
-const EXPIRY_MARGIN_SECONDS: i64 = 300;
 /// How a waiting container polls the table for another container's token.
 const WAIT_STEP: Duration = Duration::from_millis(100);
 const WAIT_ROUNDS: u32 = 10;
-
-/// A token and the instant (epoch seconds) we stop using it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachedToken {
-    pub token: AccessToken,
-    pub expires_at: i64,
-}
-
-impl CachedToken {
-    /// Renewed `EXPIRY_MARGIN_SECONDS` early, or halfway for a short-lived token.
-    pub fn from_fetched(fetched: FetchedToken, now: i64) -> Self {
-        let margin = EXPIRY_MARGIN_SECONDS.min(fetched.expires_in / 2);
-        Self {
-            token: fetched.token,
-            expires_at: now + fetched.expires_in - margin,
-        }
-    }
-
-    pub fn is_live(&self, now: i64) -> bool {
-        now < self.expires_at
-    }
-}
-
-/// What a claim in the table is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// The right to call stable_token with `force_refresh: true`.
-    ForcedRefresh,
-    /// The right to fetch a missing or expired token while others wait.
-    Fetch,
-}
-
-impl Claim {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ForcedRefresh => "force",
-            Self::Fetch => "fetch",
-        }
-    }
-}
-
-/// The table side: one token item per appid, plus claim items that expire.
-pub trait TokenCache: Send + Sync + 'static {
-    /// The shared token, strongly consistent; expiry is the caller's to check.
-    fn load_token(
-        &self,
-        appid: &str,
-    ) -> impl Future<Output = Result<Option<CachedToken>, StoreError>> + Send;
-
-    /// Shares a fetched token. A token that expires later is never replaced by
-    /// one that expires sooner (a slow normal fetch must not undo a forced one).
-    fn save_token(
-        &self,
-        appid: &str,
-        token: &CachedToken,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Takes `claim` for `hold_seconds` unless another caller holds it at `now`.
-    /// `Ok(false)`: someone else does.
-    fn try_claim(
-        &self,
-        appid: &str,
-        claim: Claim,
-        now: i64,
-        hold_seconds: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-}
-
-impl<T: TokenCache> TokenCache for std::sync::Arc<T> {
-    fn load_token(
-        &self,
-        appid: &str,
-    ) -> impl Future<Output = Result<Option<CachedToken>, StoreError>> + Send {
-        (**self).load_token(appid)
-    }
-
-    fn save_token(
-        &self,
-        appid: &str,
-        token: &CachedToken,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).save_token(appid, token)
-    }
-
-    fn try_claim(
-        &self,
-        appid: &str,
-        claim: Claim,
-        now: i64,
-        hold_seconds: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        (**self).try_claim(appid, claim, now, hold_seconds)
-    }
-}
-
 /// The access token for one appid: in process, in the table, from WeChat.
 pub struct AccessTokens<C, W, K> {
     cache: C,
@@ -153,7 +61,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
 
     /// Runs a WeChat call that needs the access token, with the usual retries.
     /// If WeChat refuses the token, the call runs once more with a replacement.
-    pub async fn call<T, F, Fut>(&self, deadline: Deadline, mut call: F) -> Result<T, ApiError>
+    pub async fn call<T, F, Fut>(&self, deadline: Deadline, mut call: F) -> Result<T, UpstreamError>
     where
         F: FnMut(AccessToken, Duration) -> Fut,
         Fut: Future<Output = Result<T, WeChatError>>,
@@ -165,14 +73,14 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
                 let fresh = self.replace_rejected(&token, deadline).await?;
                 with_retry(self.retry, deadline, |timeout| call(fresh.clone(), timeout))
                     .await
-                    .map_err(wechat_failure)
+                    .map_err(UpstreamError::WeChat)
             }
-            result => result.map_err(wechat_failure),
+            result => result.map_err(UpstreamError::WeChat),
         }
     }
 
     /// The token to use now: this process's, else the table's, else WeChat's.
-    async fn current(&self, deadline: Deadline) -> Result<AccessToken, ApiError> {
+    async fn current(&self, deadline: Deadline) -> Result<AccessToken, UpstreamError> {
         if let Some(token) = self.local_live(epoch_seconds()) {
             return Ok(token);
         }
@@ -197,7 +105,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
         &self,
         rejected: &AccessToken,
         deadline: Deadline,
-    ) -> Result<AccessToken, ApiError> {
+    ) -> Result<AccessToken, UpstreamError> {
         self.forget(rejected);
         if let Some(token) = self.shared_token(Some(rejected), deadline).await? {
             return Ok(token);
@@ -224,7 +132,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
             warn!(
                 "WeChat still hands out the refused access token and a forced refresh ran within 30 s"
             );
-            return Err(ApiError::Unavailable(Upstream::WeChat));
+            return Err(UpstreamError::Unavailable(Upstream::WeChat));
         }
         Ok(token)
     }
@@ -263,7 +171,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
         &self,
         other_than: Option<&AccessToken>,
         deadline: Deadline,
-    ) -> Result<Option<AccessToken>, ApiError> {
+    ) -> Result<Option<AccessToken>, UpstreamError> {
         match deadline.run(self.cache.load_token(&self.appid)).await {
             Some(Ok(Some(cached)))
                 if cached.is_live(epoch_seconds()) && Some(&cached.token) != other_than =>
@@ -276,7 +184,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
                 warn!(error = %err, "access token read failed; asking WeChat");
                 Ok(None)
             }
-            None => Err(ApiError::Unavailable(Upstream::SessionTable)),
+            None => Err(UpstreamError::Unavailable(Upstream::SessionTable)),
         }
     }
 
@@ -285,7 +193,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
         &self,
         other_than: Option<&AccessToken>,
         deadline: Deadline,
-    ) -> Result<Option<AccessToken>, ApiError> {
+    ) -> Result<Option<AccessToken>, UpstreamError> {
         for _ in 0..WAIT_ROUNDS {
             if deadline.remaining() < WAIT_STEP * 4 {
                 break;
@@ -305,7 +213,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
         claim: Claim,
         hold_seconds: i64,
         deadline: Deadline,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, UpstreamError> {
         let attempt = self
             .cache
             .try_claim(&self.appid, claim, epoch_seconds(), hold_seconds);
@@ -315,14 +223,14 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
                 warn!(error = %err, claim = claim.as_str(), "token claim failed; not taking it");
                 Ok(claim == Claim::Fetch)
             }
-            None => Err(ApiError::Unavailable(Upstream::SessionTable)),
+            None => Err(UpstreamError::Unavailable(Upstream::SessionTable)),
         }
     }
 
     /// Asks WeChat for the token and shares it. A forced refresh is attempted
     /// once only: a retry after a lost answer could spend a second one of the
     /// day's 20.
-    async fn fetch(&self, force: bool, deadline: Deadline) -> Result<AccessToken, ApiError> {
+    async fn fetch(&self, force: bool, deadline: Deadline) -> Result<AccessToken, UpstreamError> {
         let fetched = with_appsecret(&self.secrets, deadline, |secret| async move {
             self.stable_token(&secret, force, deadline).await
         })
@@ -370,7 +278,7 @@ pub trait WeChatServerApi: Send + Sync + 'static {
         code: &str,
         openid: &str,
         deadline: Deadline,
-    ) -> impl Future<Output = Result<PhoneInfo, ApiError>> + Send;
+    ) -> impl Future<Output = Result<PhoneInfo, UpstreamError>> + Send;
 
     /// `wxa/checksession`: does WeChat still hold this session_key?
     fn check_session_key(
@@ -378,7 +286,7 @@ pub trait WeChatServerApi: Send + Sync + 'static {
         openid: &str,
         session_key: &SessionKey,
         deadline: Deadline,
-    ) -> impl Future<Output = Result<SessionKeyStatus, ApiError>> + Send;
+    ) -> impl Future<Output = Result<SessionKeyStatus, UpstreamError>> + Send;
 }
 
 impl<C: TokenCache, W: WeChatApi, K: SecretSource> WeChatServerApi for AccessTokens<C, W, K> {
@@ -387,7 +295,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> WeChatServerApi for AccessTok
         code: &str,
         openid: &str,
         deadline: Deadline,
-    ) -> Result<PhoneInfo, ApiError> {
+    ) -> Result<PhoneInfo, UpstreamError> {
         self.call(deadline, |token, timeout| async move {
             self.wechat
                 .get_phone_number(&token, code, openid, timeout)
@@ -401,7 +309,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> WeChatServerApi for AccessTok
         openid: &str,
         session_key: &SessionKey,
         deadline: Deadline,
-    ) -> Result<SessionKeyStatus, ApiError> {
+    ) -> Result<SessionKeyStatus, UpstreamError> {
         let signature = checksession_signature(session_key);
         let signature = signature.as_str();
         self.call(deadline, |token, timeout| async move {
@@ -422,7 +330,7 @@ impl<A: WeChatServerApi> WeChatServerApi for Option<A> {
         code: &str,
         openid: &str,
         deadline: Deadline,
-    ) -> Result<PhoneInfo, ApiError> {
+    ) -> Result<PhoneInfo, UpstreamError> {
         match self {
             Some(api) => api.phone_number(code, openid, deadline).await,
             None => Err(unconfigured()),
@@ -434,7 +342,7 @@ impl<A: WeChatServerApi> WeChatServerApi for Option<A> {
         openid: &str,
         session_key: &SessionKey,
         deadline: Deadline,
-    ) -> Result<SessionKeyStatus, ApiError> {
+    ) -> Result<SessionKeyStatus, UpstreamError> {
         match self {
             Some(api) => api.check_session_key(openid, session_key, deadline).await,
             None => Err(unconfigured()),
@@ -442,11 +350,11 @@ impl<A: WeChatServerApi> WeChatServerApi for Option<A> {
     }
 }
 
-fn unconfigured() -> ApiError {
+fn unconfigured() -> UpstreamError {
     tracing::error!(
         "this route needs WeChat's access token: set WECHAT_APPID and WECHAT_SECRET_ID"
     );
-    ApiError::Unavailable(Upstream::SecretStore)
+    UpstreamError::Unavailable(Upstream::SecretStore)
 }
 
 /// What a handler built without `with_wechat` holds: always `None`.
@@ -457,7 +365,12 @@ pub type NoAccessToken = Option<Unconfigured>;
 pub enum Unconfigured {}
 
 impl WeChatServerApi for Unconfigured {
-    async fn phone_number(&self, _: &str, _: &str, _: Deadline) -> Result<PhoneInfo, ApiError> {
+    async fn phone_number(
+        &self,
+        _: &str,
+        _: &str,
+        _: Deadline,
+    ) -> Result<PhoneInfo, UpstreamError> {
         match *self {}
     }
 
@@ -466,67 +379,8 @@ impl WeChatServerApi for Unconfigured {
         _: &str,
         _: &SessionKey,
         _: Deadline,
-    ) -> Result<SessionKeyStatus, ApiError> {
+    ) -> Result<SessionKeyStatus, UpstreamError> {
         match *self {}
-    }
-}
-
-/// The token and claims in process memory: for unit tests and local runs.
-#[derive(Debug, Default)]
-pub struct MemoryTokenCache {
-    items: Mutex<MemoryItems>,
-}
-
-#[derive(Debug, Default)]
-struct MemoryItems {
-    tokens: std::collections::HashMap<String, CachedToken>,
-    claims: std::collections::HashMap<(String, &'static str), i64>,
-}
-
-impl MemoryTokenCache {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryItems> {
-        // Every write is one insert: a poisoned map is still consistent.
-        self.items
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl TokenCache for MemoryTokenCache {
-    async fn load_token(&self, appid: &str) -> Result<Option<CachedToken>, StoreError> {
-        Ok(self.lock().tokens.get(appid).cloned())
-    }
-
-    async fn save_token(&self, appid: &str, token: &CachedToken) -> Result<(), StoreError> {
-        let mut items = self.lock();
-        let keep = items
-            .tokens
-            .get(appid)
-            .is_some_and(|held| held.expires_at > token.expires_at);
-        if !keep {
-            items.tokens.insert(appid.to_owned(), token.clone());
-        }
-        Ok(())
-    }
-
-    async fn try_claim(
-        &self,
-        appid: &str,
-        claim: Claim,
-        now: i64,
-        hold_seconds: i64,
-    ) -> Result<bool, StoreError> {
-        let mut items = self.lock();
-        let key = (appid.to_owned(), claim.as_str());
-        if items.claims.get(&key).is_some_and(|&until| until > now) {
-            return Ok(false);
-        }
-        items.claims.insert(key, now + hold_seconds);
-        Ok(true)
     }
 }
 
@@ -626,7 +480,7 @@ mod tests {
         Deadline::after(Duration::from_secs(5))
     }
 
-    async fn phone(tokens: &Tokens) -> Result<PhoneInfo, ApiError> {
+    async fn phone(tokens: &Tokens) -> Result<PhoneInfo, UpstreamError> {
         tokens.phone_number("13800138000", "o1", soon()).await
     }
 
@@ -698,7 +552,7 @@ mod tests {
         wechat.revoked.store(true, Ordering::SeqCst);
         assert_eq!(
             phone(&a).await,
-            Err(ApiError::Unavailable(Upstream::WeChat))
+            Err(UpstreamError::Unavailable(Upstream::WeChat))
         );
         assert_eq!(wechat.forced.load(Ordering::SeqCst), 1);
     }

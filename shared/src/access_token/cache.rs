@@ -1,0 +1,106 @@
+//! What is shared between containers: the token with its expiry, and the claims
+//! that keep them from fetching or forcing all at once.
+
+use std::future::Future;
+
+use crate::redact::AccessToken;
+use crate::session::StoreError;
+use crate::wechat::FetchedToken;
+
+/// A token is renewed this long before WeChat's expiry (WeChat itself issues the
+/// next stable token in the last 5 minutes, while the old one still works).
+const EXPIRY_MARGIN_SECONDS: i64 = 300;
+
+/// A token and the instant (epoch seconds) we stop using it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedToken {
+    pub token: AccessToken,
+    pub expires_at: i64,
+}
+
+impl CachedToken {
+    /// Renewed `EXPIRY_MARGIN_SECONDS` early, or halfway for a short-lived token.
+    pub fn from_fetched(fetched: FetchedToken, now: i64) -> Self {
+        let margin = EXPIRY_MARGIN_SECONDS.min(fetched.expires_in / 2);
+        Self {
+            token: fetched.token,
+            expires_at: now + fetched.expires_in - margin,
+        }
+    }
+
+    pub fn is_live(&self, now: i64) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// What a claim in the table is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The right to call stable_token with `force_refresh: true`.
+    ForcedRefresh,
+    /// The right to fetch a missing or expired token while others wait.
+    Fetch,
+}
+
+impl Claim {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ForcedRefresh => "force",
+            Self::Fetch => "fetch",
+        }
+    }
+}
+
+/// The table side: one token item per appid, plus claim items that expire.
+pub trait TokenCache: Send + Sync + 'static {
+    /// The shared token, strongly consistent; expiry is the caller's to check.
+    fn load_token(
+        &self,
+        appid: &str,
+    ) -> impl Future<Output = Result<Option<CachedToken>, StoreError>> + Send;
+
+    /// Shares a fetched token. A token that expires later is never replaced by
+    /// one that expires sooner (a slow normal fetch must not undo a forced one).
+    fn save_token(
+        &self,
+        appid: &str,
+        token: &CachedToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes `claim` for `hold_seconds` unless another caller holds it at `now`.
+    /// `Ok(false)`: someone else does.
+    fn try_claim(
+        &self,
+        appid: &str,
+        claim: Claim,
+        now: i64,
+        hold_seconds: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+impl<T: TokenCache> TokenCache for std::sync::Arc<T> {
+    fn load_token(
+        &self,
+        appid: &str,
+    ) -> impl Future<Output = Result<Option<CachedToken>, StoreError>> + Send {
+        (**self).load_token(appid)
+    }
+
+    fn save_token(
+        &self,
+        appid: &str,
+        token: &CachedToken,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).save_token(appid, token)
+    }
+
+    fn try_claim(
+        &self,
+        appid: &str,
+        claim: Claim,
+        now: i64,
+        hold_seconds: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).try_claim(appid, claim, now, hold_seconds)
+    }
+}

@@ -1,0 +1,170 @@
+//! How hard a WeChat call is tried: attempts, jittered backoff, the deadline.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::WeChatError;
+use crate::deadline::Deadline;
+
+/// How hard to try a WeChat call before giving up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    /// First backoff; doubles each time, with full jitter.
+    pub base_backoff: Duration,
+    /// Upper bound for one attempt; the request deadline may cut it shorter.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_backoff: Duration::from_millis(100),
+            attempt_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Below this, another attempt could not finish anyway.
+const MIN_ATTEMPT: Duration = Duration::from_millis(50);
+
+/// Runs `attempt` until it succeeds, fails for good, runs out of attempts or runs
+/// into the deadline. Only transient failures are retried.
+pub async fn with_retry<T, F, Fut>(
+    policy: RetryPolicy,
+    deadline: Deadline,
+    mut attempt: F,
+) -> Result<T, WeChatError>
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: Future<Output = Result<T, WeChatError>>,
+{
+    let mut last = WeChatError::Timeout;
+    for n in 0..policy.max_attempts.max(1) {
+        let remaining = deadline.remaining();
+        if remaining < MIN_ATTEMPT {
+            break;
+        }
+        let timeout = policy.attempt_timeout.min(remaining);
+        let outcome = tokio::time::timeout(timeout, attempt(timeout))
+            .await
+            .unwrap_or(Err(WeChatError::Timeout));
+        match outcome {
+            Ok(value) => return Ok(value),
+            Err(err) if !err.is_transient() => return Err(err),
+            Err(err) => last = err,
+        }
+        if n + 1 == policy.max_attempts {
+            break;
+        }
+        let backoff = jittered(policy.base_backoff.saturating_mul(1 << n.min(16)));
+        if deadline.remaining() < backoff + MIN_ATTEMPT {
+            break;
+        }
+        tokio::time::sleep(backoff).await;
+    }
+    Err(last)
+}
+
+/// Full jitter: uniform in [0, ceiling]. Spreads retries of many containers apart.
+fn jittered(ceiling: Duration) -> Duration {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        return ceiling / 2;
+    }
+    let fraction = f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX);
+    ceiling.mul_f64(fraction)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            base_backoff: Duration::from_millis(1),
+            attempt_timeout: Duration::from_millis(200),
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_errors_are_retried_up_to_the_limit() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), _> =
+            with_retry(fast(), Deadline::after(Duration::from_secs(5)), |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(WeChatError::Busy) }
+            })
+            .await;
+        assert_eq!(result, Err(WeChatError::Busy));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn transient_then_success() {
+        let calls = AtomicU32::new(0);
+        let result = with_retry(fast(), Deadline::after(Duration::from_secs(5)), |_| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(WeChatError::Transport("reset".into()))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(result, Ok(1));
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_are_not_retried() {
+        for err in [
+            WeChatError::InvalidCode(40029),
+            WeChatError::InvalidCode(40163),
+            WeChatError::Blocked,
+            WeChatError::RateLimited,
+            WeChatError::BadCredential(40001),
+        ] {
+            let calls = AtomicU32::new(0);
+            let result: Result<(), _> =
+                with_retry(fast(), Deadline::after(Duration::from_secs(5)), |_| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let err = err.clone();
+                    async move { Err(err) }
+                })
+                .await;
+            assert_eq!(result, Err(err));
+            assert_eq!(calls.load(Ordering::SeqCst), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hanging_call_is_cut_at_the_deadline() {
+        let started = std::time::Instant::now();
+        let result: Result<(), _> = with_retry(
+            RetryPolicy {
+                attempt_timeout: Duration::from_secs(10),
+                ..fast()
+            },
+            Deadline::after(Duration::from_millis(300)),
+            |_| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(())
+            },
+        )
+        .await;
+        assert_eq!(result, Err(WeChatError::Timeout));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn jitter_stays_within_the_ceiling() {
+        for _ in 0..100 {
+            assert!(jittered(Duration::from_millis(100)) <= Duration::from_millis(100));
+        }
+    }
+}
