@@ -71,11 +71,17 @@ class Checker:
             self.passed += 1
             print(f"ok   {name}: {method} {path} -> {status}")
             return status, None
-        if operation is None:
+        fallback = None
+        if operation is None and path.split("?")[0] not in self.spec["paths"]:
+            # A path no route serves must be 404 in the error shape.
+            fallback = ("NotFound", 404)
+        elif operation is None:
             # Other methods on a documented path must be 405 in the error shape.
-            if status != 405:
+            fallback = ("MethodNotAllowed", 405)
+        if fallback is not None:
+            if status != fallback[1]:
                 problems.append(f"{method} {path} is undocumented and answered {status}")
-            documented = self.resolve({"$ref": "#/components/responses/MethodNotAllowed"})
+            documented = self.resolve({"$ref": f"#/components/responses/{fallback[0]}"})
         else:
             documented = operation["responses"].get(str(status))
             if documented is None:
@@ -112,7 +118,7 @@ class Checker:
             return SPEC_URI + schema["$ref"]
         escaped = path.replace("~", "~0").replace("/", "~1")
         if operation is None:
-            return SPEC_URI + "#/components/responses/MethodNotAllowed/content/application~1json/schema"
+            return SPEC_URI + "#/components/schemas/Error"
         response = operation["responses"][str(status)]
         if "$ref" in response:
             return SPEC_URI + response["$ref"] + "/content/application~1json/schema"
@@ -164,10 +170,13 @@ def main():
     c.check("verify with WeChat", "GET", "/session?verify=wechat", token=token, want=200)
     c.check("verify=maybe", "GET", "/session?verify=maybe", token=token, want=400)
 
+    c.check("unknown path", "POST", "/logins", {"code": "x"}, want=404)
+    c.check("the stage-less root", "GET", "/", want=404)
+
     c.check("logout", "DELETE", "/session", token=other["token"], want=204)
     c.check("token refused after logout", "GET", "/session", token=other["token"], want=401)
 
-    table = {400, 401, 403, 405, 413, 422, 429, 502, 503}
+    table = {400, 401, 403, 404, 405, 413, 422, 429, 502, 503}
     missing = table - c.statuses
     if missing:
         c.failed += 1
