@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -217,19 +216,6 @@ pub trait Handler: Send + Sync + 'static {
 
     fn handle(&self, route: Route, request: ApiRequest)
     -> impl Future<Output = ApiResponse> + Send;
-}
-
-/// The one log line per request: method, path, status, latency and error code.
-/// Never headers or body: they carry the token and ciphertexts.
-pub fn log_request(method: &str, path: &str, response: &ApiResponse, started: Instant) {
-    tracing::info!(
-        method,
-        path,
-        status = response.status,
-        latency_ms = started.elapsed().as_secs_f64() * 1e3,
-        error = response.error.unwrap_or(""),
-        "request"
-    );
 }
 
 /// `allowed` is the contract's list, e.g. `"GET, POST"`.

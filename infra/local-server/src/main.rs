@@ -11,13 +11,14 @@
 mod dev_routes;
 mod simulator;
 
+use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::routing::any;
+use axum::routing::{MethodRouter, any};
 use wxauth::access_token::{AccessTokens, MemoryTokenCache};
 use wxauth::api::{ApiRequest, ApiResponse, Handler, Route};
 use wxauth::config::{DEFAULT_SESSION_TTL_SECONDS, ProcessEnv};
@@ -142,38 +143,40 @@ impl Handler for App {
 fn router(app: Arc<App>) -> Router {
     let mut router = Router::new();
     if app.simulated {
-        let (payload, user_info) = (Arc::clone(&app), Arc::clone(&app));
         router = router
             .route(
                 "/dev/phone-payload",
-                any(move |request: Request| {
-                    let app = Arc::clone(&payload);
-                    async move {
-                        respond_with(request, |request| {
-                            checked("POST", request, |request| async move {
-                                dev_routes::phone_payload(&app.store, &app.appid, request).await
-                            })
-                        })
-                        .await
-                    }
+                dev_route(&app, |app, request| async move {
+                    dev_routes::phone_payload(&app.store, &app.appid, request).await
                 }),
             )
             .route(
                 "/dev/user-info",
-                any(move |request: Request| {
-                    let app = Arc::clone(&user_info);
-                    async move {
-                        respond_with(request, |request| {
-                            checked("POST", request, |request| async move {
-                                dev_routes::user_info(&app.store, request).await
-                            })
-                        })
-                        .await
-                    }
+                dev_route(&app, |app, request| async move {
+                    dev_routes::user_info(&app.store, request).await
                 }),
             );
     }
     router.fallback(move |request: Request| async move { respond(&*app, request).await })
+}
+
+/// A POST-only route of the local server's own, through the edge's conversion
+/// and checks like every other route.
+fn dev_route<F, Fut>(app: &Arc<App>, serve: F) -> MethodRouter
+where
+    F: Fn(Arc<App>, ApiRequest) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ApiResponse> + Send + 'static,
+{
+    let app = Arc::clone(app);
+    any(move |request: Request| {
+        let (app, serve) = (Arc::clone(&app), serve.clone());
+        async move {
+            respond_with(request, |request| {
+                checked("POST", request, |request| serve(app, request))
+            })
+            .await
+        }
+    })
 }
 
 fn app_from_env() -> App {

@@ -264,33 +264,12 @@ fn payload_v2(response: ApiResponse) -> ApiGatewayV2httpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{ApiRequest, Route};
+    use crate::api::Route;
+    use crate::edge::tests::Echo;
     use serde_json::{Value, json};
 
-    /// Echoes what the edge handed over, on every route.
-    struct Echo;
-
-    impl Handler for Echo {
-        fn serves(&self, _: Route) -> bool {
-            true
-        }
-
-        async fn handle(&self, route: Route, request: ApiRequest) -> ApiResponse {
-            ApiResponse::json(
-                200,
-                &json!({
-                    "route": route.path(),
-                    "method": request.method,
-                    "verify": request.query_param("verify"),
-                    "auth": request.header("Authorization"),
-                    "body": String::from_utf8_lossy(&request.body),
-                }),
-            )
-        }
-    }
-
     async fn invoke(event: Value) -> Value {
-        let answer = handle_event(&Echo, &event.to_string(), Context::default()).await;
+        let answer = handle_event(&Echo(&Route::ALL), &event.to_string(), Context::default()).await;
         serde_json::to_value(&answer).unwrap()
     }
 

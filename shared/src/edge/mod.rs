@@ -167,16 +167,16 @@ pub fn into_http(response: ApiResponse) -> HttpResponse {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::{Value, json};
 
-    /// Echoes what the edge handed over, for `/login` and `/session` only.
-    struct Echo;
+    /// Echoes what the edge handed over, on the routes it is given.
+    pub(crate) struct Echo(pub &'static [Route]);
 
     impl Handler for Echo {
         fn serves(&self, route: Route) -> bool {
-            matches!(route, Route::Login | Route::Session)
+            self.0.contains(&route)
         }
 
         async fn handle(&self, route: Route, request: ApiRequest) -> ApiResponse {
@@ -200,7 +200,7 @@ mod tests {
             .header("authorization", "Bearer x")
             .body(Full::new(Bytes::from(body)))
             .unwrap();
-        let response = respond(&Echo, request).await;
+        let response = respond(&Echo(&[Route::Login, Route::Session]), request).await;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.into_body().collect().await.unwrap().to_bytes();
