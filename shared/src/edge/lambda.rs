@@ -19,7 +19,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::HeaderMap;
 use lambda_http::Body as LambdaBody;
 pub use lambda_http::Context;
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, LambdaEvent, Service, service_fn};
@@ -47,7 +47,7 @@ pub async fn handle_event<H: Handler>(
     context: Context,
 ) -> impl Serialize + Send + use<H> {
     let started = Instant::now();
-    let Ok(request) = serde_json::from_str::<LambdaRequest>(event) else {
+    let Some(request) = parse(event) else {
         let refusal = ApiError::InvalidRequest(
             "The event is not an HTTP request from API Gateway, a Function URL or an ALB.".into(),
         )
@@ -78,6 +78,18 @@ pub async fn handle_event<H: Handler>(
     match answer {
         Ok(response) => Answer::Shaped(response),
         Err(never) => match never {},
+    }
+}
+
+/// The event as lambda_http reads it. Payload 2.0 (the HTTP API the template
+/// deploys, Function URLs) is tried first: lambda_http tries REST first, which
+/// for a payload 2.0 event is a whole parse thrown away on every request.
+fn parse(event: &str) -> Option<LambdaRequest> {
+    match serde_json::from_str::<ApiGatewayV2httpRequest>(event) {
+        Ok(request) if request.version.as_deref() == Some("2.0") => {
+            Some(LambdaRequest::ApiGatewayV2(request))
+        }
+        _ => serde_json::from_str(event).ok(),
     }
 }
 
