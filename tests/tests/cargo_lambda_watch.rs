@@ -106,9 +106,11 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         if let Some(pid) = self.child.id() {
-            // The group we made: cargo lambda watch, its cargo runs and the functions.
+            // The group we made: cargo lambda watch, its cargo runs and the
+            // functions. `--` so that kill reads `-<pid>` as a process group, not
+            // as an option (`kill -TERM -1234` signals every process there is).
             let _ = std::process::Command::new("kill")
-                .args(["-TERM", &format!("-{pid}")])
+                .args(["-s", "TERM", "--", &format!("-{pid}")])
                 .status();
         }
     }
