@@ -9,11 +9,9 @@ use serde_json::{Map, Value};
 
 use crate::crypto::{Base64Error, decode_base64};
 use crate::deadline::Deadline;
-use crate::error::{
-    ApiError, RETRY_AFTER_RATE_LIMITED_SECS, RETRY_AFTER_UNAVAILABLE_SECS, Upstream,
-};
-use crate::session::{Session, SessionStore, StoreError, epoch_seconds};
-use crate::token::SessionToken;
+use crate::error::{ApiError, RETRY_AFTER_RATE_LIMITED_SECS, RETRY_AFTER_UNAVAILABLE_SECS};
+use crate::session::{Caller, Session, SessionStore, live_session};
+use crate::token::{BearerError, SessionToken};
 
 /// Bodies over this many bytes (after base64 decoding) are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -30,6 +28,9 @@ pub struct ApiRequest {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub deadline: Deadline,
+    /// Who API Gateway's authorizer said is calling (its context in the event's
+    /// `requestContext.authorizer`). Never read from anything the client sends.
+    pub caller: Option<Caller>,
 }
 
 impl ApiRequest {
@@ -41,6 +42,7 @@ impl ApiRequest {
             headers: Vec::new(),
             body: Vec::new(),
             deadline,
+            caller: None,
         }
     }
 
@@ -180,10 +182,18 @@ pub enum Route {
     Phone,
     OpenData,
     Session,
+    /// The sample route behind the authorizer: who is calling.
+    Me,
 }
 
 impl Route {
-    pub const ALL: [Route; 4] = [Route::Login, Route::Phone, Route::OpenData, Route::Session];
+    pub const ALL: [Route; 5] = [
+        Route::Login,
+        Route::Phone,
+        Route::OpenData,
+        Route::Session,
+        Route::Me,
+    ];
 
     pub fn path(self) -> &'static str {
         match self {
@@ -191,6 +201,7 @@ impl Route {
             Self::Phone => "/phone",
             Self::OpenData => "/open-data",
             Self::Session => "/session",
+            Self::Me => "/me",
         }
     }
 
@@ -199,6 +210,7 @@ impl Route {
         match self {
             Self::Login | Self::Phone | Self::OpenData => "POST",
             Self::Session => "GET, POST, DELETE",
+            Self::Me => "GET",
         }
     }
 
@@ -235,18 +247,10 @@ const UNKNOWN_SESSION: &str =
 /// The token from `Authorization: Bearer <token>`. Never from the query string:
 /// URLs end up in access logs and browser history.
 pub fn bearer_token(request: &ApiRequest) -> Result<SessionToken, ApiError> {
-    let value = request
-        .header("authorization")
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .ok_or(ApiError::Unauthorized(NO_TOKEN))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or(ApiError::Unauthorized(MALFORMED_TOKEN))?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::Unauthorized(MALFORMED_TOKEN));
-    }
-    SessionToken::parse(token.trim()).ok_or(ApiError::Unauthorized(MALFORMED_TOKEN))
+    SessionToken::from_bearer(request.header("authorization")).map_err(|err| match err {
+        BearerError::Missing => ApiError::Unauthorized(NO_TOKEN),
+        BearerError::Malformed => ApiError::Unauthorized(MALFORMED_TOKEN),
+    })
 }
 
 /// The live session behind the request's bearer token.
@@ -255,22 +259,9 @@ pub async fn authenticate(
     request: &ApiRequest,
 ) -> Result<(SessionToken, Session), ApiError> {
     let token = bearer_token(request)?;
-    let found = request
-        .deadline
-        .run(store.get(&token.key()))
-        .await
-        .ok_or(ApiError::Unavailable(Upstream::SessionTable))?;
-    match found {
-        Ok(Some(session)) if session.is_live(epoch_seconds()) => Ok((token, session)),
-        Ok(_) => Err(ApiError::Unauthorized(UNKNOWN_SESSION)),
-        Err(StoreError::Malformed(reason)) => {
-            tracing::error!(%reason, "session item unreadable; treating it as unknown");
-            Err(ApiError::Unauthorized(UNKNOWN_SESSION))
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "session read failed");
-            Err(ApiError::Unavailable(Upstream::SessionTable))
-        }
+    match live_session(store, &token, request.deadline).await? {
+        Some(session) => Ok((token, session)),
+        None => Err(ApiError::Unauthorized(UNKNOWN_SESSION)),
     }
 }
 
@@ -342,6 +333,7 @@ pub fn code_field(body: &JsonBody) -> Result<&str, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::Upstream;
     use std::time::Duration;
 
     fn request(method: &str) -> ApiRequest {

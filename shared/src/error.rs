@@ -96,7 +96,7 @@ impl ApiError {
             Self::SignatureMismatch => "The rawData signature does not match this session's session_key, which a later wx.login may have refreshed: log in again and fetch the user info anew.".into(),
             Self::SessionKeyInvalid => "WeChat no longer holds this session's session_key: log in again with wx.login.".into(),
             Self::LoginBlocked => "WeChat refused this login because it judged the user high-risk (errcode 40226).".into(),
-            Self::NotFound => "No route serves this path: the API serves POST /login, POST /phone, POST /open-data and GET, POST, DELETE /session.".into(),
+            Self::NotFound => "No route serves this path: the API serves POST /login, POST /phone, POST /open-data, GET, POST, DELETE /session and GET /me.".into(),
             Self::MethodNotAllowed { allowed } => format!("This route serves only {allowed}."),
             Self::PayloadTooLarge => "The request body is over 16384 bytes.".into(),
             Self::DecryptFailed => "The data could not be decrypted with this session's session_key, which a later wx.login may have refreshed: log in again, then request the data anew.".into(),

@@ -5,8 +5,13 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::Serialize;
+use tracing::{error, warn};
+
+use crate::deadline::Deadline;
 use crate::redact::SessionKey;
-use crate::token::TokenKey;
+use crate::token::{SessionToken, TokenKey};
+use crate::upstream::{Upstream, UpstreamError};
 
 /// What login learned from WeChat, kept server-side under the token's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +33,53 @@ impl Session {
 
     pub fn seconds_left(&self, now: i64) -> i64 {
         (self.expires_at - now).max(0)
+    }
+}
+
+/// Who a live session belongs to: what `GET /me` answers and the authorizer
+/// hands API Gateway as its context (`expiresAt` in epoch seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Caller {
+    pub openid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unionid: Option<String>,
+    pub expires_at: i64,
+}
+
+impl From<&Session> for Caller {
+    fn from(session: &Session) -> Self {
+        Self {
+            openid: session.openid.clone(),
+            unionid: session.unionid.clone(),
+            expires_at: session.expires_at,
+        }
+    }
+}
+
+/// The session behind `token` if it is live: read consistently, expiry decided
+/// here (the table deletes lazily), logged-out and revoked sessions are gone.
+/// `Ok(None)` is a refusal; `Err` means the table could not tell in time.
+pub async fn live_session(
+    store: &impl SessionStore,
+    token: &SessionToken,
+    deadline: Deadline,
+) -> Result<Option<Session>, UpstreamError> {
+    match deadline.run(store.get(&token.key())).await {
+        Some(Ok(Some(session))) if session.is_live(epoch_seconds()) => Ok(Some(session)),
+        Some(Ok(_)) => Ok(None),
+        Some(Err(StoreError::Malformed(reason))) => {
+            error!(%reason, "session item unreadable; treating it as unknown");
+            Ok(None)
+        }
+        Some(Err(err)) => {
+            warn!(error = %err, "session read failed");
+            Err(UpstreamError::Unavailable(Upstream::SessionTable))
+        }
+        None => {
+            warn!("session read ran out of time");
+            Err(UpstreamError::Unavailable(Upstream::SessionTable))
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! the handler (token, fields). An unknown path is 404 `not_found`. Method
 //! routing is ours rather than axum's because the contract puts 413 before 405.
 
+pub mod authorizer;
 pub mod lambda;
 pub mod startup;
 
@@ -18,10 +19,12 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
+use serde_json::Value;
 
 use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES, Route, check_method};
 use crate::deadline::Deadline;
 use crate::error::ApiError;
+use crate::session::Caller;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -49,6 +52,7 @@ where
 {
     let started = Instant::now();
     let path = routing_path(&request);
+    let caller = caller_of(&request);
     let (parts, body) = request.into_parts();
     let method = parts.method.as_str().to_owned();
     let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
@@ -57,6 +61,7 @@ where
             let mut request = ApiRequest::new(&method, &path, deadline_of(&parts.extensions))
                 .with_body(body.to_bytes().to_vec());
             request.query = parts.uri.query().map(str::to_owned);
+            request.caller = caller;
             for (name, value) in &parts.headers {
                 // A header that is not text carries nothing a route reads.
                 if let Ok(value) = value.to_str() {
@@ -126,6 +131,33 @@ fn routing_path<B>(request: &http::Request<B>) -> String {
         "" => "/".to_owned(),
         trimmed => trimmed.to_owned(),
     }
+}
+
+/// Who API Gateway's authorizer said is calling: its context, which API Gateway
+/// puts in the event's `requestContext.authorizer` (`.lambda` for payload 2.0).
+/// A client cannot set it; nothing else is read for identity.
+fn caller_of<B>(request: &http::Request<B>) -> Option<Caller> {
+    let fields = match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => &context.authorizer.as_ref()?.fields,
+        RequestContext::ApiGatewayV1(context) => &context.authorizer.fields,
+        _ => return None,
+    };
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    };
+    Some(Caller {
+        openid: text("openid")?,
+        unionid: text("unionid"),
+        // REST API Gateway hands context values on as strings.
+        expires_at: fields
+            .get("expiresAt")
+            .and_then(|value| value.as_i64().or_else(|| value.as_str()?.parse().ok()))
+            .unwrap_or_default(),
+    })
 }
 
 /// The answer budget: the invocation's deadline when Lambda gave one.

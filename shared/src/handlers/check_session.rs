@@ -123,6 +123,30 @@ impl<S: SessionStore, A: WeChatServerApi> CheckSession<S, A> {
     }
 }
 
+const NO_AUTHORIZER: &str = "GET /me is served only behind the wxauth authorizer, which identifies the caller from its Bearer token: log in with POST /login and send the token.";
+
+/// `GET /me`: the caller the authorizer identified (openid, unionid), from the
+/// event's authorizer context; the route has no other way to know who calls.
+fn me(request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let caller = request
+        .caller
+        .as_ref()
+        .ok_or(ApiError::Unauthorized(NO_AUTHORIZER))?;
+    #[derive(Serialize)]
+    struct MeBody<'a> {
+        openid: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unionid: Option<&'a str>,
+    }
+    Ok(ApiResponse::json(
+        200,
+        &MeBody {
+            openid: &caller.openid,
+            unionid: caller.unionid.as_deref(),
+        },
+    ))
+}
+
 /// `?verify=wechat` asks for the server-side check; no `verify` is the plain
 /// check; any other value is the client's mistake.
 fn verify_with_wechat(request: &ApiRequest) -> Result<bool, ApiError> {
@@ -160,10 +184,13 @@ fn verify_raw_data(request: &ApiRequest, session: &Session) -> Result<Value, Api
 
 impl<S: SessionStore, A: WeChatServerApi> Handler for CheckSession<S, A> {
     fn serves(&self, route: Route) -> bool {
-        route == Route::Session
+        matches!(route, Route::Session | Route::Me)
     }
 
-    async fn handle(&self, _: Route, request: ApiRequest) -> ApiResponse {
+    async fn handle(&self, route: Route, request: ApiRequest) -> ApiResponse {
+        if route == Route::Me {
+            return me(&request).unwrap_or_else(ApiResponse::from);
+        }
         self.check(request).await.unwrap_or_else(ApiResponse::from)
     }
 }
