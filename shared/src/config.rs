@@ -179,6 +179,20 @@ impl CheckSessionConfig {
     }
 }
 
+/// The authorizer needs the table only: never the appsecret, never WeChat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerConfig {
+    pub table: String,
+}
+
+impl AuthorizerConfig {
+    pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: required(env, "SESSION_TABLE")?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 
 pub mod access_token;
 pub mod api;
+pub mod authorizer;
 pub mod aws;
 pub mod config;
 pub mod crypto;

@@ -1,0 +1,18 @@
+//! The API Gateway Lambda authorizer: the wxauth login state for the team's own
+//! APIs. Reads the session table only.
+
+use wxauth::authorizer::Authorizer;
+use wxauth::aws::{DynamoSessionStore, load_sdk_config};
+use wxauth::config::{AuthorizerConfig, ProcessEnv};
+use wxauth::edge::authorizer::run;
+use wxauth::edge::startup::{init_logging, or_exit};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let config = or_exit("authorizer", AuthorizerConfig::from_env(&ProcessEnv));
+    let sdk = load_sdk_config().await;
+    let authorizer = Authorizer::new(DynamoSessionStore::new(&sdk, config.table));
+    authorizer.warm_up().await;
+    run(authorizer).await
+}

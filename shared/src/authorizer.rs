@@ -1,0 +1,492 @@
+//! The login state for the team's own APIs: API Gateway's Lambda authorizer.
+//!
+//! It answers "may this request pass, and who is it?" with exactly the rules of
+//! `GET /session` (Bearer, token shape, the SHA-256 key, a consistent read,
+//! expiry decided here, logout and one-session-per-user revocation honoured).
+//! A table that cannot be read in time is an error, never a denial: a client
+//! must not be told to log in again because the table is slow.
+//!
+//! Events are read with aws_lambda_events' authorizer types. The answers are
+//! written in the contract's exact shape (`../shared/spec/API.md`, Authorizer):
+//! aws_lambda_events' response types would add `"context": null` to a denial
+//! and write `Action`/`Resource` as lists.
+
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayV2CustomAuthorizerV2Request,
+};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::info;
+
+use crate::deadline::Deadline;
+use crate::redact::mask_openid;
+use crate::session::{Caller, SessionStore, live_session};
+use crate::token::SessionToken;
+use crate::upstream::UpstreamError;
+
+pub struct Authorizer<S> {
+    store: S,
+}
+
+/// An answer for API Gateway, in the shape its event asked for.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    /// HTTP API, payload 2.0, simple responses.
+    Simple {
+        #[serde(rename = "isAuthorized")]
+        is_authorized: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        context: Option<Caller>,
+    },
+    /// REST API, TOKEN and REQUEST authorizers: an IAM policy.
+    Policy {
+        #[serde(rename = "principalId")]
+        principal_id: String,
+        #[serde(rename = "policyDocument")]
+        policy_document: PolicyDocument,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        context: Option<Caller>,
+    },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyDocument {
+    version: &'static str,
+    statement: [Statement; 1],
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Statement {
+    action: &'static str,
+    effect: &'static str,
+    resource: String,
+}
+
+impl Answer {
+    pub fn is_allowed(&self) -> bool {
+        match self {
+            Self::Simple { is_authorized, .. } => *is_authorized,
+            Self::Policy {
+                policy_document, ..
+            } => policy_document.statement[0].effect == "Allow",
+        }
+    }
+
+    fn simple(caller: Option<Caller>) -> Self {
+        Self::Simple {
+            is_authorized: caller.is_some(),
+            context: caller,
+        }
+    }
+
+    /// Allow or Deny `execute-api:Invoke` on the method the request is for. An
+    /// event without a method ARN is denied on everything: it allows nothing.
+    fn policy(caller: Option<Caller>, method_arn: Option<String>) -> Self {
+        let method_arn = method_arn.filter(|arn| !arn.is_empty());
+        let (caller, resource) = match method_arn {
+            Some(arn) => (caller, arn),
+            None => (None, "*".to_owned()),
+        };
+        let (principal_id, effect) = match &caller {
+            Some(caller) => (caller.openid.clone(), "Allow"),
+            None => ("anonymous".to_owned(), "Deny"),
+        };
+        Self::Policy {
+            principal_id,
+            policy_document: PolicyDocument {
+                version: "2012-10-17",
+                statement: [Statement {
+                    action: "execute-api:Invoke",
+                    effect,
+                    resource,
+                }],
+            },
+            context: caller,
+        }
+    }
+}
+
+/// The event kinds API Gateway sends a Lambda authorizer.
+enum Event {
+    HttpApi(Box<ApiGatewayV2CustomAuthorizerV2Request>),
+    RestToken(ApiGatewayCustomAuthorizerRequest),
+    RestRequest(Box<ApiGatewayCustomAuthorizerRequestTypeRequest>),
+    /// Not an authorizer event, or one whose fields have the wrong types.
+    Unreadable {
+        rest: bool,
+        method_arn: Option<String>,
+    },
+}
+
+impl Event {
+    fn read(event: Value) -> Self {
+        let text = |name: &str| event.get(name).and_then(Value::as_str).map(str::to_owned);
+        let (version, kind, method_arn) = (text("version"), text("type"), text("methodArn"));
+        let rest = method_arn.is_some() || version.as_deref() != Some("2.0");
+        let parsed = match (version.as_deref(), kind.as_deref()) {
+            (Some("2.0"), _) => serde_json::from_value(event)
+                .ok()
+                .map(|e| Self::HttpApi(Box::new(e))),
+            (_, Some("TOKEN")) => serde_json::from_value(event).ok().map(Self::RestToken),
+            (_, Some("REQUEST")) => serde_json::from_value(event)
+                .ok()
+                .map(|e| Self::RestRequest(Box::new(e))),
+            _ => None,
+        };
+        parsed.unwrap_or(Self::Unreadable { rest, method_arn })
+    }
+}
+
+impl<S: SessionStore> Authorizer<S> {
+    pub fn new(store: S) -> Self {
+        Self { store }
+    }
+
+    pub async fn warm_up(&self) {
+        self.store.warm_up(crate::session::Access::Read).await;
+    }
+
+    /// Who holds the token in `authorization` (an `Authorization` header's
+    /// value), if `GET /session` would accept it; `None` where it would answer 401.
+    pub async fn decide(
+        &self,
+        authorization: Option<&str>,
+        deadline: Deadline,
+    ) -> Result<Option<Caller>, UpstreamError> {
+        let Ok(token) = SessionToken::from_bearer(authorization) else {
+            return Ok(None);
+        };
+        let session = live_session(&self.store, &token, deadline).await?;
+        Ok(session.as_ref().map(Caller::from))
+    }
+
+    /// Answers one authorizer event. Anything unreadable is denied.
+    pub async fn answer(&self, event: Value, deadline: Deadline) -> Result<Answer, UpstreamError> {
+        let answer = match Event::read(event) {
+            Event::HttpApi(event) => {
+                // identitySource[0] is the Authorization header's value.
+                let authorization = match event.identity_source.as_deref() {
+                    Some([first, ..]) => Some(first.clone()),
+                    _ => header(&event.headers),
+                };
+                Answer::simple(self.decide(authorization.as_deref(), deadline).await?)
+            }
+            Event::RestToken(event) => {
+                let caller = self
+                    .decide(event.authorization_token.as_deref(), deadline)
+                    .await?;
+                Answer::policy(caller, event.method_arn)
+            }
+            Event::RestRequest(event) => {
+                let authorization =
+                    header(&event.headers).or_else(|| header(&event.multi_value_headers));
+                let caller = self.decide(authorization.as_deref(), deadline).await?;
+                Answer::policy(caller, event.method_arn)
+            }
+            Event::Unreadable { rest, method_arn } => {
+                info!("authorizer event unreadable; denied");
+                if rest {
+                    Answer::policy(None, method_arn)
+                } else {
+                    Answer::simple(None)
+                }
+            }
+        };
+        match &answer {
+            Answer::Simple {
+                context: Some(caller),
+                ..
+            }
+            | Answer::Policy {
+                context: Some(caller),
+                ..
+            } => info!(openid = %mask_openid(&caller.openid), "authorizer allowed"),
+            _ => info!("authorizer denied"),
+        }
+        Ok(answer)
+    }
+}
+
+/// The Authorization header, whatever its case.
+fn header(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::redact::SessionKey;
+    use crate::session::{MemorySessionStore, Session, StoreError, epoch_seconds};
+    use crate::token::TokenKey;
+
+    const METHOD_ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/orders";
+
+    fn deadline() -> Deadline {
+        Deadline::after(Duration::from_secs(5))
+    }
+
+    fn session(openid: &str, unionid: Option<&str>, expires_in: i64) -> Session {
+        let now = epoch_seconds();
+        Session {
+            openid: openid.into(),
+            unionid: unionid.map(str::to_owned),
+            session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA=="),
+            created_at: now,
+            expires_at: now + expires_in,
+        }
+    }
+
+    /// An authorizer over a memory store holding one session per `sessions` entry.
+    async fn with_sessions(
+        sessions: &[Session],
+    ) -> (Authorizer<Arc<MemorySessionStore>>, Vec<String>) {
+        let store = Arc::new(MemorySessionStore::new());
+        let mut tokens = Vec::new();
+        for session in sessions {
+            let token = SessionToken::generate().unwrap();
+            store.create(&token.key(), session).await.unwrap();
+            tokens.push(token.expose().to_owned());
+        }
+        (Authorizer::new(store), tokens)
+    }
+
+    fn http_api(authorization: Option<&str>) -> Value {
+        let mut event = json!({
+            "version": "2.0",
+            "type": "REQUEST",
+            "routeArn": METHOD_ARN,
+            "routeKey": "GET /orders",
+            "rawPath": "/orders",
+            "rawQueryString": "",
+            "headers": {},
+            "requestContext": {"http": {"method": "GET", "path": "/orders"}, "routeKey": "GET /orders", "stage": "$default"}
+        });
+        if let Some(value) = authorization {
+            event["identitySource"] = json!([value]);
+            event["headers"]["authorization"] = json!(value);
+        }
+        event
+    }
+
+    fn rest_token(authorization: &str) -> Value {
+        json!({"type": "TOKEN", "authorizationToken": authorization, "methodArn": METHOD_ARN})
+    }
+
+    fn rest_request(header: &str, authorization: &str) -> Value {
+        json!({
+            "type": "REQUEST",
+            "methodArn": METHOD_ARN,
+            "resource": "/orders",
+            "path": "/orders",
+            "httpMethod": "GET",
+            "headers": {header: authorization},
+            "requestContext": {"stage": "prod", "httpMethod": "GET"}
+        })
+    }
+
+    async fn answer(authorizer: &Authorizer<Arc<MemorySessionStore>>, event: Value) -> Value {
+        serde_json::to_value(authorizer.answer(event, deadline()).await.unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn http_api_simple_responses() {
+        let (authorizer, tokens) = with_sessions(&[
+            session("oALICE", Some("uALICE"), 600),
+            session("oBOB", None, 600),
+        ])
+        .await;
+        let allowed = answer(
+            &authorizer,
+            http_api(Some(&format!("Bearer {}", tokens[0]))),
+        )
+        .await;
+        let expires_at = allowed["context"]["expiresAt"].as_i64().unwrap();
+        assert!(expires_at > epoch_seconds());
+        assert_eq!(
+            allowed,
+            json!({"isAuthorized": true, "context": {"openid": "oALICE", "unionid": "uALICE", "expiresAt": expires_at}})
+        );
+        // unionid only when known.
+        let bob = answer(
+            &authorizer,
+            http_api(Some(&format!("bearer  {} ", tokens[1]))),
+        )
+        .await;
+        assert_eq!(bob["isAuthorized"], true);
+        assert_eq!(bob["context"].as_object().unwrap().len(), 2, "{bob}");
+        for refused in [
+            None,
+            Some(tokens[0].clone()),
+            Some(format!("Basic {}", tokens[0])),
+            Some("Bearer abc".into()),
+            Some(format!("Bearer {}x", tokens[0])),
+            Some(format!(
+                "Bearer {}",
+                SessionToken::generate().unwrap().expose()
+            )),
+        ] {
+            let denied = answer(&authorizer, http_api(refused.as_deref())).await;
+            assert_eq!(denied, json!({"isAuthorized": false}), "{refused:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_token_comes_from_identity_source_else_the_header_in_any_case() {
+        let (authorizer, tokens) = with_sessions(&[session("oALICE", None, 600)]).await;
+        let bearer = format!("Bearer {}", tokens[0]);
+        let mut event = http_api(None);
+        event["headers"] = json!({"AuThOrIzAtIoN": bearer});
+        assert_eq!(
+            answer(&authorizer, event.clone()).await["isAuthorized"],
+            true
+        );
+        // identitySource wins over the headers.
+        event["identitySource"] = json!(["Bearer nonsense"]);
+        assert_eq!(answer(&authorizer, event).await["isAuthorized"], false);
+    }
+
+    #[tokio::test]
+    async fn expired_logged_out_and_revoked_sessions_are_refused() {
+        let store = Arc::new(MemorySessionStore::new());
+        let authorizer = Authorizer::new(Arc::clone(&store));
+        let expired = SessionToken::generate().unwrap();
+        store
+            .create(&expired.key(), &session("oOLD", None, -1))
+            .await
+            .unwrap();
+        let logged_out = SessionToken::generate().unwrap();
+        store
+            .create(&logged_out.key(), &session("oOUT", None, 600))
+            .await
+            .unwrap();
+        store.delete(&logged_out.key()).await.unwrap();
+        let first = SessionToken::generate().unwrap();
+        store
+            .create_exclusive(&first.key(), &session("oONE", None, 600))
+            .await
+            .unwrap();
+        let second = SessionToken::generate().unwrap();
+        store
+            .create_exclusive(&second.key(), &session("oONE", None, 600))
+            .await
+            .unwrap();
+        for token in [&expired, &logged_out, &first] {
+            let bearer = format!("Bearer {}", token.expose());
+            assert_eq!(authorizer.decide(Some(&bearer), deadline()).await, Ok(None));
+        }
+        let bearer = format!("Bearer {}", second.expose());
+        assert_eq!(
+            authorizer
+                .decide(Some(&bearer), deadline())
+                .await
+                .unwrap()
+                .map(|c| c.openid),
+            Some("oONE".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn rest_token_and_request_authorizers_answer_a_policy() {
+        let (authorizer, tokens) = with_sessions(&[session("oALICE", Some("uALICE"), 600)]).await;
+        let bearer = format!("Bearer {}", tokens[0]);
+        for event in [
+            rest_token(&bearer),
+            rest_request("Authorization", &bearer),
+            rest_request("authorization", &bearer),
+        ] {
+            let allowed = answer(&authorizer, event).await;
+            assert_eq!(allowed["principalId"], "oALICE", "{allowed}");
+            assert_eq!(
+                allowed["policyDocument"],
+                json!({"Version": "2012-10-17", "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": METHOD_ARN}]})
+            );
+            assert_eq!(allowed["context"]["openid"], "oALICE");
+            assert_eq!(allowed["context"]["unionid"], "uALICE");
+        }
+        for event in [
+            rest_token("Bearer nope"),
+            rest_token(""),
+            rest_request("x-other", &bearer),
+        ] {
+            let denied = answer(&authorizer, event).await;
+            assert_eq!(
+                denied,
+                json!({"principalId": "anonymous", "policyDocument": {"Version": "2012-10-17", "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": METHOD_ARN}]}})
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn hostile_events_never_allow() {
+        let (authorizer, tokens) = with_sessions(&[session("oALICE", None, 600)]).await;
+        let bearer = format!("Bearer {}", tokens[0]);
+        for event in [
+            json!(null),
+            json!([bearer]),
+            json!(bearer),
+            json!({}),
+            json!({"authorizationToken": bearer}),
+            json!({"type": "TOKEN", "authorizationToken": bearer}),
+            json!({"type": "TOKEN", "authorizationToken": bearer, "methodArn": ""}),
+            json!({"type": "TOKEN", "authorizationToken": 7, "methodArn": METHOD_ARN}),
+            json!({"type": "REQUEST", "methodArn": METHOD_ARN, "headers": "Authorization"}),
+            json!({"version": "2.0", "type": "REQUEST", "identitySource": 5}),
+            json!({"version": "2.0", "type": "REQUEST", "identitySource": [bearer]}),
+            json!({"version": "2.0", "identitySource": [7], "requestContext": {}}),
+        ] {
+            let answer = authorizer.answer(event.clone(), deadline()).await.unwrap();
+            assert!(!answer.is_allowed(), "{event} was allowed: {answer:?}");
+        }
+    }
+
+    /// A table that cannot be read.
+    struct DownStore;
+
+    impl SessionStore for DownStore {
+        async fn create(&self, _: &TokenKey, _: &Session) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn create_exclusive(&self, _: &TokenKey, _: &Session) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn get(&self, _: &TokenKey) -> Result<Option<Session>, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn delete(&self, _: &TokenKey) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_outage_is_an_error_not_a_denial() {
+        let authorizer = Authorizer::new(DownStore);
+        let bearer = format!("Bearer {}", SessionToken::generate().unwrap().expose());
+        assert!(
+            authorizer
+                .answer(http_api(Some(&bearer)), deadline())
+                .await
+                .is_err()
+        );
+        assert!(
+            authorizer
+                .answer(rest_token(&bearer), deadline())
+                .await
+                .is_err()
+        );
+        // No token: nothing to look up, so a denial without asking the table.
+        let denied = authorizer.answer(http_api(None), deadline()).await.unwrap();
+        assert!(!denied.is_allowed());
+    }
+}
