@@ -53,6 +53,10 @@ EXPECTED = {
         ("dynamodb:PutItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
         ("secretsmanager:GetSecretValue", str(SECRET), None),
     },
+    # The session table, read only: no appsecret, no WeChat, no writes.
+    "AuthorizerFunction": {
+        ("dynamodb:GetItem", str(TABLE_ARN), None),
+    },
 }
 
 
@@ -71,7 +75,7 @@ def main():
         print(f"{'ok  ' if ok else 'FAIL'} {name}{'' if ok else ': ' + detail}")
 
     functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
-    check("exactly the three functions", set(functions) == set(EXPECTED), str(sorted(functions)))
+    check("exactly the four functions", set(functions) == set(EXPECTED), str(sorted(functions)))
     for name, function in functions.items():
         granted = set()
         wildcard = False
@@ -112,6 +116,42 @@ def main():
     check("table TTL on expiresAt", table.get("TimeToLiveSpecification") == {"AttributeName": "expiresAt", "Enabled": True})
     check("table point-in-time recovery", table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True)
     check("table encrypted", table.get("SSESpecification", {}).get("SSEEnabled") is True)
+
+    # The authorizer: on the HTTP API, payload 2.0, simple responses, identity from
+    # the Authorization header, its cache TTL a parameter (default 0, at most 3600).
+    authorizers = api.get("Auth", {}).get("Authorizers", {})
+    authorizer = authorizers.get("WxAuthAuthorizer", {})
+    check("one authorizer on the HTTP API", list(authorizers) == ["WxAuthAuthorizer"], str(list(authorizers)))
+    check("authorizer is the authorizer function",
+          authorizer.get("FunctionArn") == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}, str(authorizer.get("FunctionArn")))
+    check("authorizer: payload 2.0, simple responses",
+          authorizer.get("AuthorizerPayloadFormatVersion") == "2.0" and authorizer.get("EnableSimpleResponses") is True)
+    identity = authorizer.get("Identity", {})
+    check("authorizer identity: the Authorization header", identity.get("Headers") == ["Authorization"], str(identity))
+    check("authorizer cache TTL is the parameter", identity.get("ReauthorizeEvery") == {"Ref": "AuthorizerResultTtlInSeconds"}, str(identity))
+    ttl = template["Parameters"].get("AuthorizerResultTtlInSeconds", {})
+    check("cache TTL parameter: default 0, 0 to 3600",
+          (ttl.get("Default"), ttl.get("MinValue"), ttl.get("MaxValue")) == (0, 0, 3600), str(ttl))
+    check("authorizer function has no variable but the table",
+          "Variables" not in resources["AuthorizerFunction"]["Properties"].get("Environment", {}))
+    permission = resources.get("AuthorizerInvokePermission", {}).get("Properties", {})
+    check("API Gateway may invoke the authorizer for this API's authorizers",
+          permission.get("Action") == "lambda:InvokeFunction"
+          and permission.get("Principal") == "apigateway.amazonaws.com"
+          and permission.get("FunctionName") == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+          and "${HttpApi}/authorizers/*" in str(permission.get("SourceArn")), str(permission))
+    me = resources["CheckSessionFunction"]["Properties"]["Events"].get("Me", {}).get("Properties", {})
+    check("GET /me on check-session, behind the authorizer",
+          (me.get("Path"), me.get("Method"), me.get("Auth", {}).get("Authorizer")) == ("/me", "GET", "WxAuthAuthorizer"), str(me))
+    others = [name for name, f in functions.items() for e in f["Properties"].get("Events", {}).values()
+              if e.get("Properties", {}).get("Auth") and name != "CheckSessionFunction"]
+    check("no other route is behind the authorizer", not others, str(others))
+    outputs = template.get("Outputs", {})
+    exported = {name: o.get("Export", {}).get("Name") for name, o in outputs.items()}
+    check("the authorizer's ARN is exported",
+          exported.get("AuthorizerFunctionArn") == {"Fn::Sub": "${AWS::StackName}-AuthorizerFunctionArn"}
+          and outputs["AuthorizerFunctionArn"]["Value"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}, str(exported))
+    check("the API id is exported", exported.get("HttpApiId") == {"Fn::Sub": "${AWS::StackName}-HttpApiId"}, str(exported))
 
     groups = [v for v in resources.values() if v["Type"] == "AWS::Logs::LogGroup"]
     check("every log group has a retention", groups and all("RetentionInDays" in g["Properties"] for g in groups))
