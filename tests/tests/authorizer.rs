@@ -1,0 +1,350 @@
+//! The authorizer on DynamoDB Local: every row of the contract's "Authorizer"
+//! section, in-process and as the release binary under the Lambda Runtime API,
+//! and GET /me answering from the authorizer's context.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use wxauth::authorizer::Authorizer;
+use wxauth::aws::DynamoSessionStore;
+use wxauth::deadline::Deadline;
+use wxauth_tests::events::HttpEvent;
+use wxauth_tests::invoke::{call, invoke_event, logged_in, login_event};
+use wxauth_tests::proxy::CountingProxy;
+use wxauth_tests::runtime::{LambdaFunction, Outcome};
+use wxauth_tests::world::World;
+
+const METHOD_ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/orders";
+
+fn http_api_event(authorization: Option<&str>) -> Value {
+    let mut event = json!({
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": METHOD_ARN,
+        "routeKey": "GET /orders",
+        "rawPath": "/orders",
+        "rawQueryString": "",
+        "headers": {"host": "abc123.execute-api.us-east-1.amazonaws.com"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "http": {"method": "GET", "path": "/orders", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "MicroMessenger"},
+            "requestId": "id",
+            "routeKey": "GET /orders",
+            "stage": "$default",
+            "time": "24/Nov/2026:08:00:00 +0000",
+            "timeEpoch": 1_795_334_400_000u64
+        }
+    });
+    if let Some(value) = authorization {
+        event["identitySource"] = json!([value]);
+        event["headers"]["authorization"] = json!(value);
+    }
+    event
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+async fn answer(authorizer: &Authorizer<DynamoSessionStore>, event: Value) -> Value {
+    let deadline = Deadline::after(Duration::from_secs(5));
+    serde_json::to_value(
+        authorizer
+            .answer(event, deadline)
+            .await
+            .expect("the table answers"),
+    )
+    .unwrap()
+}
+
+async fn is_allowed(authorizer: &Authorizer<DynamoSessionStore>, token: &str) -> bool {
+    answer(authorizer, http_api_event(Some(&bearer(token)))).await["isAuthorized"] == true
+}
+
+#[tokio::test]
+async fn every_contract_row_on_dynamodb_local() {
+    let world = World::new().await;
+    let (login, check) = (world.login().await, world.check().await);
+    let authorizer = Authorizer::new(world.store().await);
+
+    // A token GET /session accepts: allowed, with who it is.
+    let (code, issued) = world
+        .wechat
+        .issue_code_for("oAUTHZ0000000000000000000001", Some("uAUTHZ"));
+    let login_answer = call(&login, login_event(&code)).await;
+    let token = login_answer.body["token"].as_str().unwrap().to_owned();
+    let allowed = answer(&authorizer, http_api_event(Some(&bearer(&token)))).await;
+    assert_eq!(allowed["isAuthorized"], true, "{allowed}");
+    assert_eq!(allowed["context"]["openid"], issued.openid.as_str());
+    assert_eq!(allowed["context"]["unionid"], "uAUTHZ");
+    let expires_at = allowed["context"]["expiresAt"].as_i64().unwrap();
+    let left = expires_at - wxauth::session::epoch_seconds();
+    assert!((590..=600).contains(&left), "{left}");
+
+    // What GET /session answers 401 for is denied.
+    for refused in [
+        None,
+        Some(token.clone()),
+        Some(format!("Token {token}")),
+        Some("Bearer short".to_owned()),
+        Some(bearer(
+            wxauth::token::SessionToken::generate().unwrap().expose(),
+        )),
+    ] {
+        let denied = answer(&authorizer, http_api_event(refused.as_deref())).await;
+        assert_eq!(denied, json!({"isAuthorized": false}), "{refused:?}");
+    }
+
+    // Expired but still in the table (TTL is off here, as in the service for hours).
+    let (expired, _) = logged_in(&world, &login).await;
+    let pk = hex::encode(Sha256::digest(expired.as_bytes()));
+    let past = wxauth::session::epoch_seconds() - 5;
+    world
+        .dynamodb
+        .update_item()
+        .table_name(&world.table)
+        .key("pk", AttributeValue::S(pk.clone()))
+        .update_expression("SET expiresAt = :past")
+        .expression_attribute_values(":past", AttributeValue::N(past.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        world.item(&pk).await.is_some(),
+        "the expired item is still there"
+    );
+    assert!(!is_allowed(&authorizer, &expired).await);
+
+    // Logged out.
+    let (logged_out, _) = logged_in(&world, &login).await;
+    assert!(is_allowed(&authorizer, &logged_out).await);
+    let answer_logout = call(
+        &check,
+        HttpEvent::new("DELETE", "/session").bearer(&logged_out),
+    )
+    .await;
+    assert_eq!(answer_logout.status, 204);
+    assert!(!is_allowed(&authorizer, &logged_out).await);
+
+    // Revoked by a later login of the same user.
+    let (code, _) = world.wechat.issue_code_for(&issued.openid, Some("uAUTHZ"));
+    let later = call(&login, login_event(&code)).await;
+    assert_eq!(later.status, 200);
+    assert!(!is_allowed(&authorizer, &token).await);
+    assert!(is_allowed(&authorizer, later.body["token"].as_str().unwrap()).await);
+}
+
+#[tokio::test]
+async fn rest_token_and_request_authorizers() {
+    let world = World::new().await;
+    let login = world.login().await;
+    let authorizer = Authorizer::new(world.store().await);
+    let (token, issued) = logged_in(&world, &login).await;
+    let token_event = |value: &str| json!({"type": "TOKEN", "authorizationToken": value, "methodArn": METHOD_ARN});
+    let request_event = |value: &str| {
+        json!({
+            "type": "REQUEST",
+            "methodArn": METHOD_ARN,
+            "resource": "/orders",
+            "path": "/orders",
+            "httpMethod": "GET",
+            "headers": {"Authorization": value, "Host": "abc123.execute-api.us-east-1.amazonaws.com"},
+            "multiValueHeaders": {"Authorization": [value]},
+            "queryStringParameters": {},
+            "pathParameters": {},
+            "stageVariables": {},
+            "requestContext": {"path": "/prod/orders", "accountId": "123456789012", "resourceId": "r", "stage": "prod", "requestId": "id", "resourcePath": "/orders", "httpMethod": "GET", "apiId": "abc123"}
+        })
+    };
+    for event in [token_event(&bearer(&token)), request_event(&bearer(&token))] {
+        let allowed = answer(&authorizer, event).await;
+        assert_eq!(allowed["principalId"], issued.openid.as_str(), "{allowed}");
+        let statement = &allowed["policyDocument"]["Statement"][0];
+        assert_eq!(allowed["policyDocument"]["Version"], "2012-10-17");
+        assert_eq!(
+            (
+                &statement["Action"],
+                &statement["Effect"],
+                &statement["Resource"]
+            ),
+            (
+                &json!("execute-api:Invoke"),
+                &json!("Allow"),
+                &json!(METHOD_ARN)
+            )
+        );
+        assert_eq!(allowed["context"]["openid"], issued.openid.as_str());
+    }
+    for event in [token_event("Bearer nope"), request_event(&token)] {
+        let denied = answer(&authorizer, event).await;
+        assert_eq!(denied["principalId"], "anonymous");
+        assert_eq!(denied["policyDocument"]["Statement"][0]["Effect"], "Deny");
+        assert!(denied.get("context").is_none(), "{denied}");
+    }
+}
+
+/// The release binary under the Runtime API emulator: allows, denies, survives
+/// hostile events, and fails the invocation when the table cannot be read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_release_binary_allows_denies_and_fails_on_an_outage() {
+    let world = World::new().await;
+    let login = world.login().await;
+    let (token, issued) = logged_in(&world, &login).await;
+    let env: Vec<(&str, String)> = world
+        .function_env()
+        .into_iter()
+        .filter(|(name, _)| matches!(*name, "SESSION_TABLE" | "AWS_ENDPOINT_URL_DYNAMODB"))
+        .collect();
+    let mut authorizer = LambdaFunction::start("authorizer", &env).await;
+    let Outcome::Response(allowed) = authorizer
+        .invoke(http_api_event(Some(&bearer(&token))))
+        .await
+    else {
+        panic!("invocation error; logs:\n{}", authorizer.logs.text());
+    };
+    assert_eq!(allowed["isAuthorized"], true, "{allowed}");
+    assert_eq!(allowed["context"]["openid"], issued.openid.as_str());
+    for hostile in [
+        json!(null),
+        json!([1]),
+        json!({"version": "2.0", "identitySource": 5}),
+        json!("Bearer x"),
+    ] {
+        let Outcome::Response(denied) = authorizer.invoke(hostile.clone()).await else {
+            panic!("{hostile}: invocation error");
+        };
+        assert!(
+            denied["isAuthorized"] != true
+                && denied["policyDocument"]["Statement"][0]["Effect"] != "Allow",
+            "{hostile}: {denied}"
+        );
+    }
+    assert!(authorizer.is_running());
+    let logs = authorizer.logs.text();
+    assert!(
+        !logs.contains(&token) && !logs.contains(&issued.openid),
+        "{logs}"
+    );
+
+    // The table unreachable: the invocation fails (API Gateway answers 500).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut env = env.clone();
+    for (name, value) in env.iter_mut() {
+        if *name == "AWS_ENDPOINT_URL_DYNAMODB" {
+            *value = endpoint.clone();
+        }
+    }
+    let mut cut_off = LambdaFunction::start("authorizer", &env).await;
+    cut_off.timeout = Duration::from_secs(3);
+    match cut_off.invoke(http_api_event(Some(&bearer(&token)))).await {
+        Outcome::Error(error) => assert!(!error.to_string().contains(&token), "{error}"),
+        Outcome::Response(answer) => panic!("an outage answered {answer}"),
+    }
+    assert!(cut_off.is_running());
+}
+
+/// One GetItem per request and no new connection, from the first request on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_get_item_per_request() {
+    let world = World::new().await;
+    let login = world.login().await;
+    let (token, _) = logged_in(&world, &login).await;
+    let dynamodb = CountingProxy::start(&world.standins.dynamodb).await;
+    let env = vec![
+        ("SESSION_TABLE", world.table.clone()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.endpoint.clone()),
+    ];
+    let mut authorizer = LambdaFunction::start("authorizer", &env).await;
+    authorizer
+        .init_duration(Duration::from_secs(10))
+        .await
+        .expect("init finished");
+    let after_init = dynamodb.counts();
+    for _ in 0..10 {
+        let Outcome::Response(answer) = authorizer
+            .invoke(http_api_event(Some(&bearer(&token))))
+            .await
+        else {
+            panic!("invocation error");
+        };
+        assert_eq!(answer["isAuthorized"], true);
+    }
+    let Outcome::Response(_) = authorizer.invoke(http_api_event(None)).await else {
+        panic!("invocation error");
+    };
+    let counts = dynamodb.counts();
+    assert_eq!(
+        counts.op("GetItem") - after_init.op("GetItem"),
+        10,
+        "{:?}",
+        counts.operations
+    );
+    assert_eq!(
+        counts.operations.values().sum::<u64>() - after_init.operations.values().sum::<u64>(),
+        10
+    );
+    assert_eq!(
+        counts.connections, after_init.connections,
+        "a request opened a connection"
+    );
+}
+
+/// GET /me answers from the authorizer's context (payload 2.0: `.lambda`; REST:
+/// the flat map), never from anything the client sends.
+#[tokio::test]
+async fn me_answers_from_the_authorizer_context() {
+    let world = World::new().await;
+    let (login, check) = (world.login().await, world.check().await);
+    let (token, issued) = logged_in(&world, &login).await;
+
+    let mut event = HttpEvent::new("GET", "/me")
+        .bearer(&token)
+        .header("x-openid", "oFORGED")
+        .build();
+    event["requestContext"]["authorizer"] =
+        json!({"lambda": {"openid": issued.openid, "unionid": "uME", "expiresAt": 1_795_335_000}});
+    let answer = invoke_event(&check, &event, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    assert_eq!(
+        answer.body,
+        json!({"openid": issued.openid, "unionid": "uME"})
+    );
+
+    let rest = json!({
+        "resource": "/me",
+        "path": "/me",
+        "httpMethod": "GET",
+        "headers": {"Authorization": bearer(&token), "Host": "abc123.execute-api.us-east-1.amazonaws.com"},
+        "multiValueHeaders": {"Authorization": [bearer(&token)]},
+        "requestContext": {
+            "path": "/prod/me", "stage": "prod", "httpMethod": "GET", "requestId": "id",
+            "resourcePath": "/me", "accountId": "123456789012", "apiId": "abc123", "identity": {},
+            "authorizer": {"principalId": issued.openid, "openid": issued.openid, "expiresAt": "1795335000"}
+        },
+        "isBase64Encoded": false
+    });
+    let answer = invoke_event(&check, &rest, None).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    assert_eq!(answer.body, json!({"openid": issued.openid}));
+
+    // A valid token and a forged header are not an authorizer's context.
+    let event = HttpEvent::new("GET", "/me")
+        .bearer(&token)
+        .header("x-openid", "oFORGED")
+        .build();
+    let answer = invoke_event(&check, &event, None).await;
+    assert_eq!(
+        (answer.status, answer.body["error"].as_str()),
+        (401, Some("unauthorized")),
+        "{}",
+        answer.raw
+    );
+    let answer = invoke_event(&check, &HttpEvent::new("POST", "/me").build(), None).await;
+    assert_eq!(answer.status, 405);
+}
