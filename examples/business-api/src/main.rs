@@ -1,0 +1,106 @@
+//! A business API behind the wxauth authorizer: `GET /orders` answers for the
+//! user who calls. API Gateway runs the authorizer before this function, and
+//! hands its context (`openid`, `unionid`, `expiresAt`) to the function in
+//! `requestContext.authorizer.lambda`; a request the authorizer refused never
+//! gets here. The function never reads identity from a client-sent header.
+
+use lambda_http::http::StatusCode;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, Request, RequestExt, Response, run, service_fn};
+use serde_json::{Value, json};
+
+/// The caller's openid, as the wxauth authorizer put it in the request context.
+pub fn caller_openid(request: &Request) -> Option<String> {
+    let RequestContext::ApiGatewayV2(context) = request.request_context_ref()? else {
+        return None;
+    };
+    let openid = context.authorizer.as_ref()?.fields.get("openid")?;
+    openid.as_str().filter(|o| !o.is_empty()).map(str::to_owned)
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        lambda_http::http::header::CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `GET /orders`: this user's orders (none here; look them up by openid).
+async fn orders(request: Request) -> Result<Response<Body>, Error> {
+    Ok(match caller_openid(&request) {
+        Some(openid) => json_response(StatusCode::OK, &json!({"openid": openid, "orders": []})),
+        // Only reachable when the route is deployed without the authorizer.
+        None => json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "unauthorized", "message": "This route is served only behind the wxauth authorizer."}),
+        ),
+    })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    run(service_fn(orders)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An HTTP API event as API Gateway sends it after the authorizer allowed.
+    fn event(authorizer: Option<Value>) -> Request {
+        let mut context = json!({
+            "accountId": "123456789012",
+            "apiId": "api-id",
+            "domainName": "api-id.execute-api.us-east-1.amazonaws.com",
+            "http": {"method": "GET", "path": "/orders", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "MicroMessenger"},
+            "requestId": "id",
+            "routeKey": "GET /orders",
+            "stage": "$default",
+            "time": "24/Nov/2026:08:00:00 +0000",
+            "timeEpoch": 1_795_334_400_000u64
+        });
+        if let Some(authorizer) = authorizer {
+            context["authorizer"] = authorizer;
+        }
+        let event = json!({
+            "version": "2.0",
+            "routeKey": "GET /orders",
+            "rawPath": "/orders",
+            "rawQueryString": "",
+            "headers": {"authorization": "Bearer forged-or-not", "x-openid": "oFORGED"},
+            "requestContext": context,
+            "isBase64Encoded": false
+        });
+        lambda_http::request::from_str(&event.to_string()).expect("an HTTP API event")
+    }
+
+    async fn call(request: Request) -> (u16, Value) {
+        let response = orders(request).await.expect("an answer");
+        let status = response.status().as_u16();
+        let body = match response.body() {
+            Body::Text(text) => serde_json::from_str(text).expect("JSON"),
+            other => panic!("unexpected body {other:?}"),
+        };
+        (status, body)
+    }
+
+    #[tokio::test]
+    async fn answers_for_the_caller_the_authorizer_identified() {
+        let context = json!({"lambda": {"openid": "oUSER123", "unionid": "uUNION", "expiresAt": 1_795_335_000}});
+        let (status, body) = call(event(Some(context))).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["openid"], "oUSER123");
+    }
+
+    #[tokio::test]
+    async fn never_trusts_a_client_header_for_identity() {
+        let (status, body) = call(event(None)).await;
+        assert_eq!(status, 401, "{body}");
+        let (status, _) = call(event(Some(json!({"lambda": {}})))).await;
+        assert_eq!(status, 401);
+    }
+}
