@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A scripted curl session against the local server, as a newcomer would try it:
 # login with a simulator code -> GET /session -> simulated phone payload -> POST /phone
-# -> phone by code -> GET /session?verify=wechat,
+# -> phone by code -> GET /session?verify=wechat -> GET /me (the authorizer's decision),
 # then the OpenAPI conformance check (tests/openapi_conformance.py) on the same server.
 # Usage: bash infra/local-smoke.sh   (builds and starts the server on a free port, stops it after)
 set -euo pipefail
@@ -51,9 +51,12 @@ expect 200 POST /phone -H "Authorization: Bearer $token" -H 'content-type: appli
 expect 200 POST /phone -H "Authorization: Bearer $token" -d '{"code":"phone-13900139000"}'
 [ "$(field purePhoneNumber <<<"$body")" = "13900139000" ] || { echo "FAIL: phone by code: $body" >&2; exit 1; }
 expect 200 GET '/session?verify=wechat' -H "Authorization: Bearer $token"
+expect 200 GET /me -H "Authorization: Bearer $token"
+[ "$(field openid <<<"$body")" = "$openid" ] || { echo "FAIL: /me names another openid: $body" >&2; exit 1; }
 expect 401 POST /login -d '{"code":"newcomer-1"}'
 [ "$(field error <<<"$body")" = "invalid_code" ] || { echo "FAIL: code reuse: $body" >&2; exit 1; }
 expect 401 GET /session
+expect 401 GET /me
 expect 429 POST /login -d '{"code":"errcode-45011"}'
 grep -q 'path="/phone" status=200' "$log" || { echo "FAIL: no request log line" >&2; exit 1; }
 if grep -q "$token" "$log"; then echo "FAIL: the token reached the log" >&2; exit 1; fi

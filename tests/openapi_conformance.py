@@ -170,6 +170,12 @@ def main():
     c.check("verify with WeChat", "GET", "/session?verify=wechat", token=token, want=200)
     c.check("verify=maybe", "GET", "/session?verify=maybe", token=token, want=400)
 
+    _, me = c.check("me", "GET", "/me", token=token, want=200)
+    if me is not None and me.get("openid") != login["openid"]:
+        c.failed += 1
+        print(f"FAIL me: {me} is not the logged-in user {login['openid']}")
+    c.check("me without a token", "GET", "/me", want=401)
+    c.check("POST /me", "POST", "/me", token=token, want=405)
     c.check("unknown path", "POST", "/logins", {"code": "x"}, want=404)
     c.check("the stage-less root", "GET", "/", want=404)
 

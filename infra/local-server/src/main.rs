@@ -21,9 +21,11 @@ use axum::extract::Request;
 use axum::routing::{MethodRouter, any};
 use wxauth::access_token::{AccessTokens, MemoryTokenCache};
 use wxauth::api::{ApiRequest, ApiResponse, Handler, Route};
+use wxauth::authorizer::Authorizer;
 use wxauth::config::{DEFAULT_SESSION_TTL_SECONDS, ProcessEnv};
 use wxauth::edge::startup::{init_logging, or_exit};
 use wxauth::edge::{checked, respond, respond_with};
+use wxauth::error::ApiError;
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
 use wxauth::redact::{AccessToken, AppSecret};
 use wxauth::secret::StaticSecret;
@@ -119,6 +121,7 @@ pub struct App {
     login: Login<Store, LocalWeChat, StaticSecret>,
     phone: DecryptPhone<Store, Tokens>,
     check: CheckSession<Store, Tokens>,
+    authorizer: Authorizer<Store>,
     store: Store,
     appid: String,
     simulated: bool,
@@ -135,6 +138,21 @@ impl Handler for App {
             Route::Login => self.login.handle(route, request).await,
             Route::Phone | Route::OpenData => self.phone.handle(route, request).await,
             Route::Session => self.check.handle(route, request).await,
+            // What API Gateway does before GET /me reaches check-session: the
+            // authorizer's decision on the Authorization header, as its context.
+            Route::Me => {
+                let mut request = request;
+                let authorization = request.header("authorization").map(str::to_owned);
+                match self
+                    .authorizer
+                    .decide(authorization.as_deref(), request.deadline)
+                    .await
+                {
+                    Ok(caller) => request.caller = caller,
+                    Err(err) => return ApiError::from(err).into_response(),
+                }
+                self.check.handle(route, request).await
+            }
         }
     }
 }
@@ -232,6 +250,7 @@ fn app_from_env() -> App {
     App {
         phone: DecryptPhone::new(Arc::clone(&store), appid.clone()).with_wechat(tokens()),
         check: CheckSession::new(Arc::clone(&store)).with_wechat(tokens()),
+        authorizer: Authorizer::new(Arc::clone(&store)),
         login: Login::new(
             Arc::clone(&store),
             wechat,
@@ -263,6 +282,7 @@ fn print_simulator_banner() {
     token returns encryptedData + iv for POST /phone
   - POST /dev/user-info {{\"nickName\": \"...\"}} with the bearer token returns
     rawData + signature, as wx.getUserInfo would, for POST /session
+  - GET /me with the bearer token: who is calling, as the authorizer decides
  Sessions live in memory and vanish when the server stops.
 ================================================================================"
     );
