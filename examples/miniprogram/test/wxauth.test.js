@@ -20,8 +20,9 @@ function stubWx(routes) {
       setImmediate(() => (wx.checkSessionFails ? fail({ errMsg: 'checkSession:fail' }) : success({})))
     },
     request({ url, method, header, data, success }) {
-      const path = url.replace('https://api.example.com', '')
-      calls.requests.push({ path, method, header, data })
+      const origin = url.match(/^https:\/\/[^/]+/)[0]
+      const path = url.slice(origin.length)
+      calls.requests.push({ origin, path, method, header, data })
       const body = data === undefined ? undefined : JSON.parse(data)
       const handler = routes[`${method} ${path}`]
       const [statusCode, resBody, resHeader] = handler ? handler(body, header) : [404, { error: 'not_found' }]
@@ -230,4 +231,56 @@ test('logout deletes the session on the server and forgets the token', async () 
   assert.equal(auth.token(), '')
   await auth.logout() // no token: nothing to send
   assert.equal(wx.calls.requests.filter((r) => r.method === 'DELETE').length, 1)
+})
+
+// The team's API behind the authorizer: API Gateway refuses a dead token itself
+// with 403 (authorizer said no) or 401 (no token), bodies of its own.
+function orderRoutes(valid) {
+  return {
+    'GET /orders': (_, header) =>
+      valid.has((header.Authorization || '').replace('Bearer ', ''))
+        ? [200, { openid: 'o1', orders: [] }]
+        : [403, { message: 'Forbidden' }],
+  }
+}
+
+test('callApi goes to apiBaseUrl with the bearer token', async () => {
+  const valid = new Set()
+  const wx = stubWx(loginRoutes(valid, orderRoutes(valid)))
+  const auth = createClient({ baseUrl, apiBaseUrl: 'https://orders.example.com/', wx })
+  const body = await auth.callApi({ path: '/orders' })
+  assert.deepEqual(body, { openid: 'o1', orders: [] })
+  const call = wx.calls.requests.at(-1)
+  assert.equal(call.origin, 'https://orders.example.com')
+  assert.equal(call.header.Authorization, 'Bearer token-1')
+})
+
+test("callApi logs in again once on the authorizer's 403, then retries", async () => {
+  const valid = new Set()
+  const wx = stubWx(loginRoutes(valid, orderRoutes(valid)))
+  const auth = createClient({ baseUrl, wx })
+  await auth.login()
+  valid.clear() // logged out elsewhere, or replaced by a later login
+  const body = await auth.callApi({ path: '/orders' })
+  assert.equal(body.openid, 'o1')
+  assert.equal(wx.calls.login, 2)
+  assert.deepEqual(wx.calls.requests.map((r) => r.path), ['/login', '/orders', '/login', '/orders'])
+})
+
+test('callApi logs in again once on 401, and gives up after a second refusal', async () => {
+  const wx = stubWx(
+    loginRoutes(new Set(), { 'GET /orders': () => [401, { message: 'Unauthorized' }] }),
+  )
+  const auth = createClient({ baseUrl, wx })
+  await assert.rejects(auth.callApi({ path: '/orders' }), (err) => err.status === 401)
+  // One login for the missing token, one after the refusal: never a loop.
+  assert.equal(wx.calls.login, 2)
+  assert.equal(wx.calls.requests.filter((r) => r.path === '/orders').length, 2)
+})
+
+test('callApi does not log in again for other errors', async () => {
+  const wx = stubWx(loginRoutes(new Set(), { 'POST /orders': () => [500, { message: 'Internal Server Error' }] }))
+  const auth = createClient({ baseUrl, wx })
+  await assert.rejects(auth.callApi({ path: '/orders', method: 'POST', data: {} }), (err) => err.status === 500)
+  assert.equal(wx.calls.login, 1)
 })

@@ -6,6 +6,8 @@
 //   const auth = createClient({ baseUrl: 'https://<api-id>.execute-api.<region>.amazonaws.com' })
 //   await auth.login()
 //   const session = await auth.request({ path: '/session' })
+//   // The team's own API behind the wxauth authorizer:
+//   const orders = await auth.callApi({ path: '/orders' })
 
 const TOKEN_KEY = 'wxauth_token'
 
@@ -53,17 +55,20 @@ function promisify(wx, name, options) {
   })
 }
 
-function createClient({ baseUrl, wx: wxApi, storageKey = TOKEN_KEY } = {}) {
+// apiBaseUrl: where the team's own APIs behind the wxauth authorizer live
+// (callApi), when not on the wxauth API itself.
+function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY } = {}) {
   const wx = wxApi || globalThis.wx
   if (!baseUrl) throw new Error('wxauth: baseUrl is required')
   const base = baseUrl.replace(/\/+$/, '')
+  const apiBase = (apiBaseUrl || baseUrl).replace(/\/+$/, '')
   let loggingIn = null
 
-  function send({ path, method = 'GET', data, token }) {
+  function send({ path, method = 'GET', data, token, origin = base }) {
     const header = { 'content-type': 'application/json' }
     if (token) header.Authorization = `Bearer ${token}`
     return promisify(wx, 'request', {
-      url: base + path,
+      url: origin + path,
       method,
       header,
       // JSON, never form-encoded: a form encoder turns '+' in base64 into a space.
@@ -135,6 +140,23 @@ function createClient({ baseUrl, wx: wxApi, storageKey = TOKEN_KEY } = {}) {
     throw err
   }
 
+  // Calls a route of the team's own API behind the wxauth authorizer. API Gateway
+  // answers a refused token itself, without our error body: 401 when no token
+  // reached it, 403 when the authorizer said no (logged out, expired, replaced by
+  // a login elsewhere). Either way: log in once more and send it again; a second
+  // refusal is thrown, as is every other error.
+  async function callApi({ path, method = 'GET', data }) {
+    if (!token()) await login()
+    let res = await send({ path, method, data, token: token(), origin: apiBase })
+    if (res.status === 401 || res.status === 403) {
+      await login()
+      res = await send({ path, method, data, token: token(), origin: apiBase })
+    }
+    if (res.status >= 200 && res.status < 300) return res.body
+    const body = res.body || {}
+    throw new WxAuthError(res.status, body.error, body.message)
+  }
+
   // Makes sure WeChat still holds our session_key before the user taps a button
   // whose data the server must decrypt; a stale key would make it fail with 422.
   async function ensureFreshSession() {
@@ -174,7 +196,7 @@ function createClient({ baseUrl, wx: wxApi, storageKey = TOKEN_KEY } = {}) {
     return request({ path: '/phone', method: 'POST', data })
   }
 
-  return { login, logout, request, ensureFreshSession, verifySession, getPhoneNumber, token }
+  return { login, logout, request, callApi, ensureFreshSession, verifySession, getPhoneNumber, token }
 }
 
 module.exports = { createClient, classifyError, WxAuthError, TOKEN_KEY }

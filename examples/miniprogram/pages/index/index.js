@@ -36,6 +36,17 @@ Page({
     }
   },
 
+  // GET /me through the wxauth authorizer, as any of the team's own routes would
+  // be called: a refused token means one more login, then the call again.
+  async onWhoAmI() {
+    try {
+      const me = await app.auth.callApi({ path: '/me' })
+      this.setData({ openid: me.openid, sessionInfo: 'the authorizer knows us', error: '' })
+    } catch (err) {
+      this.setData({ error: err.message })
+    }
+  },
+
   async onLogout() {
     try {
       await app.auth.logout()
