@@ -220,5 +220,62 @@ fn handlers(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, primitives, handlers);
+/// The authorizer's warm decision, I/O excluded (memory store): the payload's
+/// text in, as the runtime hands it over, the answer's text out.
+fn authorizer(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let store = std::sync::Arc::new(MemorySessionStore::new());
+    let token = SessionToken::generate().unwrap();
+    let now = epoch_seconds();
+    runtime
+        .block_on(store.create(
+            &token.key(),
+            &Session {
+                openid: "oGZUI0egBJY1zhBYw2KhdUfwVJJE".into(),
+                unionid: Some("oUNION".into()),
+                session_key: session_key(),
+                created_at: now,
+                expires_at: now + 3600,
+            },
+        ))
+        .unwrap();
+    let authorizer = wxauth::authorizer::Authorizer::new(store);
+    let bearer = format!("Bearer {}", token.expose());
+    let event = json!({
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": "arn:aws:execute-api:ap-east-1:123456789012:abc123/$default/GET/orders",
+        "identitySource": [bearer],
+        "routeKey": "GET /orders",
+        "rawPath": "/orders",
+        "rawQueryString": "",
+        "headers": {"authorization": bearer, "host": "abc123.execute-api.ap-east-1.amazonaws.com", "user-agent": "MicroMessenger"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.ap-east-1.amazonaws.com",
+            "http": {"method": "GET", "path": "/orders", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "MicroMessenger"},
+            "requestId": "JKJaXmPLvHcESHA=",
+            "routeKey": "GET /orders",
+            "stage": "$default",
+            "time": "22/Nov/2026:08:00:00 +0000",
+            "timeEpoch": 1_795_334_400_000u64
+        }
+    })
+    .to_string();
+    c.bench_function("authorizer: HTTP API allow (memory store)", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let payload: Value = serde_json::from_str(black_box(&event)).unwrap();
+            let deadline = wxauth::deadline::Deadline::after(Duration::from_secs(5));
+            let answer = authorizer.answer(payload, deadline).await.unwrap();
+            let text = serde_json::to_string(&answer).unwrap();
+            assert!(text.starts_with("{\"isAuthorized\":true"), "{text}");
+        })
+    });
+}
+
+criterion_group!(benches, primitives, handlers, authorizer);
 criterion_main!(benches);

@@ -8,7 +8,8 @@
 //! stripped binary size. Prints a Markdown table and the Python/Rust ratios.
 //!
 //! Run with `bash infra/bench.sh` (starts the stand-ins); `--quick` for CI.
-//! Options: `--runs N` cold starts, `--warm N` warm invocations, `--rust-only`.
+//! Options: `--runs N` cold starts, `--warm N` warm invocations, `--rust-only`,
+//! `--only BINARY` (one function, e.g. `--only authorizer`).
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::login_event;
-use wxauth_tests::runtime::{LambdaFunction, bin_dir};
+use wxauth_tests::runtime::{LambdaFunction, Outcome, bin_dir};
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext};
 
 #[derive(Clone, Copy, PartialEq)]
@@ -25,6 +26,7 @@ enum Route {
     Login,
     Phone,
     Session,
+    Authorizer,
 }
 
 struct Subject {
@@ -75,6 +77,33 @@ async fn event_for(
             .bearer(token)
             .json(&encrypt_for(issued, &phone_plaintext(APPID, "13800138000")))
             .build(),
+        // What an HTTP API sends its authorizer for a protected route.
+        Route::Authorizer => serde_json::json!({
+            "version": "2.0",
+            "type": "REQUEST",
+            "routeArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/$default/GET/orders",
+            "identitySource": [format!("Bearer {token}")],
+            "routeKey": "GET /orders",
+            "rawPath": "/orders",
+            "rawQueryString": "",
+            "headers": {"authorization": format!("Bearer {token}")},
+            "requestContext": {"http": {"method": "GET", "path": "/orders"}, "routeKey": "GET /orders", "stage": "$default"}
+        }),
+    }
+}
+
+/// One invocation that must succeed: a 200, or for the authorizer an allow.
+async fn succeed(function: &mut LambdaFunction, route: Route, event: Value, label: &str) {
+    if route == Route::Authorizer {
+        match function.invoke(event).await {
+            Outcome::Response(answer) => {
+                assert_eq!(answer["isAuthorized"], true, "{label}: {answer}")
+            }
+            Outcome::Error(error) => panic!("{label}: {error}"),
+        }
+    } else {
+        let (status, _, body) = function.call(event).await;
+        assert_eq!(status, 200, "{label}: {body}");
     }
 }
 
@@ -127,17 +156,15 @@ async fn measure(subject: &Subject, runs: usize, warm: usize) -> Row {
             .expect("function never polled for work");
         let event = event_for(&world, subject.route, &token, &issued).await;
         let started = Instant::now();
-        let (status, _, body) = function.call(event).await;
+        succeed(&mut function, subject.route, event, subject.label).await;
         row.first.push(started.elapsed());
-        assert_eq!(status, 200, "{}: {body}", subject.label);
         row.init.push(init);
         if run + 1 == runs {
             for _ in 0..warm {
                 let event = event_for(&world, subject.route, &token, &issued).await;
                 let started = Instant::now();
-                let (status, _, _) = function.call(event).await;
+                succeed(&mut function, subject.route, event, subject.label).await;
                 row.warm.push(started.elapsed());
-                assert_eq!(status, 200);
             }
             row.rss_kib = function.peak_rss_kib();
         }
@@ -182,6 +209,7 @@ async fn main() {
     runs = number("--runs").unwrap_or(runs);
     warm = number("--warm").unwrap_or(warm);
     let rust_only = flag("--rust-only").is_some();
+    let only = flag("--only").and_then(|i| args.get(i + 1)).cloned();
     let subjects = [
         Subject {
             label: "login (Rust)",
@@ -213,6 +241,13 @@ async fn main() {
             env: &[],
         },
         Subject {
+            label: "authorizer (Rust)",
+            name: "authorizer",
+            route: Route::Authorizer,
+            python: false,
+            env: &[],
+        },
+        Subject {
             label: "login (Python ref)",
             name: "login-python",
             route: Route::Login,
@@ -230,7 +265,10 @@ async fn main() {
     eprintln!("cold-start harness: {runs} cold starts per function, {warm} warm invocations");
     warm_up_standins(if quick { 20 } else { 300 }).await;
     let mut rows = Vec::new();
-    for subject in subjects.iter().filter(|s| !(rust_only && s.python)) {
+    let chosen = |s: &&Subject| {
+        !(rust_only && s.python) && only.as_deref().is_none_or(|name| s.name == name)
+    };
+    for subject in subjects.iter().filter(chosen) {
         eprintln!("measuring {}", subject.label);
         rows.push(measure(subject, runs, warm).await);
     }
