@@ -17,9 +17,10 @@ use lambda_http::aws_lambda_events::apigw::{
 };
 use serde::Serialize;
 use serde_json::Value;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::deadline::Deadline;
+use crate::metrics::{self, Metric};
 use crate::redact::mask_openid;
 use crate::session::{Caller, SessionStore, live_session};
 use crate::token::SessionToken;
@@ -166,6 +167,25 @@ impl<S: SessionStore> Authorizer<S> {
 
     /// Answers one authorizer event. Anything unreadable is denied.
     pub async fn answer(&self, event: Value, deadline: Deadline) -> Result<Answer, UpstreamError> {
+        let answer = self.decide_event(event, deadline).await;
+        match &answer {
+            Ok(answer) => {
+                let decision = if answer.is_allowed() { "allow" } else { "deny" };
+                metrics::count(Metric::AuthorizerDecisions, &[("Decision", decision)]);
+            }
+            Err(err) => {
+                warn!(error = %err, "authorizer could not read the session table; failing the invocation");
+                metrics::count(Metric::AuthorizerErrors, &[]);
+            }
+        }
+        answer
+    }
+
+    async fn decide_event(
+        &self,
+        event: Value,
+        deadline: Deadline,
+    ) -> Result<Answer, UpstreamError> {
         let answer = match Event::read(event) {
             Event::HttpApi(event) => {
                 // identitySource[0] is the Authorization header's value.

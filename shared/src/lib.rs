@@ -14,6 +14,7 @@ pub mod deadline;
 pub mod edge;
 pub mod error;
 pub mod handlers;
+pub mod metrics;
 pub mod phone;
 pub mod redact;
 pub mod secret;

@@ -41,3 +41,48 @@ impl Write for CapturedLogs {
         Ok(())
     }
 }
+
+/// The CloudWatch Embedded Metric Format records in a function's output, each
+/// checked the way CloudWatch reads one: a JSON object on a line of its own,
+/// namespace `wxauth`, every dimension and metric it declares present, values
+/// numeric. Panics on a record CloudWatch would reject.
+pub fn metric_records(output: &str) -> Vec<serde_json::Value> {
+    let mut records = Vec::new();
+    for line in output.lines().filter(|line| line.contains("\"_aws\"")) {
+        let record: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|err| panic!("an EMF line that is not JSON ({err}): {line}"));
+        let directive = &record["_aws"]["CloudWatchMetrics"][0];
+        assert!(record["_aws"]["Timestamp"].is_u64(), "{line}");
+        assert_eq!(directive["Namespace"], "wxauth", "{line}");
+        for set in directive["Dimensions"].as_array().expect("dimension sets") {
+            for name in set.as_array().expect("a dimension set") {
+                let name = name.as_str().expect("a dimension name");
+                assert!(record[name].is_string(), "dimension {name} missing: {line}");
+            }
+        }
+        for metric in directive["Metrics"].as_array().expect("metrics") {
+            let name = metric["Name"].as_str().expect("a metric name");
+            assert!(record[name].is_number(), "metric {name} missing: {line}");
+            assert!(
+                matches!(metric["Unit"].as_str(), Some("Count" | "Milliseconds")),
+                "{line}"
+            );
+        }
+        records.push(record);
+    }
+    records
+}
+
+/// Whether `records` hold `metric` with every `(dimension, value)` given.
+pub fn has_metric(
+    records: &[serde_json::Value],
+    metric: &str,
+    dimensions: &[(&str, &str)],
+) -> bool {
+    records.iter().any(|record| {
+        record[metric].is_number()
+            && dimensions
+                .iter()
+                .all(|(name, value)| record[*name] == *value)
+    })
+}

@@ -12,6 +12,7 @@ use wxauth::aws::DynamoSessionStore;
 use wxauth::deadline::Deadline;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::{call, invoke_event, logged_in, login_event};
+use wxauth_tests::logs::{has_metric, metric_records};
 use wxauth_tests::proxy::CountingProxy;
 use wxauth_tests::runtime::{LambdaFunction, Outcome};
 use wxauth_tests::world::World;
@@ -224,7 +225,19 @@ async fn the_release_binary_allows_denies_and_fails_on_an_outage() {
         );
     }
     assert!(authorizer.is_running());
+    authorizer.stop().await;
     let logs = authorizer.logs.text();
+    let records = metric_records(&logs);
+    assert!(has_metric(
+        &records,
+        "AuthorizerDecisions",
+        &[("Function", "authorizer"), ("Decision", "allow")]
+    ));
+    assert!(has_metric(
+        &records,
+        "AuthorizerDecisions",
+        &[("Decision", "deny")]
+    ));
     assert!(
         !logs.contains(&token) && !logs.contains(&issued.openid),
         "{logs}"
@@ -247,6 +260,12 @@ async fn the_release_binary_allows_denies_and_fails_on_an_outage() {
         Outcome::Response(answer) => panic!("an outage answered {answer}"),
     }
     assert!(cut_off.is_running());
+    cut_off.stop().await;
+    assert!(has_metric(
+        &metric_records(&cut_off.logs.text()),
+        "AuthorizerErrors",
+        &[]
+    ));
 }
 
 /// One GetItem per request and no new connection, from the first request on.

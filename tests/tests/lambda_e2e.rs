@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::login_event;
+use wxauth_tests::logs::{has_metric, metric_records};
 use wxauth_tests::runtime::LambdaFunction;
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext, sign};
 
@@ -97,9 +98,22 @@ async fn login_session_phone_signature_through_the_runtime_api() {
         (400, Some("invalid_request"))
     );
 
+    // Phone by code: the access token fetched, then getuserphonenumber.
+    let phone_code = world.wechat.issue_phone_code(&issued.openid, "13900139000");
+    let (status, _, body) = phone
+        .call(
+            HttpEvent::new("POST", "/phone")
+                .bearer(&token)
+                .json(&json!({"code": phone_code}))
+                .build(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
     // Every function is still alive and logged one line per request, no secrets.
     for function in [&mut login, &mut phone, &mut check] {
         assert!(function.is_running());
+        function.stop().await;
         let logs = function.logs.text();
         assert!(logs.contains("status=200"), "{logs}");
         for secret in [
@@ -111,6 +125,88 @@ async fn login_session_phone_signature_through_the_runtime_api() {
             assert!(!logs.contains(secret.as_str()), "leaked {secret}:\n{logs}");
         }
         assert!(!logs.contains("13800138000"), "{logs}");
+        assert!(!logs.contains("13900139000"), "{logs}");
+    }
+
+    // The metrics, as CloudWatch would read them from the same output.
+    let login_metrics = metric_records(&login.logs.text());
+    let phone_metrics = metric_records(&phone.logs.text());
+    let check_metrics = metric_records(&check.logs.text());
+    for (records, function) in [
+        (&login_metrics, "login"),
+        (&phone_metrics, "decrypt-phone"),
+        (&check_metrics, "check-session"),
+    ] {
+        assert!(!records.is_empty(), "{function} emitted no metric");
+        assert!(
+            records.iter().all(|r| r["Function"] == function),
+            "{records:?}"
+        );
+    }
+    for (records, outcome) in [
+        (&login_metrics, "ok"),
+        (&login_metrics, "invalid_code"),
+        (&login_metrics, "invalid_request"),
+        (&phone_metrics, "ok"),
+        (&phone_metrics, "invalid_request"),
+        (&check_metrics, "ok"),
+        (&check_metrics, "method_not_allowed"),
+        (&check_metrics, "not_found"),
+    ] {
+        assert!(
+            has_metric(records, "Requests", &[("Outcome", outcome)]),
+            "no Requests{{Outcome={outcome}}} in {records:?}"
+        );
+    }
+    assert!(has_metric(
+        &login_metrics,
+        "WeChatCalls",
+        &[("Api", "jscode2session"), ("Result", "0")]
+    ));
+    assert!(has_metric(
+        &login_metrics,
+        "WeChatCalls",
+        &[("Api", "jscode2session"), ("Result", "40163")]
+    ));
+    assert!(has_metric(
+        &login_metrics,
+        "WeChatLatency",
+        &[("Api", "jscode2session")]
+    ));
+    assert!(has_metric(
+        &phone_metrics,
+        "AccessTokenFetches",
+        &[("Mode", "normal")]
+    ));
+    assert!(has_metric(
+        &phone_metrics,
+        "WeChatCalls",
+        &[("Api", "stable_token"), ("Result", "0")]
+    ));
+    assert!(has_metric(
+        &phone_metrics,
+        "WeChatCalls",
+        &[("Api", "getuserphonenumber"), ("Result", "0")]
+    ));
+    // No openid, token, key or phone number in any dimension or value.
+    for record in login_metrics
+        .iter()
+        .chain(&phone_metrics)
+        .chain(&check_metrics)
+    {
+        let text = record.to_string();
+        for secret in [
+            &token,
+            &issued.session_key,
+            &world.appsecret,
+            &issued.openid,
+        ] {
+            assert!(!text.contains(secret.as_str()), "{text}");
+        }
+        assert!(
+            !text.contains("1380013") && !text.contains("1390013"),
+            "{text}"
+        );
     }
 }
 

@@ -22,6 +22,7 @@ pub use memory::MemoryTokenCache;
 
 use crate::crypto::checksession_signature;
 use crate::deadline::Deadline;
+use crate::metrics::{self, Metric};
 use crate::redact::{AccessToken, SessionKey};
 use crate::secret::{SecretSource, with_appsecret};
 use crate::session::epoch_seconds;
@@ -122,6 +123,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
             return self.fetch(true, deadline).await;
         }
         info!("another container forced a token refresh within 30 s; waiting for its token");
+        metrics::count(Metric::ForcedRefreshRefused, &[]);
         if let Some(token) = self.wait_for_shared(Some(rejected), deadline).await? {
             return Ok(token);
         }
@@ -231,6 +233,8 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
     /// once only: a retry after a lost answer could spend a second one of the
     /// day's 20.
     async fn fetch(&self, force: bool, deadline: Deadline) -> Result<AccessToken, UpstreamError> {
+        let mode = if force { "forced" } else { "normal" };
+        metrics::count(Metric::AccessTokenFetches, &[("Mode", mode)]);
         let fetched = with_appsecret(&self.secrets, deadline, |secret| async move {
             self.stable_token(&secret, force, deadline).await
         })

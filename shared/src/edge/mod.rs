@@ -24,6 +24,7 @@ use serde_json::Value;
 use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES, Route, check_method};
 use crate::deadline::Deadline;
 use crate::error::ApiError;
+use crate::metrics::{self, Metric};
 use crate::session::Caller;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -169,9 +170,14 @@ fn deadline_of(extensions: &http::Extensions) -> Deadline {
     )
 }
 
-/// The one log line per request: method, path, status, latency and error code.
-/// Never headers or body: they carry the token and ciphertexts.
+/// The one log line per request (method, path, status, latency, error code) and
+/// its metric (`Requests` by outcome). Never headers or body: they carry the
+/// token and ciphertexts.
 pub fn log_request(method: &str, path: &str, response: &ApiResponse, started: Instant) {
+    metrics::count(
+        Metric::Requests,
+        &[("Outcome", response.error.unwrap_or("ok"))],
+    );
     tracing::info!(
         method,
         path,

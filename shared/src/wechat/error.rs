@@ -52,6 +52,23 @@ impl WeChatError {
         }
     }
 
+    /// What a call's metric records as its result: WeChat's errcode, or how the
+    /// call failed without one.
+    pub fn result_label(&self) -> String {
+        match self {
+            Self::InvalidCode(errcode)
+            | Self::BadCredential(errcode)
+            | Self::TokenRejected(errcode)
+            | Self::Other(errcode) => errcode.to_string(),
+            Self::Blocked => "40226".into(),
+            Self::RateLimited => "45011".into(),
+            Self::Busy => "-1".into(),
+            Self::Malformed(_) => "malformed".into(),
+            Self::Transport(_) => "transport".into(),
+            Self::Timeout => "timeout".into(),
+        }
+    }
+
     /// For calls authorised by an access token, 40001 means the token (not the
     /// appsecret) is bad; 40014 and 42001 say the same.
     pub fn from_token_call_errcode(errcode: i64) -> Self {

@@ -1,11 +1,12 @@
 //! `WeChatApi` over HTTPS with reqwest (rustls).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{
     FetchedToken, PhoneInfo, SessionKeyStatus, WeChatApi, WeChatError, WxSession,
     parse_check_session, parse_jscode2session, parse_phone_number, parse_stable_token,
 };
+use crate::metrics;
 use crate::redact::{AccessToken, AppSecret};
 
 /// WeChat's answers are a few hundred bytes; anything far larger is not one, and
@@ -55,6 +56,27 @@ impl HttpWeChat {
     }
 }
 
+/// Sends one attempt, parses it, and counts it (API, errcode or failure, latency).
+async fn call<T>(
+    api: &'static str,
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+    parse: impl FnOnce(&[u8]) -> Result<T, WeChatError>,
+    ok_result: impl FnOnce(&T) -> &'static str,
+) -> Result<T, WeChatError> {
+    let started = Instant::now();
+    let result = match send(request, timeout).await {
+        Ok(body) => parse(&body),
+        Err(err) => Err(err),
+    };
+    let label = match &result {
+        Ok(value) => ok_result(value).to_owned(),
+        Err(err) => err.result_label(),
+    };
+    metrics::wechat_call(api, &label, started.elapsed());
+    result
+}
+
 /// Sends one attempt within `timeout` and reads the answer, capped.
 async fn send(request: reqwest::RequestBuilder, timeout: Duration) -> Result<Vec<u8>, WeChatError> {
     let response = request
@@ -93,7 +115,14 @@ impl WeChatApi for HttpWeChat {
             ("js_code", code),
             ("grant_type", "authorization_code"),
         ]);
-        parse_jscode2session(&send(request, timeout).await?)
+        call(
+            "jscode2session",
+            request,
+            timeout,
+            parse_jscode2session,
+            |_| "0",
+        )
+        .await
     }
 
     async fn stable_token(
@@ -110,7 +139,14 @@ impl WeChatApi for HttpWeChat {
             "force_refresh": force_refresh,
         });
         let request = self.post_json("/cgi-bin/stable_token", &body);
-        parse_stable_token(&send(request, timeout).await?)
+        call(
+            "stable_token",
+            request,
+            timeout,
+            parse_stable_token,
+            |_| "0",
+        )
+        .await
     }
 
     async fn get_phone_number(
@@ -124,7 +160,14 @@ impl WeChatApi for HttpWeChat {
         let request = self
             .post_json("/wxa/business/getuserphonenumber", &body)
             .query(&[("access_token", token.expose())]);
-        parse_phone_number(&send(request, timeout).await?)
+        call(
+            "getuserphonenumber",
+            request,
+            timeout,
+            parse_phone_number,
+            |_| "0",
+        )
+        .await
     }
 
     async fn check_session_key(
@@ -140,7 +183,17 @@ impl WeChatApi for HttpWeChat {
             ("signature", signature),
             ("sig_method", "hmac_sha256"),
         ]);
-        parse_check_session(&send(request, timeout).await?)
+        call(
+            "checksession",
+            request,
+            timeout,
+            parse_check_session,
+            |status| match status {
+                SessionKeyStatus::Valid => "0",
+                SessionKeyStatus::Invalid => "87009",
+            },
+        )
+        .await
     }
 }
 
