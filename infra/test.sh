@@ -72,6 +72,9 @@ step "template.yaml: policy tests, cfn-lint (with the serverless rules) and sam 
 "$venv/bin/python" tests/template_policy.py template.yaml
 "$venv/bin/cfn-lint" template.yaml
 "$venv/bin/cfn-lint" template.yaml -a cfn_lint_serverless.rules
+# AWS China (Beijing, Ningxia): no partition or URL suffix may be hard-coded.
+"$venv/bin/cfn-lint" --regions cn-north-1 cn-northwest-1 -- template.yaml
+SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --template template.yaml --region cn-northwest-1
 SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --template template.yaml --region us-east-1
 
 step "examples/business-api/template.yaml: cfn-lint and sam validate --lint"

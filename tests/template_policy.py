@@ -153,6 +153,80 @@ def main():
           and outputs["AuthorizerFunctionArn"]["Value"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}, str(exported))
     check("the API id is exported", exported.get("HttpApiId") == {"Fn::Sub": "${AWS::StackName}-HttpApiId"}, str(exported))
 
+    # Custom domain (ICP-filed): REGIONAL, TLS 1.2, mapped to the API, alias record
+    # only with a hosted zone; nothing without the parameters.
+    domain = resources.get("CustomDomain", {})
+    config = (domain.get("Properties", {}).get("DomainNameConfigurations") or [{}])[0]
+    check("custom domain: REGIONAL, TLS_1_2, only with DomainName",
+          domain.get("Condition") == "HasDomain" and config.get("EndpointType") == "REGIONAL"
+          and config.get("SecurityPolicy") == "TLS_1_2", str(domain))
+    mapping = resources.get("CustomDomainMapping", {})
+    check("custom domain mapped to the HTTP API's $default stage",
+          mapping.get("Condition") == "HasDomain" and mapping.get("Properties", {}).get("ApiId") == {"Ref": "HttpApi"}
+          and mapping["Properties"].get("Stage") == "$default", str(mapping))
+    record = resources.get("CustomDomainRecord", {})
+    alias = record.get("Properties", {}).get("AliasTarget", {})
+    check("alias record only with a hosted zone, to the regional domain",
+          record.get("Condition") == "HasHostedZone"
+          and alias.get("DNSName") == {"Fn::GetAtt": ["CustomDomain", "RegionalDomainName"]}, str(record))
+    check("a custom domain requires its certificate (Rules)", "CertificateForTheDomain" in template.get("Rules", {}))
+    check("outputs: CNAME target and https base URL, only with a domain",
+          all(outputs.get(o, {}).get("Condition") == "HasDomain" for o in ("CustomDomainTarget", "CustomDomainUrl")))
+
+    # Alarms, each notifying the one topic; an e-mail subscription only when asked.
+    alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+    def watched(props):
+        stats = [props] if "MetricName" in props else [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        return [(m["Namespace"], m["MetricName"], {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}) for m in stats]
+
+    def fn(name):
+        return {"Ref": name}
+
+    web_functions = ["LoginFunction", "DecryptPhoneFunction", "CheckSessionFunction"]
+    all_functions = web_functions + ["AuthorizerFunction"]
+    expectations = {
+        "UpstreamUnavailableAlarm": [("wxauth", "Requests", {"Function": fn(f), "Outcome": "upstream_unavailable"}) for f in web_functions],
+        "WeChatFailuresAlarm": [("wxauth", "WeChatCalls", {"Function": fn(f), "Result": r}) for f in web_functions for r in ("-1", "timeout", "45011")],
+        "ForcedRefreshRefusedAlarm": [("wxauth", "ForcedRefreshRefused", {"Function": fn(f)}) for f in ("DecryptPhoneFunction", "CheckSessionFunction")],
+        "TableThrottlesAlarm": [("AWS/DynamoDB", m, {"TableName": {"Ref": "SessionTable"}}) for m in ("ReadThrottleEvents", "WriteThrottleEvents")],
+        "TableErrorsAlarm": [("AWS/DynamoDB", "SystemErrors", {"TableName": {"Ref": "SessionTable"}, "Operation": o}) for o in ("GetItem", "PutItem", "DeleteItem", "TransactWriteItems")],
+        "FunctionErrorsAlarm": [("AWS/Lambda", "Errors", {"FunctionName": fn(f)}) for f in all_functions],
+        "FunctionThrottlesAlarm": [("AWS/Lambda", "Throttles", {"FunctionName": fn(f)}) for f in all_functions],
+        "AuthorizerErrorsAlarm": [("wxauth", "AuthorizerErrors", {"Function": fn("AuthorizerFunction")})],
+    }
+    check("exactly the expected alarms", set(alarms) == set(expectations), str(sorted(alarms)))
+    for name, metrics in expectations.items():
+        props = alarms.get(name, {})
+        got = watched(props)
+        check(f"{name} watches its metrics", all(m in got for m in metrics), f"{got}")
+        check(f"{name} notifies the alarm topic", props.get("AlarmActions") == [{"Ref": "AlarmTopic"}], str(props.get("AlarmActions")))
+        check(f"{name}: no data is not an alarm", props.get("TreatMissingData") == "notBreaching")
+    rate = alarms.get("UpstreamUnavailableAlarm", {})
+    check("the 503 alarm is a rate over all requests",
+          any("/" in m.get("Expression", "") for m in rate.get("Metrics", []))
+          and ("wxauth", "Requests", {"Function": fn("LoginFunction")}) in watched(rate))
+    subscription = resources.get("AlarmEmailSubscription", {})
+    check("alarm e-mail subscription only when AlarmEmail is set",
+          subscription.get("Condition") == "HasAlarmEmail"
+          and subscription.get("Properties", {}).get("Protocol") == "email"
+          and subscription["Properties"].get("TopicArn") == {"Ref": "AlarmTopic"}, str(subscription))
+    body = str(resources.get("Dashboard", {}).get("Properties", {}).get("DashboardBody", ""))
+    shown = ["Requests", "upstream_unavailable", "WeChatCalls", "WeChatLatency", "AccessTokenFetches",
+             "ForcedRefreshRefused", "AuthorizerDecisions", "AuthorizerErrors", "ReadThrottleEvents",
+             "SystemErrors", '"Errors"', '"Throttles"']
+    check("one dashboard with the alarms' figures", all(f in body for f in shown), str([f for f in shown if f not in body]))
+    check("the dashboard's name comes from the stack", "${AWS::StackName}" in str(resources["Dashboard"]["Properties"]["DashboardName"]))
+
+    # No partition or URL suffix hard-coded: the template deploys in AWS China too.
+    raw = path.read_text()
+    hard = [line.strip() for line in raw.splitlines()
+            if ("arn:aws:" in line or ".amazonaws.com/" in line or "amazonaws.com\"" in line) and "AllowedPattern" not in line]
+    check("no hard-coded partition or URL suffix", not hard, str(hard))
+    for name in ("LoginFunctionArn", "DecryptPhoneFunctionArn", "CheckSessionFunctionArn"):
+        check(f"{name} exported for the REST + WAF stack",
+              exported.get(name) == {"Fn::Sub": "${AWS::StackName}-" + name}, str(exported.get(name)))
+
     groups = [v for v in resources.values() if v["Type"] == "AWS::Logs::LogGroup"]
     check("every log group has a retention", groups and all("RetentionInDays" in g["Properties"] for g in groups))
     check("a log group per function and one for the API", len(groups) == len(functions) + 1, str(len(groups)))
