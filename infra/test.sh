@@ -77,6 +77,12 @@ step "template.yaml: policy tests, cfn-lint (with the serverless rules) and sam 
 SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --template template.yaml --region cn-northwest-1
 SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --template template.yaml --region us-east-1
 
+step "infra/rest-waf.yaml (REST API + AWS WAF): policy tests, cfn-lint (also for AWS China), sam validate --lint"
+"$venv/bin/python" tests/rest_waf_policy.py infra/rest-waf.yaml
+"$venv/bin/cfn-lint" infra/rest-waf.yaml
+"$venv/bin/cfn-lint" --regions cn-north-1 cn-northwest-1 -- infra/rest-waf.yaml
+SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --template infra/rest-waf.yaml --region us-east-1
+
 step "examples/business-api/template.yaml: cfn-lint and sam validate --lint"
 "$venv/bin/cfn-lint" examples/business-api/template.yaml
 SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --template examples/business-api/template.yaml --region us-east-1
