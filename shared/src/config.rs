@@ -48,15 +48,76 @@ fn optional(env: &impl Lookup, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// `WECHAT_API_BASE`: https, or http only to a loopback host (a stand-in on
+/// this machine): the appsecret travels in these requests and must never cross
+/// a network in clear text.
 fn api_base(env: &impl Lookup) -> Result<String, ConfigError> {
     let api_base = optional(env, "WECHAT_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.into());
-    if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
-        return Err(ConfigError::Invalid {
-            name: "WECHAT_API_BASE",
-            reason: "must be an http:// or https:// URL",
-        });
+    let invalid = |reason| ConfigError::Invalid {
+        name: "WECHAT_API_BASE",
+        reason,
+    };
+    let url = url::Url::parse(&api_base).map_err(|_| invalid("must be an https:// URL"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(invalid("must be an https:// URL with a host")),
+    };
+    match url.scheme() {
+        "https" => Ok(api_base),
+        "http" if loopback => Ok(api_base),
+        "http" => Err(invalid(
+            "must be https:// (http:// only for a loopback host such as 127.0.0.1, localhost or [::1]): the appsecret travels in these requests",
+        )),
+        _ => Err(invalid("must be an https:// URL")),
     }
-    Ok(api_base)
+}
+
+/// A boolean variable: `true`/`false` (or `1`/`0`), any case.
+fn flag(env: &impl Lookup, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match optional(env, name)
+        .map(|v| v.to_ascii_lowercase())
+        .as_deref()
+    {
+        None => Ok(default),
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(_) => Err(ConfigError::Invalid {
+            name,
+            reason: "must be true or false",
+        }),
+    }
+}
+
+/// `SESSION_TTL_SECONDS`: 1 s to a year, 600 by default.
+fn session_ttl(env: &impl Lookup) -> Result<i64, ConfigError> {
+    match optional(env, "SESSION_TTL_SECONDS") {
+        None => Ok(DEFAULT_SESSION_TTL_SECONDS),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|ttl| (1..=31_536_000).contains(ttl))
+            .ok_or(ConfigError::Invalid {
+                name: "SESSION_TTL_SECONDS",
+                reason: "must be a whole number of seconds from 1 to 31536000",
+            }),
+    }
+}
+
+/// Two variables that go together: both, or (when `optional`) neither. Half a
+/// pair is a mistake, not a choice, and is named.
+fn pair(
+    env: &impl Lookup,
+    first: &'static str,
+    second: &'static str,
+) -> Result<Option<(String, String)>, ConfigError> {
+    match (optional(env, first), optional(env, second)) {
+        (Some(a), Some(b)) => Ok(Some((a, b))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError::Missing(second)),
+        (None, Some(_)) => Err(ConfigError::Missing(first)),
+    }
 }
 
 /// What a function needs to get WeChat's access token (phone by code,
@@ -69,21 +130,26 @@ pub struct AccessTokenConfig {
 }
 
 impl AccessTokenConfig {
-    /// `None` unless both `WECHAT_APPID` and `WECHAT_SECRET_ID` are set.
-    fn from_env(env: &impl Lookup) -> Result<Option<Self>, ConfigError> {
+    /// For a function that needs `WECHAT_APPID` anyway (decrypt-phone): the
+    /// access token is on when `WECHAT_SECRET_ID` is set.
+    fn with_appid(env: &impl Lookup, appid: &str) -> Result<Option<Self>, ConfigError> {
+        let api_base = api_base(env)?;
+        Ok(optional(env, "WECHAT_SECRET_ID").map(|secret_id| Self {
+            appid: appid.to_owned(),
+            secret_id,
+            api_base,
+        }))
+    }
+
+    /// For a function where both are optional (check-session): both or neither.
+    fn optional_pair(env: &impl Lookup) -> Result<Option<Self>, ConfigError> {
         let api_base = api_base(env)?;
         Ok(
-            match (
-                optional(env, "WECHAT_APPID"),
-                optional(env, "WECHAT_SECRET_ID"),
-            ) {
-                (Some(appid), Some(secret_id)) => Some(Self {
-                    appid,
-                    secret_id,
-                    api_base,
-                }),
-                _ => None,
-            },
+            pair(env, "WECHAT_APPID", "WECHAT_SECRET_ID")?.map(|(appid, secret_id)| Self {
+                appid,
+                secret_id,
+                api_base,
+            }),
         )
     }
 }
@@ -101,29 +167,9 @@ pub struct LoginConfig {
 
 impl LoginConfig {
     pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
-        let session_ttl_seconds = match optional(env, "SESSION_TTL_SECONDS") {
-            None => DEFAULT_SESSION_TTL_SECONDS,
-            Some(text) => text
-                .parse::<i64>()
-                .ok()
-                .filter(|ttl| (1..=31_536_000).contains(ttl))
-                .ok_or(ConfigError::Invalid {
-                    name: "SESSION_TTL_SECONDS",
-                    reason: "must be a whole number of seconds from 1 to 31536000",
-                })?,
-        };
+        let session_ttl_seconds = session_ttl(env)?;
         let api_base = api_base(env)?;
-        let single_session = match optional(env, "SINGLE_SESSION").map(|v| v.to_ascii_lowercase()) {
-            None => true,
-            Some(v) if v == "true" || v == "1" => true,
-            Some(v) if v == "false" || v == "0" => false,
-            Some(_) => {
-                return Err(ConfigError::Invalid {
-                    name: "SINGLE_SESSION",
-                    reason: "must be true or false",
-                });
-            }
-        };
+        let single_session = flag(env, "SINGLE_SESSION", true)?;
         Ok(Self {
             single_session,
             appid: required(env, "WECHAT_APPID")?,
@@ -154,11 +200,12 @@ impl DecryptPhoneConfig {
                 reason: "must be a whole number of seconds (0 turns the check off)",
             })?,
         };
+        let appid = required(env, "WECHAT_APPID")?;
         Ok(Self {
-            appid: required(env, "WECHAT_APPID")?,
+            access_token: AccessTokenConfig::with_appid(env, &appid)?,
+            appid,
             table: required(env, "SESSION_TABLE")?,
             watermark_max_age_seconds: (max_age > 0).then_some(max_age),
-            access_token: AccessTokenConfig::from_env(env)?,
         })
     }
 }
@@ -174,7 +221,7 @@ impl CheckSessionConfig {
     pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
         Ok(Self {
             table: required(env, "SESSION_TABLE")?,
-            access_token: AccessTokenConfig::from_env(env)?,
+            access_token: AccessTokenConfig::optional_pair(env)?,
         })
     }
 }
@@ -189,6 +236,51 @@ impl AuthorizerConfig {
     pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
         Ok(Self {
             table: required(env, "SESSION_TABLE")?,
+        })
+    }
+}
+
+/// `cargo run -p wxauth-local`, read by the same rules as the functions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalConfig {
+    /// `PORT`, 3000 by default.
+    pub port: u16,
+    pub session_ttl_seconds: i64,
+    pub single_session: bool,
+    /// `WECHAT_APPID` + `WECHAT_APPSECRET` (the appsecret itself, locally): the
+    /// real WeChat at `api_base`; `None`: the simulator.
+    pub wechat: Option<LocalWeChatConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalWeChatConfig {
+    pub appid: String,
+    pub appsecret: String,
+    pub api_base: String,
+}
+
+impl LocalConfig {
+    pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
+        let port = match optional(env, "PORT") {
+            None => 3000,
+            Some(text) => text.parse().map_err(|_| ConfigError::Invalid {
+                name: "PORT",
+                reason: "must be a port number",
+            })?,
+        };
+        let wechat = match pair(env, "WECHAT_APPID", "WECHAT_APPSECRET")? {
+            Some((appid, appsecret)) => Some(LocalWeChatConfig {
+                appid,
+                appsecret,
+                api_base: api_base(env)?,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            port,
+            session_ttl_seconds: session_ttl(env)?,
+            single_session: flag(env, "SINGLE_SESSION", true)?,
+            wechat,
         })
     }
 }
@@ -251,10 +343,18 @@ mod tests {
     fn access_token_settings_are_optional_but_complete() {
         let core = CheckSessionConfig::from_env(&env(&[("SESSION_TABLE", "t")])).unwrap();
         assert_eq!(core.access_token, None);
-        let half =
-            CheckSessionConfig::from_env(&env(&[("SESSION_TABLE", "t"), ("WECHAT_APPID", "wx1")]))
-                .unwrap();
-        assert_eq!(half.access_token, None);
+        // Half of the pair is a start-up error naming the other half.
+        for (set, missing) in [
+            (("WECHAT_APPID", "wx1"), "WECHAT_SECRET_ID"),
+            (("WECHAT_SECRET_ID", "arn:secret"), "WECHAT_APPID"),
+        ] {
+            let half = CheckSessionConfig::from_env(&env(&[("SESSION_TABLE", "t"), set]));
+            assert_eq!(half, Err(ConfigError::Missing(missing)));
+        }
+        // decrypt-phone needs WECHAT_APPID anyway: the secret alone switches it on.
+        let core =
+            DecryptPhoneConfig::from_env(&env(&[("SESSION_TABLE", "t"), ("WECHAT_APPID", "wx1")]));
+        assert_eq!(core.unwrap().access_token, None);
         let full = DecryptPhoneConfig::from_env(&env(FULL)).unwrap();
         assert_eq!(
             full.access_token,
@@ -295,8 +395,85 @@ mod tests {
                 })
             ));
         }
-        let mut pairs = FULL.to_vec();
-        pairs.push(("WECHAT_API_BASE", "api.weixin.qq.com"));
-        assert!(LoginConfig::from_env(&env(&pairs)).is_err());
+        for single in ["yes", "2", "off"] {
+            let mut pairs = FULL.to_vec();
+            pairs.push(("SINGLE_SESSION", single));
+            assert!(LoginConfig::from_env(&env(&pairs)).is_err(), "{single}");
+        }
+    }
+
+    #[test]
+    fn the_wechat_base_is_https_or_loopback_http() {
+        let base = |value: &str| {
+            let mut pairs = FULL.to_vec();
+            pairs.push(("WECHAT_API_BASE", value));
+            LoginConfig::from_env(&env(&pairs)).map(|c| c.api_base)
+        };
+        for good in [
+            "https://api.weixin.qq.com",
+            "https://wechat.example.cn:8443/prefix",
+            "http://127.0.0.1:9000",
+            "http://127.8.9.10",
+            "http://localhost:3000",
+            "http://LOCALHOST",
+            "http://[::1]:8080",
+        ] {
+            assert_eq!(base(good).as_deref(), Ok(good), "{good}");
+        }
+        for bad in [
+            "http://api.weixin.qq.com",
+            "http://10.0.0.1",
+            "http://192.168.1.2:8080",
+            "http://localhost.example.com",
+            "http://[::2]",
+            "ftp://127.0.0.1",
+            "api.weixin.qq.com",
+            "https://",
+        ] {
+            assert!(
+                matches!(
+                    base(bad),
+                    Err(ConfigError::Invalid {
+                        name: "WECHAT_API_BASE",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_local_server_reads_the_same_rules() {
+        let local = LocalConfig::from_env(&env(&[])).unwrap();
+        assert_eq!(
+            local,
+            LocalConfig {
+                port: 3000,
+                session_ttl_seconds: 600,
+                single_session: true,
+                wechat: None
+            }
+        );
+        let off =
+            LocalConfig::from_env(&env(&[("SINGLE_SESSION", "0"), ("PORT", "3100")])).unwrap();
+        assert_eq!((off.single_session, off.port), (false, 3100));
+        assert_eq!(
+            LocalConfig::from_env(&env(&[("WECHAT_APPID", "wx1")])),
+            Err(ConfigError::Missing("WECHAT_APPSECRET"))
+        );
+        assert!(LocalConfig::from_env(&env(&[("SESSION_TTL_SECONDS", "0")])).is_err());
+        let real = LocalConfig::from_env(&env(&[
+            ("WECHAT_APPID", "wx1"),
+            ("WECHAT_APPSECRET", "s"),
+            ("WECHAT_API_BASE", "http://example.com"),
+        ]));
+        assert!(matches!(
+            real,
+            Err(ConfigError::Invalid {
+                name: "WECHAT_API_BASE",
+                ..
+            })
+        ));
     }
 }

@@ -22,7 +22,7 @@ use axum::routing::{MethodRouter, any};
 use wxauth::access_token::{AccessTokens, MemoryTokenCache};
 use wxauth::api::{ApiRequest, ApiResponse, Handler, Route};
 use wxauth::authorizer::Authorizer;
-use wxauth::config::{DEFAULT_SESSION_TTL_SECONDS, ProcessEnv};
+use wxauth::config::{LocalConfig, ProcessEnv};
 use wxauth::edge::startup::{init_logging, or_exit};
 use wxauth::edge::{checked, respond, respond_with};
 use wxauth::error::ApiError;
@@ -31,8 +31,8 @@ use wxauth::redact::{AccessToken, AppSecret};
 use wxauth::secret::StaticSecret;
 use wxauth::session::MemorySessionStore;
 use wxauth::wechat::{
-    DEFAULT_API_BASE, FetchedToken, HttpWeChat, PhoneInfo, RetryPolicy, SessionKeyStatus,
-    WeChatApi, WeChatError, WxSession,
+    FetchedToken, HttpWeChat, PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError,
+    WxSession,
 };
 
 use simulator::Simulator;
@@ -197,33 +197,22 @@ where
     })
 }
 
-fn app_from_env() -> App {
-    let env = |name: &str| {
-        use wxauth::config::Lookup;
-        ProcessEnv.var(name).filter(|v| !v.trim().is_empty())
-    };
-    let ttl = match env("SESSION_TTL_SECONDS") {
-        None => DEFAULT_SESSION_TTL_SECONDS,
-        Some(text) => or_exit(
-            "wxauth-local",
-            text.trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|t| *t > 0)
-                .ok_or("SESSION_TTL_SECONDS must be a positive whole number of seconds"),
-        ),
-    };
-    let (appid, secret, wechat, simulated) = match (env("WECHAT_APPID"), env("WECHAT_APPSECRET")) {
-        (Some(appid), Some(secret)) => {
-            let base = env("WECHAT_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.into());
+fn app(config: LocalConfig) -> App {
+    let ttl = config.session_ttl_seconds;
+    let single_session = config.single_session;
+    let (appid, secret, wechat, simulated) = match config.wechat {
+        Some(real) => {
             let client = or_exit(
                 "wxauth-local",
-                HttpWeChat::new(&base, Duration::from_secs(2)),
+                HttpWeChat::new(&real.api_base, Duration::from_secs(2)),
             );
-            eprintln!("wxauth-local: using the real WeChat API at {base} for appid {appid}");
-            (appid, secret, LocalWeChat::Real(client), false)
+            eprintln!(
+                "wxauth-local: using the real WeChat API at {} for appid {}",
+                real.api_base, real.appid
+            );
+            (real.appid, real.appsecret, LocalWeChat::Real(client), false)
         }
-        _ => {
+        None => {
             print_simulator_banner();
             (
                 SIMULATOR_APPID.to_owned(),
@@ -233,7 +222,6 @@ fn app_from_env() -> App {
             )
         }
     };
-    let single_session = env("SINGLE_SESSION").is_none_or(|v| v.trim() != "false");
     let store: Store = Arc::new(MemorySessionStore::new());
     let secret = StaticSecret::new(AppSecret::new(secret));
     // One keeper per route, sharing the token as the functions do through the table.
@@ -291,16 +279,9 @@ fn print_simulator_banner() {
 #[tokio::main]
 async fn main() {
     init_logging();
-    let port = match std::env::var("PORT") {
-        Err(_) => 3000,
-        Ok(text) => or_exit(
-            "wxauth-local",
-            text.trim()
-                .parse::<u16>()
-                .map_err(|_| "PORT must be a port number"),
-        ),
-    };
-    let app = router(Arc::new(app_from_env()));
+    let config = or_exit("wxauth-local", LocalConfig::from_env(&ProcessEnv));
+    let port = config.port;
+    let app = router(Arc::new(app(config)));
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let listener = or_exit("wxauth-local", tokio::net::TcpListener::bind(addr).await);
     eprintln!("wxauth-local: listening on http://{addr}");
