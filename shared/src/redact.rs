@@ -53,10 +53,14 @@ redacted_string!(
     AccessToken
 );
 
-/// An openid shortened for logs: enough to correlate lines, not to identify a user.
+/// An openid as logs show it: a short tag of its SHA-256, the same for one user
+/// in every line and every function, so lines correlate; different users get
+/// different tags (an app's openids share their first characters, so a prefix
+/// would not tell them apart). Not the openid, nor a prefix of it.
 pub fn mask_openid(openid: &str) -> String {
-    let head: String = openid.chars().take(4).collect();
-    format!("{head}***")
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(openid.as_bytes());
+    format!("u-{}", hex::encode(&digest[..5]))
 }
 
 /// A phone number shortened for logs: the last four digits only.
@@ -90,8 +94,14 @@ mod tests {
 
     #[test]
     fn masks_keep_only_a_prefix_or_suffix() {
-        assert_eq!(mask_openid("oGZUI0egBJY1zhBYw2KhdUfwVJJE"), "oGZU***");
-        assert_eq!(mask_openid("ab"), "ab***");
+        // Stable, short, and apart for openids that share a prefix.
+        let tag = mask_openid("oGZUI0egBJY1zhBYw2KhdUfwVJJE");
+        assert_eq!(tag, mask_openid("oGZUI0egBJY1zhBYw2KhdUfwVJJE"));
+        assert_eq!(tag.len(), 12);
+        assert!(tag.starts_with("u-") && !tag.contains("oGZU"), "{tag}");
+        assert_ne!(tag, mask_openid("oGZUI0egBJY1zhBYw2KhdUfwVJJF"));
+        // echo -n oGZUI0egBJY1zhBYw2KhdUfwVJJE | sha256sum, first 5 bytes.
+        assert_eq!(tag, "u-8312f09bb3");
         assert_eq!(mask_phone("+86 13580006666"), "***6666");
         assert_eq!(mask_phone("12"), "***12");
     }
