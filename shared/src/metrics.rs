@@ -29,6 +29,9 @@ pub enum Metric {
     AccessTokenFetches,
     /// A forced refresh was needed and not allowed (another ran within 30 s).
     ForcedRefreshRefused,
+    /// A login code WeChat called used (40163) after our own attempt with it
+    /// failed in transit: our retry, not the client, spent it.
+    CodeSpentByOurRetry,
     /// Authorizer answers; dimension `Decision` (`allow` or `deny`).
     AuthorizerDecisions,
     /// Authorizer invocations failed because the table could not be read.
@@ -43,6 +46,7 @@ impl Metric {
             Self::WeChatLatency => "WeChatLatency",
             Self::AccessTokenFetches => "AccessTokenFetches",
             Self::ForcedRefreshRefused => "ForcedRefreshRefused",
+            Self::CodeSpentByOurRetry => "CodeSpentByOurRetry",
             Self::AuthorizerDecisions => "AuthorizerDecisions",
             Self::AuthorizerErrors => "AuthorizerErrors",
         }

@@ -41,6 +41,7 @@ struct State {
     codes: HashMap<String, Issued>,
     used: HashSet<String>,
     busy_next: u32,
+    stall_next: u32,
     calls: u32,
     secrets_seen: Vec<String>,
     /// The newest session_key per openid: WeChat keeps only that one valid.
@@ -133,6 +134,12 @@ impl FakeWeChat {
     /// The next `n` calls answer errcode -1 (system busy).
     pub fn busy_next(&self, n: u32) {
         self.state().busy_next = n;
+    }
+
+    /// The next `n` logins with a valid code use the code up, then answer only
+    /// after 30 s: the caller's attempt times out though WeChat spent the code.
+    pub fn stall_next(&self, n: u32) {
+        self.state().stall_next = n;
     }
 
     pub fn calls(&self) -> u32 {
@@ -319,13 +326,18 @@ async fn jscode2session(state: Arc<Mutex<State>>, request: Received) -> HttpResp
             }
             s.latest_keys
                 .insert(issued.openid.clone(), issued.session_key.clone());
-            Ok(issued)
+            let stall = s.stall_next > 0;
+            s.stall_next = s.stall_next.saturating_sub(1);
+            Ok((issued, stall))
         } else {
             Err(code)
         }
     };
     match outcome {
-        Ok(issued) => {
+        Ok((issued, stall)) => {
+            if stall {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
             let mut body = json!({"openid": issued.openid, "session_key": issued.session_key});
             if let Some(unionid) = issued.unionid {
                 body["unionid"] = json!(unionid);

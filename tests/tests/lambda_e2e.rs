@@ -220,6 +220,10 @@ async fn a_missing_variable_stops_start_up_and_is_named() {
         ("decrypt-phone", "WECHAT_APPID"),
         ("decrypt-phone", "SESSION_TABLE"),
         ("check-session", "SESSION_TABLE"),
+        // Half of the optional pair is a mistake, named.
+        ("check-session", "WECHAT_APPID"),
+        ("check-session", "WECHAT_SECRET_ID"),
+        ("authorizer", "SESSION_TABLE"),
     ] {
         let env: Vec<_> = world
             .function_env()
@@ -289,4 +293,62 @@ async fn a_deadline_in_the_past_is_unknown() {
     let (status, _, body) = login.call(login_event(&code).build()).await;
     assert_eq!(status, 200, "{body}\n{}", login.logs.text());
     assert_eq!(world.wechat.calls(), 1);
+}
+
+/// The appsecret never crosses a network in clear text: an http:// WeChat base
+/// that is not a loopback host stops start-up, naming the variable.
+#[tokio::test]
+async fn a_clear_text_wechat_base_stops_start_up() {
+    let world = World::new().await;
+    for binary in ["login", "decrypt-phone", "check-session"] {
+        let mut env = world.function_env();
+        for (name, value) in env.iter_mut() {
+            if *name == "WECHAT_API_BASE" {
+                *value = "http://api.weixin.qq.com".into();
+            }
+        }
+        let mut function = LambdaFunction::start(binary, &env).await;
+        let status = function
+            .wait_exit(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("{binary} started with an http:// WeChat base"));
+        assert!(!status.success());
+        let logs = function.logs.text();
+        assert!(
+            logs.contains("WECHAT_API_BASE") && logs.contains("https://"),
+            "{binary}: {logs}"
+        );
+    }
+}
+
+/// WeChat spent the code on our first attempt, whose answer never came back in
+/// time: the retry gets 40163. The client is told to log in again (401
+/// invalid_code), and the log and the metrics say it was our retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_spent_by_our_own_timed_out_attempt_is_told_apart() {
+    let world = World::new().await;
+    let mut login = LambdaFunction::start("login", &world.function_env()).await;
+    let (code, _) = world.wechat.issue_code();
+    world.wechat.stall_next(1);
+    let (status, _, body) = login.call(login_event(&code).build()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_code")),
+        "{body}"
+    );
+    assert_eq!(world.wechat.calls(), 2);
+    login.stop().await;
+    let logs = login.logs.text();
+    assert!(logs.contains("our own earlier attempt"), "{logs}");
+    assert!(has_metric(
+        &metric_records(&logs),
+        "CodeSpentByOurRetry",
+        &[("Function", "login")]
+    ));
+    // A plain reused code is the client's: no such line.
+    let mut login = LambdaFunction::start("login", &world.function_env()).await;
+    let (status, _, _) = login.call(login_event(&code).build()).await;
+    assert_eq!(status, 401);
+    login.stop().await;
+    assert!(!login.logs.text().contains("our own earlier attempt"));
 }

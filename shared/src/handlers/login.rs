@@ -1,11 +1,14 @@
 //! `POST /login`: code → WeChat `jscode2session` → a session of our own.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::api::{ApiRequest, ApiResponse, Handler, JsonBody, Route, code_field};
 use crate::deadline::Deadline;
 use crate::error::{ApiError, Upstream};
+use crate::metrics::{self, Metric};
 use crate::redact::{AppSecret, mask_openid};
 use crate::secret::{SecretSource, with_appsecret};
 use crate::session::{Access, Session, SessionStore, StoreError, epoch_seconds};
@@ -116,17 +119,44 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
         .await
     }
 
+    /// One code, tried as the retry policy allows. A 40163 (code used) after one
+    /// of our own attempts failed in transit most likely means that attempt
+    /// reached WeChat and spent the code: logged and counted apart, since the
+    /// fix is on our side (attempt timeout, network), not the client's. The
+    /// client still gets 401 invalid_code: the code is gone either way.
     async fn jscode2session(
         &self,
         secret: &AppSecret,
         code: &str,
         deadline: Deadline,
     ) -> Result<WxSession, WeChatError> {
-        with_retry(self.settings.retry, deadline, |timeout| {
-            self.wechat
-                .jscode2session(&self.settings.appid, secret, code, timeout)
+        let lost_in_transit = AtomicBool::new(false);
+        let result = with_retry(self.settings.retry, deadline, |timeout| {
+            let lost_in_transit = &lost_in_transit;
+            async move {
+                let answer = self
+                    .wechat
+                    .jscode2session(&self.settings.appid, secret, code, timeout)
+                    .await;
+                if matches!(
+                    &answer,
+                    Err(WeChatError::Timeout | WeChatError::Transport(_))
+                ) {
+                    lost_in_transit.store(true, Ordering::Relaxed);
+                }
+                answer
+            }
         })
-        .await
+        .await;
+        if matches!(result, Err(WeChatError::InvalidCode(40163)))
+            && lost_in_transit.load(Ordering::Relaxed)
+        {
+            warn!(
+                "WeChat says the code was used: our own earlier attempt, which failed in transit, most likely spent it"
+            );
+            metrics::count(Metric::CodeSpentByOurRetry, &[]);
+        }
+        result
     }
 
     /// Stores the session under a fresh token. A 200 is only ever sent after the
