@@ -200,26 +200,73 @@ async fn sam_local_events_drive_the_handlers() {
     assert_eq!(answer.status, 200, "{}", answer.raw);
 }
 
+/// The lines of the block under the line `{indent}{key}:` in a YAML text: up to
+/// the next line indented as much or less.
+fn block<'a>(text: &'a str, indent: usize, key: &str) -> Vec<&'a str> {
+    let header = format!("{}{key}:", " ".repeat(indent));
+    let mut lines = text.lines().skip_while(|line| line.trim_end() != header);
+    assert!(lines.next().is_some(), "no `{header}` in the template");
+    lines
+        .take_while(|line| line.trim().is_empty() || line.len() - line.trim_start().len() > indent)
+        .collect()
+}
+
+/// The keys at exactly `indent` in `lines`.
+fn keys(lines: &[&str], indent: usize) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|line| {
+            line.len() - line.trim_start().len() == indent && !line.trim_start().starts_with('#')
+        })
+        .filter_map(|line| line.trim().split_once(':').map(|(key, _)| key.to_owned()))
+        .collect()
+}
+
 #[test]
 fn env_json_names_only_declared_functions_and_variables() {
     let env = infra("env.json");
     let template =
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"))
             .unwrap();
+    let resources = block(&template, 0, "Resources");
+    let functions = keys(&resources, 2);
+    let globals = block(&template, 0, "Globals").join("\n");
+    let global_variables = keys(&block(&globals, 6, "Variables"), 8);
     for (section, vars) in env.as_object().unwrap() {
-        if section != "Parameters" {
+        // SAM overrides only variables the template declares, for that function.
+        // env.json's "Parameters" are variables for every function.
+        let declared = if section == "Parameters" {
+            global_variables.clone()
+        } else {
             assert!(
-                template.contains(&format!("\n  {section}:\n")),
+                functions.contains(section),
                 "{section} is not a resource of template.yaml"
             );
-        }
+            let function = block(&resources.join("\n"), 2, section).join("\n");
+            let own = if function.contains("        Variables:") {
+                keys(&block(&function, 8, "Variables"), 10)
+            } else {
+                Vec::new()
+            };
+            own.into_iter().chain(global_variables.clone()).collect()
+        };
         for name in vars.as_object().unwrap().keys() {
-            // SAM overrides only variables the template declares.
-            let declared = template.contains(&format!("{name}:"));
             assert!(
-                declared,
-                "{section}.{name} is not declared in template.yaml"
+                declared.contains(name),
+                "{section}.{name} is not declared: {declared:?}"
             );
         }
     }
+    // The check itself: a name declared elsewhere in the template does not count.
+    assert!(
+        !keys(
+            &block(
+                &block(&resources.join("\n"), 2, "CheckSessionFunction").join("\n"),
+                8,
+                "Variables"
+            ),
+            10
+        )
+        .contains(&"WATERMARK_MAX_AGE_SECONDS".to_owned())
+    );
 }
