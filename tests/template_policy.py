@@ -45,12 +45,14 @@ EXPECTED = {
     "DecryptPhoneFunction": {
         ("dynamodb:GetItem", str(TABLE_ARN), None),
         ("dynamodb:PutItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
+        ("dynamodb:UpdateItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
         ("secretsmanager:GetSecretValue", str(SECRET), None),
     },
     "CheckSessionFunction": {
         ("dynamodb:GetItem", str(TABLE_ARN), None),
         ("dynamodb:DeleteItem", str(TABLE_ARN), None),
         ("dynamodb:PutItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
+        ("dynamodb:UpdateItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
         ("secretsmanager:GetSecretValue", str(SECRET), None),
     },
     # The session table, read only: no appsecret, no WeChat, no writes.

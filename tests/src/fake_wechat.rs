@@ -171,6 +171,14 @@ impl FakeWeChat {
         self.state().token.revoked = true;
     }
 
+    /// Another system forced a refresh: the current token is refused from now
+    /// on, and normal mode hands out the new one.
+    pub fn replace_token_elsewhere(&self) {
+        let mut s = self.state();
+        s.token.generation += 1;
+        s.token.revoked = false;
+    }
+
     /// The `expires_in` stable_token answers from now on.
     pub fn set_token_lifetime(&self, seconds: i64) {
         self.state().token.expires_in = seconds;

@@ -36,8 +36,6 @@ impl CachedToken {
 /// What a claim in the table is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// The right to call stable_token with `force_refresh: true`.
-    ForcedRefresh,
     /// The right to fetch a missing or expired token while others wait.
     Fetch,
 }
@@ -45,10 +43,14 @@ pub enum Claim {
 impl Claim {
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::ForcedRefresh => "force",
             Self::Fetch => "fetch",
         }
     }
+}
+
+/// The UTC day of an epoch second, as a day number.
+pub fn utc_day(now: i64) -> i64 {
+    now.div_euclid(86_400)
 }
 
 /// The table side: one token item per appid, plus claim items that expire.
@@ -59,13 +61,14 @@ pub trait TokenCache: Send + Sync + 'static {
         appid: &str,
     ) -> impl Future<Output = Result<Option<CachedToken>, StoreError>> + Send;
 
-    /// Shares a fetched token. A token that expires later is never replaced by
-    /// one that expires sooner (a slow normal fetch must not undo a forced one).
+    /// Shares a fetched token and returns the one the table holds afterwards.
+    /// A token that expires later is never replaced by one that expires sooner
+    /// (a slow normal fetch must not undo a forced one): then that one comes back.
     fn save_token(
         &self,
         appid: &str,
         token: &CachedToken,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<CachedToken, StoreError>> + Send;
 
     /// Takes `claim` for `hold_seconds` unless another caller holds it at `now`.
     /// `Ok(false)`: someone else does.
@@ -75,6 +78,17 @@ pub trait TokenCache: Send + Sync + 'static {
         claim: Claim,
         now: i64,
         hold_seconds: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Takes the right to force a refresh at `now`, unless one was taken less
+    /// than `interval_seconds` ago or `per_day` were taken this UTC day, by any
+    /// caller. Atomic in the store: one counter per appid.
+    fn try_claim_forced_refresh(
+        &self,
+        appid: &str,
+        now: i64,
+        interval_seconds: i64,
+        per_day: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
@@ -90,7 +104,7 @@ impl<T: TokenCache> TokenCache for std::sync::Arc<T> {
         &self,
         appid: &str,
         token: &CachedToken,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+    ) -> impl Future<Output = Result<CachedToken, StoreError>> + Send {
         (**self).save_token(appid, token)
     }
 
@@ -102,5 +116,15 @@ impl<T: TokenCache> TokenCache for std::sync::Arc<T> {
         hold_seconds: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         (**self).try_claim(appid, claim, now, hold_seconds)
+    }
+
+    fn try_claim_forced_refresh(
+        &self,
+        appid: &str,
+        now: i64,
+        interval_seconds: i64,
+        per_day: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).try_claim_forced_refresh(appid, now, interval_seconds, per_day)
     }
 }

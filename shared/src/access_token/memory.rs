@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use super::{CachedToken, Claim, TokenCache};
+use super::{CachedToken, Claim, TokenCache, utc_day};
 use crate::session::StoreError;
 
 /// The token and claims in process memory: for unit tests and local runs.
@@ -15,6 +15,8 @@ pub struct MemoryTokenCache {
 struct MemoryItems {
     tokens: std::collections::HashMap<String, CachedToken>,
     claims: std::collections::HashMap<(String, &'static str), i64>,
+    /// Per appid: (UTC day, forced refreshes that day, end of the 30-s window).
+    forced: std::collections::HashMap<String, (i64, i64, i64)>,
 }
 
 impl MemoryTokenCache {
@@ -35,16 +37,19 @@ impl TokenCache for MemoryTokenCache {
         Ok(self.lock().tokens.get(appid).cloned())
     }
 
-    async fn save_token(&self, appid: &str, token: &CachedToken) -> Result<(), StoreError> {
+    async fn save_token(
+        &self,
+        appid: &str,
+        token: &CachedToken,
+    ) -> Result<CachedToken, StoreError> {
         let mut items = self.lock();
-        let keep = items
-            .tokens
-            .get(appid)
-            .is_some_and(|held| held.expires_at > token.expires_at);
-        if !keep {
-            items.tokens.insert(appid.to_owned(), token.clone());
+        match items.tokens.get(appid) {
+            Some(held) if held.expires_at > token.expires_at => Ok(held.clone()),
+            _ => {
+                items.tokens.insert(appid.to_owned(), token.clone());
+                Ok(token.clone())
+            }
         }
-        Ok(())
     }
 
     async fn try_claim(
@@ -60,6 +65,26 @@ impl TokenCache for MemoryTokenCache {
             return Ok(false);
         }
         items.claims.insert(key, now + hold_seconds);
+        Ok(true)
+    }
+
+    async fn try_claim_forced_refresh(
+        &self,
+        appid: &str,
+        now: i64,
+        interval_seconds: i64,
+        per_day: i64,
+    ) -> Result<bool, StoreError> {
+        let mut items = self.lock();
+        let today = utc_day(now);
+        let (day, count, window_ends) = items.forced.get(appid).copied().unwrap_or((today, 0, 0));
+        let count = if day == today { count } else { 0 };
+        if window_ends > now || count >= per_day {
+            return Ok(false);
+        }
+        items
+            .forced
+            .insert(appid.to_owned(), (today, count + 1, now + interval_seconds));
         Ok(true)
     }
 }

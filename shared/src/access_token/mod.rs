@@ -2,11 +2,14 @@
 //!
 //! getStableAccessToken in normal mode hands every caller the same token until
 //! shortly before it expires, so containers need not coordinate to stay valid.
-//! A forced refresh is different: it invalidates the token for everyone and
-//! WeChat allows 20 a day. So a container forces one only after WeChat refused
-//! the token (40001, 40014, 42001), only if the table does not already hold a
-//! newer one, and only if no container forced one in the last 30 seconds; that
-//! last rule is a conditional write in the table, so it holds across containers.
+//! A forced refresh is different: it invalidates the token for everyone, and
+//! WeChat allows 20 a day (40001 loops are the classic way to burn them). So
+//! after WeChat refuses the token (40001, 40014, 42001) a container first looks
+//! in the table, then asks WeChat in normal mode (another container or system
+//! may already have replaced the token), and forces a refresh only when WeChat
+//! hands back the very token it refused: at most once per 30 seconds and 10
+//! times per UTC day across all containers (a conditional counter in the
+//! table), leaving half the day's quota to people and other systems.
 
 mod cache;
 mod memory;
@@ -17,7 +20,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-pub use cache::{CachedToken, Claim, TokenCache};
+pub use cache::{CachedToken, Claim, TokenCache, utc_day};
 pub use memory::MemoryTokenCache;
 
 use crate::crypto::checksession_signature;
@@ -33,12 +36,18 @@ use crate::wechat::{
 
 /// At most one forced refresh per this many seconds, across all containers.
 pub const FORCED_REFRESH_INTERVAL_SECONDS: i64 = 30;
+/// At most this many forced refreshes per UTC day, across all containers:
+/// half of WeChat's 20.
+pub const FORCED_REFRESHES_PER_DAY: i64 = 10;
 /// How long one container may fetch while the others wait for its token.
 const FETCH_LEASE_SECONDS: i64 = 3;
 /// How a waiting container polls the table for another container's token.
 const WAIT_STEP: Duration = Duration::from_millis(100);
 const WAIT_ROUNDS: u32 = 10;
 /// The access token for one appid: in process, in the table, from WeChat.
+/// What time it is, in epoch seconds: the system clock, or a test's.
+pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
+
 pub struct AccessTokens<C, W, K> {
     cache: C,
     wechat: W,
@@ -46,6 +55,7 @@ pub struct AccessTokens<C, W, K> {
     appid: String,
     retry: RetryPolicy,
     local: Mutex<Option<CachedToken>>,
+    clock: Clock,
 }
 
 impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
@@ -57,7 +67,19 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
             appid,
             retry,
             local: Mutex::new(None),
+            clock: std::sync::Arc::new(epoch_seconds),
         }
+    }
+
+    /// Replaces the clock that expiry, the fetch claim and the forced-refresh
+    /// limits read: tests move time instead of waiting for it.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
     }
 
     /// Runs a WeChat call that needs the access token, with the usual retries.
@@ -82,26 +104,27 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
 
     /// The token to use now: this process's, else the table's, else WeChat's.
     async fn current(&self, deadline: Deadline) -> Result<AccessToken, UpstreamError> {
-        if let Some(token) = self.local_live(epoch_seconds()) {
+        if let Some(token) = self.local_live(self.now()) {
             return Ok(token);
         }
         if let Some(token) = self.shared_token(None, deadline).await? {
             return Ok(token);
         }
         // Nobody holds a live token: one container fetches, the rest wait for it.
-        if self
-            .claim(Claim::Fetch, FETCH_LEASE_SECONDS, deadline)
-            .await?
-        {
-            return self.fetch(false, deadline).await;
+        if self.claim_fetch(deadline).await? {
+            let fetched = self.fetch(false, deadline).await?;
+            return Ok(self.share(fetched, deadline).await);
         }
         if let Some(token) = self.wait_for_shared(None, deadline).await? {
             return Ok(token);
         }
-        self.fetch(false, deadline).await
+        let fetched = self.fetch(false, deadline).await?;
+        Ok(self.share(fetched, deadline).await)
     }
 
-    /// WeChat refused `rejected`: find or make its replacement.
+    /// WeChat refused `rejected`: find or make its replacement. The table
+    /// first, then WeChat in normal mode, and a forced refresh only when WeChat
+    /// hands back the very token it refused, within the shared limits.
     async fn replace_rejected(
         &self,
         rejected: &AccessToken,
@@ -111,32 +134,26 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
         if let Some(token) = self.shared_token(Some(rejected), deadline).await? {
             return Ok(token);
         }
-        if self
-            .claim(
-                Claim::ForcedRefresh,
-                FORCED_REFRESH_INTERVAL_SECONDS,
-                deadline,
-            )
-            .await?
-        {
-            info!("forcing a refresh of the access token");
-            return self.fetch(true, deadline).await;
+        let fetched = self.fetch(false, deadline).await?;
+        if &fetched.token != rejected {
+            return Ok(self.share(fetched, deadline).await);
         }
-        info!("another container forced a token refresh within 30 s; waiting for its token");
+        if self.claim_forced_refresh(deadline).await? {
+            info!("WeChat hands back the access token it refused; forcing a refresh");
+            let fetched = self.fetch(true, deadline).await?;
+            return Ok(self.share(fetched, deadline).await);
+        }
         metrics::count(Metric::ForcedRefreshRefused, &[]);
+        info!(
+            "a forced token refresh ran within 30 s or the day's are spent; waiting for another container's token"
+        );
         if let Some(token) = self.wait_for_shared(Some(rejected), deadline).await? {
             return Ok(token);
         }
-        // WeChat's current token in normal mode may already be the new one.
-        let token = self.fetch(false, deadline).await?;
-        if &token == rejected {
-            self.forget(rejected);
-            warn!(
-                "WeChat still hands out the refused access token and a forced refresh ran within 30 s"
-            );
-            return Err(UpstreamError::Unavailable(Upstream::WeChat));
-        }
-        Ok(token)
+        warn!(
+            "WeChat still hands out the refused access token and no forced refresh is allowed now"
+        );
+        Err(UpstreamError::Unavailable(Upstream::WeChat))
     }
 
     fn local_live(&self, now: i64) -> Option<AccessToken> {
@@ -176,7 +193,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
     ) -> Result<Option<AccessToken>, UpstreamError> {
         match deadline.run(self.cache.load_token(&self.appid)).await {
             Some(Ok(Some(cached)))
-                if cached.is_live(epoch_seconds()) && Some(&cached.token) != other_than =>
+                if cached.is_live(self.now()) && Some(&cached.token) != other_than =>
             {
                 self.remember(&cached);
                 Ok(Some(cached.token))
@@ -208,48 +225,74 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
         Ok(None)
     }
 
-    /// `Ok(false)` when another container holds the claim. A claim that cannot
-    /// be written is not taken: not forcing is the safe side.
-    async fn claim(
-        &self,
-        claim: Claim,
-        hold_seconds: i64,
-        deadline: Deadline,
-    ) -> Result<bool, UpstreamError> {
-        let attempt = self
-            .cache
-            .try_claim(&self.appid, claim, epoch_seconds(), hold_seconds);
+    /// The right to fetch a missing token while the others wait. `Ok(false)`
+    /// when another container holds it; a claim that cannot be written is taken
+    /// (a normal-mode fetch costs nothing).
+    async fn claim_fetch(&self, deadline: Deadline) -> Result<bool, UpstreamError> {
+        let attempt =
+            self.cache
+                .try_claim(&self.appid, Claim::Fetch, self.now(), FETCH_LEASE_SECONDS);
         match deadline.run(attempt).await {
             Some(Ok(taken)) => Ok(taken),
             Some(Err(err)) => {
-                warn!(error = %err, claim = claim.as_str(), "token claim failed; not taking it");
-                Ok(claim == Claim::Fetch)
+                warn!(error = %err, "token fetch claim failed; fetching anyway");
+                Ok(true)
             }
             None => Err(UpstreamError::Unavailable(Upstream::SessionTable)),
         }
     }
 
-    /// Asks WeChat for the token and shares it. A forced refresh is attempted
-    /// once only: a retry after a lost answer could spend a second one of the
-    /// day's 20.
-    async fn fetch(&self, force: bool, deadline: Deadline) -> Result<AccessToken, UpstreamError> {
+    /// The right to force a refresh: none within 30 s of the last, at most 10 a
+    /// UTC day, across all containers. One that cannot be written is not taken:
+    /// not forcing is the safe side.
+    async fn claim_forced_refresh(&self, deadline: Deadline) -> Result<bool, UpstreamError> {
+        let attempt = self.cache.try_claim_forced_refresh(
+            &self.appid,
+            self.now(),
+            FORCED_REFRESH_INTERVAL_SECONDS,
+            FORCED_REFRESHES_PER_DAY,
+        );
+        match deadline.run(attempt).await {
+            Some(Ok(taken)) => Ok(taken),
+            Some(Err(err)) => {
+                warn!(error = %err, "forced refresh claim failed; not forcing");
+                Ok(false)
+            }
+            None => Err(UpstreamError::Unavailable(Upstream::SessionTable)),
+        }
+    }
+
+    /// Asks WeChat for the token. A forced refresh is attempted once only: a
+    /// retry after a lost answer could spend a second one of the day's 20.
+    async fn fetch(&self, force: bool, deadline: Deadline) -> Result<CachedToken, UpstreamError> {
         let mode = if force { "forced" } else { "normal" };
         metrics::count(Metric::AccessTokenFetches, &[("Mode", mode)]);
         let fetched = with_appsecret(&self.secrets, deadline, |secret| async move {
             self.stable_token(&secret, force, deadline).await
         })
         .await?;
-        let cached = CachedToken::from_fetched(fetched, epoch_seconds());
-        match deadline
-            .run(self.cache.save_token(&self.appid, &cached))
+        Ok(CachedToken::from_fetched(fetched, self.now()))
+    }
+
+    /// Shares a fetched token and uses whichever token the table kept: a token
+    /// that lives longer (another container's forced refresh) wins over ours.
+    async fn share(&self, fetched: CachedToken, deadline: Deadline) -> AccessToken {
+        let kept = match deadline
+            .run(self.cache.save_token(&self.appid, &fetched))
             .await
         {
-            Some(Ok(())) => {}
-            Some(Err(err)) => warn!(error = %err, "could not share the access token"),
-            None => warn!("sharing the access token ran out of time"),
-        }
-        self.remember(&cached);
-        Ok(cached.token)
+            Some(Ok(kept)) => kept,
+            Some(Err(err)) => {
+                warn!(error = %err, "could not share the access token");
+                fetched
+            }
+            None => {
+                warn!("sharing the access token ran out of time");
+                fetched
+            }
+        };
+        self.remember(&kept);
+        kept.token
     }
 
     async fn stable_token(
@@ -504,7 +547,7 @@ mod tests {
         assert_eq!(cached(200), 1000 + 100);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn one_fetch_serves_this_container_and_the_next() {
         let (cache, wechat) = (Arc::default(), Arc::<TokenService>::default());
         let first = container(&cache, &wechat);
@@ -516,7 +559,7 @@ mod tests {
         assert_eq!(wechat.phone_calls.load(Ordering::SeqCst), 3);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn an_expired_shared_token_is_fetched_again() {
         let (cache, wechat) = (Arc::<MemoryTokenCache>::default(), Arc::default());
         let stale = CachedToken {
@@ -530,7 +573,7 @@ mod tests {
         assert!(shared.is_live(epoch_seconds()));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_refused_token_is_forced_once_and_shared() {
         let (cache, wechat) = (Arc::default(), Arc::<TokenService>::default());
         let a = container(&cache, &wechat);
@@ -546,7 +589,7 @@ mod tests {
         assert_eq!(wechat.current(), "token-1");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn no_second_forced_refresh_within_30_seconds() {
         let (cache, wechat) = (Arc::default(), Arc::<TokenService>::default());
         let a = container(&cache, &wechat);
@@ -559,5 +602,91 @@ mod tests {
             Err(UpstreamError::Unavailable(Upstream::WeChat))
         );
         assert_eq!(wechat.forced.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_replaced_elsewhere_is_used_without_forcing() {
+        let (cache, wechat) = (Arc::default(), Arc::<TokenService>::default());
+        let tokens = container(&cache, &wechat);
+        phone(&tokens).await.unwrap();
+        // Another system forced a refresh: our token is refused, WeChat's normal
+        // mode already hands out the new one.
+        wechat.generation.fetch_add(1, Ordering::SeqCst);
+        phone(&tokens).await.unwrap();
+        assert_eq!(wechat.forced.load(Ordering::SeqCst), 0);
+        assert_eq!(wechat.normal.load(Ordering::SeqCst), 2);
+        let shared = cache.load_token("wxAPP").await.unwrap().unwrap();
+        assert_eq!(shared.token.expose(), "token-1");
+    }
+
+    /// A day's start, in epoch seconds: tests set the time, they never wait.
+    const DAY: i64 = 20_000 * 86_400;
+
+    #[tokio::test(start_paused = true)]
+    async fn forced_refreshes_are_capped_per_30_seconds_and_per_utc_day() {
+        let cache = MemoryTokenCache::new();
+        let claim = |now| cache.try_claim_forced_refresh("wxAPP", now, 30, 10);
+        for i in 0..10 {
+            assert!(claim(DAY + i * 31).await.unwrap(), "claim {i}");
+            assert!(
+                !claim(DAY + i * 31 + 29).await.unwrap(),
+                "within 30 s of claim {i}"
+            );
+        }
+        assert!(!claim(DAY + 10 * 31).await.unwrap(), "an 11th the same day");
+        assert!(!claim(DAY + 86_399).await.unwrap());
+        // The next UTC day has its own 10.
+        assert!(claim(DAY + 86_400).await.unwrap());
+        assert!(!claim(DAY + 86_400 + 29).await.unwrap());
+        assert!(claim(DAY + 86_400 + 31).await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_forced_refresh_once_the_days_are_spent() {
+        let (cache, wechat) = (
+            Arc::<MemoryTokenCache>::default(),
+            Arc::<TokenService>::default(),
+        );
+        let now = Arc::new(std::sync::atomic::AtomicI64::new(DAY + 3_600));
+        let clock = Arc::clone(&now);
+        let tokens =
+            container(&cache, &wechat).with_clock(Arc::new(move || clock.load(Ordering::SeqCst)));
+        phone(&tokens).await.unwrap();
+        // Other containers spent today's forced refreshes, the last long ago.
+        for i in 0..FORCED_REFRESHES_PER_DAY {
+            let at = DAY + i * 60;
+            assert!(
+                cache
+                    .try_claim_forced_refresh("wxAPP", at, 30, FORCED_REFRESHES_PER_DAY)
+                    .await
+                    .unwrap()
+            );
+        }
+        wechat.revoked.store(true, Ordering::SeqCst);
+        assert_eq!(
+            phone(&tokens).await,
+            Err(UpstreamError::Unavailable(Upstream::WeChat))
+        );
+        assert_eq!(wechat.forced.load(Ordering::SeqCst), 0);
+        // A new UTC day: the refused token is replaced by one forced refresh.
+        now.store(DAY + 86_400 + 60, Ordering::SeqCst);
+        phone(&tokens).await.unwrap();
+        assert_eq!(wechat.forced.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_longer_lived_shared_token_wins_the_write_and_is_used() {
+        let cache = MemoryTokenCache::new();
+        let longer = CachedToken {
+            token: AccessToken::new("forced-elsewhere"),
+            expires_at: epoch_seconds() + 7000,
+        };
+        cache.save_token("wxAPP", &longer).await.unwrap();
+        let ours = CachedToken {
+            token: AccessToken::new("slow-normal-fetch"),
+            expires_at: epoch_seconds() + 100,
+        };
+        assert_eq!(cache.save_token("wxAPP", &ours).await.unwrap(), longer);
+        assert_eq!(cache.load_token("wxAPP").await.unwrap(), Some(longer));
     }
 }
