@@ -8,6 +8,7 @@ pub mod access_token;
 pub mod api;
 pub mod authorizer;
 pub mod aws;
+pub mod backoff;
 pub mod config;
 pub mod crypto;
 pub mod deadline;

@@ -133,12 +133,16 @@ fn amz_target(line: &[u8]) -> Option<String> {
 }
 
 /// An HTTP proxy in front of DynamoDB that answers the next `n` requests with
-/// DynamoDB's throttling error instead of forwarding them.
+/// DynamoDB's throttling error instead of forwarding them, or cancels the next
+/// `n` transactions as DynamoDB does when one of their items is throttled.
+/// Counts every request by operation.
 #[derive(Clone)]
 pub struct ThrottlingProxy {
     pub endpoint: String,
     throttle_next: Arc<std::sync::atomic::AtomicU64>,
     throttled: Arc<std::sync::atomic::AtomicU64>,
+    cancel_next: Arc<std::sync::atomic::AtomicU64>,
+    operations: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl ThrottlingProxy {
@@ -151,13 +155,36 @@ impl ThrottlingProxy {
         let upstream = upstream.trim_end_matches('/').to_owned();
         let throttle_next = Arc::new(AtomicU64::new(0));
         let throttled = Arc::new(AtomicU64::new(0));
+        let cancel_next = Arc::new(AtomicU64::new(0));
+        let operations = Arc::new(Mutex::new(HashMap::new()));
         let client: Client<_, Full<bytes::Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
         let (next, count) = (Arc::clone(&throttle_next), Arc::clone(&throttled));
+        let (cancel, ops) = (Arc::clone(&cancel_next), Arc::clone(&operations));
         let addr = crate::server::serve(move |request: crate::server::Received| {
             let (client, upstream, next, count) =
                 (client.clone(), upstream.clone(), Arc::clone(&next), Arc::clone(&count));
+            let (cancel, ops) = (Arc::clone(&cancel), Arc::clone(&ops));
             async move {
+                let operation = request
+                    .headers
+                    .get("x-amz-target")
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.rsplit('.').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                *ops.lock().expect("operations").entry(operation.clone()).or_insert(0) += 1;
+                if operation == "TransactWriteItems"
+                    && cancel
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok()
+                {
+                    return crate::server::respond(
+                        400,
+                        "application/x-amz-json-1.0",
+                        r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, ThrottlingError]","CancellationReasons":[{"Code":"None"},{"Code":"ThrottlingError","Message":"Throughput exceeds the current capacity of your table or index."}]}"#,
+                    );
+                }
                 let take = next
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                     .is_ok();
@@ -192,7 +219,25 @@ impl ThrottlingProxy {
             endpoint: format!("http://{addr}"),
             throttle_next,
             throttled,
+            cancel_next,
+            operations,
         }
+    }
+
+    /// The next `n` TransactWriteItems are cancelled with a ThrottlingError reason.
+    pub fn cancel_transactions_next(&self, n: u64) {
+        self.cancel_next
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Requests seen for `operation` (e.g. `GetItem`), forwarded or not.
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.operations
+            .lock()
+            .expect("operations")
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The next `n` requests get a ThrottlingException.

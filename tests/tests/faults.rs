@@ -135,3 +135,41 @@ async fn a_10_mb_wechat_answer_is_refused_without_reading_it() {
     expect_error(&login, login_event("huge"), 502, "wechat_error").await;
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+/// A login whose transaction DynamoDB cancels for throttling, endlessly: the
+/// SDK's retries were spent, so it is a 503 at once, not dozens of rounds of
+/// GetItem + TransactWriteItems. Contention alone is worth another round.
+#[tokio::test]
+async fn a_throttled_login_transaction_is_not_retried_as_contention() {
+    let world = World::new().await;
+    let proxy = ThrottlingProxy::start(&world.standins.dynamodb).await;
+    let sdk = StandIns::sdk_config(&proxy.endpoint).await;
+    let login = Login::new(
+        DynamoSessionStore::new(&sdk, world.table.clone()),
+        HttpWeChat::new(&world.wechat.base, Duration::from_millis(500)).expect("client"),
+        world.secrets().await,
+        LoginSettings {
+            appid: APPID.into(),
+            session_ttl_seconds: 600,
+            retry: World::retry(),
+        },
+    );
+    proxy.cancel_transactions_next(1_000);
+    let (code, _) = world.wechat.issue_code();
+    assert_error(
+        &call(&login, login_event(&code)).await,
+        503,
+        "upstream_unavailable",
+    );
+    let (gets, transactions) = (proxy.calls("GetItem"), proxy.calls("TransactWriteItems"));
+    assert_eq!((gets, transactions), (1, 1), "DynamoDB calls for one login");
+
+    // Without the cancellations the next login goes through: one more of each.
+    proxy.cancel_transactions_next(0);
+    let (code, _) = world.wechat.issue_code();
+    assert_eq!(call(&login, login_event(&code)).await.status, 200);
+    assert_eq!(
+        (proxy.calls("GetItem"), proxy.calls("TransactWriteItems")),
+        (2, 2)
+    );
+}

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::backoff::full_jitter;
 use crate::redact::SessionKey;
 use crate::session::{Access, Session, SessionStore, StoreError};
 
@@ -104,16 +105,14 @@ impl SessionStore for DynamoSessionStore {
     }
 
     async fn create_exclusive(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
-        for attempt in 0..EXCLUSIVE_ATTEMPTS {
-            match self.try_create_exclusive(key, session).await {
+        for round in 0..EXCLUSIVE_ATTEMPTS {
+            match self.try_create_exclusive(key, session, round).await {
                 Ok(()) => return Ok(()),
                 Err(Exclusive::Failed(err)) => return Err(err),
                 Err(Exclusive::Contended) => {
                     // Spread the contenders out so the next round has a winner.
-                    let mut byte = [0u8; 1];
-                    let _ = getrandom::fill(&mut byte);
-                    let millis = 1 + u64::from(byte[0] % 8) * u64::from(attempt.min(4) + 1);
-                    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                    let pause = full_jitter(CONTENTION_BACKOFF, round, CONTENTION_BACKOFF_CAP);
+                    tokio::time::sleep(pause).await;
                 }
             }
         }
@@ -141,7 +140,11 @@ impl SessionStore for DynamoSessionStore {
 const OWNER_PREFIX: &str = "openid#";
 /// Concurrent logins of one user retry the transaction up to this many times
 /// (each round lets one of them through); the request deadline bounds it too.
+/// Only contention is retried here: throttling and other errors have had the
+/// SDK's own retries already.
 const EXCLUSIVE_ATTEMPTS: u32 = 32;
+const CONTENTION_BACKOFF: std::time::Duration = std::time::Duration::from_millis(2);
+const CONTENTION_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl DynamoSessionStore {
     fn session_item(key: &TokenKey, session: &Session) -> HashMap<String, AttributeValue> {
@@ -177,6 +180,7 @@ impl DynamoSessionStore {
         &self,
         key: &TokenKey,
         session: &Session,
+        round: u32,
     ) -> Result<(), Exclusive> {
         use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
         let owner_pk = format!("{OWNER_PREFIX}{}", session.openid);
@@ -225,9 +229,14 @@ impl DynamoSessionStore {
         let owner_put = owner_put
             .build()
             .map_err(|err| Exclusive::Failed(StoreError::Unavailable(err.to_string())))?;
+        // Idempotent per round: a request the SDK sends again after a lost
+        // answer is not applied twice (each round's items differ, so each
+        // round has its own token).
+        let request_token = format!("{}-{round:03}", &key.as_str()[..32]);
         let mut transaction = self
             .client
             .transact_write_items()
+            .client_request_token(request_token)
             .transact_items(build(session_put))
             .transact_items(build(owner_put));
         if let Some(previous) = previous {
@@ -246,16 +255,29 @@ impl DynamoSessionStore {
                     Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e)) => {
                         e.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
                     }
+                    // The request token, derived from the session's key, was used
+                    // by another transaction: the key is taken, draw another token.
+                    Some(e) if e.is_idempotent_parameter_mismatch_exception() => {
+                        return Err(Exclusive::Failed(StoreError::AlreadyExists));
+                    }
                     _ => return Err(Exclusive::Failed(StoreError::Unavailable(DisplayErrorContext(&err).to_string()))),
                 };
-                let failed = |i: usize| {
-                    reasons.get(i).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed")
-                };
-                if failed(0) {
+                let code = |i: usize| reasons.get(i).and_then(|r| r.as_deref());
+                if code(0) == Some("ConditionalCheckFailed") {
                     Err(Exclusive::Failed(StoreError::AlreadyExists))
-                } else {
-                    // The owner moved on (a concurrent login) or a transaction conflict.
+                } else if code(1) == Some("ConditionalCheckFailed")
+                    || reasons
+                        .iter()
+                        .any(|r| r.as_deref() == Some("TransactionConflict"))
+                {
+                    // The owner moved on (a concurrent login) or another
+                    // transaction touched the same items: try another round.
                     Err(Exclusive::Contended)
+                } else {
+                    // Throttling and anything else: the SDK retried already.
+                    Err(Exclusive::Failed(StoreError::Unavailable(format!(
+                        "transaction cancelled: {reasons:?}"
+                    ))))
                 }
             }
         }

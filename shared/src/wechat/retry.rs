@@ -4,6 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::WeChatError;
+use crate::backoff::full_jitter;
 use crate::deadline::Deadline;
 
 /// How hard to try a WeChat call before giving up.
@@ -58,23 +59,13 @@ where
         if n + 1 == policy.max_attempts {
             break;
         }
-        let backoff = jittered(policy.base_backoff.saturating_mul(1 << n.min(16)));
+        let backoff = full_jitter(policy.base_backoff, n, Duration::MAX);
         if deadline.remaining() < backoff + MIN_ATTEMPT {
             break;
         }
         tokio::time::sleep(backoff).await;
     }
     Err(last)
-}
-
-/// Full jitter: uniform in [0, ceiling]. Spreads retries of many containers apart.
-fn jittered(ceiling: Duration) -> Duration {
-    let mut bytes = [0u8; 4];
-    if getrandom::fill(&mut bytes).is_err() {
-        return ceiling / 2;
-    }
-    let fraction = f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX);
-    ceiling.mul_f64(fraction)
 }
 
 #[cfg(test)]
@@ -159,12 +150,5 @@ mod tests {
         .await;
         assert_eq!(result, Err(WeChatError::Timeout));
         assert!(started.elapsed() < Duration::from_secs(2));
-    }
-
-    #[test]
-    fn jitter_stays_within_the_ceiling() {
-        for _ in 0..100 {
-            assert!(jittered(Duration::from_millis(100)) <= Duration::from_millis(100));
-        }
     }
 }
