@@ -12,11 +12,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use aes::Aes128;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use cbc::cipher::block_padding::Pkcs7;
-use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
@@ -48,8 +45,7 @@ fn phone_payload() -> (String, String) {
         "watermark": {"appid": APPID, "timestamp": 1_795_334_400}
     })
     .to_string();
-    let ciphertext = cbc::Encryptor::<Aes128>::new(&KEY.into(), &iv.into())
-        .encrypt_padded_vec::<Pkcs7>(plaintext.as_bytes());
+    let ciphertext = wxauth::crypto::encrypt_like_wechat(&KEY, &iv, plaintext.as_bytes());
     (STANDARD.encode(ciphertext), STANDARD.encode(iv))
 }
 

@@ -5,7 +5,7 @@ use aes::Aes128;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_PAD_INDIFFERENT, URL_SAFE_PAD_INDIFFERENT};
 use cbc::cipher::block_padding::Pkcs7;
-use cbc::cipher::{BlockModeDecrypt, KeyIvInit};
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
@@ -129,6 +129,13 @@ pub const SIGNATURE_HEX_CHARS: usize = 40;
 
 /// `signature == sha1(rawData + session_key)`, compared in constant time.
 /// `signature` is the 20 decoded bytes.
+/// Encrypts open data as WeChat does for the mini-program (AES-128-CBC, PKCS#7,
+/// the session_key's 16 bytes as the key): what the local server's simulator
+/// hands out, and what tests and benchmarks decrypt.
+pub fn encrypt_like_wechat(key: &[u8; 16], iv: &[u8; 16], plaintext: &[u8]) -> Vec<u8> {
+    cbc::Encryptor::<Aes128>::new(key.into(), iv.into()).encrypt_padded_vec::<Pkcs7>(plaintext)
+}
+
 pub fn signature_matches(raw_data: &str, session_key: &SessionKey, signature: &[u8; 20]) -> bool {
     let mut hasher = Sha1::new();
     hasher.update(raw_data.as_bytes());
@@ -158,7 +165,6 @@ pub fn checksession_signature(session_key: &SessionKey) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use cbc::cipher::BlockModeEncrypt;
 
     // WeChat's official decrypt demo (开放数据校验与解密).
     pub const DEMO_APPID: &str = "wx4f4bc4dec97d474b";
@@ -174,10 +180,7 @@ pub(crate) mod tests {
         .unwrap()
     }
 
-    /// Test-side encryption, to make payloads the way WeChat does.
-    pub fn encrypt(key: &[u8; 16], iv: &[u8; 16], plaintext: &[u8]) -> Vec<u8> {
-        cbc::Encryptor::<Aes128>::new(key.into(), iv.into()).encrypt_padded_vec::<Pkcs7>(plaintext)
-    }
+    pub use super::encrypt_like_wechat as encrypt;
 
     #[test]
     fn decrypts_wechat_official_demo() {

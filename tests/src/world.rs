@@ -3,16 +3,15 @@
 
 use std::time::Duration;
 
-use aes::Aes128;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use cbc::cipher::block_padding::Pkcs7;
-use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 use wxauth::access_token::AccessTokens;
 use wxauth::aws::{DynamoSessionStore, SecretsManagerSource, SharedAccessTokens};
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
+use wxauth::secret::SecretSource;
+use wxauth::session::SessionStore;
 use wxauth::wechat::{HttpWeChat, RetryPolicy};
 
 use crate::fake_wechat::{FakeWeChat, Issued};
@@ -70,15 +69,11 @@ impl World {
     }
 
     pub async fn login(&self) -> LoginHandler {
-        Login::new(
+        login_with(
             self.store().await,
-            HttpWeChat::new(&self.wechat.base, Duration::from_millis(500)).expect("client"),
+            &self.wechat.base,
             self.secrets().await,
-            LoginSettings {
-                appid: APPID.into(),
-                session_ttl_seconds: 600,
-                retry: Self::retry(),
-            },
+            APPID,
         )
     }
 
@@ -136,12 +131,32 @@ impl World {
     }
 }
 
+/// The login handler as the function builds it, over any store, WeChat base and
+/// secret source (a fault test's proxy, a closed port, a stand-in that is down).
+pub fn login_with<S: SessionStore, K: SecretSource>(
+    store: S,
+    wechat_base: &str,
+    secrets: K,
+    appid: &str,
+) -> Login<S, HttpWeChat, K> {
+    Login::new(
+        store,
+        HttpWeChat::new(wechat_base, Duration::from_millis(500)).expect("client"),
+        secrets,
+        LoginSettings {
+            appid: appid.into(),
+            session_ttl_seconds: 600,
+            retry: World::retry(),
+        },
+    )
+}
+
 /// Encrypts `plaintext` as WeChat does for `getPhoneNumber`.
 pub fn encrypt_for(issued: &Issued, plaintext: &str) -> Value {
     let mut iv = [0u8; 16];
     getrandom::fill(&mut iv).expect("random");
-    let ciphertext = cbc::Encryptor::<Aes128>::new(&issued.key_bytes.into(), &iv.into())
-        .encrypt_padded_vec::<Pkcs7>(plaintext.as_bytes());
+    let ciphertext =
+        wxauth::crypto::encrypt_like_wechat(&issued.key_bytes, &iv, plaintext.as_bytes());
     json!({"encryptedData": STANDARD.encode(ciphertext), "iv": STANDARD.encode(iv)})
 }
 

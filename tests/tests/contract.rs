@@ -8,14 +8,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use wxauth::aws::{DynamoSessionStore, SecretsManagerSource};
-use wxauth::handlers::{CheckSession, Login, LoginSettings};
-use wxauth::wechat::HttpWeChat;
+use wxauth::handlers::CheckSession;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::{
     assert_error, call, call_with_deadline, expect_error, logged_in, login_event,
 };
 use wxauth_tests::standins::{StandIns, closed_endpoint};
-use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext, sign};
+use wxauth_tests::world::{APPID, World, encrypt_for, login_with, phone_plaintext, sign};
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -180,15 +179,11 @@ async fn slow_wechat_gets_503_before_the_invocation_deadline() {
 #[tokio::test]
 async fn unreachable_wechat_is_503() {
     let world = World::new().await;
-    let login = Login::new(
+    let login = login_with(
         world.store().await,
-        HttpWeChat::new(&closed_endpoint().await, Duration::from_millis(500)).unwrap(),
+        &closed_endpoint().await,
         world.secrets().await,
-        LoginSettings {
-            appid: APPID.into(),
-            session_ttl_seconds: 600,
-            retry: World::retry(),
-        },
+        APPID,
     );
     expect_error(&login, login_event("anycode"), 503, "upstream_unavailable").await;
 }
@@ -474,16 +469,7 @@ async fn session_table_unreachable_is_503() {
     let world = World::new().await;
     let down = StandIns::sdk_config(&closed_endpoint().await).await;
     let store = || DynamoSessionStore::new(&down, world.table.clone());
-    let login = Login::new(
-        store(),
-        HttpWeChat::new(&world.wechat.base, Duration::from_millis(500)).unwrap(),
-        world.secrets().await,
-        LoginSettings {
-            appid: APPID.into(),
-            session_ttl_seconds: 600,
-            retry: World::retry(),
-        },
-    );
+    let login = login_with(store(), &world.wechat.base, world.secrets().await, APPID);
     let (code, _) = world.wechat.issue_code();
     let started = Instant::now();
     let answer = call(&login, login_event(&code)).await;
@@ -507,15 +493,11 @@ async fn secrets_manager_down_breaks_only_login() {
     let world = World::new().await;
     let (token, _) = logged_in(&world, &world.login().await).await;
     let down = StandIns::sdk_config(&closed_endpoint().await).await;
-    let login = Login::new(
+    let login = login_with(
         world.store().await,
-        HttpWeChat::new(&world.wechat.base, Duration::from_millis(500)).unwrap(),
+        &world.wechat.base,
         SecretsManagerSource::new(&down, world.secret_arn.clone()),
-        LoginSettings {
-            appid: APPID.into(),
-            session_ttl_seconds: 600,
-            retry: World::retry(),
-        },
+        APPID,
     );
     let (code, _) = world.wechat.issue_code();
     expect_error(&login, login_event(&code), 503, "upstream_unavailable").await;

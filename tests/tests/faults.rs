@@ -5,14 +5,13 @@
 use std::time::{Duration, Instant};
 
 use wxauth::aws::{DynamoSessionStore, SecretsManagerSource};
-use wxauth::handlers::{CheckSession, Login, LoginSettings};
-use wxauth::wechat::HttpWeChat;
+use wxauth::handlers::CheckSession;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::{assert_error, call, expect_error, logged_in, login_event};
 use wxauth_tests::proxy::{CountingProxy, ThrottlingProxy};
 use wxauth_tests::runtime::LambdaFunction;
 use wxauth_tests::standins::{StandIns, closed_endpoint};
-use wxauth_tests::world::{APPID, World};
+use wxauth_tests::world::{APPID, World, login_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_stopped_mid_run_gives_503_in_time_and_recovers() {
@@ -107,15 +106,11 @@ async fn secrets_manager_down_while_warm() {
     let world = World::new().await;
     let proxy = CountingProxy::start(&world.standins.secrets_manager).await;
     let sdk = StandIns::sdk_config(&proxy.endpoint).await;
-    let login = Login::new(
+    let login = login_with(
         world.store().await,
-        HttpWeChat::new(&world.wechat.base, Duration::from_millis(500)).unwrap(),
+        &world.wechat.base,
         SecretsManagerSource::new(&sdk, world.secret_arn.clone()),
-        LoginSettings {
-            appid: APPID.into(),
-            session_ttl_seconds: 600,
-            retry: World::retry(),
-        },
+        APPID,
     );
     logged_in(&world, &login).await;
     proxy.set_down(true);
@@ -144,15 +139,11 @@ async fn a_throttled_login_transaction_is_not_retried_as_contention() {
     let world = World::new().await;
     let proxy = ThrottlingProxy::start(&world.standins.dynamodb).await;
     let sdk = StandIns::sdk_config(&proxy.endpoint).await;
-    let login = Login::new(
+    let login = login_with(
         DynamoSessionStore::new(&sdk, world.table.clone()),
-        HttpWeChat::new(&world.wechat.base, Duration::from_millis(500)).expect("client"),
+        &world.wechat.base,
         world.secrets().await,
-        LoginSettings {
-            appid: APPID.into(),
-            session_ttl_seconds: 600,
-            retry: World::retry(),
-        },
+        APPID,
     );
     proxy.cancel_transactions_next(1_000);
     let (code, _) = world.wechat.issue_code();

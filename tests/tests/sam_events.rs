@@ -5,20 +5,18 @@
 //! infra/sam-events.sh), each answered in its source's shape.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
+use wxauth::handlers::{CheckSession, DecryptPhone};
 use wxauth::redact::SessionKey;
 use wxauth::secret::StaticSecret;
 use wxauth::session::{Session, SessionStore, epoch_seconds};
 use wxauth::token::SessionToken;
-use wxauth::wechat::HttpWeChat;
 use wxauth_tests::fake_wechat::{FakeWeChat, Issued};
 use wxauth_tests::invoke::invoke_event;
-use wxauth_tests::world::World;
+use wxauth_tests::world::{World, login_with};
 
 fn read_json(folder: &str, name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -186,15 +184,11 @@ async fn sam_local_events_drive_the_handlers() {
             key_bytes,
         },
     );
-    let login = Login::new(
+    let login = login_with(
         world.store().await,
-        HttpWeChat::new(&wechat.base, Duration::from_secs(1)).unwrap(),
+        &wechat.base,
         StaticSecret::new(wxauth::redact::AppSecret::new("sam-secret")),
-        LoginSettings {
-            appid,
-            session_ttl_seconds: 600,
-            retry: World::retry(),
-        },
+        &appid,
     );
     let answer = invoke_event(&login, &infra("events/login.json"), None).await;
     assert_eq!(answer.status, 200, "{}", answer.raw);

@@ -1,14 +1,11 @@
 //! Routes only the local server has.
 
-use aes::Aes128;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use cbc::cipher::block_padding::Pkcs7;
-use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
 use serde_json::json;
 use sha1::{Digest, Sha1};
 use wxauth::api::{ApiRequest, ApiResponse, JsonBody, authenticate, invalid};
-use wxauth::crypto::decode_base64;
+use wxauth::crypto::{decode_base64, encrypt_like_wechat};
 use wxauth::error::{ApiError, Upstream};
 use wxauth::session::{SessionStore, epoch_seconds};
 
@@ -68,8 +65,7 @@ async fn encrypt_phone(
         .ok_or(ApiError::Unavailable(Upstream::SessionTable))?;
     let mut iv = [0u8; 16];
     getrandom::fill(&mut iv).map_err(|_| ApiError::Unavailable(Upstream::SessionTable))?;
-    let ciphertext = cbc::Encryptor::<Aes128>::new(&key.into(), &iv.into())
-        .encrypt_padded_vec::<Pkcs7>(plaintext.as_bytes());
+    let ciphertext = encrypt_like_wechat(&key, &iv, plaintext.as_bytes());
     Ok(ApiResponse::json(
         200,
         &json!({"encryptedData": STANDARD.encode(ciphertext), "iv": STANDARD.encode(iv)}),
