@@ -33,3 +33,6 @@ fi
 step "cold starts, warm latency, RSS and size against the Python reference"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 WXAUTH_PYTHON="$venv/bin/python" cargo run --locked -q -p wxauth-tests --bin coldstart -- "${quick[@]}"
+
+step "single-session login: transaction vs chained writes on DynamoDB Local (store_designs)"
+cargo run --locked -q -p wxauth-tests --bin store_designs -- "${quick[@]}"

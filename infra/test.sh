@@ -56,6 +56,9 @@ awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d fai
 step "cold-start harness, quick mode (numbers not asserted; see infra/bench.sh)"
 WXAUTH_PYTHON="$venv/bin/python" cargo run --locked -q -p wxauth-tests --bin coldstart -- --quick
 
+step "single-session login designs, quick mode (numbers not asserted; one valid session is)"
+cargo run --locked -q -p wxauth-tests --bin store_designs -- --quick
+
 step "local server: scripted curl session and OpenAPI conformance (infra/local-smoke.sh)"
 WXAUTH_PYTHON="$venv/bin/python" bash infra/local-smoke.sh
 

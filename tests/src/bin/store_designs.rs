@@ -1,0 +1,110 @@
+//! The single-session login's two designs on DynamoDB Local, side by side:
+//! `create_exclusive` (consistent GetItem + one TransactWriteItems) and
+//! `create_chained` (conditional PutItem, PutItem returning the old owner item,
+//! DeleteItem of the replaced session). For each: the latency of one login of a
+//! user who already has a session (p50, p99 over N), and, as the correctness
+//! bar, how many valid sessions 16 concurrent logins of one user leave.
+//!
+//! Run by `bash infra/bench.sh` (stand-ins started); `--quick` for CI.
+
+// A benchmark is test code: a failed setup should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+use wxauth::aws::DynamoSessionStore;
+use wxauth::redact::SessionKey;
+use wxauth::session::{Session, SessionStore, epoch_seconds};
+use wxauth::token::{SessionToken, TokenKey};
+use wxauth_tests::world::World;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Design {
+    Transaction,
+    Chained,
+}
+
+impl Design {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Transaction => "GetItem + TransactWriteItems (today)",
+            Self::Chained => "PutItem + PutItem(ALL_OLD) + DeleteItem",
+        }
+    }
+
+    async fn login(self, store: &DynamoSessionStore, key: &TokenKey, session: &Session) {
+        match self {
+            Self::Transaction => store.create_exclusive(key, session).await.unwrap(),
+            Self::Chained => store.create_chained(key, session).await.unwrap(),
+        }
+    }
+}
+
+fn session(openid: &str) -> Session {
+    let now = epoch_seconds();
+    Session {
+        openid: openid.into(),
+        unionid: None,
+        session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA=="),
+        created_at: now,
+        expires_at: now + 600,
+    }
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() - 1) as f64 * p / 100.0).round() as usize]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let logins = if quick { 30 } else { 500 };
+    let world = World::new().await;
+    let store = world.store().await;
+    println!("| design | login p50 | login p99 | valid sessions after 16 concurrent logins |");
+    println!("| --- | --- | --- | --- |");
+    // Alternate the designs in rounds so both meet the same JVM state.
+    let mut samples = [Vec::new(), Vec::new()];
+    let designs = [Design::Transaction, Design::Chained];
+    for round in 0..logins * 2 {
+        let design = designs[round % 2];
+        let openid = if design == Design::Transaction { "oBENCH-T" } else { "oBENCH-C" };
+        let token = SessionToken::generate().unwrap();
+        let started = Instant::now();
+        design.login(&store, &token.key(), &session(openid)).await;
+        // The first login of each user has nothing to replace: not counted.
+        if round >= 2 {
+            samples[round % 2].push(started.elapsed());
+        }
+    }
+    for (i, design) in designs.into_iter().enumerate() {
+        let openid = format!("oRACE-{i}");
+        let mut tasks = JoinSet::new();
+        let mut tokens = Vec::new();
+        for _ in 0..16 {
+            let token = SessionToken::generate().unwrap();
+            tokens.push(token.clone());
+            let (store, session) = (store.clone(), session(&openid));
+            tasks.spawn(async move { design.login(&store, &token.key(), &session).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        let mut valid = 0;
+        for token in &tokens {
+            if store.get(&token.key()).await.unwrap().is_some() {
+                valid += 1;
+            }
+        }
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+        println!(
+            "| {} | {} | {} | {valid} |",
+            design.label(),
+            ms(percentile(&mut samples[i], 50.0)),
+            ms(percentile(&mut samples[i], 99.0)),
+        );
+        assert_eq!(valid, 1, "{}: {valid} valid sessions", design.label());
+    }
+}
