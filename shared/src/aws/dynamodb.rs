@@ -291,17 +291,27 @@ impl DynamoSessionStore {
     /// returns the item it replaced), then the session it replaced deleted.
     /// Concurrent logins of one user form a chain in the owner item's order of
     /// writes, each deleting its predecessor, so the last one alone survives.
-    pub async fn create_chained(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+    pub async fn create_chained(
+        &self,
+        key: &TokenKey,
+        session: &Session,
+    ) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::ReturnValue;
         self.create(key, session).await?;
         let replaced = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(format!("{OWNER_PREFIX}{}", session.openid)))
+            .item(
+                "pk",
+                AttributeValue::S(format!("{OWNER_PREFIX}{}", session.openid)),
+            )
             .item("openid", AttributeValue::S(session.openid.clone()))
             .item("current", AttributeValue::S(key.as_str().to_owned()))
-            .item("expiresAt", AttributeValue::N(session.expires_at.to_string()))
+            .item(
+                "expiresAt",
+                AttributeValue::N(session.expires_at.to_string()),
+            )
             .return_values(ReturnValue::AllOld)
             .send()
             .await

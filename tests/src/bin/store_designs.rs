@@ -70,7 +70,11 @@ async fn main() {
     let designs = [Design::Transaction, Design::Chained];
     for round in 0..logins * 2 {
         let design = designs[round % 2];
-        let openid = if design == Design::Transaction { "oBENCH-T" } else { "oBENCH-C" };
+        let openid = if design == Design::Transaction {
+            "oBENCH-T"
+        } else {
+            "oBENCH-C"
+        };
         let token = SessionToken::generate().unwrap();
         let started = Instant::now();
         design.login(&store, &token.key(), &session(openid)).await;
