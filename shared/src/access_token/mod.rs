@@ -232,14 +232,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
         let attempt =
             self.cache
                 .try_claim(&self.appid, Claim::Fetch, self.now(), FETCH_LEASE_SECONDS);
-        match deadline.run(attempt).await {
-            Some(Ok(taken)) => Ok(taken),
-            Some(Err(err)) => {
-                warn!(error = %err, "token fetch claim failed; fetching anyway");
-                Ok(true)
-            }
-            None => Err(UpstreamError::Unavailable(Upstream::SessionTable)),
-        }
+        claimed(attempt, true, "token fetch claim", deadline).await
     }
 
     /// The right to force a refresh: none within 30 s of the last, at most 10 a
@@ -252,14 +245,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
             FORCED_REFRESH_INTERVAL_SECONDS,
             FORCED_REFRESHES_PER_DAY,
         );
-        match deadline.run(attempt).await {
-            Some(Ok(taken)) => Ok(taken),
-            Some(Err(err)) => {
-                warn!(error = %err, "forced refresh claim failed; not forcing");
-                Ok(false)
-            }
-            None => Err(UpstreamError::Unavailable(Upstream::SessionTable)),
-        }
+        claimed(attempt, false, "forced refresh claim", deadline).await
     }
 
     /// Asks WeChat for the token. A forced refresh is attempted once only: a
@@ -314,6 +300,24 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
                 .stable_token(&self.appid, secret, force, timeout)
         })
         .await
+    }
+}
+
+/// A claim's outcome within the deadline; `if_unwritable` when the table
+/// refuses the write for another reason than the claim being held.
+async fn claimed(
+    attempt: impl Future<Output = Result<bool, crate::session::StoreError>>,
+    if_unwritable: bool,
+    what: &'static str,
+    deadline: Deadline,
+) -> Result<bool, UpstreamError> {
+    match deadline.run(attempt).await {
+        Some(Ok(taken)) => Ok(taken),
+        Some(Err(err)) => {
+            warn!(error = %err, taken = if_unwritable, "{what} could not be written");
+            Ok(if_unwritable)
+        }
+        None => Err(UpstreamError::Unavailable(Upstream::SessionTable)),
     }
 }
 
