@@ -33,21 +33,6 @@ impl CachedToken {
     }
 }
 
-/// What a claim in the table is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// The right to fetch a missing or expired token while others wait.
-    Fetch,
-}
-
-impl Claim {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Fetch => "fetch",
-        }
-    }
-}
-
 /// The UTC day of an epoch second, as a day number.
 pub fn utc_day(now: i64) -> i64 {
     now.div_euclid(86_400)
@@ -70,12 +55,12 @@ pub trait TokenCache: Send + Sync + 'static {
         token: &CachedToken,
     ) -> impl Future<Output = Result<CachedToken, StoreError>> + Send;
 
-    /// Takes `claim` for `hold_seconds` unless another caller holds it at `now`.
+    /// Takes the right to fetch a missing or expired token for `hold_seconds`,
+    /// while the others wait, unless another caller holds it at `now`.
     /// `Ok(false)`: someone else does.
-    fn try_claim(
+    fn try_claim_fetch(
         &self,
         appid: &str,
-        claim: Claim,
         now: i64,
         hold_seconds: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -108,14 +93,13 @@ impl<T: TokenCache> TokenCache for std::sync::Arc<T> {
         (**self).save_token(appid, token)
     }
 
-    fn try_claim(
+    fn try_claim_fetch(
         &self,
         appid: &str,
-        claim: Claim,
         now: i64,
         hold_seconds: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        (**self).try_claim(appid, claim, now, hold_seconds)
+        (**self).try_claim_fetch(appid, now, hold_seconds)
     }
 
     fn try_claim_forced_refresh(

@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use super::{CachedToken, Claim, TokenCache, utc_day};
+use super::{CachedToken, TokenCache, utc_day};
 use crate::session::StoreError;
 
 /// The token and claims in process memory: for unit tests and local runs.
@@ -14,7 +14,8 @@ pub struct MemoryTokenCache {
 #[derive(Debug, Default)]
 struct MemoryItems {
     tokens: std::collections::HashMap<String, CachedToken>,
-    claims: std::collections::HashMap<(String, &'static str), i64>,
+    /// Per appid: when the fetch claim lapses.
+    fetch_claims: std::collections::HashMap<String, i64>,
     /// Per appid: (UTC day, forced refreshes that day, end of the 30-s window).
     forced: std::collections::HashMap<String, (i64, i64, i64)>,
 }
@@ -52,19 +53,23 @@ impl TokenCache for MemoryTokenCache {
         }
     }
 
-    async fn try_claim(
+    async fn try_claim_fetch(
         &self,
         appid: &str,
-        claim: Claim,
         now: i64,
         hold_seconds: i64,
     ) -> Result<bool, StoreError> {
         let mut items = self.lock();
-        let key = (appid.to_owned(), claim.as_str());
-        if items.claims.get(&key).is_some_and(|&until| until > now) {
+        if items
+            .fetch_claims
+            .get(appid)
+            .is_some_and(|&until| until > now)
+        {
             return Ok(false);
         }
-        items.claims.insert(key, now + hold_seconds);
+        items
+            .fetch_claims
+            .insert(appid.to_owned(), now + hold_seconds);
         Ok(true)
     }
 

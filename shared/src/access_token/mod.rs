@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-pub use cache::{CachedToken, Claim, TokenCache, utc_day};
+pub use cache::{CachedToken, TokenCache, utc_day};
 pub use memory::MemoryTokenCache;
 
 use crate::crypto::checksession_signature;
@@ -229,9 +229,9 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
     /// when another container holds it; a claim that cannot be written is taken
     /// (a normal-mode fetch costs nothing).
     async fn claim_fetch(&self, deadline: Deadline) -> Result<bool, UpstreamError> {
-        let attempt =
-            self.cache
-                .try_claim(&self.appid, Claim::Fetch, self.now(), FETCH_LEASE_SECONDS);
+        let attempt = self
+            .cache
+            .try_claim_fetch(&self.appid, self.now(), FETCH_LEASE_SECONDS);
         claimed(attempt, true, "token fetch claim", deadline).await
     }
 

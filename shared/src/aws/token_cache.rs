@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::DynamoSessionStore;
-use crate::access_token::{CachedToken, Claim, TokenCache, utc_day};
+use crate::access_token::{CachedToken, TokenCache, utc_day};
 use crate::redact::AccessToken;
 use crate::session::StoreError;
 
@@ -112,10 +112,9 @@ impl TokenCache for DynamoSessionStore {
         }
     }
 
-    async fn try_claim(
+    async fn try_claim_fetch(
         &self,
         appid: &str,
-        claim: Claim,
         now: i64,
         hold_seconds: i64,
     ) -> Result<bool, StoreError> {
@@ -125,7 +124,7 @@ impl TokenCache for DynamoSessionStore {
             .table_name(&self.table)
             .item(
                 "pk",
-                AttributeValue::S(format!("{}#{}", token_pk(appid), claim.as_str())),
+                AttributeValue::S(format!("{}#fetch", token_pk(appid))),
             )
             .item(
                 "expiresAt",
