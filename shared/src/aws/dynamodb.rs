@@ -284,56 +284,6 @@ impl DynamoSessionStore {
     }
 }
 
-impl DynamoSessionStore {
-    /// The single-session login without a transaction, measured against the
-    /// transaction by `infra/bench.sh` (the `store_designs` harness): the new
-    /// session (conditional put), then the owner item pointed at it (a put that
-    /// returns the item it replaced), then the session it replaced deleted.
-    /// Concurrent logins of one user form a chain in the owner item's order of
-    /// writes, each deleting its predecessor, so the last one alone survives.
-    pub async fn create_chained(
-        &self,
-        key: &TokenKey,
-        session: &Session,
-    ) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::ReturnValue;
-        self.create(key, session).await?;
-        let replaced = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(
-                "pk",
-                AttributeValue::S(format!("{OWNER_PREFIX}{}", session.openid)),
-            )
-            .item("openid", AttributeValue::S(session.openid.clone()))
-            .item("current", AttributeValue::S(key.as_str().to_owned()))
-            .item(
-                "expiresAt",
-                AttributeValue::N(session.expires_at.to_string()),
-            )
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|err| StoreError::Unavailable(DisplayErrorContext(&err).to_string()))?;
-        let previous = replaced
-            .attributes()
-            .and_then(|item| item.get("current"))
-            .and_then(|v| v.as_s().ok())
-            .filter(|previous| *previous != key.as_str());
-        if let Some(previous) = previous {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(previous.clone()))
-                .send()
-                .await
-                .map_err(|err| StoreError::Unavailable(DisplayErrorContext(&err).to_string()))?;
-        }
-        Ok(())
-    }
-}
-
 enum Exclusive {
     Failed(StoreError),
     Contended,

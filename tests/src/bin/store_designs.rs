@@ -1,7 +1,8 @@
 //! The single-session login's two designs on DynamoDB Local, side by side:
-//! `create_exclusive` (consistent GetItem + one TransactWriteItems) and
-//! `create_chained` (conditional PutItem, PutItem returning the old owner item,
-//! DeleteItem of the replaced session). For each: the latency of one login of a
+//! the product's `create_exclusive` (consistent GetItem + one
+//! TransactWriteItems) and, written here only to be measured, chained writes
+//! (conditional PutItem, PutItem returning the old owner item, DeleteItem of the
+//! replaced session). For each: the latency of one login of a
 //! user who already has a session (p50, p99 over N), and, as the correctness
 //! bar, how many valid sessions 16 concurrent logins of one user leave.
 //!
@@ -12,6 +13,7 @@
 
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use tokio::task::JoinSet;
 use wxauth::aws::DynamoSessionStore;
 use wxauth::redact::SessionKey;
@@ -33,10 +35,62 @@ impl Design {
         }
     }
 
-    async fn login(self, store: &DynamoSessionStore, key: &TokenKey, session: &Session) {
+    async fn login(self, world: &Chain, key: &TokenKey, session: &Session) {
         match self {
-            Self::Transaction => store.create_exclusive(key, session).await.unwrap(),
-            Self::Chained => store.create_chained(key, session).await.unwrap(),
+            Self::Transaction => world.store.create_exclusive(key, session).await.unwrap(),
+            Self::Chained => world.create_chained(key, session).await,
+        }
+    }
+}
+
+/// The table through the product's store and, for the chained design, the
+/// raw client. The owner item has the product's shape (`openid#<openid>`,
+/// `current`), so both designs keep the same data.
+#[derive(Clone)]
+struct Chain {
+    store: DynamoSessionStore,
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Chain {
+    /// The new session, then the owner item pointed at it (a put returning the
+    /// item it replaced), then the session it replaced deleted. Concurrent
+    /// logins of one user form a chain in the owner item's order of writes,
+    /// each deleting its predecessor, so the last one alone survives.
+    async fn create_chained(&self, key: &TokenKey, session: &Session) {
+        self.store.create(key, session).await.unwrap();
+        let replaced = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                "pk",
+                AttributeValue::S(format!("openid#{}", session.openid)),
+            )
+            .item("openid", AttributeValue::S(session.openid.clone()))
+            .item("current", AttributeValue::S(key.as_str().to_owned()))
+            .item(
+                "expiresAt",
+                AttributeValue::N(session.expires_at.to_string()),
+            )
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .unwrap();
+        let previous = replaced
+            .attributes()
+            .and_then(|item| item.get("current"))
+            .and_then(|v| v.as_s().ok())
+            .filter(|previous| *previous != key.as_str());
+        if let Some(previous) = previous {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(previous.clone()))
+                .send()
+                .await
+                .unwrap();
         }
     }
 }
@@ -62,7 +116,12 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let logins = if quick { 30 } else { 500 };
     let world = World::new().await;
-    let store = world.store().await;
+    let chain = Chain {
+        store: world.store().await,
+        client: world.dynamodb.clone(),
+        table: world.table.clone(),
+    };
+    let store = &chain.store;
     println!("| design | login p50 | login p99 | valid sessions after 16 concurrent logins |");
     println!("| --- | --- | --- | --- |");
     // Alternate the designs in rounds so both meet the same JVM state.
@@ -77,7 +136,7 @@ async fn main() {
         };
         let token = SessionToken::generate().unwrap();
         let started = Instant::now();
-        design.login(&store, &token.key(), &session(openid)).await;
+        design.login(&chain, &token.key(), &session(openid)).await;
         // The first login of each user has nothing to replace: not counted.
         if round >= 2 {
             samples[round % 2].push(started.elapsed());
@@ -90,8 +149,8 @@ async fn main() {
         for _ in 0..16 {
             let token = SessionToken::generate().unwrap();
             tokens.push(token.clone());
-            let (store, session) = (store.clone(), session(&openid));
-            tasks.spawn(async move { design.login(&store, &token.key(), &session).await });
+            let (chain, session) = (chain.clone(), session(&openid));
+            tasks.spawn(async move { design.login(&chain, &token.key(), &session).await });
         }
         while let Some(done) = tasks.join_next().await {
             done.unwrap();
