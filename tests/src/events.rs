@@ -105,3 +105,38 @@ impl HttpEvent {
         event
     }
 }
+
+/// The route ARN the authorizer events below are for.
+pub const AUTHORIZED_ROUTE_ARN: &str =
+    "arn:aws:execute-api:us-east-1:123456789012:abc123/$default/GET/orders";
+
+/// What an HTTP API sends its Lambda authorizer (payload 2.0, identity source
+/// the Authorization header) for `GET /orders`, with that header's value when
+/// the client sent one.
+pub fn authorizer_event(authorization: Option<&str>) -> Value {
+    let mut event = json!({
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": AUTHORIZED_ROUTE_ARN,
+        "routeKey": "GET /orders",
+        "rawPath": "/orders",
+        "rawQueryString": "",
+        "headers": {"host": "abc123.execute-api.us-east-1.amazonaws.com"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "http": {"method": "GET", "path": "/orders", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "MicroMessenger"},
+            "requestId": "id",
+            "routeKey": "GET /orders",
+            "stage": "$default",
+            "time": "24/Nov/2026:08:00:00 +0000",
+            "timeEpoch": 1_795_334_400_000u64
+        }
+    });
+    if let Some(value) = authorization {
+        event["identitySource"] = json!([value]);
+        event["headers"]["authorization"] = json!(value);
+    }
+    event
+}

@@ -10,42 +10,14 @@ use sha2::{Digest, Sha256};
 use wxauth::authorizer::Authorizer;
 use wxauth::aws::DynamoSessionStore;
 use wxauth::deadline::Deadline;
-use wxauth_tests::events::HttpEvent;
+use wxauth_tests::events::{AUTHORIZED_ROUTE_ARN, HttpEvent, authorizer_event};
 use wxauth_tests::invoke::{call, invoke_event, logged_in, login_event};
 use wxauth_tests::logs::{has_metric, metric_records};
 use wxauth_tests::proxy::CountingProxy;
 use wxauth_tests::runtime::{LambdaFunction, Outcome};
 use wxauth_tests::world::World;
 
-const METHOD_ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/orders";
-
-fn http_api_event(authorization: Option<&str>) -> Value {
-    let mut event = json!({
-        "version": "2.0",
-        "type": "REQUEST",
-        "routeArn": METHOD_ARN,
-        "routeKey": "GET /orders",
-        "rawPath": "/orders",
-        "rawQueryString": "",
-        "headers": {"host": "abc123.execute-api.us-east-1.amazonaws.com"},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
-            "http": {"method": "GET", "path": "/orders", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "MicroMessenger"},
-            "requestId": "id",
-            "routeKey": "GET /orders",
-            "stage": "$default",
-            "time": "24/Nov/2026:08:00:00 +0000",
-            "timeEpoch": 1_795_334_400_000u64
-        }
-    });
-    if let Some(value) = authorization {
-        event["identitySource"] = json!([value]);
-        event["headers"]["authorization"] = json!(value);
-    }
-    event
-}
+const METHOD_ARN: &str = AUTHORIZED_ROUTE_ARN;
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
@@ -63,7 +35,7 @@ async fn answer(authorizer: &Authorizer<DynamoSessionStore>, event: Value) -> Va
 }
 
 async fn is_allowed(authorizer: &Authorizer<DynamoSessionStore>, token: &str) -> bool {
-    answer(authorizer, http_api_event(Some(&bearer(token)))).await["isAuthorized"] == true
+    answer(authorizer, authorizer_event(Some(&bearer(token)))).await["isAuthorized"] == true
 }
 
 #[tokio::test]
@@ -78,7 +50,7 @@ async fn every_contract_row_on_dynamodb_local() {
         .issue_code_for("oAUTHZ0000000000000000000001", Some("uAUTHZ"));
     let login_answer = call(&login, login_event(&code)).await;
     let token = login_answer.body["token"].as_str().unwrap().to_owned();
-    let allowed = answer(&authorizer, http_api_event(Some(&bearer(&token)))).await;
+    let allowed = answer(&authorizer, authorizer_event(Some(&bearer(&token)))).await;
     assert_eq!(allowed["isAuthorized"], true, "{allowed}");
     assert_eq!(allowed["context"]["openid"], issued.openid.as_str());
     assert_eq!(allowed["context"]["unionid"], "uAUTHZ");
@@ -96,7 +68,7 @@ async fn every_contract_row_on_dynamodb_local() {
             wxauth::token::SessionToken::generate().unwrap().expose(),
         )),
     ] {
-        let denied = answer(&authorizer, http_api_event(refused.as_deref())).await;
+        let denied = answer(&authorizer, authorizer_event(refused.as_deref())).await;
         assert_eq!(denied, json!({"isAuthorized": false}), "{refused:?}");
     }
 
@@ -202,7 +174,7 @@ async fn the_release_binary_allows_denies_and_fails_on_an_outage() {
         .collect();
     let mut authorizer = LambdaFunction::start("authorizer", &env).await;
     let Outcome::Response(allowed) = authorizer
-        .invoke(http_api_event(Some(&bearer(&token))))
+        .invoke(authorizer_event(Some(&bearer(&token))))
         .await
     else {
         panic!("invocation error; logs:\n{}", authorizer.logs.text());
@@ -255,7 +227,10 @@ async fn the_release_binary_allows_denies_and_fails_on_an_outage() {
     }
     let mut cut_off = LambdaFunction::start("authorizer", &env).await;
     cut_off.timeout = Duration::from_secs(3);
-    match cut_off.invoke(http_api_event(Some(&bearer(&token)))).await {
+    match cut_off
+        .invoke(authorizer_event(Some(&bearer(&token))))
+        .await
+    {
         Outcome::Error(error) => assert!(!error.to_string().contains(&token), "{error}"),
         Outcome::Response(answer) => panic!("an outage answered {answer}"),
     }
@@ -287,14 +262,14 @@ async fn one_get_item_per_request() {
     let after_init = dynamodb.counts();
     for _ in 0..10 {
         let Outcome::Response(answer) = authorizer
-            .invoke(http_api_event(Some(&bearer(&token))))
+            .invoke(authorizer_event(Some(&bearer(&token))))
             .await
         else {
             panic!("invocation error");
         };
         assert_eq!(answer["isAuthorized"], true);
     }
-    let Outcome::Response(_) = authorizer.invoke(http_api_event(None)).await else {
+    let Outcome::Response(_) = authorizer.invoke(authorizer_event(None)).await else {
         panic!("invocation error");
     };
     let counts = dynamodb.counts();

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wxauth_tests::events::HttpEvent;
+use wxauth_tests::events::{HttpEvent, authorizer_event};
 use wxauth_tests::invoke::login_event;
 use wxauth_tests::runtime::{LambdaFunction, Outcome, bin_dir};
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext};
@@ -78,17 +78,7 @@ async fn event_for(
             .json(&encrypt_for(issued, &phone_plaintext(APPID, "13800138000")))
             .build(),
         // What an HTTP API sends its authorizer for a protected route.
-        Route::Authorizer => serde_json::json!({
-            "version": "2.0",
-            "type": "REQUEST",
-            "routeArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/$default/GET/orders",
-            "identitySource": [format!("Bearer {token}")],
-            "routeKey": "GET /orders",
-            "rawPath": "/orders",
-            "rawQueryString": "",
-            "headers": {"authorization": format!("Bearer {token}")},
-            "requestContext": {"http": {"method": "GET", "path": "/orders"}, "routeKey": "GET /orders", "stage": "$default"}
-        }),
+        Route::Authorizer => authorizer_event(Some(&format!("Bearer {token}"))),
     }
 }
 
