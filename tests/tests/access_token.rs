@@ -15,6 +15,7 @@ use wxauth::handlers::DecryptPhone;
 use wxauth::session::epoch_seconds;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::{call, expect_error, logged_in, login_event};
+use wxauth_tests::logs::{has_metric, metric_records};
 use wxauth_tests::runtime::LambdaFunction;
 use wxauth_tests::world::{APPID, World};
 
@@ -255,6 +256,29 @@ async fn many_cold_containers_share_one_token_and_force_at_most_once_per_30s() {
         .await;
     assert_eq!((status, headers["retry-after"].as_str()), (503, Some("2")));
     assert_eq!(world.wechat.stable_token_calls().1, 1);
+
+    // The metrics an operator alarms on, as CloudWatch reads them from the
+    // containers' output: exactly one forced fetch in all, and refusals.
+    let mut records = Vec::new();
+    for function in &mut functions {
+        function.stop().await;
+        records.extend(metric_records(&function.logs.text()));
+    }
+    let forced: usize = records
+        .iter()
+        .filter(|r| r["AccessTokenFetches"].is_number() && r["Mode"] == "forced")
+        .count();
+    assert_eq!(forced, 1, "forced fetches counted");
+    assert!(has_metric(
+        &records,
+        "AccessTokenFetches",
+        &[("Mode", "normal")]
+    ));
+    assert!(has_metric(
+        &records,
+        "ForcedRefreshRefused",
+        &[("Function", "decrypt-phone")]
+    ));
     println!(
         "{CONTAINERS} cold containers: stable_token calls (normal, forced) = {:?}",
         world.wechat.stable_token_calls()

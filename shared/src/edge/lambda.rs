@@ -352,6 +352,40 @@ mod tests {
         }
     }
 
+    /// A Function URL's event: payload 2.0 from a `lambda-url` domain, as AWS
+    /// documents it (`routeKey` and `stage` `$default`, no API id in the path).
+    #[tokio::test]
+    async fn function_url_events_are_served_as_payload_2() {
+        let event = json!({
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": "/session",
+            "rawQueryString": "verify=wechat",
+            "headers": {"authorization": "Bearer x", "host": "abcdefg.lambda-url.us-east-1.on.aws"},
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "abcdefg",
+                "domainName": "abcdefg.lambda-url.us-east-1.on.aws",
+                "domainPrefix": "abcdefg",
+                "http": {"method": "GET", "path": "/session", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "x"},
+                "requestId": "r",
+                "routeKey": "$default",
+                "stage": "$default",
+                "time": "24/Nov/2026:08:00:00 +0000",
+                "timeEpoch": 1_795_334_400_000u64
+            },
+            "isBase64Encoded": false
+        });
+        let answer = invoke(event).await;
+        assert_eq!(answer["statusCode"], 200, "{answer}");
+        assert_eq!(answer["cookies"], json!([]));
+        let echoed = body(&answer);
+        assert_eq!(
+            (echoed["route"].as_str(), echoed["verify"].as_str()),
+            (Some("/session"), Some("wechat"))
+        );
+    }
+
     #[tokio::test]
     async fn answers_are_shaped_for_their_source() {
         let v2 = invoke(http_api("GET", "/nope", "$default")).await;
