@@ -58,6 +58,10 @@ expect 401 POST /login -d '{"code":"newcomer-1"}'
 expect 401 GET /session
 expect 401 GET /me
 expect 429 POST /login -d '{"code":"errcode-45011"}'
+expect 502 POST /login -d '{"code":"html"}'
+[ "$(field error <<<"$body")" = "wechat_error" ] || { echo "FAIL: html answer: $body" >&2; exit 1; }
+expect 502 POST /login -d '{"code":"noopenid"}'
+expect 502 POST /login -d '{"code":"notjson"}'
 grep -q 'path="/phone" status=200' "$log" || { echo "FAIL: no request log line" >&2; exit 1; }
 if grep -q "$token" "$log"; then echo "FAIL: the token reached the log" >&2; exit 1; fi
 echo "local smoke: $passed passed, 0 failed"

@@ -5,8 +5,8 @@ use wxauth::api::Handler;
 use wxauth::edge::lambda::handle_event;
 
 use crate::events::HttpEvent;
-use crate::fake_wechat::Issued;
 use crate::world::World;
+use wechat_sim::Issued;
 
 /// A handler's answer as API Gateway would get it.
 pub struct Answer {

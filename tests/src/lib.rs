@@ -1,12 +1,12 @@
-//! Test harness: the real stand-ins (DynamoDB Local, moto's Secrets Manager), a
-//! fake WeChat and a Lambda Runtime API emulator, all over real HTTP on loopback.
+//! Test harness: the real stand-ins (DynamoDB Local, moto's Secrets Manager),
+//! the WeChat simulator (`wechat_sim`, which the local server runs too) and a
+//! Lambda Runtime API emulator, all over real HTTP on loopback.
 //!
 //! `infra/test.sh` installs and starts DynamoDB Local and moto and exports
 //! their endpoints; the tests here refuse to run without them rather than
 //! silently skipping.
 
 pub mod events;
-pub mod fake_wechat;
 pub mod invoke;
 pub mod logs;
 pub mod proxy;

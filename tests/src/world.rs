@@ -14,8 +14,8 @@ use wxauth::secret::SecretSource;
 use wxauth::session::SessionStore;
 use wxauth::wechat::{HttpWeChat, RetryPolicy};
 
-use crate::fake_wechat::{FakeWeChat, Issued};
 use crate::standins::StandIns;
+use wechat_sim::{Issued, WeChatSim};
 
 pub const APPID: &str = "wx4f4bc4dec97d474b";
 
@@ -23,7 +23,7 @@ pub type LoginHandler = Login<DynamoSessionStore, HttpWeChat, SecretsManagerSour
 
 pub struct World {
     pub standins: StandIns,
-    pub wechat: FakeWeChat,
+    pub wechat: WeChatSim,
     pub table: String,
     pub secret_arn: String,
     pub appsecret: String,
@@ -34,7 +34,9 @@ impl World {
     pub async fn new() -> Self {
         let standins = StandIns::from_env();
         let appsecret = crate::unique("appsecret");
-        let wechat = FakeWeChat::start(APPID, &appsecret).await;
+        let wechat = WeChatSim::start(APPID, &appsecret)
+            .await
+            .expect("WeChat simulator on loopback");
         let table = standins.create_table().await;
         let secret_arn = standins.create_secret(&appsecret).await;
         let dynamodb = standins.dynamodb_client().await;

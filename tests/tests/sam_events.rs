@@ -9,12 +9,12 @@ use std::path::PathBuf;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+use wechat_sim::{Issued, WeChatSim};
 use wxauth::handlers::{CheckSession, DecryptPhone};
 use wxauth::redact::SessionKey;
 use wxauth::secret::StaticSecret;
 use wxauth::session::{Session, SessionStore, epoch_seconds};
 use wxauth::token::SessionToken;
-use wxauth_tests::fake_wechat::{FakeWeChat, Issued};
 use wxauth_tests::invoke::invoke_event;
 use wxauth_tests::world::{World, login_with};
 
@@ -169,7 +169,9 @@ async fn sam_local_events_drive_the_handlers() {
     }
 
     // The login event's code, as the fake WeChat would issue it.
-    let wechat = FakeWeChat::start(&appid, "sam-secret").await;
+    let wechat = WeChatSim::start(&appid, "sam-secret")
+        .await
+        .expect("WeChat simulator on loopback");
     let key_bytes: [u8; 16] = STANDARD
         .decode(text("sessionKey"))
         .unwrap()

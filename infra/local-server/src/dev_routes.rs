@@ -9,7 +9,7 @@ use wxauth::crypto::{decode_base64, encrypt_like_wechat};
 use wxauth::error::{ApiError, Upstream};
 use wxauth::session::{SessionStore, epoch_seconds};
 
-const DEFAULT_PHONE: &str = "13800138000";
+use wechat_sim::DEFAULT_PHONE;
 
 /// `POST /dev/phone-payload` (simulator only): encrypts a phone number with the
 /// caller's session_key as WeChat would for `getPhoneNumber`, so that `/phone`

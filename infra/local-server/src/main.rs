@@ -9,16 +9,15 @@
 //! an access token with the appsecret).
 
 mod dev_routes;
-mod simulator;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
 use axum::routing::{MethodRouter, any};
+use wechat_sim::{UnknownCodes, WeChatSim};
 use wxauth::access_token::{AccessTokens, MemoryTokenCache};
 use wxauth::api::{ApiRequest, ApiResponse, Handler, Route};
 use wxauth::authorizer::Authorizer;
@@ -27,98 +26,20 @@ use wxauth::edge::startup::{init_logging, or_exit};
 use wxauth::edge::{checked, respond, respond_with};
 use wxauth::error::ApiError;
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
-use wxauth::redact::{AccessToken, AppSecret};
+use wxauth::redact::AppSecret;
 use wxauth::secret::StaticSecret;
 use wxauth::session::MemorySessionStore;
-use wxauth::wechat::{
-    FetchedToken, HttpWeChat, PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError,
-    WxSession,
-};
+use wxauth::wechat::{HttpWeChat, RetryPolicy};
 
-use simulator::Simulator;
-
-/// The appid the simulator stamps into watermarks.
+/// The appid and appsecret the simulator knows; its watermarks carry the appid.
 const SIMULATOR_APPID: &str = "wx0000000000000000";
-
-#[derive(Clone)]
-enum LocalWeChat {
-    Real(HttpWeChat),
-    Simulated(Simulator),
-}
-
-impl WeChatApi for LocalWeChat {
-    async fn jscode2session(
-        &self,
-        appid: &str,
-        secret: &AppSecret,
-        code: &str,
-        timeout: Duration,
-    ) -> Result<WxSession, WeChatError> {
-        match self {
-            Self::Real(wechat) => wechat.jscode2session(appid, secret, code, timeout).await,
-            Self::Simulated(sim) => sim.jscode2session(appid, secret, code, timeout).await,
-        }
-    }
-
-    async fn stable_token(
-        &self,
-        appid: &str,
-        secret: &AppSecret,
-        force_refresh: bool,
-        timeout: Duration,
-    ) -> Result<FetchedToken, WeChatError> {
-        match self {
-            Self::Real(wechat) => {
-                wechat
-                    .stable_token(appid, secret, force_refresh, timeout)
-                    .await
-            }
-            Self::Simulated(sim) => {
-                sim.stable_token(appid, secret, force_refresh, timeout)
-                    .await
-            }
-        }
-    }
-
-    async fn get_phone_number(
-        &self,
-        token: &AccessToken,
-        code: &str,
-        openid: &str,
-        timeout: Duration,
-    ) -> Result<PhoneInfo, WeChatError> {
-        match self {
-            Self::Real(wechat) => wechat.get_phone_number(token, code, openid, timeout).await,
-            Self::Simulated(sim) => sim.get_phone_number(token, code, openid, timeout).await,
-        }
-    }
-
-    async fn check_session_key(
-        &self,
-        token: &AccessToken,
-        openid: &str,
-        signature: &str,
-        timeout: Duration,
-    ) -> Result<SessionKeyStatus, WeChatError> {
-        match self {
-            Self::Real(wechat) => {
-                wechat
-                    .check_session_key(token, openid, signature, timeout)
-                    .await
-            }
-            Self::Simulated(sim) => {
-                sim.check_session_key(token, openid, signature, timeout)
-                    .await
-            }
-        }
-    }
-}
+const SIMULATOR_SECRET: &str = "simulated";
 
 type Store = Arc<MemorySessionStore>;
-type Tokens = AccessTokens<Arc<MemoryTokenCache>, LocalWeChat, StaticSecret>;
+type Tokens = AccessTokens<Arc<MemoryTokenCache>, HttpWeChat, StaticSecret>;
 
 pub struct App {
-    login: Login<Store, LocalWeChat, StaticSecret>,
+    login: Login<Store, HttpWeChat, StaticSecret>,
     phone: DecryptPhone<Store, Tokens>,
     check: CheckSession<Store, Tokens>,
     authorizer: Authorizer<Store>,
@@ -197,31 +118,38 @@ where
     })
 }
 
-fn app(config: LocalConfig) -> App {
+/// The real WeChat, or the simulator on a loopback port: either way the
+/// product's own HTTP client talks to it, as in the functions.
+async fn app(config: LocalConfig) -> App {
     let ttl = config.session_ttl_seconds;
     let single_session = config.single_session;
-    let (appid, secret, wechat, simulated) = match config.wechat {
+    let (appid, secret, api_base, simulated) = match config.wechat {
         Some(real) => {
-            let client = or_exit(
-                "wxauth-local",
-                HttpWeChat::new(&real.api_base, Duration::from_secs(2)),
-            );
             eprintln!(
                 "wxauth-local: using the real WeChat API at {} for appid {}",
                 real.api_base, real.appid
             );
-            (real.appid, real.appsecret, LocalWeChat::Real(client), false)
+            (real.appid, real.appsecret, real.api_base, false)
         }
         None => {
-            print_simulator_banner();
+            let sim = or_exit(
+                "wxauth-local",
+                WeChatSim::start_with(SIMULATOR_APPID, SIMULATOR_SECRET, UnknownCodes::AcceptOnce)
+                    .await,
+            );
+            print_simulator_banner(&sim.base);
             (
                 SIMULATOR_APPID.to_owned(),
-                "simulated".to_owned(),
-                LocalWeChat::Simulated(Simulator::default()),
+                SIMULATOR_SECRET.to_owned(),
+                sim.base,
                 true,
             )
         }
     };
+    let wechat = or_exit(
+        "wxauth-local",
+        HttpWeChat::new(&api_base, HttpWeChat::CONNECT_TIMEOUT),
+    );
     let store: Store = Arc::new(MemorySessionStore::new());
     let secret = StaticSecret::new(AppSecret::new(secret));
     // One keeper per route, sharing the token as the functions do through the table.
@@ -256,16 +184,17 @@ fn app(config: LocalConfig) -> App {
     }
 }
 
-fn print_simulator_banner() {
+fn print_simulator_banner(base: &str) {
     eprintln!(
         "\
 ================================================================================
  wxauth-local: WECHAT SIMULATOR ON (WECHAT_APPID / WECHAT_APPSECRET not both set)
- No request goes to WeChat. appid: {SIMULATOR_APPID}
+ No request goes to WeChat: the simulator answers at {base}
+ appid: {SIMULATOR_APPID}
   - any code logs in once; a second use answers 401 invalid_code (40163)
   - the openid is stable per code prefix: alice-1 and alice-2 are one user
   - reserved codes: errcode-40029, errcode-40163, errcode-40226 (403),
-    errcode-45011 (429), errcode--1 (503)
+    errcode-45011 (429), errcode--1 (503); html, notjson (502)
   - POST /dev/phone-payload {{\"phoneNumber\": \"13800138000\"}} with the bearer
     token returns encryptedData + iv for POST /phone
   - POST /dev/user-info {{\"nickName\": \"...\"}} with the bearer token returns
@@ -281,7 +210,7 @@ async fn main() {
     init_logging();
     let config = or_exit("wxauth-local", LocalConfig::from_env(&ProcessEnv));
     let port = config.port;
-    let app = router(Arc::new(app(config)));
+    let app = router(Arc::new(app(config).await));
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let listener = or_exit("wxauth-local", tokio::net::TcpListener::bind(addr).await);
     eprintln!("wxauth-local: listening on http://{addr}");

@@ -61,12 +61,7 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-async fn event_for(
-    world: &World,
-    route: Route,
-    token: &str,
-    issued: &wxauth_tests::fake_wechat::Issued,
-) -> Value {
+async fn event_for(world: &World, route: Route, token: &str, issued: &wechat_sim::Issued) -> Value {
     match route {
         Route::Login => {
             let (code, _) = world.wechat.issue_code();
