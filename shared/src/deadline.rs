@@ -1,7 +1,11 @@
 //! The time an invocation has left, threaded through every outbound call.
 
 use std::future::Future;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+// tokio's clock, not std's: a test that pauses time moves deadlines, timeouts
+// and backoff sleeps together, so retry budgets are tested without waiting.
+use tokio::time::Instant;
 
 /// Every answer comes within this long of the request, even when Lambda allows more.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(8);
@@ -68,13 +72,25 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn run_stops_at_the_deadline() {
-        let deadline = Deadline::after(Duration::from_millis(20));
+        let started = Instant::now();
+        let deadline = Deadline::after(Duration::from_secs(2));
         let slow = tokio::time::sleep(Duration::from_secs(5));
         assert_eq!(deadline.run(slow).await, None);
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        assert_eq!(deadline.remaining(), Duration::ZERO);
         // A future that is ready at once still completes at a spent deadline:
         // tokio polls it before the timer.
         assert_eq!(deadline.run(async { 1 }).await, Some(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn remaining_follows_the_clock() {
+        let deadline = Deadline::after(Duration::from_secs(8));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(deadline.remaining(), Duration::from_secs(5));
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert_eq!(deadline.remaining(), Duration::ZERO);
     }
 }

@@ -275,8 +275,8 @@ impl WeChatSim {
     }
 }
 
-/// The state stays consistent at every await point, so a panicked holder
-/// leaves nothing half-written behind.
+/// Every holder makes whole updates and never awaits, so the state behind a
+/// poisoned lock is still consistent.
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state
         .lock()

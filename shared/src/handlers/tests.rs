@@ -1,5 +1,8 @@
 //! Handler behaviour with in-process fakes. The same flows run against DynamoDB
-//! Local, moto and an HTTP fake WeChat in the `wxauth-tests` crate.
+//! Local, moto and the WeChat simulator in the `wxauth-tests` crate.
+//!
+//! Every test runs on tokio's paused clock, so the production retry policy's
+//! backoffs and the 8-second budget apply as they are, without waiting.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,7 +16,7 @@ use super::*;
 use crate::access_token::WeChatServerApi;
 use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES};
 use crate::crypto::tests::encrypt;
-use crate::deadline::Deadline;
+use crate::deadline::{ANSWER_WITHIN, Deadline};
 use crate::redact::{AppSecret, SessionKey};
 use crate::secret::{SecretError, SecretSource, StaticSecret};
 use crate::session::{MemorySessionStore, Session, SessionStore, StoreError, epoch_seconds};
@@ -171,11 +174,7 @@ fn settings() -> LoginSettings {
     LoginSettings {
         appid: APPID.into(),
         session_ttl_seconds: 600,
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base_backoff: Duration::from_millis(1),
-            attempt_timeout: Duration::from_millis(500),
-        },
+        retry: RetryPolicy::default(),
     }
 }
 
@@ -191,7 +190,7 @@ fn login_with(
 }
 
 fn request(method: &str, path: &str) -> ApiRequest {
-    ApiRequest::new(method, path, Deadline::after(Duration::from_secs(5)))
+    ApiRequest::new(method, path, Deadline::after(ANSWER_WITHIN))
 }
 
 fn json_of(response: &ApiResponse) -> Value {
@@ -227,7 +226,7 @@ async fn logged_in<S: SessionStore, W: WeChatApi, K: SecretSource>(
     json_of(&response)["token"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn login_returns_a_token_that_keys_the_stored_session() {
     let login = login_with(vec![]);
     let response = post_login(&login, r#"{"code":"081abcDEF"}"#).await;
@@ -246,7 +245,7 @@ async fn login_returns_a_token_that_keys_the_stored_session() {
     assert!(!text.contains(session_key().expose()) && !text.contains("APPSECRET-VALUE"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn login_without_unionid_omits_it() {
     let login = login_with(vec![Ok(WxSession {
         unionid: None,
@@ -256,7 +255,7 @@ async fn login_without_unionid_omits_it() {
     assert!(body.get("unionid").is_none(), "{body}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn login_checks_size_then_method_then_fields() {
     let login = login_with(vec![]);
     let huge = format!(r#"{{"code":"{}"}}"#, "a".repeat(MAX_BODY_BYTES));
@@ -298,7 +297,7 @@ async fn login_checks_size_then_method_then_fields() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn wechat_errcodes_map_to_the_contract() {
     for (err, status, code) in [
         (WeChatError::InvalidCode(40029), 401, "invalid_code"),
@@ -320,7 +319,7 @@ async fn wechat_errcodes_map_to_the_contract() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn busy_wechat_is_retried_then_503() {
     let login = login_with(vec![
         Err(WeChatError::Busy),
@@ -340,7 +339,7 @@ async fn busy_wechat_is_retried_then_503() {
     assert_eq!(login.wechat.calls.load(Ordering::SeqCst), 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn refused_appsecret_is_refetched_once() {
     let login = Login::new(
         MemorySessionStore::new(),
@@ -374,7 +373,7 @@ async fn refused_appsecret_is_refetched_once() {
     assert_eq!(login.wechat.calls.load(Ordering::SeqCst), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn secret_store_down_is_503_and_wechat_is_not_called() {
     let login = Login::new(
         MemorySessionStore::new(),
@@ -390,7 +389,7 @@ async fn secret_store_down_is_503_and_wechat_is_not_called() {
     assert_eq!(login.wechat.calls.load(Ordering::SeqCst), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn token_collision_draws_a_new_token() {
     let store = CollidingStore::default();
     store.collisions.store(2, Ordering::SeqCst);
@@ -419,7 +418,7 @@ async fn token_collision_draws_a_new_token() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn session_table_down_is_503_everywhere() {
     let login = Login::new(
         CollidingStore {
@@ -454,7 +453,7 @@ async fn session_for<H>(make: impl FnOnce(MemorySessionStore) -> H) -> (H, Strin
     (make(login.store), token)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn get_session_reports_validity() {
     let (check, token) = session_for(CheckSession::new).await;
     let response = check
@@ -469,7 +468,7 @@ async fn get_session_reports_validity() {
     assert!((599..=600).contains(&left), "{left}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn session_routes_refuse_bad_tokens_before_reading_the_body() {
     let (check, _) = session_for(CheckSession::new).await;
     let unknown = SessionToken::generate().unwrap();
@@ -491,7 +490,7 @@ async fn session_routes_refuse_bad_tokens_before_reading_the_body() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn expired_session_is_refused_though_present() {
     let store = MemorySessionStore::new();
     let token = SessionToken::generate().unwrap();
@@ -519,7 +518,7 @@ fn signature(raw_data: &str, key: &SessionKey) -> String {
     hex::encode(Sha1::digest(format!("{raw_data}{}", key.expose())))
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn post_session_verifies_raw_data() {
     let (check, token) = session_for(CheckSession::new).await;
     let raw = r#"{"nickName":"Band","gender":1}"#;
@@ -575,7 +574,7 @@ fn phone_json() -> String {
     json!({"phoneNumber":"13580006666","purePhoneNumber":"13580006666","countryCode":"86","watermark":{"appid":APPID,"timestamp":epoch_seconds()}}).to_string()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn phone_decrypts_with_the_sessions_key() {
     let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
     let response = phone
@@ -592,7 +591,7 @@ async fn phone_decrypts_with_the_sessions_key() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn phone_decrypt_failures_share_one_body() {
     let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
     let post = |body: Value| {
@@ -626,7 +625,7 @@ async fn phone_decrypt_failures_share_one_body() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn phone_field_errors_are_400_after_the_token() {
     let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
     let good = phone_payload(&phone_json());
@@ -677,7 +676,7 @@ async fn phone_field_errors_are_400_after_the_token() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn logout_deletes_the_session() {
     let (check, token) = session_for(CheckSession::new).await;
     let response = check
@@ -701,7 +700,7 @@ async fn logout_deletes_the_session() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn stale_watermarks_are_refused_unless_the_check_is_off() {
     let stale = json!({"phoneNumber":"1","purePhoneNumber":"1","countryCode":"86","watermark":{"appid":APPID,"timestamp":epoch_seconds() - 301}}).to_string();
     let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
@@ -717,7 +716,7 @@ async fn stale_watermarks_are_refused_unless_the_check_is_off() {
     assert_eq!(phone.call(post()).await.status, 200);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn open_data_answers_the_payload_without_its_watermark() {
     let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
     let share =
@@ -743,7 +742,7 @@ async fn open_data_answers_the_payload_without_its_watermark() {
     assert_error(&response, 422, "decrypt_failed");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_new_login_revokes_the_users_previous_session() {
     let login = login_with(vec![]);
     let first = logged_in(&login).await;
@@ -819,7 +818,7 @@ fn phone_info(appid: &str) -> PhoneInfo {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn phone_by_code_asks_wechat_for_the_sessions_openid() {
     let api = ScriptedServerApi::answering(Ok(phone_info(APPID)), Ok(SessionKeyStatus::Valid));
     let (phone, token) =
@@ -842,7 +841,7 @@ async fn phone_by_code_asks_wechat_for_the_sessions_openid() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn phone_by_code_errors() {
     for (answer, status, code) in [
         (
@@ -887,7 +886,7 @@ async fn phone_by_code_errors() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn phone_by_code_without_an_access_token_is_503() {
     let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
     let response = phone
@@ -900,7 +899,7 @@ async fn phone_by_code_without_an_access_token_is_503() {
     assert_error(&response, 503, "upstream_unavailable");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn verify_wechat_checks_the_session_key_with_wechat() {
     let api = ScriptedServerApi::answering(Ok(phone_info(APPID)), Ok(SessionKeyStatus::Valid));
     let (check, token) = session_for(|store| CheckSession::new(store).with_wechat(api)).await;
@@ -919,7 +918,7 @@ async fn verify_wechat_checks_the_session_key_with_wechat() {
     assert_eq!(check.wechat.seen.lock().unwrap().len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_session_key_wechat_dropped_ends_the_session() {
     let api = ScriptedServerApi::answering(Ok(phone_info(APPID)), Ok(SessionKeyStatus::Invalid));
     let (check, token) = session_for(|store| CheckSession::new(store).with_wechat(api)).await;

@@ -71,47 +71,54 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deadline::ANSWER_WITHIN;
     use std::sync::atomic::{AtomicU32, Ordering};
+    use tokio::time::Instant;
 
-    fn fast() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 3,
-            base_backoff: Duration::from_millis(1),
-            attempt_timeout: Duration::from_millis(200),
-        }
-    }
+    // Paused time: the default policy's real backoffs and timeouts run on
+    // tokio's clock, which jumps to the next timer instead of waiting for it.
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn transient_errors_are_retried_up_to_the_limit() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> =
-            with_retry(fast(), Deadline::after(Duration::from_secs(5)), |_| {
+        let started = Instant::now();
+        let result: Result<(), _> = with_retry(
+            RetryPolicy::default(),
+            Deadline::after(ANSWER_WITHIN),
+            |_| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 async { Err(WeChatError::Busy) }
-            })
-            .await;
+            },
+        )
+        .await;
         assert_eq!(result, Err(WeChatError::Busy));
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+        // Two backoffs with full jitter: at most 100 ms + 200 ms.
+        assert!(started.elapsed() <= Duration::from_millis(300));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn transient_then_success() {
         let calls = AtomicU32::new(0);
-        let result = with_retry(fast(), Deadline::after(Duration::from_secs(5)), |_| {
-            let n = calls.fetch_add(1, Ordering::SeqCst);
-            async move {
-                if n == 0 {
-                    Err(WeChatError::Transport("reset".into()))
-                } else {
-                    Ok(n)
+        let result = with_retry(
+            RetryPolicy::default(),
+            Deadline::after(ANSWER_WITHIN),
+            |_| {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        Err(WeChatError::Transport("reset".into()))
+                    } else {
+                        Ok(n)
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         assert_eq!(result, Ok(1));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn permanent_errors_are_not_retried() {
         for err in [
             WeChatError::InvalidCode(40029),
@@ -121,34 +128,58 @@ mod tests {
             WeChatError::BadCredential(40001),
         ] {
             let calls = AtomicU32::new(0);
-            let result: Result<(), _> =
-                with_retry(fast(), Deadline::after(Duration::from_secs(5)), |_| {
+            let started = Instant::now();
+            let result: Result<(), _> = with_retry(
+                RetryPolicy::default(),
+                Deadline::after(ANSWER_WITHIN),
+                |_| {
                     calls.fetch_add(1, Ordering::SeqCst);
                     let err = err.clone();
                     async move { Err(err) }
-                })
-                .await;
+                },
+            )
+            .await;
             assert_eq!(result, Err(err));
             assert_eq!(calls.load(Ordering::SeqCst), 1);
+            assert_eq!(started.elapsed(), Duration::ZERO, "no backoff");
         }
     }
 
-    #[tokio::test]
-    async fn a_hanging_call_is_cut_at_the_deadline() {
-        let started = std::time::Instant::now();
+    #[tokio::test(start_paused = true)]
+    async fn hanging_calls_end_at_the_deadline() {
+        let calls = AtomicU32::new(0);
+        let started = Instant::now();
         let result: Result<(), _> = with_retry(
-            RetryPolicy {
-                attempt_timeout: Duration::from_secs(10),
-                ..fast()
-            },
-            Deadline::after(Duration::from_millis(300)),
-            |_| async {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                Ok(())
+            RetryPolicy::default(),
+            Deadline::after(ANSWER_WITHIN),
+            |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    Ok(())
+                }
             },
         )
         .await;
         assert_eq!(result, Err(WeChatError::Timeout));
-        assert!(started.elapsed() < Duration::from_secs(2));
+        // 3 s, a backoff, 3 s, a backoff, and the third attempt cut at 8 s.
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(started.elapsed(), ANSWER_WITHIN);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_attempt_starts_that_could_not_finish() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), _> = with_retry(
+            RetryPolicy::default(),
+            Deadline::after(Duration::from_millis(40)),
+            |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Ok(()) }
+            },
+        )
+        .await;
+        assert_eq!(result, Err(WeChatError::Timeout));
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
     }
 }
