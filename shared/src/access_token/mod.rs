@@ -438,86 +438,15 @@ impl WeChatServerApi for Unconfigured {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::phone::PhoneNumber;
     use crate::redact::AppSecret;
     use crate::secret::StaticSecret;
+    use crate::wechat::in_process::InProcessWeChat;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::Ordering;
 
-    /// WeChat's token service: one current token, replaced only by a forced
-    /// refresh; `revoke` makes it refused without issuing another.
-    #[derive(Default)]
-    struct TokenService {
-        generation: AtomicU32,
-        revoked: std::sync::atomic::AtomicBool,
-        normal: AtomicU32,
-        forced: AtomicU32,
-        phone_calls: AtomicU32,
-    }
+    type Tokens = AccessTokens<Arc<MemoryTokenCache>, InProcessWeChat, StaticSecret>;
 
-    impl TokenService {
-        fn current(&self) -> String {
-            format!("token-{}", self.generation.load(Ordering::SeqCst))
-        }
-    }
-
-    impl WeChatApi for Arc<TokenService> {
-        async fn jscode2session(
-            &self,
-            _: &str,
-            _: &AppSecret,
-            _: &str,
-            _: Duration,
-        ) -> Result<crate::wechat::WxSession, WeChatError> {
-            Err(WeChatError::Malformed("not used"))
-        }
-
-        async fn stable_token(
-            &self,
-            appid: &str,
-            secret: &AppSecret,
-            force_refresh: bool,
-            _: Duration,
-        ) -> Result<FetchedToken, WeChatError> {
-            assert_eq!((appid, secret.expose()), ("wxAPP", "s3cret"));
-            if force_refresh {
-                self.forced.fetch_add(1, Ordering::SeqCst);
-                self.generation.fetch_add(1, Ordering::SeqCst);
-                self.revoked.store(false, Ordering::SeqCst);
-            } else {
-                self.normal.fetch_add(1, Ordering::SeqCst);
-            }
-            Ok(FetchedToken {
-                token: AccessToken::new(self.current()),
-                expires_in: 7200,
-            })
-        }
-
-        async fn get_phone_number(
-            &self,
-            token: &AccessToken,
-            code: &str,
-            _: &str,
-            _: Duration,
-        ) -> Result<PhoneInfo, WeChatError> {
-            self.phone_calls.fetch_add(1, Ordering::SeqCst);
-            if token.expose() != self.current() || self.revoked.load(Ordering::SeqCst) {
-                return Err(WeChatError::TokenRejected(40001));
-            }
-            Ok(PhoneInfo {
-                phone: PhoneNumber {
-                    phone_number: code.into(),
-                    pure_phone_number: code.into(),
-                    country_code: "86".into(),
-                },
-                watermark_appid: None,
-            })
-        }
-    }
-
-    type Tokens = AccessTokens<Arc<MemoryTokenCache>, Arc<TokenService>, StaticSecret>;
-
-    fn container(cache: &Arc<MemoryTokenCache>, wechat: &Arc<TokenService>) -> Tokens {
+    fn container(cache: &Arc<MemoryTokenCache>, wechat: &InProcessWeChat) -> Tokens {
         AccessTokens::new(
             cache.clone(),
             wechat.clone(),
@@ -553,7 +482,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_fetch_serves_this_container_and_the_next() {
-        let (cache, wechat) = (Arc::default(), Arc::<TokenService>::default());
+        let (cache, wechat) = (Arc::default(), InProcessWeChat::default());
         let first = container(&cache, &wechat);
         phone(&first).await.unwrap();
         phone(&first).await.unwrap();
@@ -561,11 +490,16 @@ mod tests {
         assert_eq!(wechat.normal.load(Ordering::SeqCst), 1);
         assert_eq!(wechat.forced.load(Ordering::SeqCst), 0);
         assert_eq!(wechat.phone_calls.load(Ordering::SeqCst), 3);
+        let seen = wechat.credentials_seen.lock().unwrap().clone();
+        assert_eq!(seen, [("wxAPP".to_owned(), "s3cret".to_owned())]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_expired_shared_token_is_fetched_again() {
-        let (cache, wechat) = (Arc::<MemoryTokenCache>::default(), Arc::default());
+        let (cache, wechat) = (
+            Arc::<MemoryTokenCache>::default(),
+            InProcessWeChat::default(),
+        );
         let stale = CachedToken {
             token: AccessToken::new("token-0"),
             expires_at: epoch_seconds() - 1,
@@ -579,7 +513,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_refused_token_is_forced_once_and_shared() {
-        let (cache, wechat) = (Arc::default(), Arc::<TokenService>::default());
+        let (cache, wechat) = (Arc::default(), InProcessWeChat::default());
         let a = container(&cache, &wechat);
         let b = container(&cache, &wechat);
         phone(&a).await.unwrap();
@@ -590,12 +524,12 @@ mod tests {
         phone(&a).await.unwrap();
         phone(&b).await.unwrap();
         assert_eq!(wechat.forced.load(Ordering::SeqCst), 1);
-        assert_eq!(wechat.current(), "token-1");
+        assert_eq!(wechat.current_token(), "token-1");
     }
 
     #[tokio::test(start_paused = true)]
     async fn no_second_forced_refresh_within_30_seconds() {
-        let (cache, wechat) = (Arc::default(), Arc::<TokenService>::default());
+        let (cache, wechat) = (Arc::default(), InProcessWeChat::default());
         let a = container(&cache, &wechat);
         phone(&a).await.unwrap();
         wechat.revoked.store(true, Ordering::SeqCst);
@@ -610,7 +544,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_token_replaced_elsewhere_is_used_without_forcing() {
-        let (cache, wechat) = (Arc::default(), Arc::<TokenService>::default());
+        let (cache, wechat) = (Arc::default(), InProcessWeChat::default());
         let tokens = container(&cache, &wechat);
         phone(&tokens).await.unwrap();
         // Another system forced a refresh: our token is refused, WeChat's normal
@@ -649,7 +583,7 @@ mod tests {
     async fn no_forced_refresh_once_the_days_are_spent() {
         let (cache, wechat) = (
             Arc::<MemoryTokenCache>::default(),
-            Arc::<TokenService>::default(),
+            InProcessWeChat::default(),
         );
         let now = Arc::new(std::sync::atomic::AtomicI64::new(DAY + 3_600));
         let clock = Arc::clone(&now);

@@ -6,7 +6,6 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -22,6 +21,7 @@ use crate::secret::{SecretError, SecretSource, StaticSecret};
 use crate::session::{MemorySessionStore, Session, SessionStore, StoreError, epoch_seconds};
 use crate::token::{SessionToken, TokenKey};
 use crate::upstream::{Upstream, UpstreamError};
+use crate::wechat::in_process::InProcessWeChat;
 use crate::wechat::{PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError, WxSession};
 
 const APPID: &str = "wxTESTAPPID00001";
@@ -41,24 +41,6 @@ fn session_key() -> SessionKey {
     SessionKey::new(STANDARD.encode(KEY))
 }
 
-/// Answers every code with the next scripted result, then with success.
-struct ScriptedWeChat {
-    script: Mutex<Vec<Result<WxSession, WeChatError>>>,
-    calls: AtomicU32,
-    secrets_seen: Mutex<Vec<String>>,
-}
-
-impl ScriptedWeChat {
-    fn new(mut script: Vec<Result<WxSession, WeChatError>>) -> Self {
-        script.reverse();
-        Self {
-            script: Mutex::new(script),
-            calls: AtomicU32::new(0),
-            secrets_seen: Mutex::new(Vec::new()),
-        }
-    }
-}
-
 fn wx_session() -> WxSession {
     WxSession {
         openid: "oOPENID123456".into(),
@@ -67,26 +49,9 @@ fn wx_session() -> WxSession {
     }
 }
 
-impl WeChatApi for ScriptedWeChat {
-    async fn jscode2session(
-        &self,
-        appid: &str,
-        secret: &AppSecret,
-        _code: &str,
-        _timeout: Duration,
-    ) -> Result<WxSession, WeChatError> {
-        assert_eq!(appid, APPID);
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.secrets_seen
-            .lock()
-            .unwrap()
-            .push(secret.expose().to_owned());
-        self.script
-            .lock()
-            .unwrap()
-            .pop()
-            .unwrap_or_else(|| Ok(wx_session()))
-    }
+/// Every code logs in as `wx_session()`, after answering `script` in order.
+fn scripted(script: Vec<Result<WxSession, WeChatError>>) -> InProcessWeChat {
+    InProcessWeChat::logging_in(wx_session(), script)
 }
 
 /// Hands out "old" until refreshed, then "new"; counts fetches.
@@ -180,10 +145,10 @@ fn settings() -> LoginSettings {
 
 fn login_with(
     script: Vec<Result<WxSession, WeChatError>>,
-) -> Login<MemorySessionStore, ScriptedWeChat, StaticSecret> {
+) -> Login<MemorySessionStore, InProcessWeChat, StaticSecret> {
     Login::new(
         MemorySessionStore::new(),
-        ScriptedWeChat::new(script),
+        scripted(script),
         StaticSecret::new(AppSecret::new("APPSECRET-VALUE")),
         settings(),
     )
@@ -343,17 +308,19 @@ async fn busy_wechat_is_retried_then_503() {
 async fn refused_appsecret_is_refetched_once() {
     let login = Login::new(
         MemorySessionStore::new(),
-        ScriptedWeChat::new(vec![Err(WeChatError::BadCredential(40125))]),
+        scripted(vec![Err(WeChatError::BadCredential(40125))]),
         RotatingSecret::default(),
         settings(),
     );
     assert_eq!(post_login(&login, r#"{"code":"c"}"#).await.status, 200);
     assert_eq!(login.secrets.refreshed.load(Ordering::SeqCst), 1);
-    assert_eq!(*login.wechat.secrets_seen.lock().unwrap(), ["old", "new"]);
+    let seen = login.wechat.credentials_seen.lock().unwrap().clone();
+    let with = |secret: &str| (APPID.to_owned(), secret.to_owned());
+    assert_eq!(seen, [with("old"), with("new")]);
 
     let login = Login::new(
         MemorySessionStore::new(),
-        ScriptedWeChat::new(vec![
+        scripted(vec![
             Err(WeChatError::BadCredential(40001)),
             Err(WeChatError::BadCredential(40001)),
         ]),
@@ -377,7 +344,7 @@ async fn refused_appsecret_is_refetched_once() {
 async fn secret_store_down_is_503_and_wechat_is_not_called() {
     let login = Login::new(
         MemorySessionStore::new(),
-        ScriptedWeChat::new(vec![]),
+        scripted(vec![]),
         DownSecret,
         settings(),
     );
@@ -395,7 +362,7 @@ async fn token_collision_draws_a_new_token() {
     store.collisions.store(2, Ordering::SeqCst);
     let login = Login::new(
         store,
-        ScriptedWeChat::new(vec![]),
+        scripted(vec![]),
         StaticSecret::new(AppSecret::new("s")),
         settings(),
     );
@@ -407,7 +374,7 @@ async fn token_collision_draws_a_new_token() {
     store.collisions.store(3, Ordering::SeqCst);
     let login = Login::new(
         store,
-        ScriptedWeChat::new(vec![]),
+        scripted(vec![]),
         StaticSecret::new(AppSecret::new("s")),
         settings(),
     );
@@ -425,7 +392,7 @@ async fn session_table_down_is_503_everywhere() {
             down: true,
             ..Default::default()
         },
-        ScriptedWeChat::new(vec![]),
+        scripted(vec![]),
         StaticSecret::new(AppSecret::new("s")),
         settings(),
     );

@@ -5,6 +5,8 @@
 mod answer;
 mod error;
 mod http;
+#[cfg(test)]
+pub(crate) mod in_process;
 mod retry;
 
 use std::future::Future;
