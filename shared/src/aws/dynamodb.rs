@@ -4,16 +4,41 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::backoff::full_jitter;
 use crate::redact::SessionKey;
 use crate::session::{Access, Session, SessionStore, StoreError};
+use crate::token::TokenKey;
 
 /// A key no session can have (sessions are 64 hex digits).
 const WARM_UP_KEY: &str = "wxauth#warm-up";
-use crate::token::TokenKey;
+
+/// An SDK error as the store reports it, with its whole cause chain.
+pub(super) fn unavailable<E, R>(err: &SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(DisplayErrorContext(err).to_string())
+}
+
+/// Whether a write was refused by its condition expression (any operation).
+pub(super) fn refused_by_condition<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error().and_then(ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
+}
+
+/// Runs a conditional put: `Ok(false)` when the condition refused it.
+pub(super) async fn put_if(put: PutItemFluentBuilder) -> Result<bool, StoreError> {
+    match put.send().await {
+        Ok(_) => Ok(true),
+        Err(err) if refused_by_condition(&err) => Ok(false),
+        Err(err) => Err(unavailable(&err)),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct DynamoSessionStore {
@@ -46,25 +71,16 @@ impl SessionStore for DynamoSessionStore {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|err| DisplayErrorContext(&err).to_string()),
-            Access::Write => match self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .item("pk", key)
-                .condition_expression("attribute_exists(pk) AND attribute_not_exists(pk)")
-                .send()
-                .await
-            {
-                Err(err)
-                    if !err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
-                    Err(DisplayErrorContext(&err).to_string())
-                }
-                _ => Ok(()),
-            },
+                .map_err(|err| unavailable(&err)),
+            Access::Write => put_if(
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item("pk", key)
+                    .condition_expression("attribute_exists(pk) AND attribute_not_exists(pk)"),
+            )
+            .await
+            .map(|_| ()),
         };
         if let Err(error) = outcome {
             tracing::warn!(%error, "session table warm-up failed; the first request will connect");
@@ -78,18 +94,9 @@ impl SessionStore for DynamoSessionStore {
             .table_name(&self.table)
             .set_item(Some(Self::session_item(key, session)))
             .condition_expression("attribute_not_exists(pk)");
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::AlreadyExists)
-            }
-            Err(err) => Err(StoreError::Unavailable(
-                DisplayErrorContext(&err).to_string(),
-            )),
+        match put_if(put).await? {
+            true => Ok(()),
+            false => Err(StoreError::AlreadyExists),
         }
     }
 
@@ -101,7 +108,7 @@ impl SessionStore for DynamoSessionStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|err| StoreError::Unavailable(DisplayErrorContext(&err).to_string()))
+            .map_err(|err| unavailable(&err))
     }
 
     async fn create_exclusive(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
@@ -130,7 +137,7 @@ impl SessionStore for DynamoSessionStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|err| StoreError::Unavailable(DisplayErrorContext(&err).to_string()))?;
+            .map_err(|err| unavailable(&err))?;
         output.item.as_ref().map(session_from_item).transpose()
     }
 }
@@ -192,11 +199,7 @@ impl DynamoSessionStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|err| {
-                Exclusive::Failed(StoreError::Unavailable(
-                    DisplayErrorContext(&err).to_string(),
-                ))
-            })?;
+            .map_err(|err| Exclusive::Failed(unavailable(&err)))?;
         let previous = owner
             .item
             .as_ref()
@@ -260,7 +263,7 @@ impl DynamoSessionStore {
                     Some(e) if e.is_idempotent_parameter_mismatch_exception() => {
                         return Err(Exclusive::Failed(StoreError::AlreadyExists));
                     }
-                    _ => return Err(Exclusive::Failed(StoreError::Unavailable(DisplayErrorContext(&err).to_string()))),
+                    _ => return Err(Exclusive::Failed(unavailable(&err))),
                 };
                 let code = |i: usize| reasons.get(i).and_then(|r| r.as_deref());
                 if code(0) == Some("ConditionalCheckFailed") {

@@ -5,10 +5,10 @@
 //! `windowEnds` (the end of the 30-s window). Session keys are 64 hex digits, so
 //! none of these can collide with one, and the TTL attribute clears them away.
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::DynamoSessionStore;
+use super::dynamodb::{put_if, refused_by_condition, unavailable};
 use crate::access_token::{CachedToken, TokenCache, utc_day};
 use crate::redact::AccessToken;
 use crate::session::StoreError;
@@ -18,31 +18,6 @@ pub const ACCESS_TOKEN_PREFIX: &str = "wxauth#access-token#";
 
 fn token_pk(appid: &str) -> String {
     format!("{ACCESS_TOKEN_PREFIX}{appid}")
-}
-
-fn unavailable<E, R>(err: &SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    StoreError::Unavailable(DisplayErrorContext(err).to_string())
-}
-
-/// Runs a conditional put: `Ok(false)` when the condition refused it.
-async fn put_if(
-    put: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
-) -> Result<bool, StoreError> {
-    match put.send().await {
-        Ok(_) => Ok(true),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(err) => Err(unavailable(&err)),
-    }
 }
 
 /// A token item's token and expiry.
@@ -170,10 +145,7 @@ impl TokenCache for DynamoSessionStore {
             .expression_attribute_values(":now", n(now));
         match next.send().await {
             Ok(_) => return Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+            Err(err) if refused_by_condition(&err) => {}
             Err(err) => return Err(unavailable(&err)),
         }
         let first_today = self
