@@ -75,47 +75,46 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
     use tokio::time::Instant;
 
-    // Paused time: the default policy's real backoffs and timeouts run on
-    // tokio's clock, which jumps to the next timer instead of waiting for it.
+    /// Runs the production policy within `budget` on tokio's paused clock
+    /// (it jumps to the next timer instead of waiting), the n-th attempt
+    /// answering `attempt(n)`. Returns the result, the attempts made and the
+    /// time they took.
+    async fn retried<T, Fut>(
+        budget: Duration,
+        attempt: impl Fn(u32) -> Fut,
+    ) -> (Result<T, WeChatError>, u32, Duration)
+    where
+        Fut: Future<Output = Result<T, WeChatError>>,
+    {
+        let calls = AtomicU32::new(0);
+        let started = Instant::now();
+        let result = with_retry(RetryPolicy::default(), Deadline::after(budget), |_| {
+            attempt(calls.fetch_add(1, Ordering::SeqCst))
+        })
+        .await;
+        (result, calls.load(Ordering::SeqCst), started.elapsed())
+    }
 
     #[tokio::test(start_paused = true)]
     async fn transient_errors_are_retried_up_to_the_limit() {
-        let calls = AtomicU32::new(0);
-        let started = Instant::now();
-        let result: Result<(), _> = with_retry(
-            RetryPolicy::default(),
-            Deadline::after(ANSWER_WITHIN),
-            |_| {
-                calls.fetch_add(1, Ordering::SeqCst);
-                async { Err(WeChatError::Busy) }
-            },
-        )
-        .await;
+        let (result, calls, took) =
+            retried(ANSWER_WITHIN, |_| async { Err::<(), _>(WeChatError::Busy) }).await;
         assert_eq!(result, Err(WeChatError::Busy));
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(calls, 3);
         // Two backoffs with full jitter: at most 100 ms + 200 ms.
-        assert!(started.elapsed() <= Duration::from_millis(300));
+        assert!(took <= Duration::from_millis(300), "{took:?}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn transient_then_success() {
-        let calls = AtomicU32::new(0);
-        let result = with_retry(
-            RetryPolicy::default(),
-            Deadline::after(ANSWER_WITHIN),
-            |_| {
-                let n = calls.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    if n == 0 {
-                        Err(WeChatError::Transport("reset".into()))
-                    } else {
-                        Ok(n)
-                    }
-                }
-            },
-        )
+        let (result, calls, _) = retried(ANSWER_WITHIN, |n| async move {
+            match n {
+                0 => Err(WeChatError::Transport("reset".into())),
+                _ => Ok(n),
+            }
+        })
         .await;
-        assert_eq!(result, Ok(1));
+        assert_eq!((result, calls), (Ok(1), 2));
     }
 
     #[tokio::test(start_paused = true)]
@@ -127,59 +126,32 @@ mod tests {
             WeChatError::RateLimited,
             WeChatError::BadCredential(40001),
         ] {
-            let calls = AtomicU32::new(0);
-            let started = Instant::now();
-            let result: Result<(), _> = with_retry(
-                RetryPolicy::default(),
-                Deadline::after(ANSWER_WITHIN),
-                |_| {
-                    calls.fetch_add(1, Ordering::SeqCst);
-                    let err = err.clone();
-                    async move { Err(err) }
-                },
-            )
+            let (result, calls, took) = retried(ANSWER_WITHIN, |_| {
+                let err = err.clone();
+                async move { Err::<(), _>(err) }
+            })
             .await;
-            assert_eq!(result, Err(err));
-            assert_eq!(calls.load(Ordering::SeqCst), 1);
-            assert_eq!(started.elapsed(), Duration::ZERO, "no backoff");
+            assert_eq!((result, calls), (Err(err), 1));
+            assert_eq!(took, Duration::ZERO, "no backoff");
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn hanging_calls_end_at_the_deadline() {
-        let calls = AtomicU32::new(0);
-        let started = Instant::now();
-        let result: Result<(), _> = with_retry(
-            RetryPolicy::default(),
-            Deadline::after(ANSWER_WITHIN),
-            |_| {
-                calls.fetch_add(1, Ordering::SeqCst);
-                async {
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                    Ok(())
-                }
-            },
-        )
+        let (result, calls, took) = retried(ANSWER_WITHIN, |_| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        })
         .await;
         assert_eq!(result, Err(WeChatError::Timeout));
         // 3 s, a backoff, 3 s, a backoff, and the third attempt cut at 8 s.
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
-        assert_eq!(started.elapsed(), ANSWER_WITHIN);
+        assert_eq!(calls, 3);
+        assert_eq!(took, ANSWER_WITHIN);
     }
 
     #[tokio::test(start_paused = true)]
     async fn no_attempt_starts_that_could_not_finish() {
-        let calls = AtomicU32::new(0);
-        let result: Result<(), _> = with_retry(
-            RetryPolicy::default(),
-            Deadline::after(Duration::from_millis(40)),
-            |_| {
-                calls.fetch_add(1, Ordering::SeqCst);
-                async { Ok(()) }
-            },
-        )
-        .await;
-        assert_eq!(result, Err(WeChatError::Timeout));
-        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        let (result, calls, _) = retried(Duration::from_millis(40), |_| async { Ok(()) }).await;
+        assert_eq!((result, calls), (Err(WeChatError::Timeout), 0));
     }
 }
