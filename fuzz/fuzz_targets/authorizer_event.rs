@@ -11,9 +11,8 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use wxauth::authorizer::Authorizer;
 use wxauth::deadline::Deadline;
-use wxauth::redact::SessionKey;
-use wxauth::session::{MemorySessionStore, Session, SessionStore, epoch_seconds};
-use wxauth::token::SessionToken;
+use wxauth::session::MemorySessionStore;
+use wxauth_fuzz::{runtime, store_with_live_session};
 
 struct World {
     runtime: tokio::runtime::Runtime,
@@ -22,19 +21,8 @@ struct World {
 }
 
 static WORLD: LazyLock<World> = LazyLock::new(|| {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
-    let store = Arc::new(MemorySessionStore::new());
-    let token = SessionToken::generate().expect("token");
-    let now = epoch_seconds();
-    let session = Session {
-        openid: "oFUZZ".into(),
-        unionid: None,
-        session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA=="),
-        created_at: now,
-        expires_at: now + 3600,
-    };
-    runtime.block_on(store.create(&token.key(), &session)).expect("session");
-    World { runtime, authorizer: Authorizer::new(store), token: token.expose().to_owned() }
+    let (store, token) = store_with_live_session();
+    World { runtime: runtime(), authorizer: Authorizer::new(store), token }
 });
 
 fn allowed(event: Value) -> bool {

@@ -16,8 +16,8 @@ use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
 use wxauth::phone::PhoneNumber;
 use wxauth::redact::{AccessToken, AppSecret, SessionKey};
 use wxauth::secret::StaticSecret;
-use wxauth::session::{MemorySessionStore, Session, SessionStore, epoch_seconds};
-use wxauth::token::SessionToken;
+use wxauth::session::MemorySessionStore;
+use wxauth_fuzz::{OPENID, runtime, store_with_live_session};
 use wxauth::wechat::{FetchedToken, PhoneInfo, RetryPolicy, WeChatApi, WeChatError, WxSession};
 
 #[derive(Clone)]
@@ -26,7 +26,7 @@ struct Stub;
 impl WeChatApi for Stub {
     async fn jscode2session(&self, _: &str, _: &AppSecret, code: &str, _: Duration) -> Result<WxSession, WeChatError> {
         if code.len() % 2 == 0 {
-            Ok(WxSession { openid: "oFUZZ".into(), unionid: None, session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==") })
+            Ok(WxSession { openid: OPENID.into(), unionid: None, session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==") })
         } else {
             Err(WeChatError::InvalidCode(40029))
         }
@@ -60,18 +60,7 @@ struct World {
 }
 
 static WORLD: LazyLock<World> = LazyLock::new(|| {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
-    let store = Arc::new(MemorySessionStore::new());
-    let token = SessionToken::generate().expect("token");
-    let now = epoch_seconds();
-    let session = Session {
-        openid: "oFUZZ".into(),
-        unionid: None,
-        session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA=="),
-        created_at: now,
-        expires_at: now + 86_400,
-    };
-    runtime.block_on(store.create(&token.key(), &session)).expect("session");
+    let (store, token) = store_with_live_session();
     let settings = LoginSettings { appid: "wx".into(), session_ttl_seconds: 600, retry: RetryPolicy::default() };
     let secret = StaticSecret::new(AppSecret::new("s"));
     let tokens = AccessTokens::new(MemoryTokenCache::new(), Stub, secret.clone(), "wx".into(), RetryPolicy::default());
@@ -79,8 +68,8 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
         login: Login::new(Arc::clone(&store), Stub, secret, settings),
         phone: DecryptPhone::new(Arc::clone(&store), "wx".into()).with_wechat(tokens),
         check: CheckSession::new(store),
-        token: token.expose().to_owned(),
-        runtime,
+        token,
+        runtime: runtime(),
     }
 });
 

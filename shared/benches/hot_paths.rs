@@ -24,12 +24,13 @@ use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
 use wxauth::phone::decrypt_phone;
 use wxauth::redact::{AppSecret, SessionKey};
 use wxauth::secret::StaticSecret;
-use wxauth::session::{MemorySessionStore, Session, SessionStore, epoch_seconds};
+use wxauth::session::{MemorySessionStore, Session, epoch_seconds};
 use wxauth::token::SessionToken;
 use wxauth::wechat::{RetryPolicy, WeChatApi, WeChatError, WxSession};
 
 const APPID: &str = "wx4f4bc4dec97d474b";
 const KEY: [u8; 16] = *b"0123456789abcdef";
+const OPENID: &str = "oGZUI0egBJY1zhBYw2KhdUfwVJJE";
 
 fn session_key() -> SessionKey {
     SessionKey::new(STANDARD.encode(KEY))
@@ -100,7 +101,7 @@ impl WeChatApi for StubWeChat {
         _timeout: Duration,
     ) -> Result<WxSession, WeChatError> {
         Ok(WxSession {
-            openid: "oGZUI0egBJY1zhBYw2KhdUfwVJJE".into(),
+            openid: OPENID.into(),
             unionid: None,
             session_key: session_key(),
         })
@@ -137,26 +138,28 @@ fn primitives(c: &mut Criterion) {
     });
 }
 
+/// A memory store holding one live session, and its token.
+fn store_with_session(unionid: Option<&str>) -> (std::sync::Arc<MemorySessionStore>, SessionToken) {
+    let store = MemorySessionStore::new();
+    let now = epoch_seconds();
+    let token = store
+        .insert_new(Session {
+            openid: OPENID.into(),
+            unionid: unionid.map(Into::into),
+            session_key: session_key(),
+            created_at: now,
+            expires_at: now + 3600,
+        })
+        .unwrap();
+    (std::sync::Arc::new(store), token)
+}
+
 fn handlers(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let token = SessionToken::generate().unwrap();
-    let store = std::sync::Arc::new(MemorySessionStore::new());
-    let now = epoch_seconds();
-    runtime
-        .block_on(store.create(
-            &token.key(),
-            &Session {
-                openid: "oGZUI0egBJY1zhBYw2KhdUfwVJJE".into(),
-                unionid: None,
-                session_key: session_key(),
-                created_at: now,
-                expires_at: now + 3600,
-            },
-        ))
-        .unwrap();
+    let (store, token) = store_with_session(None);
 
     let check = CheckSession::new(store.clone());
     let get_session = event("GET", "/session", Some(token.expose()), None);
@@ -223,21 +226,7 @@ fn authorizer(c: &mut Criterion) {
         .enable_time()
         .build()
         .unwrap();
-    let store = std::sync::Arc::new(MemorySessionStore::new());
-    let token = SessionToken::generate().unwrap();
-    let now = epoch_seconds();
-    runtime
-        .block_on(store.create(
-            &token.key(),
-            &Session {
-                openid: "oGZUI0egBJY1zhBYw2KhdUfwVJJE".into(),
-                unionid: Some("oUNION".into()),
-                session_key: session_key(),
-                created_at: now,
-                expires_at: now + 3600,
-            },
-        ))
-        .unwrap();
+    let (store, token) = store_with_session(Some("oUNION"));
     let authorizer = wxauth::authorizer::Authorizer::new(store);
     let bearer = format!("Bearer {}", token.expose());
     let event = json!({

@@ -275,8 +275,7 @@ mod tests {
         let store = Arc::new(MemorySessionStore::new());
         let mut tokens = Vec::new();
         for session in sessions {
-            let token = SessionToken::generate().unwrap();
-            store.create(&token.key(), session).await.unwrap();
+            let token = store.insert_new(session.clone()).unwrap();
             tokens.push(token.expose().to_owned());
         }
         (Authorizer::new(store), tokens)

@@ -192,6 +192,14 @@ impl MemorySessionStore {
         Self::default()
     }
 
+    /// Stores `session` under a fresh token and returns the token: a live
+    /// session without a login, for benchmarks, fuzzing and tests.
+    pub fn insert_new(&self, session: Session) -> Result<SessionToken, getrandom::Error> {
+        let token = SessionToken::generate()?;
+        self.lock().insert(token.key(), session);
+        Ok(token)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenKey, Session>> {
         // A poisoned map still holds consistent entries: every write is one insert.
         self.sessions
@@ -266,5 +274,8 @@ mod tests {
         assert_eq!(store.get(&key).await.unwrap(), Some(session(1)));
         let other = SessionToken::generate().unwrap().key();
         assert_eq!(store.get(&other).await.unwrap(), None);
+
+        let token = store.insert_new(session(3)).unwrap();
+        assert_eq!(store.get(&token.key()).await.unwrap(), Some(session(3)));
     }
 }

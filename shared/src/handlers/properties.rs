@@ -18,8 +18,7 @@ use crate::crypto::tests::encrypt;
 use crate::deadline::Deadline;
 use crate::phone::{PhoneNumber, decrypt_phone};
 use crate::redact::SessionKey;
-use crate::session::{MemorySessionStore, Session, SessionStore, epoch_seconds};
-use crate::token::SessionToken;
+use crate::session::{MemorySessionStore, Session, epoch_seconds};
 
 const APPID: &str = "wxPROPERTYTEST01";
 
@@ -31,24 +30,19 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A store holding one live session with `key`, and its token.
-fn session_with(
-    runtime: &tokio::runtime::Runtime,
-    key: [u8; 16],
-) -> (Arc<MemorySessionStore>, String) {
-    let store = Arc::new(MemorySessionStore::new());
-    let token = SessionToken::generate().unwrap();
+fn session_with(key: [u8; 16]) -> (Arc<MemorySessionStore>, String) {
+    let store = MemorySessionStore::new();
     let now = epoch_seconds();
-    let session = Session {
-        openid: "oPROP".into(),
-        unionid: None,
-        session_key: SessionKey::new(STANDARD.encode(key)),
-        created_at: now,
-        expires_at: now + 600,
-    };
-    runtime
-        .block_on(store.create(&token.key(), &session))
+    let token = store
+        .insert_new(Session {
+            openid: "oPROP".into(),
+            unionid: None,
+            session_key: SessionKey::new(STANDARD.encode(key)),
+            created_at: now,
+            expires_at: now + 600,
+        })
         .unwrap();
-    (store, token.expose().to_owned())
+    (Arc::new(store), token.expose().to_owned())
 }
 
 fn post(path: &str, token: Option<&str>, body: Vec<u8>) -> ApiRequest {
@@ -110,7 +104,7 @@ proptest! {
         iv in any::<[u8; 16]>(),
     ) {
         let runtime = runtime();
-        let (store, token) = session_with(&runtime, key);
+        let (store, token) = session_with(key);
         let phone = DecryptPhone::new(store, APPID.into()).with_watermark_max_age(None);
         // Reference: a valid payload under another appid fails after decrypting.
         let wrong_appid = json!({"phoneNumber":"1","purePhoneNumber":"1","countryCode":"1","watermark":{"appid":"wxOTHER"}}).to_string();
@@ -137,7 +131,7 @@ proptest! {
         in_iv in any::<bool>(),
     ) {
         let runtime = runtime();
-        let (store, token) = session_with(&runtime, key);
+        let (store, token) = session_with(key);
         let phone = DecryptPhone::new(store, APPID.into()).with_watermark_max_age(None);
         let plaintext = json!({"phoneNumber":"13580006666","purePhoneNumber":"13580006666","countryCode":"86","watermark":{"appid":APPID}}).to_string();
         let mut ciphertext = encrypt(&key, &iv, plaintext.as_bytes());
@@ -167,7 +161,7 @@ proptest! {
         with_token in any::<bool>(),
     ) {
         let runtime = runtime();
-        let (store, token) = session_with(&runtime, [1; 16]);
+        let (store, token) = session_with([1; 16]);
         let token = with_token.then_some(token.as_str());
         let phone = DecryptPhone::new(Arc::clone(&store), APPID.into());
         let check = CheckSession::new(Arc::clone(&store));

@@ -460,16 +460,16 @@ async fn session_routes_refuse_bad_tokens_before_reading_the_body() {
 #[tokio::test(start_paused = true)]
 async fn expired_session_is_refused_though_present() {
     let store = MemorySessionStore::new();
-    let token = SessionToken::generate().unwrap();
     let now = epoch_seconds();
-    let session = Session {
-        openid: "o".into(),
-        unionid: None,
-        session_key: session_key(),
-        created_at: now - 700,
-        expires_at: now - 100,
-    };
-    store.create(&token.key(), &session).await.unwrap();
+    let token = store
+        .insert_new(Session {
+            openid: "o".into(),
+            unionid: None,
+            session_key: session_key(),
+            created_at: now - 700,
+            expires_at: now - 100,
+        })
+        .unwrap();
     let check = CheckSession::new(store);
     assert_error(
         &check
