@@ -11,14 +11,19 @@ use wxauth::redact::{AccessToken, AppSecret, SessionKey};
 use wxauth::wechat::{HttpWeChat, SessionKeyStatus, WeChatApi, WeChatError};
 
 const APPID: &str = "wx0000000000000000";
+const SECRET: &str = "simulated";
 const T: Duration = Duration::from_secs(2);
 
-async fn local() -> (WeChatSim, HttpWeChat, AppSecret) {
-    let sim = WeChatSim::start_with(APPID, "simulated", UnknownCodes::AcceptOnce)
-        .await
-        .unwrap();
+/// A simulator in `mode`, and the product's client pointed at it.
+async fn started(mode: UnknownCodes) -> (WeChatSim, HttpWeChat, AppSecret) {
+    let sim = WeChatSim::start_with(APPID, SECRET, mode).await.unwrap();
     let client = HttpWeChat::new(&sim.base, T).unwrap();
-    (sim, client, AppSecret::new("simulated"))
+    (sim, client, AppSecret::new(SECRET))
+}
+
+/// As the local server runs it.
+async fn local() -> (WeChatSim, HttpWeChat, AppSecret) {
+    started(UnknownCodes::AcceptOnce).await
 }
 
 #[tokio::test]
@@ -36,9 +41,7 @@ async fn any_code_once_with_stable_openids_and_fresh_keys() {
 
 #[tokio::test]
 async fn issued_codes_only_when_unknown_codes_are_refused() {
-    let sim = WeChatSim::start(APPID, "s3cret").await.unwrap();
-    let wechat = HttpWeChat::new(&sim.base, T).unwrap();
-    let secret = AppSecret::new("s3cret");
+    let (sim, wechat, secret) = started(UnknownCodes::Refuse).await;
     let (code, issued) = sim.issue_code_for("oUser", Some("uUnion"));
     let session = wechat
         .jscode2session(APPID, &secret, &code, T)
@@ -58,31 +61,33 @@ async fn issued_codes_only_when_unknown_codes_are_refused() {
         Err(WeChatError::BadCredential(40125))
     );
     assert_eq!(sim.calls(), 3);
-    assert_eq!(sim.secrets_seen(), ["s3cret", "s3cret", "old"]);
+    assert_eq!(sim.secrets_seen(), [SECRET, SECRET, "old"]);
 }
 
 #[tokio::test]
 async fn reserved_codes_misbehave_in_either_mode() {
-    let (_sim, wechat, secret) = local().await;
-    for (code, want) in [
-        ("errcode-40029", WeChatError::InvalidCode(40029)),
-        ("errcode-40163", WeChatError::InvalidCode(40163)),
-        ("errcode-40226", WeChatError::Blocked),
-        ("errcode-45011", WeChatError::RateLimited),
-        ("text-40029", WeChatError::InvalidCode(40029)),
-    ] {
-        assert_eq!(
-            wechat.jscode2session(APPID, &secret, code, T).await,
-            Err(want),
-            "{code}"
-        );
-    }
-    for code in ["html", "notjson", "noopenid", "huge"] {
-        let answer = wechat.jscode2session(APPID, &secret, code, T).await;
-        assert!(
-            matches!(answer, Err(WeChatError::Malformed(_))),
-            "{code}: {answer:?}"
-        );
+    for mode in [UnknownCodes::Refuse, UnknownCodes::AcceptOnce] {
+        let (_sim, wechat, secret) = started(mode).await;
+        for (code, want) in [
+            ("errcode-40029", WeChatError::InvalidCode(40029)),
+            ("errcode-40163", WeChatError::InvalidCode(40163)),
+            ("errcode-40226", WeChatError::Blocked),
+            ("errcode-45011", WeChatError::RateLimited),
+            ("text-40029", WeChatError::InvalidCode(40029)),
+        ] {
+            assert_eq!(
+                wechat.jscode2session(APPID, &secret, code, T).await,
+                Err(want),
+                "{mode:?} {code}"
+            );
+        }
+        for code in ["html", "notjson", "noopenid", "huge"] {
+            let answer = wechat.jscode2session(APPID, &secret, code, T).await;
+            assert!(
+                matches!(answer, Err(WeChatError::Malformed(_))),
+                "{mode:?} {code}: {answer:?}"
+            );
+        }
     }
 }
 
@@ -146,8 +151,7 @@ async fn phone_codes_and_session_key_checks() {
 
 #[tokio::test]
 async fn issued_phone_codes_belong_to_one_user() {
-    let sim = WeChatSim::start(APPID, "s3cret").await.unwrap();
-    let wechat = HttpWeChat::new(&sim.base, T).unwrap();
+    let (sim, wechat, _) = started(UnknownCodes::Refuse).await;
     let token = AccessToken::new(sim.current_token());
     let code = sim.issue_phone_code("oOwner", "13700137000");
     assert_eq!(
