@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use wxauth::token::SessionToken;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::login_event;
 use wxauth_tests::logs::{has_metric, metric_records};
@@ -27,6 +28,7 @@ async fn login_session_phone_signature_through_the_runtime_api() {
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(body["openid"], "oE2E00000000000000000000001");
     assert!(body.get("unionid").is_none());
+    assert_eq!(body["expiresIn"], 600, "SESSION_TTL_SECONDS's default");
     let token = body["token"].as_str().unwrap().to_owned();
 
     let (status, _, body) = check
@@ -244,9 +246,41 @@ async fn a_missing_variable_stops_start_up_and_is_named() {
     }
 }
 
+/// SESSION_TTL_SECONDS sets how long a session lives from login: in the answer,
+/// in the table's item (its TTL attribute) and in what GET /session counts down.
+#[tokio::test]
+async fn the_session_lifetime_comes_from_session_ttl_seconds() {
+    let world = World::new().await;
+    let mut env = world.function_env();
+    env.push(("SESSION_TTL_SECONDS", "120".into()));
+    let mut login = LambdaFunction::start("login", &env).await;
+    let mut check = LambdaFunction::start("check-session", &world.function_env()).await;
+
+    let (code, _) = world.wechat.issue_code();
+    let (status, _, body) = login.call(login_event(&code).build()).await;
+    assert_eq!(
+        (status, body["expiresIn"].as_i64()),
+        (200, Some(120)),
+        "{body}"
+    );
+    let token = body["token"].as_str().unwrap();
+
+    let key = SessionToken::parse(token).unwrap().key();
+    let item = world.item(key.as_str()).await.expect("the session item");
+    let number = |name: &str| item[name].as_n().unwrap().parse::<i64>().unwrap();
+    assert_eq!(number("expiresAt") - number("createdAt"), 120);
+
+    let (status, _, body) = check
+        .call(HttpEvent::new("GET", "/session").bearer(token).build())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let left = body["expiresIn"].as_i64().unwrap();
+    assert!((1..=120).contains(&left), "{body}");
+}
+
 /// AWS_LAMBDA_LOG_FORMAT=JSON (what the template's LoggingConfig sets): every
 /// line is one JSON object with the level, the message and the request id.
-/// AWS_LAMBDA_LOG_LEVEL sets the level.
+/// AWS_LAMBDA_LOG_LEVEL, or without it RUST_LOG, sets the level.
 #[tokio::test]
 async fn logs_the_lambda_way() {
     let world = World::new().await;
@@ -260,10 +294,25 @@ async fn logs_the_lambda_way() {
     let mut quiet = LambdaFunction::start("check-session", &quiet_env).await;
     let (status, _, _) = quiet.call(HttpEvent::new("GET", "/session").build()).await;
     assert_eq!(status, 401);
+    // The control: plain text at the default level has the request line.
+    let mut plain = LambdaFunction::start("check-session", &world.function_env()).await;
+    let (status, _, _) = plain.call(HttpEvent::new("GET", "/session").build()).await;
+    assert_eq!(status, 401);
+    let mut rust_log_env = world.function_env();
+    rust_log_env.push(("RUST_LOG", "warn".into()));
+    let mut rust_log = LambdaFunction::start("check-session", &rust_log_env).await;
+    let (status, _, _) = rust_log
+        .call(HttpEvent::new("GET", "/session").build())
+        .await;
+    assert_eq!(status, 401);
 
     // The processes are stopped so that every line they wrote has been read.
     check.stop().await;
     quiet.stop().await;
+    rust_log.stop().await;
+    plain.stop().await;
+    let plain_logs = plain.logs.text();
+    assert!(plain_logs.contains("status=401"), "{plain_logs}");
     let logs = check.logs.text();
     let lines: Vec<serde_json::Value> = logs
         .lines()
@@ -278,8 +327,10 @@ async fn logs_the_lambda_way() {
     assert_eq!(request["span"]["requestId"], "req-0001", "{request}");
     assert_eq!(request["fields"]["status"], 401, "{request}");
     assert_eq!(request["fields"]["error"], "unauthorized", "{request}");
-    let quiet_logs = quiet.logs.text();
-    assert!(!quiet_logs.contains("status=401"), "{quiet_logs}");
+    for quiet in [quiet, rust_log] {
+        let quiet_logs = quiet.logs.text();
+        assert!(!quiet_logs.contains("status=401"), "{quiet_logs}");
+    }
 }
 
 /// Local emulators send a duration, not an epoch time, as the deadline
