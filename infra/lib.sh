@@ -36,6 +36,12 @@ install_tools() {
 }
 
 start_standins() {
+  # Called from a command that started them already (infra/test.sh running
+  # infra/bench.sh): every test makes its own table and secret, so share them.
+  if [ -n "${WXAUTH_TEST_DYNAMODB_ENDPOINT:-}" ] && [ -n "${WXAUTH_TEST_SECRETS_MANAGER_ENDPOINT:-}" ]; then
+    step "using the running stand-ins: $WXAUTH_TEST_DYNAMODB_ENDPOINT, $WXAUTH_TEST_SECRETS_MANAGER_ENDPOINT"
+    return 0
+  fi
   free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
   }

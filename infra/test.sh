@@ -10,7 +10,7 @@
 # 3. builds the four release binaries once (the end-to-end tests run them);
 # 4. starts DynamoDB Local and moto on free loopback ports;
 # 5. runs every test (unit, contract, end-to-end, sam events, cargo lambda watch),
-#    a curl session and
+#    the benchmark command in quick mode (infra/bench.sh --quick), a curl session and
 #    the OpenAPI conformance check against the local server, the mini-program
 #    client's node tests, and cfn-lint + sam validate on template.yaml;
 # 6. stops what it started, whatever happened.
@@ -53,11 +53,8 @@ cargo test --workspace --all-targets --locked 2>&1 | tee "$results"
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$results" \
   > "$root/target/test-summary.txt"
 
-step "cold-start harness, quick mode (numbers not asserted; see infra/bench.sh)"
-WXAUTH_PYTHON="$venv/bin/python" cargo run --locked -q -p wxauth-tests --bin coldstart -- --quick
-
-step "single-session login designs, quick mode (numbers not asserted; one valid session is)"
-cargo run --locked -q -p wxauth-tests --bin store_designs -- --quick
+step "the benchmark command as documented, quick mode: bash infra/bench.sh --quick (numbers not asserted; one valid session per design is)"
+bash infra/bench.sh --quick
 
 step "local server: scripted curl session and OpenAPI conformance (infra/local-smoke.sh)"
 WXAUTH_PYTHON="$venv/bin/python" bash infra/local-smoke.sh
