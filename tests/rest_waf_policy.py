@@ -11,10 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from template_policy import CfnLoader  # noqa: E402
+from template_policy import Checks, load  # noqa: E402
 
 ROUTES = {
     "/login": "LoginFunctionArn",
@@ -32,14 +31,9 @@ def imported(value):
 
 
 def main():
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "infra" / "rest-waf.yaml")
-    template = yaml.load(path.read_text(), Loader=CfnLoader)
+    _, template = load("infra/rest-waf.yaml", sys.argv)
     resources = template["Resources"]
-    checks = []
-
-    def check(name, ok, detail=""):
-        checks.append(ok)
-        print(f"{'ok  ' if ok else 'FAIL'} {name}{'' if ok else ': ' + detail}")
+    check = Checks("rest-waf policy")
 
     api = resources["RestApi"]["Properties"]
     check("a REGIONAL REST API", api["EndpointConfiguration"]["Types"] == ["REGIONAL"])
@@ -104,9 +98,7 @@ def main():
           and "/restapis/${RestApi}/stages/${Stage}" in association["ResourceArn"]["Fn::Sub"]
           and association["ResourceArn"]["Fn::Sub"].startswith("arn:${AWS::Partition}:"))
 
-    failed = checks.count(False)
-    print(f"rest-waf policy: {len(checks) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

@@ -62,19 +62,39 @@ EXPECTED = {
 }
 
 
+def load(default, argv):
+    """The template named on the command line, else `default` (relative to the
+    repository): its text, and the template parsed with CloudFormation's tags."""
+    path = Path(argv[1] if len(argv) > 1 else Path(__file__).resolve().parent.parent / default)
+    raw = path.read_text()
+    return raw, yaml.load(raw, Loader=CfnLoader)
+
+
+class Checks:
+    """Prints each check as it runs; `summary` prints the count and gives the exit code."""
+
+    def __init__(self, suite):
+        self.suite = suite
+        self.results = []
+
+    def __call__(self, name, ok, detail=""):
+        self.results.append(bool(ok))
+        print(f"{'ok  ' if ok else 'FAIL'} {name}{'' if ok else ': ' + detail}")
+
+    def summary(self):
+        failed = self.results.count(False)
+        print(f"{self.suite}: {len(self.results) - failed} passed, {failed} failed")
+        return 1 if failed else 0
+
+
 def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
 def main():
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "template.yaml")
-    template = yaml.load(path.read_text(), Loader=CfnLoader)
+    raw, template = load("template.yaml", sys.argv)
     resources = template["Resources"]
-    checks = []
-
-    def check(name, ok, detail=""):
-        checks.append(ok)
-        print(f"{'ok  ' if ok else 'FAIL'} {name}{'' if ok else ': ' + detail}")
+    check = Checks("template policy")
 
     functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
     check("exactly the four functions", set(functions) == set(EXPECTED), str(sorted(functions)))
@@ -221,7 +241,6 @@ def main():
     check("the dashboard's name comes from the stack", "${AWS::StackName}" in str(resources["Dashboard"]["Properties"]["DashboardName"]))
 
     # No partition or URL suffix hard-coded: the template deploys in AWS China too.
-    raw = path.read_text()
     hard = [line.strip() for line in raw.splitlines()
             if ("arn:aws:" in line or ".amazonaws.com/" in line or "amazonaws.com\"" in line) and "AllowedPattern" not in line]
     check("no hard-coded partition or URL suffix", not hard, str(hard))
@@ -233,9 +252,7 @@ def main():
     check("every log group has a retention", groups and all("RetentionInDays" in g["Properties"] for g in groups))
     check("a log group per function and one for the API", len(groups) == len(functions) + 1, str(len(groups)))
 
-    failed = checks.count(False)
-    print(f"template policy: {len(checks) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":
