@@ -11,7 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from template_policy import Checks, load  # noqa: E402
 
