@@ -3,9 +3,10 @@
 //! process-wide log capture.
 
 use serde_json::json;
-use wxauth_tests::events::HttpEvent;
+use wxauth_tests::events::{HttpEvent, authorizer_event};
 use wxauth_tests::invoke::{call, login_event};
 use wxauth_tests::logs::CapturedLogs;
+use wxauth_tests::runtime::LambdaFunction;
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext, sign};
 
 #[tokio::test]
@@ -111,5 +112,124 @@ async fn no_secret_reaches_a_response_or_a_log_line() {
     // Each token appears in exactly the one login response that issued it.
     for token in &tokens {
         assert_eq!(responses.matches(token.as_str()).count(), 1);
+    }
+}
+
+/// An operator debugging an incident sets TRACE. Every function, as the release
+/// binary under the Lambda Runtime API, at TRACE (through either variable, in
+/// either log format), through every route that handles a secret: no line
+/// carries the session_key, the appsecret, WeChat's access token, a session
+/// token, a login or phone code, a phone number, a full openid or the AWS
+/// security token. Below INFO only our own crates write (lambda_runtime would
+/// log the raw event, the AWS SDK request and response bodies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_at_trace_writes_no_secret() {
+    let world = World::new().await;
+    let security_token = wxauth_tests::unique("aws-security-token");
+    for (variable, level, format) in [
+        ("AWS_LAMBDA_LOG_LEVEL", "TRACE", "TEXT"),
+        ("RUST_LOG", "trace", "JSON"),
+    ] {
+        let mut env = world.function_env();
+        env.push((variable, level.into()));
+        env.push(("AWS_LAMBDA_LOG_FORMAT", format.into()));
+        env.push(("AWS_SESSION_TOKEN", security_token.clone()));
+        let mut login = LambdaFunction::start("login", &env).await;
+        let mut phone = LambdaFunction::start("decrypt-phone", &env).await;
+        let mut check = LambdaFunction::start("check-session", &env).await;
+        let mut authorizer = LambdaFunction::start("authorizer", &env).await;
+
+        let (code, issued) = world.wechat.issue_code();
+        let (status, _, body) = login.call(login_event(&code).build()).await;
+        assert_eq!(status, 200, "{body}");
+        let token = body["token"].as_str().unwrap().to_owned();
+        let bearer = |event: HttpEvent| event.bearer(&token).build();
+
+        let phone_code = world.wechat.issue_phone_code(&issued.openid, "13700137000");
+        let encrypted = encrypt_for(&issued, &phone_plaintext(APPID, "13600136000"));
+        let raw = r#"{"nickName":"trace"}"#;
+        let signed = json!({"rawData": raw, "signature": sign(raw, &issued.session_key)});
+        for (is_check, event, expected) in [
+            (true, bearer(HttpEvent::new("GET", "/session")), 200),
+            (
+                true,
+                bearer(HttpEvent::new("GET", "/session").query("verify=wechat")),
+                200,
+            ),
+            (
+                true,
+                bearer(HttpEvent::new("POST", "/session").json(&signed)),
+                200,
+            ),
+            (
+                false,
+                bearer(HttpEvent::new("POST", "/phone").json(&encrypted)),
+                200,
+            ),
+            (
+                false,
+                bearer(HttpEvent::new("POST", "/phone").json(&json!({"code": phone_code}))),
+                200,
+            ),
+            // A decrypt failure: our own DEBUG line, proof that TRACE is in force.
+            (
+                false,
+                bearer(HttpEvent::new("POST", "/phone").json(
+                    &json!({"encryptedData": "AAAAAAAAAAAAAAAAAAAAAA==", "iv": encrypted["iv"]}),
+                )),
+                422,
+            ),
+        ] {
+            let function = if is_check { &mut check } else { &mut phone };
+            let (status, _, body) = function.call(event).await;
+            assert_eq!(status, expected, "{body}");
+        }
+        let decision = authorizer
+            .invoke(authorizer_event(Some(&format!("Bearer {token}"))))
+            .await;
+        assert!(
+            matches!(&decision, wxauth_tests::runtime::Outcome::Response(answer) if answer["isAuthorized"] == true),
+            "{decision:?}"
+        );
+        let (status, _, _) = check
+            .call(bearer(HttpEvent::new("DELETE", "/session")))
+            .await;
+        assert_eq!(status, 204);
+        let access_token = world.wechat.current_token();
+
+        for function in [&mut login, &mut phone, &mut check, &mut authorizer] {
+            function.stop().await;
+        }
+        let phone_logs = phone.logs.text();
+        assert!(
+            phone_logs.contains("decrypt failed"),
+            "{variable}: TRACE not in force:\n{phone_logs}"
+        );
+        for (name, function) in [
+            ("login", &login),
+            ("decrypt-phone", &phone),
+            ("check-session", &check),
+            ("authorizer", &authorizer),
+        ] {
+            let logs = function.logs.text();
+            assert!(!logs.is_empty(), "{name} wrote nothing");
+            for (what, secret) in [
+                ("session_key", issued.session_key.as_str()),
+                ("appsecret", world.appsecret.as_str()),
+                ("access token", access_token.as_str()),
+                ("session token", token.as_str()),
+                ("login code", code.as_str()),
+                ("phone code", phone_code.as_str()),
+                ("phone number", "13700137000"),
+                ("phone number", "13600136000"),
+                ("openid", issued.openid.as_str()),
+                ("AWS security token", security_token.as_str()),
+            ] {
+                assert!(
+                    !logs.contains(secret),
+                    "{name} at TRACE ({variable}, {format}) logged the {what}:\n{logs}"
+                );
+            }
+        }
     }
 }
