@@ -22,7 +22,7 @@ use tracing::{info, warn};
 use crate::deadline::Deadline;
 use crate::metrics::{self, Metric};
 use crate::redact::mask_openid;
-use crate::session::{Caller, SessionStore, live_session};
+use crate::session::{Caller, SessionStore, live_caller};
 use crate::token::SessionToken;
 use crate::upstream::UpstreamError;
 
@@ -84,12 +84,13 @@ impl Answer {
         }
     }
 
-    /// Allow or Deny `execute-api:Invoke` on the method the request is for. An
-    /// event without a method ARN is denied on everything: it allows nothing.
+    /// Allow or Deny `execute-api:Invoke` on every method and path of the stage
+    /// the request is for: API Gateway caches one answer per token for the whole
+    /// API, so an Allow for one method would refuse the token's next call to
+    /// another. A method ARN without that shape allows nothing.
     fn policy(caller: Option<Caller>, method_arn: Option<String>) -> Self {
-        let method_arn = method_arn.filter(|arn| !arn.is_empty());
-        let (caller, resource) = match method_arn {
-            Some(arn) => (caller, arn),
+        let (caller, resource) = match method_arn.as_deref().and_then(stage_resource) {
+            Some(resource) => (caller, resource),
             None => (None, "*".to_owned()),
         };
         let (principal_id, effect) = match &caller {
@@ -109,6 +110,36 @@ impl Answer {
             context: caller,
         }
     }
+}
+
+/// `arn:<partition>:execute-api:<region>:<account>:<apiId>/<stage>/*/*` from a
+/// method ARN (`…:<apiId>/<stage>/<METHOD>/<path>`), or `None` when the ARN does
+/// not have that shape.
+pub fn stage_resource(method_arn: &str) -> Option<String> {
+    let fields: Vec<&str> = method_arn.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = fields.as_slice() else {
+        return None;
+    };
+    let mut path = resource.splitn(4, '/');
+    let (api_id, stage, method) = (path.next()?, path.next()?, path.next()?);
+    let word = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'$')
+    };
+    let well_formed = *arn == "arn"
+        && partition.starts_with("aws")
+        && word(partition)
+        && *service == "execute-api"
+        && word(region)
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && word(api_id)
+        && word(stage)
+        && (word(method) || method == "*")
+        && path.next().is_some();
+    well_formed
+        .then(|| format!("{arn}:{partition}:{service}:{region}:{account}:{api_id}/{stage}/*/*"))
 }
 
 /// The event kinds API Gateway sends a Lambda authorizer.
@@ -161,8 +192,7 @@ impl<S: SessionStore> Authorizer<S> {
         let Ok(token) = SessionToken::from_bearer(authorization) else {
             return Ok(None);
         };
-        let session = live_session(&self.store, &token, deadline).await?;
-        Ok(session.as_ref().map(Caller::from))
+        live_caller(&self.store, &token, deadline).await
     }
 
     /// Answers one authorizer event. Anything unreadable is denied.
@@ -252,6 +282,8 @@ mod tests {
     use crate::token::TokenKey;
 
     const METHOD_ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/orders";
+    /// The whole stage: what a cached answer must cover.
+    const STAGE_ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*/*";
 
     fn deadline() -> Deadline {
         Deadline::after(Duration::from_secs(5))
@@ -429,7 +461,7 @@ mod tests {
             assert_eq!(allowed["principalId"], "oALICE", "{allowed}");
             assert_eq!(
                 allowed["policyDocument"],
-                json!({"Version": "2012-10-17", "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": METHOD_ARN}]})
+                json!({"Version": "2012-10-17", "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": STAGE_ARN}]})
             );
             assert_eq!(allowed["context"]["openid"], "oALICE");
             assert_eq!(allowed["context"]["unionid"], "uALICE");
@@ -442,8 +474,51 @@ mod tests {
             let denied = answer(&authorizer, event).await;
             assert_eq!(
                 denied,
-                json!({"principalId": "anonymous", "policyDocument": {"Version": "2012-10-17", "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": METHOD_ARN}]}})
+                json!({"principalId": "anonymous", "policyDocument": {"Version": "2012-10-17", "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": STAGE_ARN}]}})
             );
+        }
+    }
+
+    #[test]
+    fn the_policy_covers_the_stage_and_only_a_method_arn_gives_one() {
+        for (method_arn, stage) in [
+            (METHOD_ARN, Some(STAGE_ARN)),
+            (
+                "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/POST/orders/7/items",
+                Some(STAGE_ARN),
+            ),
+            (
+                "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/",
+                Some(STAGE_ARN),
+            ),
+            (
+                "arn:aws-cn:execute-api:cn-north-1:123456789012:k9/v1/*/orders",
+                Some("arn:aws-cn:execute-api:cn-north-1:123456789012:k9/v1/*/*"),
+            ),
+            (
+                "arn:aws:execute-api:us-east-1:123456789012:abc123/prod",
+                None,
+            ),
+            (
+                "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET",
+                None,
+            ),
+            (
+                "arn:aws:execute-api:us-east-1:12345:abc123/prod/GET/orders",
+                None,
+            ),
+            (
+                "arn:aws:execute-api:us-east-1:123456789012:abc*/prod/GET/x",
+                None,
+            ),
+            (
+                "arn:aws:execute-api:us-east-1:123456789012:abc123//GET/x",
+                None,
+            ),
+            ("arn:aws:s3:us-east-1:123456789012:abc123/prod/GET/x", None),
+            ("", None),
+        ] {
+            assert_eq!(stage_resource(method_arn).as_deref(), stage, "{method_arn}");
         }
     }
 
@@ -459,6 +534,10 @@ mod tests {
             json!({"authorizationToken": bearer}),
             json!({"type": "TOKEN", "authorizationToken": bearer}),
             json!({"type": "TOKEN", "authorizationToken": bearer, "methodArn": ""}),
+            json!({"type": "TOKEN", "authorizationToken": bearer, "methodArn": "*"}),
+            json!({"type": "TOKEN", "authorizationToken": bearer, "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc123"}),
+            json!({"type": "TOKEN", "authorizationToken": bearer, "methodArn": "arn:aws:execute-api:us-east-1:123456789012:*/prod/GET/orders"}),
+            json!({"type": "TOKEN", "authorizationToken": bearer, "methodArn": "arn:aws:lambda:us-east-1:123456789012:abc123/prod/GET/orders"}),
             json!({"type": "TOKEN", "authorizationToken": 7, "methodArn": METHOD_ARN}),
             json!({"type": "REQUEST", "methodArn": METHOD_ARN, "headers": "Authorization"}),
             json!({"version": "2.0", "type": "REQUEST", "identitySource": 5}),

@@ -65,9 +65,29 @@ pub async fn live_session(
     token: &SessionToken,
     deadline: Deadline,
 ) -> Result<Option<Session>, UpstreamError> {
-    match deadline.run(store.get(&token.key())).await {
-        Some(Ok(Some(session))) if session.is_live(epoch_seconds()) => Ok(Some(session)),
-        Some(Ok(_)) => Ok(None),
+    let read = deadline.run(store.get(&token.key())).await;
+    Ok(refused_unless_read(read)?.filter(|session| session.is_live(epoch_seconds())))
+}
+
+/// Who holds `token`, if its session is live, by the same rules as
+/// `live_session`, from a read that leaves the session_key in the table: what
+/// the authorizer needs, and all its IAM policy lets it read.
+pub async fn live_caller(
+    store: &impl SessionStore,
+    token: &SessionToken,
+    deadline: Deadline,
+) -> Result<Option<Caller>, UpstreamError> {
+    let read = deadline.run(store.caller(&token.key())).await;
+    Ok(refused_unless_read(read)?.filter(|caller| epoch_seconds() < caller.expires_at))
+}
+
+/// A read's outcome as a decision: what was read, `None` for an unreadable
+/// item (refused, not an outage), `Err` when the table did not answer in time.
+fn refused_unless_read<T>(
+    read: Option<Result<Option<T>, StoreError>>,
+) -> Result<Option<T>, UpstreamError> {
+    match read {
+        Some(Ok(found)) => Ok(found),
         Some(Err(StoreError::Malformed(reason))) => {
             error!(%reason, "session item unreadable; treating it as unknown");
             Ok(None)
@@ -97,8 +117,13 @@ pub enum StoreError {
     #[error("an item with this key already exists")]
     AlreadyExists,
     /// The store could not be reached or refused the call; worth a retry later.
+    /// For a write, whether it took effect is unknown.
     #[error("session store unavailable: {0}")]
     Unavailable(String),
+    /// The store refused a write as a whole (a cancelled transaction): nothing
+    /// was written; worth a retry later.
+    #[error("session write refused: {0}")]
+    Refused(String),
     /// An item exists but cannot be read as a session.
     #[error("session item is malformed: {0}")]
     Malformed(String),
@@ -144,6 +169,16 @@ pub trait SessionStore: Send + Sync + 'static {
         &self,
         key: &TokenKey,
     ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
+
+    /// Who a session belongs to and until when, read as `get` reads, without
+    /// its session_key: the authorizer's read. A store that can read only some
+    /// attributes (DynamoDB's projection) reads only these.
+    fn caller(
+        &self,
+        key: &TokenKey,
+    ) -> impl Future<Output = Result<Option<Caller>, StoreError>> + Send {
+        async move { Ok(self.get(key).await?.as_ref().map(Caller::from)) }
+    }
 }
 
 /// One store shared by several handlers (the local server serves every route
@@ -170,6 +205,13 @@ impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
 
     fn delete(&self, key: &TokenKey) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).delete(key)
+    }
+
+    fn caller(
+        &self,
+        key: &TokenKey,
+    ) -> impl Future<Output = Result<Option<Caller>, StoreError>> + Send {
+        (**self).caller(key)
     }
 
     fn create_exclusive(

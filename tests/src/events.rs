@@ -109,6 +109,10 @@ impl HttpEvent {
 /// The route ARN the authorizer events below are for.
 pub const AUTHORIZED_ROUTE_ARN: &str =
     "arn:aws:execute-api:us-east-1:123456789012:abc123/$default/GET/orders";
+/// What a REST authorizer's policy allows for that route: the whole stage,
+/// since API Gateway caches one answer per token for every method and path.
+pub const AUTHORIZED_STAGE_ARN: &str =
+    "arn:aws:execute-api:us-east-1:123456789012:abc123/$default/*/*";
 
 /// What an HTTP API sends its Lambda authorizer (payload 2.0, identity source
 /// the Authorization header) for `GET /orders`, with that header's value when

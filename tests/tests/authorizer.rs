@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 use wxauth::authorizer::Authorizer;
 use wxauth::aws::DynamoSessionStore;
 use wxauth::deadline::Deadline;
-use wxauth_tests::events::{AUTHORIZED_ROUTE_ARN, HttpEvent, authorizer_event};
+use wxauth_tests::events::{
+    AUTHORIZED_ROUTE_ARN, AUTHORIZED_STAGE_ARN, HttpEvent, authorizer_event,
+};
 use wxauth_tests::invoke::{call, invoke_event, logged_in, login_event};
 use wxauth_tests::logs::{has_metric, metric_records};
 use wxauth_tests::proxy::CountingProxy;
@@ -147,7 +149,7 @@ async fn rest_token_and_request_authorizers() {
             (
                 &json!("execute-api:Invoke"),
                 &json!("Allow"),
-                &json!(METHOD_ARN)
+                &json!(AUTHORIZED_STAGE_ARN)
             )
         );
         assert_eq!(allowed["context"]["openid"], issued.openid.as_str());
@@ -301,14 +303,27 @@ async fn me_answers_from_the_authorizer_context() {
         .bearer(&token)
         .header("x-openid", "oFORGED")
         .build();
+    let live = wxauth::session::epoch_seconds() + 600;
     event["requestContext"]["authorizer"] =
-        json!({"lambda": {"openid": issued.openid, "unionid": "uME", "expiresAt": 1_795_335_000}});
+        json!({"lambda": {"openid": issued.openid, "unionid": "uME", "expiresAt": live}});
     let answer = invoke_event(&check, &event, None).await;
     assert_eq!(answer.status, 200, "{}", answer.raw);
     assert_eq!(
         answer.body,
         json!({"openid": issued.openid, "unionid": "uME"})
     );
+    // A cached Allow that outlived its session (or a context without expiresAt).
+    let ended = wxauth::session::epoch_seconds() - 1;
+    for stale in [json!(ended), json!(ended.to_string()), Value::Null] {
+        event["requestContext"]["authorizer"]["lambda"]["expiresAt"] = stale.clone();
+        let answer = invoke_event(&check, &event, None).await;
+        assert_eq!(
+            (answer.status, answer.body["error"].as_str()),
+            (401, Some("unauthorized")),
+            "{stale}: {}",
+            answer.raw
+        );
+    }
 
     let rest = json!({
         "resource": "/me",
@@ -319,13 +334,17 @@ async fn me_answers_from_the_authorizer_context() {
         "requestContext": {
             "path": "/prod/me", "stage": "prod", "httpMethod": "GET", "requestId": "id",
             "resourcePath": "/me", "accountId": "123456789012", "apiId": "abc123", "identity": {},
-            "authorizer": {"principalId": issued.openid, "openid": issued.openid, "expiresAt": "1795335000"}
+            "authorizer": {"principalId": issued.openid, "openid": issued.openid, "expiresAt": live.to_string()}
         },
         "isBase64Encoded": false
     });
     let answer = invoke_event(&check, &rest, None).await;
     assert_eq!(answer.status, 200, "{}", answer.raw);
     assert_eq!(answer.body, json!({"openid": issued.openid}));
+    let mut stale = rest.clone();
+    stale["requestContext"]["authorizer"]["expiresAt"] = json!(ended.to_string());
+    let answer = invoke_event(&check, &stale, None).await;
+    assert_eq!(answer.status, 401, "{}", answer.raw);
 
     // A valid token and a forged header are not an authorizer's context.
     let event = HttpEvent::new("GET", "/me")
@@ -341,4 +360,101 @@ async fn me_answers_from_the_authorizer_context() {
     );
     let answer = invoke_event(&check, &HttpEvent::new("POST", "/me").build(), None).await;
     assert_eq!(answer.status, 405);
+}
+
+/// The authorizer's role may read session items only (keys of 64 hex digits,
+/// never a prefixed key such as the access token's) and of them only the
+/// attributes template.yaml lists, with a projection (IAM refuses a GetItem
+/// without one). DynamoDB Local enforces no IAM, so every GetItem the release
+/// binary sends is checked here against the template's policy, and the
+/// authorizer still allows and denies as before under that narrowed read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorizer_reads_only_what_its_narrowed_policy_allows() {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+            .expect("template.yaml");
+    let allowed: Vec<String> = template
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("dynamodb:Attributes: ["))
+        .and_then(|rest| rest.strip_suffix(']'))
+        .expect("the authorizer's dynamodb:Attributes in template.yaml")
+        .split(',')
+        .map(|name| name.trim().to_owned())
+        .collect();
+    let mut expected: Vec<String> = wxauth::aws::CALLER_ATTRIBUTES
+        .iter()
+        .map(|name| (*name).to_owned())
+        .chain(["pk".to_owned()])
+        .collect();
+    expected.sort();
+    let mut listed = allowed.clone();
+    listed.sort();
+    assert_eq!(
+        listed, expected,
+        "template.yaml and CALLER_ATTRIBUTES disagree"
+    );
+
+    let world = World::new().await;
+    let login = world.login().await;
+    let (token, issued) = logged_in(&world, &login).await;
+    let proxy = wxauth_tests::proxy::DynamoDbProxy::start(&world.standins.dynamodb).await;
+    let env = vec![
+        ("SESSION_TABLE", world.table.clone()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", proxy.endpoint.clone()),
+    ];
+    let mut authorizer = LambdaFunction::start("authorizer", &env).await;
+    let allowed_answer = authorizer
+        .invoke(authorizer_event(Some(&bearer(&token))))
+        .await;
+    let Outcome::Response(allowed_answer) = allowed_answer else {
+        panic!("{allowed_answer:?}");
+    };
+    assert_eq!(allowed_answer["isAuthorized"], true, "{allowed_answer}");
+    assert_eq!(allowed_answer["context"]["openid"], issued.openid.as_str());
+    let unknown = wxauth::token::SessionToken::generate().unwrap();
+    let Outcome::Response(denied) = authorizer
+        .invoke(authorizer_event(Some(&bearer(unknown.expose()))))
+        .await
+    else {
+        panic!("the unknown token's answer was an error");
+    };
+    assert_eq!(denied, json!({"isAuthorized": false}));
+    authorizer.stop().await;
+
+    let reads = proxy.bodies("GetItem");
+    assert!(reads.len() >= 2, "{reads:?}");
+    for read in &reads {
+        let pk = read["Key"]["pk"]["S"].as_str().unwrap_or_default();
+        assert!(
+            pk.len() == 64 && !pk.contains('#'),
+            "a key outside dynamodb:LeadingKeys: {read}"
+        );
+        let names = &read["ExpressionAttributeNames"];
+        let projected: Vec<String> = read["ProjectionExpression"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a read without a projection: {read}"))
+            .split(',')
+            .map(|name| {
+                let name = name.trim();
+                names[name].as_str().unwrap_or(name).to_owned()
+            })
+            .collect();
+        for name in &projected {
+            assert!(
+                allowed.contains(name),
+                "{name} is outside dynamodb:Attributes: {read}"
+            );
+        }
+        assert_eq!(read["ConsistentRead"], true, "{read}");
+    }
+    for operation in [
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "TransactWriteItems",
+        "Scan",
+        "Query",
+    ] {
+        assert_eq!(proxy.calls(operation), 0, "{operation}");
+    }
 }

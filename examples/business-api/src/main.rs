@@ -9,13 +9,28 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response, run, service_fn};
 use serde_json::{Value, json};
 
-/// The caller's openid, as the wxauth authorizer put it in the request context.
-pub fn caller_openid(request: &Request) -> Option<String> {
+/// The caller's openid, as the wxauth authorizer put it in the request context,
+/// while the session it came from lasts. With a positive result-cache TTL API
+/// Gateway can hand on a cached Allow after the session ended, so the context's
+/// `expiresAt` (epoch seconds) is checked against `now` as well.
+pub fn caller_openid(request: &Request, now: i64) -> Option<String> {
     let RequestContext::ApiGatewayV2(context) = request.request_context_ref()? else {
         return None;
     };
-    let openid = context.authorizer.as_ref()?.fields.get("openid")?;
+    let fields = &context.authorizer.as_ref()?.fields;
+    let expires_at = fields.get("expiresAt")?.as_i64()?;
+    if expires_at <= now {
+        return None;
+    }
+    let openid = fields.get("openid")?;
     openid.as_str().filter(|o| !o.is_empty()).map(str::to_owned)
+}
+
+fn epoch_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
@@ -30,12 +45,12 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 
 /// `GET /orders`: this user's orders (none here; look them up by openid).
 async fn orders(request: Request) -> Result<Response<Body>, Error> {
-    Ok(match caller_openid(&request) {
+    Ok(match caller_openid(&request, epoch_seconds()) {
         Some(openid) => json_response(StatusCode::OK, &json!({"openid": openid, "orders": []})),
-        // Only reachable when the route is deployed without the authorizer.
+        // Deployed without the authorizer, or a cached answer that outlived its session.
         None => json_response(
             StatusCode::UNAUTHORIZED,
-            &json!({"error": "unauthorized", "message": "This route is served only behind the wxauth authorizer."}),
+            &json!({"error": "unauthorized", "message": "This route is served only behind the wxauth authorizer, to a live session: log in again with POST /login."}),
         ),
     })
 }
@@ -90,10 +105,22 @@ mod tests {
 
     #[tokio::test]
     async fn answers_for_the_caller_the_authorizer_identified() {
-        let context = json!({"lambda": {"openid": "oUSER123", "unionid": "uUNION", "expiresAt": 1_795_335_000}});
+        let live = epoch_seconds() + 600;
+        let context =
+            json!({"lambda": {"openid": "oUSER123", "unionid": "uUNION", "expiresAt": live}});
         let (status, body) = call(event(Some(context))).await;
         assert_eq!(status, 200);
         assert_eq!(body["openid"], "oUSER123");
+    }
+
+    #[test]
+    fn refuses_a_cached_answer_that_outlived_its_session() {
+        let context = json!({"lambda": {"openid": "oUSER123", "expiresAt": 1_000}});
+        let request = event(Some(context));
+        assert_eq!(caller_openid(&request, 999).as_deref(), Some("oUSER123"));
+        assert_eq!(caller_openid(&request, 1_000), None);
+        let without = event(Some(json!({"lambda": {"openid": "oUSER123"}})));
+        assert_eq!(caller_openid(&without, 0), None);
     }
 
     #[tokio::test]

@@ -10,11 +10,17 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::backoff::full_jitter;
 use crate::redact::SessionKey;
-use crate::session::{Access, Session, SessionStore, StoreError};
+use crate::session::{Access, Caller, Session, SessionStore, StoreError};
 use crate::token::TokenKey;
 
-/// A key no session can have (sessions are 64 hex digits).
+/// A key no session can have (sessions are 64 hex digits): login's warm-up put,
+/// whose condition can never hold.
 const WARM_UP_KEY: &str = "wxauth#warm-up";
+/// A session key nobody holds (the SHA-256 of a 256-bit random token is never
+/// all zeros): the readers' warm-up GetItem, shaped as the authorizer's reads
+/// are, so that its narrowed IAM policy allows it too.
+const WARM_UP_SESSION_KEY: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// An SDK error as the store reports it, with its whole cause chain.
 pub(super) fn unavailable<E, R>(err: &SdkError<E, R>) -> StoreError
@@ -57,26 +63,17 @@ impl DynamoSessionStore {
 }
 
 impl SessionStore for DynamoSessionStore {
-    /// One cheap call within the function's permissions: a GetItem of a key that
-    /// never exists, or, for login (PutItem only), a put whose condition can never
-    /// hold, so nothing is written.
+    /// One cheap call within the function's permissions: a projected GetItem of
+    /// a session key that never exists, or, for login, a put whose condition can
+    /// never hold, so nothing is written.
     async fn warm_up(&self, access: Access) {
-        let key = AttributeValue::S(WARM_UP_KEY.to_owned());
         let outcome = match access {
-            Access::Read => self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("pk", key)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|err| unavailable(&err)),
+            Access::Read => self.read_caller(WARM_UP_SESSION_KEY).await.map(|_| ()),
             Access::Write => put_if(
                 self.client
                     .put_item()
                     .table_name(&self.table)
-                    .item("pk", key)
+                    .item("pk", AttributeValue::S(WARM_UP_KEY.to_owned()))
                     .condition_expression("attribute_exists(pk) AND attribute_not_exists(pk)"),
             )
             .await
@@ -140,7 +137,35 @@ impl SessionStore for DynamoSessionStore {
             .map_err(|err| unavailable(&err))?;
         output.item.as_ref().map(session_from_item).transpose()
     }
+
+    /// GetItem with a projection of exactly `CALLER_ATTRIBUTES`: the authorizer's
+    /// role may read no other attribute (`dynamodb:Attributes` in template.yaml),
+    /// so neither the session_key nor the WeChat access token ever reaches it.
+    async fn caller(&self, key: &TokenKey) -> Result<Option<Caller>, StoreError> {
+        self.read_caller(key.as_str()).await
+    }
 }
+
+impl DynamoSessionStore {
+    async fn read_caller(&self, pk: &str) -> Result<Option<Caller>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .projection_expression(CALLER_ATTRIBUTES.join(", "))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| unavailable(&err))?;
+        output.item.as_ref().map(caller_from_item).transpose()
+    }
+}
+
+/// What the authorizer reads of a session item, and all its IAM policy allows
+/// besides the key `pk` (template.yaml, AuthorizerFunction; pinned by
+/// tests/template_policy.py and by tests/tests/authorizer.rs).
+pub const CALLER_ATTRIBUTES: [&str; 3] = ["openid", "unionid", "expiresAt"];
 
 /// The item naming an openid's current session: `pk` = this prefix + openid.
 /// Session keys are 64 hex digits, so the two kinds of item never collide.
@@ -278,7 +303,7 @@ impl DynamoSessionStore {
                     Err(Exclusive::Contended)
                 } else {
                     // Throttling and anything else: the SDK retried already.
-                    Err(Exclusive::Failed(StoreError::Unavailable(format!(
+                    Err(Exclusive::Failed(StoreError::Refused(format!(
                         "transaction cancelled: {reasons:?}"
                     ))))
                 }
@@ -292,23 +317,44 @@ enum Exclusive {
     Contended,
 }
 
+/// An item's attributes, read as the domain's types.
+struct Fields<'a>(&'a HashMap<String, AttributeValue>);
+
+impl Fields<'_> {
+    fn text(&self, name: &'static str) -> Result<String, StoreError> {
+        match self.0.get(name) {
+            Some(AttributeValue::S(s)) => Ok(s.clone()),
+            _ => Err(StoreError::Malformed(format!("{name} is not a string"))),
+        }
+    }
+
+    fn number(&self, name: &'static str) -> Result<i64, StoreError> {
+        match self.0.get(name) {
+            Some(AttributeValue::N(n)) => n
+                .parse::<i64>()
+                .map_err(|_| StoreError::Malformed(format!("{name} is not an integer"))),
+            _ => Err(StoreError::Malformed(format!("{name} is not a number"))),
+        }
+    }
+}
+
 fn session_from_item(item: &HashMap<String, AttributeValue>) -> Result<Session, StoreError> {
-    let text = |name: &'static str| match item.get(name) {
-        Some(AttributeValue::S(s)) => Ok(s.clone()),
-        _ => Err(StoreError::Malformed(format!("{name} is not a string"))),
-    };
-    let number = |name: &'static str| match item.get(name) {
-        Some(AttributeValue::N(n)) => n
-            .parse::<i64>()
-            .map_err(|_| StoreError::Malformed(format!("{name} is not an integer"))),
-        _ => Err(StoreError::Malformed(format!("{name} is not a number"))),
-    };
+    let fields = Fields(item);
     Ok(Session {
-        openid: text("openid")?,
-        unionid: text("unionid").ok(),
-        session_key: SessionKey::new(text("sessionKey")?),
-        created_at: number("createdAt")?,
-        expires_at: number("expiresAt")?,
+        openid: fields.text("openid")?,
+        unionid: fields.text("unionid").ok(),
+        session_key: SessionKey::new(fields.text("sessionKey")?),
+        created_at: fields.number("createdAt")?,
+        expires_at: fields.number("expiresAt")?,
+    })
+}
+
+fn caller_from_item(item: &HashMap<String, AttributeValue>) -> Result<Caller, StoreError> {
+    let fields = Fields(item);
+    Ok(Caller {
+        openid: fields.text("openid")?,
+        unionid: fields.text("unionid").ok(),
+        expires_at: fields.number("expiresAt")?,
     })
 }
 
@@ -328,6 +374,16 @@ mod tests {
         let session = session_from_item(&item).unwrap();
         assert_eq!(session.expires_at, 610);
         assert_eq!(session.unionid, None);
+        // The authorizer's projection has no sessionKey, and needs none.
+        let projected: HashMap<String, AttributeValue> = item
+            .iter()
+            .filter(|(name, _)| CALLER_ATTRIBUTES.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        assert_eq!(
+            caller_from_item(&projected).unwrap(),
+            Caller::from(&session)
+        );
         item.insert("expiresAt".into(), AttributeValue::S("610".into()));
         assert!(matches!(
             session_from_item(&item),

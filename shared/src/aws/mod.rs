@@ -11,7 +11,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
-pub use dynamodb::DynamoSessionStore;
+pub use dynamodb::{CALLER_ATTRIBUTES, DynamoSessionStore};
 pub use secrets_manager::SecretsManagerSource;
 pub use token_cache::ACCESS_TOKEN_PREFIX;
 

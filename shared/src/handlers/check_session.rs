@@ -125,13 +125,20 @@ impl<S: SessionStore, A: WeChatServerApi> CheckSession<S, A> {
 
 const NO_AUTHORIZER: &str = "GET /me is served only behind the wxauth authorizer, which identifies the caller from its Bearer token: log in with POST /login and send the token.";
 
+const CONTEXT_EXPIRED: &str = "The session behind this request has expired (API Gateway answered from its authorizer cache): log in again with POST /login.";
+
 /// `GET /me`: the caller the authorizer identified (openid, unionid), from the
 /// event's authorizer context; the route has no other way to know who calls.
+/// API Gateway may answer from a cached Allow after the session ended, so the
+/// context's `expiresAt` is checked here too.
 fn me(request: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let caller = request
         .caller
         .as_ref()
         .ok_or(ApiError::Unauthorized(NO_AUTHORIZER))?;
+    if caller.expires_at <= epoch_seconds() {
+        return Err(ApiError::Unauthorized(CONTEXT_EXPIRED));
+    }
     #[derive(Serialize)]
     struct MeBody<'a> {
         openid: &'a str,
