@@ -39,6 +39,12 @@ impl Deadline {
         Self::after(budget.saturating_sub(SAFETY_MARGIN))
     }
 
+    /// This deadline moved `reserve` earlier: the budget of a step that must
+    /// leave the steps after it time of their own. Never earlier than now.
+    pub fn before(&self, reserve: Duration) -> Self {
+        Self(self.0 - reserve.min(self.remaining()))
+    }
+
     pub fn remaining(&self) -> Duration {
         self.0.saturating_duration_since(Instant::now())
     }
@@ -83,6 +89,22 @@ mod tests {
         // A future that is ready at once still completes at a spent deadline:
         // tokio polls it before the timer.
         assert_eq!(deadline.run(async { 1 }).await, Some(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_earlier_deadline_leaves_time_for_what_follows() {
+        let deadline = Deadline::after(Duration::from_secs(8));
+        let first_step = deadline.before(Duration::from_secs(2));
+        assert_eq!(first_step.remaining(), Duration::from_secs(6));
+        assert_eq!(deadline.remaining(), Duration::from_secs(8));
+        // Reserving more than is left leaves nothing, not a deadline in the past.
+        assert_eq!(
+            first_step.before(Duration::from_secs(60)).remaining(),
+            Duration::ZERO
+        );
+        tokio::time::advance(Duration::from_secs(7)).await;
+        assert_eq!(first_step.remaining(), Duration::ZERO);
+        assert_eq!(deadline.remaining(), Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]

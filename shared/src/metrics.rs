@@ -29,9 +29,14 @@ pub enum Metric {
     AccessTokenFetches,
     /// A forced refresh was needed and not allowed (another ran within 30 s).
     ForcedRefreshRefused,
-    /// A login code WeChat called used (40163) after our own attempt with it
-    /// failed in transit: our retry, not the client, spent it.
+    /// A one-time code (wx.login's, or getPhoneNumber's) WeChat refused as
+    /// invalid or used after our own attempt with it failed in transit: our
+    /// retry, not the client, spent it. Dimension `Api` (`jscode2session`,
+    /// `getuserphonenumber`).
     CodeSpentByOurRetry,
+    /// A login's session write whose answer was lost (timed out, or failed in
+    /// transit) was found committed by the read that followed: answered 200.
+    SessionWriteConfirmed,
     /// Authorizer answers; dimension `Decision` (`allow` or `deny`).
     AuthorizerDecisions,
     /// Authorizer invocations failed because the table could not be read.
@@ -47,6 +52,7 @@ impl Metric {
             Self::AccessTokenFetches => "AccessTokenFetches",
             Self::ForcedRefreshRefused => "ForcedRefreshRefused",
             Self::CodeSpentByOurRetry => "CodeSpentByOurRetry",
+            Self::SessionWriteConfirmed => "SessionWriteConfirmed",
             Self::AuthorizerDecisions => "AuthorizerDecisions",
             Self::AuthorizerErrors => "AuthorizerErrors",
         }

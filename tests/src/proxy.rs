@@ -132,20 +132,24 @@ fn amz_target(line: &[u8]) -> Option<String> {
     value.trim().rsplit('.').next().map(str::to_owned)
 }
 
-/// An HTTP proxy in front of DynamoDB that answers the next `n` requests with
-/// DynamoDB's throttling error instead of forwarding them, or cancels the next
-/// `n` transactions as DynamoDB does when one of their items is throttled.
-/// Counts every request by operation.
+/// An HTTP proxy in front of DynamoDB that plays its faults: it answers the
+/// next `n` requests with DynamoDB's throttling error instead of forwarding
+/// them, cancels the next `n` transactions as DynamoDB does when one of their
+/// items is throttled, or forwards an operation's requests (so they take
+/// effect) and holds their answers back, as a slow or lossy network does.
+/// Counts every request by operation and keeps their bodies.
 #[derive(Clone)]
-pub struct ThrottlingProxy {
+pub struct DynamoDbProxy {
     pub endpoint: String,
     throttle_next: Arc<std::sync::atomic::AtomicU64>,
     throttled: Arc<std::sync::atomic::AtomicU64>,
     cancel_next: Arc<std::sync::atomic::AtomicU64>,
     operations: Arc<Mutex<HashMap<String, u64>>>,
+    bodies: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+    delayed: Arc<Mutex<Option<(String, std::time::Duration)>>>,
 }
 
-impl ThrottlingProxy {
+impl DynamoDbProxy {
     pub async fn start(upstream: &str) -> Self {
         use http_body_util::Full;
         use hyper_util::client::legacy::Client;
@@ -157,14 +161,18 @@ impl ThrottlingProxy {
         let throttled = Arc::new(AtomicU64::new(0));
         let cancel_next = Arc::new(AtomicU64::new(0));
         let operations = Arc::new(Mutex::new(HashMap::new()));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let delayed = Arc::new(Mutex::new(None::<(String, std::time::Duration)>));
         let client: Client<_, Full<bytes::Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
         let (next, count) = (Arc::clone(&throttle_next), Arc::clone(&throttled));
         let (cancel, ops) = (Arc::clone(&cancel_next), Arc::clone(&operations));
+        let (seen, held) = (Arc::clone(&bodies), Arc::clone(&delayed));
         let addr = crate::server::serve(move |request: crate::server::Received| {
             let (client, upstream, next, count) =
                 (client.clone(), upstream.clone(), Arc::clone(&next), Arc::clone(&count));
             let (cancel, ops) = (Arc::clone(&cancel), Arc::clone(&ops));
+            let (seen, held) = (Arc::clone(&seen), Arc::clone(&held));
             async move {
                 let operation = request
                     .headers
@@ -174,6 +182,16 @@ impl ThrottlingProxy {
                     .unwrap_or_default()
                     .to_owned();
                 *ops.lock().expect("operations").entry(operation.clone()).or_insert(0) += 1;
+                seen.lock().expect("bodies").push((
+                    operation.clone(),
+                    serde_json::from_slice(&request.body).unwrap_or_default(),
+                ));
+                let hold = held
+                    .lock()
+                    .expect("delay")
+                    .clone()
+                    .filter(|(op, _)| *op == operation)
+                    .map(|(_, delay)| delay);
                 if operation == "TransactWriteItems"
                     && cancel
                         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -203,7 +221,7 @@ impl ThrottlingProxy {
                     forward = forward.header(name, value);
                 }
                 let forward = forward.body(Full::new(request.body)).expect("request");
-                match client.request(forward).await {
+                let answer = match client.request(forward).await {
                     Ok(response) => {
                         use http_body_util::BodyExt;
                         let (parts, body) = response.into_parts();
@@ -211,7 +229,12 @@ impl ThrottlingProxy {
                         hyper::Response::from_parts(parts, Full::new(body))
                     }
                     Err(_) => crate::server::respond(502, "text/plain", "upstream failed"),
+                };
+                if let Some(delay) = hold {
+                    // Applied upstream already; only the answer is late.
+                    tokio::time::sleep(delay).await;
                 }
+                answer
             }
         })
         .await;
@@ -221,7 +244,26 @@ impl ThrottlingProxy {
             throttled,
             cancel_next,
             operations,
+            bodies,
+            delayed,
         }
+    }
+
+    /// From now on, `operation`'s requests reach DynamoDB (and take effect) at
+    /// once, but their answers come back only `delay` later.
+    pub fn delay_answers(&self, operation: &str, delay: std::time::Duration) {
+        *self.delayed.lock().expect("delay") = Some((operation.to_owned(), delay));
+    }
+
+    /// The JSON bodies of the `operation` requests seen so far.
+    pub fn bodies(&self, operation: &str) -> Vec<serde_json::Value> {
+        self.bodies
+            .lock()
+            .expect("bodies")
+            .iter()
+            .filter(|(op, _)| op == operation)
+            .map(|(_, body)| body.clone())
+            .collect()
     }
 
     /// The next `n` TransactWriteItems are cancelled with a ThrottlingError reason.

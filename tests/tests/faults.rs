@@ -2,14 +2,14 @@
 //! their own: DynamoDB stopped mid-run and throttling (through proxies),
 //! Secrets Manager down at cold start and while warm, a 10 MB WeChat answer.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wxauth::aws::{DynamoSessionStore, SecretsManagerSource};
 use wxauth::deadline::ANSWER_WITHIN;
 use wxauth::handlers::CheckSession;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::{assert_error, call, expect_error, logged_in, login_event};
-use wxauth_tests::proxy::{CountingProxy, ThrottlingProxy};
+use wxauth_tests::proxy::{CountingProxy, DynamoDbProxy};
 use wxauth_tests::runtime::LambdaFunction;
 use wxauth_tests::standins::{StandIns, closed_endpoint};
 use wxauth_tests::world::{APPID, World, login_with};
@@ -52,7 +52,7 @@ async fn dynamodb_stopped_mid_run_gives_503_in_time_and_recovers() {
 async fn throttling_is_absorbed_by_sdk_retries_then_bounded() {
     let world = World::new().await;
     let (token, _) = logged_in(&world, &world.login().await).await;
-    let proxy = ThrottlingProxy::start(&world.standins.dynamodb).await;
+    let proxy = DynamoDbProxy::start(&world.standins.dynamodb).await;
     let sdk = StandIns::sdk_config(&proxy.endpoint).await;
     let check = CheckSession::new(DynamoSessionStore::new(&sdk, world.table.clone()));
     let session = || HttpEvent::new("GET", "/session").bearer(&token);
@@ -136,7 +136,7 @@ async fn a_10_mb_wechat_answer_is_refused_without_reading_it() {
 #[tokio::test]
 async fn a_throttled_login_transaction_is_not_retried_as_contention() {
     let world = World::new().await;
-    let proxy = ThrottlingProxy::start(&world.standins.dynamodb).await;
+    let proxy = DynamoDbProxy::start(&world.standins.dynamodb).await;
     let sdk = StandIns::sdk_config(&proxy.endpoint).await;
     let login = login_with(
         DynamoSessionStore::new(&sdk, world.table.clone()),
@@ -151,6 +151,7 @@ async fn a_throttled_login_transaction_is_not_retried_as_contention() {
         503,
         "upstream_unavailable",
     );
+    // A cancelled transaction wrote nothing: no read-back follows it.
     let (gets, transactions) = (proxy.calls("GetItem"), proxy.calls("TransactWriteItems"));
     assert_eq!((gets, transactions), (1, 1), "DynamoDB calls for one login");
 
@@ -161,5 +162,48 @@ async fn a_throttled_login_transaction_is_not_retried_as_contention() {
     assert_eq!(
         (proxy.calls("GetItem"), proxy.calls("TransactWriteItems")),
         (2, 2)
+    );
+}
+
+/// A slow table: the login's transaction reaches DynamoDB and commits, but its
+/// answer comes back only after the write's budget. Giving up on the call does
+/// not undo it, so the release binary reads the new session back, consistently,
+/// and answers 200 within the invocation's time, with a token that works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_login_whose_answer_is_late_is_read_back() {
+    let world = World::new().await;
+    let proxy = DynamoDbProxy::start(&world.standins.dynamodb).await;
+    let env: Vec<(&str, String)> = world
+        .function_env()
+        .into_iter()
+        .map(|(name, value)| match name {
+            "AWS_ENDPOINT_URL_DYNAMODB" => (name, proxy.endpoint.clone()),
+            _ => (name, value),
+        })
+        .collect();
+    let mut login = LambdaFunction::start("login", &env).await;
+    // A 3-second invocation: the write's budget ends 0.75 s before it.
+    login.timeout = Duration::from_secs(3);
+    proxy.delay_answers("TransactWriteItems", Duration::from_secs(6));
+    let (code, issued) = world.wechat.issue_code();
+    let started = Instant::now();
+    let (status, _, body) = login.call(login_event(&code).build()).await;
+    assert_eq!(status, 200, "{body}\n{}", login.logs.text());
+    assert!(started.elapsed() < login.timeout, "{:?}", started.elapsed());
+    assert_eq!(body["openid"], issued.openid.as_str());
+    assert_eq!(proxy.calls("TransactWriteItems"), 1);
+    let token = body["token"].as_str().unwrap();
+    let check = world.check().await;
+    let answer = call(&check, HttpEvent::new("GET", "/session").bearer(token)).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    login.stop().await;
+    let logs = login.logs.text();
+    assert!(
+        wxauth_tests::logs::has_metric(
+            &wxauth_tests::logs::metric_records(&logs),
+            "SessionWriteConfirmed",
+            &[("Function", "login")]
+        ),
+        "{logs}"
     );
 }

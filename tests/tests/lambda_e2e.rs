@@ -394,7 +394,7 @@ async fn a_code_spent_by_our_own_timed_out_attempt_is_told_apart() {
     assert!(has_metric(
         &metric_records(&logs),
         "CodeSpentByOurRetry",
-        &[("Function", "login")]
+        &[("Function", "login"), ("Api", "jscode2session")]
     ));
     // A plain reused code is the client's: no such line.
     let mut login = LambdaFunction::start("login", &world.function_env()).await;
@@ -402,4 +402,42 @@ async fn a_code_spent_by_our_own_timed_out_attempt_is_told_apart() {
     assert_eq!(status, 401);
     login.stop().await;
     assert!(!login.logs.text().contains("our own earlier attempt"));
+}
+
+/// The same for a getPhoneNumber code: WeChat spent it on our first attempt,
+/// whose answer never came back in time, and answers the retry 40029. The
+/// client is told the code is gone (401 invalid_code); the log and the metrics
+/// say it was our retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_code_spent_by_our_own_timed_out_attempt_is_told_apart() {
+    let world = World::new().await;
+    let (token, issued) = wxauth_tests::invoke::logged_in(&world, &world.login().await).await;
+    let mut phone = LambdaFunction::start("decrypt-phone", &world.function_env()).await;
+    let phone_code = world.wechat.issue_phone_code(&issued.openid, "13900139000");
+    world.wechat.stall_next(1);
+    let by_code = |code: &str| {
+        HttpEvent::new("POST", "/phone")
+            .bearer(&token)
+            .json(&json!({"code": code}))
+            .build()
+    };
+    let (status, _, body) = phone.call(by_code(&phone_code)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_code")),
+        "{body}"
+    );
+    assert_eq!(world.wechat.user_api_calls().0, 2);
+    // A plain reused code is the client's: no such line.
+    let (status, _, _) = phone.call(by_code(&phone_code)).await;
+    assert_eq!(status, 401);
+    phone.stop().await;
+    let logs = phone.logs.text();
+    assert_eq!(logs.matches("our own earlier attempt").count(), 1, "{logs}");
+    assert!(has_metric(
+        &metric_records(&logs),
+        "CodeSpentByOurRetry",
+        &[("Function", "decrypt-phone"), ("Api", "getuserphonenumber")]
+    ));
+    assert!(!logs.contains("13900139000"));
 }

@@ -208,9 +208,9 @@ impl WeChatSim {
         self.state().busy_next = n;
     }
 
-    /// The next `n` logins with a valid code use the code up, then answer only
-    /// after `faults::STALL`: the caller's attempt times out though WeChat
-    /// spent the code.
+    /// The next `n` logins or phone-number calls with a valid code use the code
+    /// up, then answer only after `faults::STALL`: the caller's attempt times
+    /// out though WeChat spent the code.
     pub fn stall_next(&self, n: u32) {
         self.state().stall_next = n;
     }

@@ -147,7 +147,10 @@ async fn phone_number(state: &Mutex<State>, request: &Received) -> HttpResponse 
     match outcome {
         Outcome::Answer(response) => response,
         Outcome::Fault(fault) => fault.answer().await,
-        Outcome::Success((phone, appid)) => {
+        Outcome::Success((phone, appid, stall)) => {
+            if stall {
+                tokio::time::sleep(STALL).await;
+            }
             let answer = json!({"errcode": 0, "errmsg": "ok", "phone_info": {
                 "phoneNumber": phone, "purePhoneNumber": phone, "countryCode": 86,
                 "watermark": {"timestamp": now(), "appid": appid},
@@ -157,7 +160,9 @@ async fn phone_number(state: &Mutex<State>, request: &Received) -> HttpResponse 
     }
 }
 
-fn phone_for(s: &mut State, code: &str, openid: &str) -> Outcome<(String, String)> {
+/// The phone number and appid for a phone code, and whether to stall the answer
+/// after spending the code (`stall_next`).
+fn phone_for(s: &mut State, code: &str, openid: &str) -> Outcome<(String, String, bool)> {
     if s.busy_next > 0 {
         s.busy_next -= 1;
         return Outcome::Answer(errcode(-1));
@@ -178,7 +183,9 @@ fn phone_for(s: &mut State, code: &str, openid: &str) -> Outcome<(String, String
     if !s.used_phone_codes.insert(code.to_owned()) {
         return Outcome::Answer(errcode(40029));
     }
-    Outcome::Success((phone, s.appid.clone()))
+    let stall = s.stall_next > 0;
+    s.stall_next = s.stall_next.saturating_sub(1);
+    Outcome::Success((phone, s.appid.clone(), stall))
 }
 
 fn check_session(state: &Mutex<State>, request: &Received) -> HttpResponse {

@@ -31,7 +31,8 @@ use crate::secret::{SecretSource, with_appsecret};
 use crate::session::epoch_seconds;
 use crate::upstream::{Upstream, UpstreamError};
 use crate::wechat::{
-    FetchedToken, PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError, with_retry,
+    FetchedToken, OneTimeCode, PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError,
+    with_retry,
 };
 
 /// At most one forced refresh per this many seconds, across all containers.
@@ -347,12 +348,27 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> WeChatServerApi for AccessTok
         openid: &str,
         deadline: Deadline,
     ) -> Result<PhoneInfo, UpstreamError> {
-        self.call(deadline, |token, timeout| async move {
-            self.wechat
-                .get_phone_number(&token, code, openid, timeout)
-                .await
-        })
-        .await
+        // A phone code is single-use too: WeChat answers 40029 to a spent one.
+        let watch = OneTimeCode::default();
+        let result = self
+            .call(deadline, |token, timeout| {
+                let watch = &watch;
+                async move {
+                    let answer = self
+                        .wechat
+                        .get_phone_number(&token, code, openid, timeout)
+                        .await;
+                    watch.saw(&answer);
+                    answer
+                }
+            })
+            .await;
+        let refusal = match &result {
+            Err(UpstreamError::WeChat(err)) => Some(err),
+            _ => None,
+        };
+        watch.spent_by_our_retry(refusal, "getuserphonenumber");
+        result
     }
 
     async fn check_session_key(
@@ -478,6 +494,35 @@ mod tests {
         };
         assert_eq!(cached(7200), 1000 + 7200 - 300);
         assert_eq!(cached(200), 1000 + 100);
+    }
+
+    /// The first attempt spends the phone code but its answer is lost; the
+    /// retry gets 40029. The client is told the code is gone (401 invalid_code
+    /// at the edge), and it is told apart as our retry's doing.
+    #[tokio::test(start_paused = true)]
+    async fn a_phone_code_spent_by_our_lost_attempt_is_told_apart() {
+        let (cache, wechat) = (Arc::default(), InProcessWeChat::default());
+        let tokens = container(&cache, &wechat);
+        wechat.stall_next.store(1, Ordering::SeqCst);
+        let watch = OneTimeCode::default();
+        let result = phone(&tokens).await;
+        assert_eq!(
+            result,
+            Err(UpstreamError::WeChat(WeChatError::InvalidCode(40029)))
+        );
+        assert_eq!(wechat.phone_calls.load(Ordering::SeqCst), 2);
+        // What phone_number decided, checked on the same sequence of answers.
+        watch.saw::<()>(&Err(WeChatError::Timeout));
+        assert!(
+            watch.spent_by_our_retry(Some(&WeChatError::InvalidCode(40029)), "getuserphonenumber")
+        );
+        // A code refused with no lost attempt before it is the client's.
+        let clean = OneTimeCode::default();
+        clean.saw::<()>(&Err(WeChatError::InvalidCode(40029)));
+        assert!(
+            !clean.spent_by_our_retry(Some(&WeChatError::InvalidCode(40029)), "getuserphonenumber")
+        );
+        assert!(!watch.spent_by_our_retry(Some(&WeChatError::RateLimited), "getuserphonenumber"));
     }
 
     #[tokio::test(start_paused = true)]

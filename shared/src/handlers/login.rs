@@ -1,6 +1,6 @@
 //! `POST /login`: code → WeChat `jscode2session` → a session of our own.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 use tracing::{info, warn};
@@ -14,10 +14,20 @@ use crate::secret::{SecretSource, with_appsecret};
 use crate::session::{Access, Session, SessionStore, StoreError, epoch_seconds};
 use crate::token::SessionToken;
 use crate::upstream::UpstreamError;
-use crate::wechat::{RetryPolicy, WeChatApi, WeChatError, WxSession, with_retry};
+use crate::wechat::{OneTimeCode, RetryPolicy, WeChatApi, WeChatError, WxSession, with_retry};
 
 /// A token collision is a 2^-128 event; a second one in a row means a broken RNG.
 const TOKEN_ATTEMPTS: u32 = 3;
+/// The end of the answer budget belongs to the session write, never to WeChat:
+/// WeChat's retries may take everything before it, and a write that starts with
+/// no time left times out after WeChat has spent the code. A single-session
+/// login is a GetItem and a TransactWriteItems (a few ms each; contention rounds
+/// and the SDK's retries of a throttled call take longer).
+pub const SESSION_WRITE_BUDGET: Duration = Duration::from_millis(1500);
+/// Kept after the write for one consistent read, when the write's answer did
+/// not come in time: a transaction already sent is not cancelled by giving up
+/// on it, and may have committed.
+pub const READ_BACK_BUDGET: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct LoginSettings {
@@ -94,7 +104,10 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
     async fn login(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
         let body = JsonBody::parse(&request.body)?;
         let code = code_field(&body)?;
-        let wx = self.code_to_session(code, request.deadline).await?;
+        let wechat_deadline = request
+            .deadline
+            .before(SESSION_WRITE_BUDGET + READ_BACK_BUDGET);
+        let wx = self.code_to_session(code, wechat_deadline).await?;
         let token = self.create_session(&wx, request.deadline).await?;
         info!(openid = %mask_openid(&wx.openid), "login succeeded");
         Ok(ApiResponse::json(
@@ -119,48 +132,35 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
         .await
     }
 
-    /// One code, tried as the retry policy allows. A 40163 (code used) after one
-    /// of our own attempts failed in transit most likely means that attempt
-    /// reached WeChat and spent the code: logged and counted apart, since the
-    /// fix is on our side (attempt timeout, network), not the client's. The
-    /// client still gets 401 invalid_code: the code is gone either way.
+    /// One code, tried as the retry policy allows (see `OneTimeCode`).
     async fn jscode2session(
         &self,
         secret: &AppSecret,
         code: &str,
         deadline: Deadline,
     ) -> Result<WxSession, WeChatError> {
-        let lost_in_transit = AtomicBool::new(false);
+        let watch = OneTimeCode::default();
         let result = with_retry(self.settings.retry, deadline, |timeout| {
-            let lost_in_transit = &lost_in_transit;
+            let watch = &watch;
             async move {
                 let answer = self
                     .wechat
                     .jscode2session(&self.settings.appid, secret, code, timeout)
                     .await;
-                if matches!(
-                    &answer,
-                    Err(WeChatError::Timeout | WeChatError::Transport(_))
-                ) {
-                    lost_in_transit.store(true, Ordering::Relaxed);
-                }
+                watch.saw(&answer);
                 answer
             }
         })
         .await;
-        if matches!(result, Err(WeChatError::InvalidCode(40163)))
-            && lost_in_transit.load(Ordering::Relaxed)
-        {
-            warn!(
-                "WeChat says the code was used: our own earlier attempt, which failed in transit, most likely spent it"
-            );
-            metrics::count(Metric::CodeSpentByOurRetry, &[]);
-        }
+        watch.spent_by_our_retry(result.as_ref().err(), "jscode2session");
         result
     }
 
-    /// Stores the session under a fresh token. A 200 is only ever sent after the
-    /// write succeeded, so every token handed out works.
+    /// Stores the session under a fresh token. A 200 is only ever sent once the
+    /// session is known to be stored, so every token handed out works: when the
+    /// write's answer does not come (in time, or at all), one consistent read
+    /// of the new key tells whether it committed; the key comes from a fresh
+    /// 256-bit token, so an item there is this write's.
     async fn create_session(
         &self,
         wx: &WxSession,
@@ -187,23 +187,52 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
                     self.store.create(&key, &session).await
                 }
             };
-            match deadline.run(write).await {
+            match deadline.before(READ_BACK_BUDGET).run(write).await {
                 Some(Ok(())) => return Ok(token),
                 Some(Err(StoreError::AlreadyExists)) => {
                     warn!("session token collided with an existing item; drawing another");
                 }
-                Some(Err(err)) => {
-                    warn!(error = %err, "session write failed");
+                Some(Err(err @ StoreError::Refused(_))) => {
+                    warn!(error = %err, "session write refused");
                     return Err(ApiError::Unavailable(Upstream::SessionTable));
                 }
+                Some(Err(err)) => {
+                    warn!(error = %err, "session write failed; reading back whether it committed");
+                    return self.committed_anyway(token, deadline).await;
+                }
                 None => {
-                    warn!("session write ran out of time");
-                    return Err(ApiError::Unavailable(Upstream::SessionTable));
+                    warn!("session write ran out of time; reading back whether it committed");
+                    return self.committed_anyway(token, deadline).await;
                 }
             }
         }
         tracing::error!("session token collided {TOKEN_ATTEMPTS} times in a row");
         Err(ApiError::Unavailable(Upstream::SessionTable))
+    }
+
+    /// After a write whose outcome is unknown: `token` if its session is in the
+    /// table (read consistently), else 503.
+    async fn committed_anyway(
+        &self,
+        token: SessionToken,
+        deadline: Deadline,
+    ) -> Result<SessionToken, ApiError> {
+        match deadline.run(self.store.get(&token.key())).await {
+            Some(Ok(Some(_))) => {
+                info!("the session write committed though its answer was lost");
+                metrics::count(Metric::SessionWriteConfirmed, &[]);
+                Ok(token)
+            }
+            Some(Ok(None)) => Err(ApiError::Unavailable(Upstream::SessionTable)),
+            Some(Err(err)) => {
+                warn!(error = %err, "reading back the session failed");
+                Err(ApiError::Unavailable(Upstream::SessionTable))
+            }
+            None => {
+                warn!("reading back the session ran out of time");
+                Err(ApiError::Unavailable(Upstream::SessionTable))
+            }
+        }
     }
 }
 

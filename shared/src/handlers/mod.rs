@@ -6,7 +6,7 @@ mod login;
 mod phone;
 
 pub use check_session::CheckSession;
-pub use login::{Login, LoginSettings, TokenSource};
+pub use login::{Login, LoginSettings, READ_BACK_BUDGET, SESSION_WRITE_BUDGET, TokenSource};
 pub use phone::DecryptPhone;
 
 #[cfg(test)]

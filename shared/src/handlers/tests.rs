@@ -900,3 +900,130 @@ async fn a_session_key_wechat_dropped_ends_the_session() {
         "unauthorized",
     );
 }
+
+/// A memory store whose login writes never answer, as a DynamoDB call that is
+/// slow or whose answer is lost. With `commits`, the write lands first (a
+/// transaction already sent commits though its caller gave up on it).
+struct LostWrites {
+    inner: MemorySessionStore,
+    commits: bool,
+    /// When the write started (tokio's clock).
+    started: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl LostWrites {
+    fn new(commits: bool) -> Self {
+        Self {
+            inner: MemorySessionStore::new(),
+            commits,
+            started: Mutex::new(None),
+        }
+    }
+
+    async fn write(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+        *self.started.lock().unwrap() = Some(tokio::time::Instant::now());
+        if self.commits {
+            self.inner.create_exclusive(key, session).await?;
+        }
+        std::future::pending().await
+    }
+}
+
+impl SessionStore for LostWrites {
+    async fn create(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+        self.write(key, session).await
+    }
+    async fn create_exclusive(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+        self.write(key, session).await
+    }
+    async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+}
+
+fn login_over<S: SessionStore>(
+    store: S,
+    wechat: InProcessWeChat,
+) -> Login<S, InProcessWeChat, StaticSecret> {
+    Login::new(
+        store,
+        wechat,
+        StaticSecret::new(AppSecret::new("s")),
+        settings(),
+    )
+}
+
+/// A WeChat that never answers gets its own budget, not the whole 8 seconds:
+/// the end belongs to the session write and its read-back.
+#[tokio::test(start_paused = true)]
+async fn wechat_retries_leave_the_session_write_its_budget() {
+    let wechat = scripted(vec![]);
+    wechat.stall_next.store(u32::MAX, Ordering::SeqCst);
+    let login = login_over(MemorySessionStore::new(), wechat);
+    let started = tokio::time::Instant::now();
+    let response = post_login(&login, r#"{"code":"c"}"#).await;
+    assert_error(&response, 503, "upstream_unavailable");
+    assert_eq!(
+        started.elapsed(),
+        ANSWER_WITHIN - SESSION_WRITE_BUDGET - READ_BACK_BUDGET
+    );
+    assert_eq!(login.wechat.calls.load(Ordering::SeqCst), 2);
+}
+
+/// The write's answer is lost but the write committed (a DynamoDB transaction
+/// is not cancelled by giving up on it): one consistent read finds the session,
+/// and the login answers 200 with a token that works.
+#[tokio::test(start_paused = true)]
+async fn a_committed_write_whose_answer_was_lost_is_a_login() {
+    let login = login_over(LostWrites::new(true), scripted(vec![]));
+    let started = tokio::time::Instant::now();
+    let response = post_login(&login, r#"{"code":"c"}"#).await;
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(started.elapsed(), ANSWER_WITHIN - READ_BACK_BUDGET);
+    let token = json_of(&response)["token"].as_str().unwrap().to_owned();
+    let check = CheckSession::new(login.store.inner);
+    let response = check
+        .call(request("GET", "/session").with_bearer(&token))
+        .await;
+    assert_eq!(response.status, 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_that_did_not_commit_is_503_within_the_budget() {
+    let login = login_over(LostWrites::new(false), scripted(vec![]));
+    let started = tokio::time::Instant::now();
+    let response = post_login(&login, r#"{"code":"c"}"#).await;
+    assert_error(&response, 503, "upstream_unavailable");
+    assert!(started.elapsed() <= ANSWER_WITHIN);
+    // The write started right after WeChat answered, with its whole budget.
+    let write_started = login.store.started.lock().unwrap().unwrap();
+    assert_eq!(write_started, started);
+}
+
+/// WeChat's slowest answer still leaves the write its budget: the write starts
+/// no later than `SESSION_WRITE_BUDGET + READ_BACK_BUDGET` before the end.
+#[tokio::test(start_paused = true)]
+async fn the_write_starts_with_its_budget_after_the_slowest_wechat() {
+    // First attempt lost; the second is the last WeChat's budget allows.
+    let wechat = scripted(vec![]);
+    wechat.stall_next.store(1, Ordering::SeqCst);
+    let login = login_over(LostWrites::new(true), wechat);
+    let started = tokio::time::Instant::now();
+    let response = post_login(&login, r#"{"code":"c"}"#).await;
+    assert_eq!(response.status, 200);
+    let write_started = login.store.started.lock().unwrap().unwrap();
+    assert!(
+        write_started - started <= ANSWER_WITHIN - SESSION_WRITE_BUDGET - READ_BACK_BUDGET,
+        "{:?}",
+        write_started - started
+    );
+    assert_eq!(login.wechat.calls.load(Ordering::SeqCst), 2);
+}

@@ -32,6 +32,11 @@ pub(crate) struct State {
     pub(crate) normal: AtomicU32,
     pub(crate) forced: AtomicU32,
     pub(crate) phone_calls: AtomicU32,
+    /// The next this many calls (jscode2session or getuserphonenumber) never
+    /// answer, as a WeChat whose answer is lost in transit. A phone code such a
+    /// call carried is spent: WeChat answers 40029 to it from then on.
+    pub(crate) stall_next: AtomicU32,
+    spent_phone_codes: Mutex<Vec<String>>,
 }
 
 impl InProcessWeChat {
@@ -50,6 +55,13 @@ impl InProcessWeChat {
 
     pub(crate) fn current_token(&self) -> String {
         format!("token-{}", self.generation.load(Ordering::SeqCst))
+    }
+
+    /// Whether this call is one of the next `stall_next`.
+    fn stalls(&self) -> bool {
+        self.stall_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     fn saw(&self, appid: &str, secret: &AppSecret) {
@@ -79,6 +91,9 @@ impl WeChatApi for InProcessWeChat {
     ) -> Result<WxSession, WeChatError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.saw(appid, secret);
+        if self.stalls() {
+            std::future::pending::<()>().await;
+        }
         let next = self.script.lock().unwrap_or_else(|p| p.into_inner()).pop();
         next.or_else(|| self.session.clone().map(Ok))
             .unwrap_or(Err(WeChatError::Malformed("no session to hand out")))
@@ -105,7 +120,8 @@ impl WeChatApi for InProcessWeChat {
         })
     }
 
-    /// Answers the code itself as the phone number.
+    /// Answers the code itself as the phone number; a code is single-use only
+    /// once a stalled call spent it.
     async fn get_phone_number(
         &self,
         token: &AccessToken,
@@ -116,6 +132,23 @@ impl WeChatApi for InProcessWeChat {
         self.phone_calls.fetch_add(1, Ordering::SeqCst);
         if token.expose() != self.current_token() || self.revoked.load(Ordering::SeqCst) {
             return Err(WeChatError::TokenRejected(40001));
+        }
+        let stalls = {
+            let mut spent = self
+                .spent_phone_codes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if spent.iter().any(|c| c == code) {
+                return Err(WeChatError::InvalidCode(40029));
+            }
+            let stalls = self.stalls();
+            if stalls {
+                spent.push(code.to_owned());
+            }
+            stalls
+        };
+        if stalls {
+            std::future::pending::<()>().await;
         }
         Ok(PhoneInfo {
             phone: PhoneNumber {

@@ -17,7 +17,7 @@ pub use answer::{
 };
 pub use error::WeChatError;
 pub use http::HttpWeChat;
-pub use retry::{RetryPolicy, with_retry};
+pub use retry::{OneTimeCode, RetryPolicy, with_retry};
 
 use crate::phone::PhoneNumber;
 use crate::redact::{AccessToken, AppSecret, SessionKey};

@@ -1,11 +1,15 @@
 //! How hard a WeChat call is tried: attempts, jittered backoff, the deadline.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use tracing::warn;
 
 use super::WeChatError;
 use crate::backoff::full_jitter;
 use crate::deadline::Deadline;
+use crate::metrics::{self, Metric};
 
 /// How hard to try a WeChat call before giving up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +70,45 @@ where
         tokio::time::sleep(backoff).await;
     }
     Err(last)
+}
+
+/// Watches the attempts at a call that spends a one-time code (a wx.login code,
+/// a getPhoneNumber code). When one of them is lost in transit (a timeout or a
+/// transport error), WeChat may still have received it and spent the code, so a
+/// later attempt's "invalid code" is most likely ours, not the client's: logged
+/// and counted apart, since the fix is on our side (attempt timeout, network).
+/// The client is still told the code is gone: it is, either way.
+#[derive(Debug, Default)]
+pub struct OneTimeCode {
+    lost_in_transit: AtomicBool,
+}
+
+impl OneTimeCode {
+    /// Notes one attempt's answer.
+    pub fn saw<T>(&self, answer: &Result<T, WeChatError>) {
+        if matches!(
+            answer,
+            Err(WeChatError::Timeout | WeChatError::Transport(_))
+        ) {
+            self.lost_in_transit.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether `result`, the call's final answer, is a code refusal that followed
+    /// one of our own lost attempts. If so it is logged and counted
+    /// (`CodeSpentByOurRetry`, dimension `Api`).
+    pub fn spent_by_our_retry(&self, result: Option<&WeChatError>, api: &'static str) -> bool {
+        let ours = matches!(result, Some(WeChatError::InvalidCode(_)))
+            && self.lost_in_transit.load(Ordering::Relaxed);
+        if ours {
+            warn!(
+                api,
+                "WeChat says the code was used: our own earlier attempt, which failed in transit, most likely spent it"
+            );
+            metrics::count(Metric::CodeSpentByOurRetry, &[("Api", api)]);
+        }
+        ours
+    }
 }
 
 #[cfg(test)]
