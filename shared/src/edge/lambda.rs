@@ -352,6 +352,41 @@ mod tests {
         }
     }
 
+    /// Behind a custom domain whose base path mapping is `v1`, API Gateway's REST
+    /// events carry the base path in `path` (and `requestContext.path`); the
+    /// resource it matched is the route.
+    #[tokio::test]
+    async fn rest_events_behind_a_base_path_mapping_reach_their_route() {
+        let mut explicit = rest("POST", "/v1/login");
+        explicit["resource"] = json!("/login");
+        explicit["requestContext"]["resourcePath"] = json!("/login");
+        explicit["requestContext"]["path"] = json!("/v1/login");
+        explicit["requestContext"]["domainName"] = json!("api.example.cn");
+        explicit["headers"]["Host"] = json!("api.example.cn");
+        let mut greedy = rest("POST", "/v1/login");
+        greedy["pathParameters"] = json!({"proxy": "login"});
+        greedy["requestContext"]["path"] = json!("/v1/login");
+        let mut nested = rest("POST", "/v1/auth/login");
+        nested["resource"] = json!("/auth/{proxy+}");
+        nested["requestContext"]["resourcePath"] = json!("/auth/{proxy+}");
+        nested["pathParameters"] = json!({"proxy": "login"});
+        for (event, route) in [
+            (explicit, "/login"),
+            (greedy, "/login"),
+            (nested, "/auth/login"),
+        ] {
+            let answer = invoke(event.clone()).await;
+            let echoed = body(&answer);
+            if route == "/login" {
+                assert_eq!(answer["statusCode"], 200, "{event}\n{answer}");
+                assert_eq!(echoed["route"], "/login", "{answer}");
+            } else {
+                assert_eq!(answer["statusCode"], 404, "{event}\n{answer}");
+                assert_eq!(echoed["error"], "not_found");
+            }
+        }
+    }
+
     /// A Function URL's event: payload 2.0 from a `lambda-url` domain, as AWS
     /// documents it (`routeKey` and `stage` `$default`, no API id in the path).
     #[tokio::test]

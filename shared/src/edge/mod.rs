@@ -115,12 +115,22 @@ pub fn not_found() -> ApiResponse {
 
 /// The path the route table is matched against: without the API Gateway stage
 /// prefix (a named stage puts `/<stage>` in front of the path, and lambda_http
-/// adds it to REST API paths) and without a trailing slash.
+/// adds it to REST API paths) and without a trailing slash. For a REST API, the
+/// resource API Gateway matched (see `rest_resource`).
 fn routing_path<B>(request: &http::Request<B>) -> String {
-    let path = request.uri().path();
+    let rest_route = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => context
+            .resource_path
+            .as_deref()
+            .and_then(|resource| rest_resource(resource, request.path_parameters_ref())),
+        _ => None,
+    };
+    let path = rest_route.as_deref().unwrap_or(request.uri().path());
     let stage = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(context)) => context.stage.as_deref(),
-        Some(RequestContext::ApiGatewayV1(context)) => context.stage.as_deref(),
+        Some(RequestContext::ApiGatewayV1(context)) if rest_route.is_none() => {
+            context.stage.as_deref()
+        }
         _ => None,
     };
     let path = stage
@@ -132,6 +142,29 @@ fn routing_path<B>(request: &http::Request<B>) -> String {
         "" => "/".to_owned(),
         trimmed => trimmed.to_owned(),
     }
+}
+
+/// A REST API event's route: the resource API Gateway matched (`/login`), or
+/// for a greedy `…/{proxy+}` resource its prefix and the `proxy` parameter. The
+/// event's `path` is no route: behind a custom domain's base path mapping it
+/// starts with the base path (`/v1/login`). `None` for a resource with other
+/// parameters, where the path is all there is.
+fn rest_resource(
+    resource: &str,
+    parameters: Option<&lambda_http::aws_lambda_events::query_map::QueryMap>,
+) -> Option<String> {
+    if !resource.starts_with('/') {
+        return None;
+    }
+    if !resource.contains('{') {
+        return Some(resource.to_owned());
+    }
+    let prefix = resource.strip_suffix("/{proxy+}")?;
+    if prefix.contains('{') {
+        return None;
+    }
+    let proxy = parameters?.first("proxy")?;
+    Some(format!("{prefix}/{}", proxy.trim_start_matches('/')))
 }
 
 /// Who API Gateway's authorizer said is calling: its context, which API Gateway
