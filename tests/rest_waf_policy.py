@@ -78,9 +78,18 @@ def main():
               and response["CustomResponseBodyKey"] == "rate_limited"
               and any(h["Name"] == "Retry-After" for h in response["ResponseHeaders"]), json.dumps(rule, default=str))
     login = rules["login-per-ip"]["Statement"]["RateBasedStatement"]
-    matches = [s["ByteMatchStatement"] for s in login["ScopeDownStatement"]["AndStatement"]["Statements"]]
-    check("the login rule counts only POST .../login",
-          {(m["PositionalConstraint"], m["SearchString"]) for m in matches} == {("ENDS_WITH", "/login"), ("EXACTLY", "POST")})
+    scope = login["ScopeDownStatement"]["AndStatement"]["Statements"]
+    methods = [s["ByteMatchStatement"] for s in scope if "ByteMatchStatement" in s]
+    paths_matched = [s["ByteMatchStatement"] for o in scope if "OrStatement" in o for s in o["OrStatement"]["Statements"]]
+    check("the login rule counts only POST",
+          [(m["PositionalConstraint"], m["SearchString"]) for m in methods] == [("EXACTLY", "POST")], json.dumps(scope))
+    check("the login rule matches .../login and .../login/",
+          {(m["PositionalConstraint"], m["SearchString"]) for m in paths_matched} == {("ENDS_WITH", "/login"), ("ENDS_WITH", "/login/")},
+          json.dumps(scope))
+    check("the login paths are URL-decoded, then lowercased, before matching",
+          all(m["FieldToMatch"] == {"UriPath": {}}
+              and sorted((t["Priority"], t["Type"]) for t in m["TextTransformations"]) == [(0, "URL_DECODE"), (1, "LOWERCASE")]
+              for m in paths_matched) and len(paths_matched) == 2, json.dumps(paths_matched))
     params = template["Parameters"]
     check("login is stricter than the rest by default",
           params["LoginRateLimitPerIp"]["Default"] < params["RateLimitPerIp"]["Default"]

@@ -33,20 +33,35 @@ CfnLoader.add_multi_constructor("!", _tag)
 
 TABLE_ARN = {"Fn::GetAtt": ["SessionTable", "Arn"]}
 SECRET = {"Ref": "WeChatSecretArn"}
+# An ARN given without Secrets Manager's 6-character suffix names the secret too.
+SECRET_BY_PARTIAL_ARN = {"Fn::Sub": "${WeChatSecretArn}-??????"}
 # Functions that only share WeChat's access token may write only its items.
 TOKEN_ITEMS_ONLY = str({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["wxauth#access-token#*"]}})
+# What the authorizer may read: session items (64 hex digits, no prefixed key),
+# and of them only the key, who and until when (shared/src/aws/dynamodb.rs,
+# CALLER_ATTRIBUTES; tests/tests/authorizer.rs checks the requests against it).
+SESSION_KEY_PATTERN = "?" * 64
+CALLER_ATTRIBUTES = ["pk", "openid", "unionid", "expiresAt"]
+CALLER_FIELDS_OF_SESSIONS_ONLY = str({
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [SESSION_KEY_PATTERN]},
+    "ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["*#*"]},
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": CALLER_ATTRIBUTES},
+    "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+})
 EXPECTED = {
     "LoginFunction": {
         ("dynamodb:PutItem", str(TABLE_ARN), None),
         ("dynamodb:GetItem", str(TABLE_ARN), None),
         ("dynamodb:DeleteItem", str(TABLE_ARN), None),
         ("secretsmanager:GetSecretValue", str(SECRET), None),
+        ("secretsmanager:GetSecretValue", str(SECRET_BY_PARTIAL_ARN), None),
     },
     "DecryptPhoneFunction": {
         ("dynamodb:GetItem", str(TABLE_ARN), None),
         ("dynamodb:PutItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
         ("dynamodb:UpdateItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
         ("secretsmanager:GetSecretValue", str(SECRET), None),
+        ("secretsmanager:GetSecretValue", str(SECRET_BY_PARTIAL_ARN), None),
     },
     "CheckSessionFunction": {
         ("dynamodb:GetItem", str(TABLE_ARN), None),
@@ -54,10 +69,11 @@ EXPECTED = {
         ("dynamodb:PutItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
         ("dynamodb:UpdateItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
         ("secretsmanager:GetSecretValue", str(SECRET), None),
+        ("secretsmanager:GetSecretValue", str(SECRET_BY_PARTIAL_ARN), None),
     },
     # The session table, read only: no appsecret, no WeChat, no writes.
     "AuthorizerFunction": {
-        ("dynamodb:GetItem", str(TABLE_ARN), None),
+        ("dynamodb:GetItem", str(TABLE_ARN), CALLER_FIELDS_OF_SESSIONS_ONLY),
     },
 }
 
@@ -136,7 +152,15 @@ def main():
           and table["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}])
     check("table is on-demand", table.get("BillingMode") == "PAY_PER_REQUEST")
     check("table TTL on expiresAt", table.get("TimeToLiveSpecification") == {"AttributeName": "expiresAt", "Enabled": True})
-    check("table point-in-time recovery", table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True)
+    pitr = template["Parameters"].get("PointInTimeRecovery", {})
+    check("table point-in-time recovery is a parameter, off by default",
+          table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") == {"Fn::If": ["WantsPointInTimeRecovery", True, False]}
+          and pitr.get("Default") == "false" and template["Conditions"].get("WantsPointInTimeRecovery") == {"Fn::Equals": [{"Ref": "PointInTimeRecovery"}, "true"]},
+          str(pitr))
+    check("the table survives the stack's deletion and its replacement (accounts)",
+          (resources["SessionTable"].get("DeletionPolicy"), resources["SessionTable"].get("UpdateReplacePolicy")) == ("Retain", "Retain"))
+    check("the secret parameter takes the ARN with or without its suffix",
+          template["Parameters"]["WeChatSecretArn"]["AllowedPattern"].endswith(":secret:.+$"))
     check("table encrypted", table.get("SSESpecification", {}).get("SSEEnabled") is True)
 
     # The authorizer: on the HTTP API, payload 2.0, simple responses, identity from
@@ -152,8 +176,21 @@ def main():
     check("authorizer identity: the Authorization header", identity.get("Headers") == ["Authorization"], str(identity))
     check("authorizer cache TTL is the parameter", identity.get("ReauthorizeEvery") == {"Ref": "AuthorizerResultTtlInSeconds"}, str(identity))
     ttl = template["Parameters"].get("AuthorizerResultTtlInSeconds", {})
-    check("cache TTL parameter: default 0, 0 to 3600",
-          (ttl.get("Default"), ttl.get("MinValue"), ttl.get("MaxValue")) == (0, 0, 3600), str(ttl))
+    session_ttl = template["Parameters"]["SessionTtlSeconds"]
+    check("cache TTL parameter: default 0, at most the shortest session the template allows",
+          (ttl.get("Default"), ttl.get("MinValue")) == (0, 0) and ttl.get("MaxValue") is not None
+          and ttl["MaxValue"] <= session_ttl["MinValue"], str(ttl))
+    login_props = resources["LoginFunction"]["Properties"]
+    reserved = template["Parameters"].get("LoginReservedConcurrency", {})
+    check("login's concurrency is reserved (and capped) by a parameter, 0 = none",
+          login_props.get("ReservedConcurrentExecutions") == {"Fn::If": ["HasLoginReservedConcurrency", {"Ref": "LoginReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
+          and reserved.get("Default", 0) > 0 and reserved.get("MinValue") == 0
+          and template["Conditions"].get("HasLoginReservedConcurrency") == {"Fn::Not": [{"Fn::Equals": [{"Ref": "LoginReservedConcurrency"}, 0]}]},
+          str(login_props.get("ReservedConcurrentExecutions")))
+    for name, function in functions.items():
+        if name != "LoginFunction":
+            check(f"{name}: no reserved concurrency (it keeps the unreserved pool)",
+                  "ReservedConcurrentExecutions" not in function["Properties"])
     check("authorizer function has no variable but the table",
           "Variables" not in resources["AuthorizerFunction"]["Properties"].get("Environment", {}))
     permission = resources.get("AuthorizerInvokePermission", {}).get("Properties", {})
@@ -216,6 +253,7 @@ def main():
         "FunctionErrorsAlarm": [("AWS/Lambda", "Errors", {"FunctionName": fn(f)}) for f in all_functions],
         "FunctionThrottlesAlarm": [("AWS/Lambda", "Throttles", {"FunctionName": fn(f)}) for f in all_functions],
         "AuthorizerErrorsAlarm": [("wxauth", "AuthorizerErrors", {"Function": fn("AuthorizerFunction")})],
+        "LoginConcurrencyAlarm": [("AWS/Lambda", "ConcurrentExecutions", {"FunctionName": fn("LoginFunction")})],
     }
     check("exactly the expected alarms", set(alarms) == set(expectations), str(sorted(alarms)))
     for name, metrics in expectations.items():
@@ -224,6 +262,12 @@ def main():
         check(f"{name} watches its metrics", all(m in got for m in metrics), f"{got}")
         check(f"{name} notifies the alarm topic", props.get("AlarmActions") == [{"Ref": "AlarmTopic"}], str(props.get("AlarmActions")))
         check(f"{name}: no data is not an alarm", props.get("TreatMissingData") == "notBreaching")
+    concurrency = alarms.get("LoginConcurrencyAlarm", {})
+    check("the login concurrency alarm: 80 % of the reservation, only with one",
+          resources.get("LoginConcurrencyAlarm", {}).get("Condition") == "HasLoginReservedConcurrency"
+          and concurrency.get("Threshold") == 80
+          and any("${LoginReservedConcurrency}" in str(m.get("Expression", "")) for m in concurrency.get("Metrics", [])),
+          str(concurrency))
     rate = alarms.get("UpstreamUnavailableAlarm", {})
     check("the 503 alarm is a rate over all requests",
           any("/" in m.get("Expression", "") for m in rate.get("Metrics", []))
@@ -236,7 +280,7 @@ def main():
     body = str(resources.get("Dashboard", {}).get("Properties", {}).get("DashboardBody", ""))
     shown = ["Requests", "upstream_unavailable", "WeChatCalls", "WeChatLatency", "AccessTokenFetches",
              "ForcedRefreshRefused", "AuthorizerDecisions", "AuthorizerErrors", "ReadThrottleEvents",
-             "SystemErrors", '"Errors"', '"Throttles"']
+             "SystemErrors", '"Errors"', '"Throttles"', "ConcurrentExecutions", "SessionWriteConfirmed", "CodeSpentByOurRetry"]
     check("one dashboard with the alarms' figures", all(f in body for f in shown), str([f for f in shown if f not in body]))
     check("the dashboard's name comes from the stack", "${AWS::StackName}" in str(resources["Dashboard"]["Properties"]["DashboardName"]))
 
