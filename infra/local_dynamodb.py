@@ -49,6 +49,7 @@ def main():
         TableName=args.table,
         Item={
             "pk": {"S": pk},
+            "userId": {"S": fixture["userId"]},
             "openid": {"S": fixture["openid"]},
             "sessionKey": {"S": fixture["sessionKey"]},
             "createdAt": {"N": str(now)},

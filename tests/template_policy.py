@@ -41,7 +41,10 @@ TOKEN_ITEMS_ONLY = str({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["wx
 # and of them only the key, who and until when (shared/src/aws/dynamodb.rs,
 # CALLER_ATTRIBUTES; tests/tests/authorizer.rs checks the requests against it).
 SESSION_KEY_PATTERN = "?" * 64
-CALLER_ATTRIBUTES = ["pk", "openid", "unionid", "expiresAt"]
+CALLER_ATTRIBUTES = ["pk", "userId", "openid", "unionid", "expiresAt"]
+LOG_TABLE_ARN = {"Fn::GetAtt": ["LoginLogTable", "Arn"]}
+# decrypt-phone binds the phone number: it may update account items only.
+ACCOUNT_ITEMS_ONLY = str({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["account#*"]}})
 CALLER_FIELDS_OF_SESSIONS_ONLY = str({
     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [SESSION_KEY_PATTERN]},
     "ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["*#*"]},
@@ -52,7 +55,9 @@ EXPECTED = {
     "LoginFunction": {
         ("dynamodb:PutItem", str(TABLE_ARN), None),
         ("dynamodb:GetItem", str(TABLE_ARN), None),
+        ("dynamodb:UpdateItem", str(TABLE_ARN), None),
         ("dynamodb:DeleteItem", str(TABLE_ARN), None),
+        ("dynamodb:PutItem", str(LOG_TABLE_ARN), None),
         ("secretsmanager:GetSecretValue", str(SECRET), None),
         ("secretsmanager:GetSecretValue", str(SECRET_BY_PARTIAL_ARN), None),
     },
@@ -60,12 +65,14 @@ EXPECTED = {
         ("dynamodb:GetItem", str(TABLE_ARN), None),
         ("dynamodb:PutItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
         ("dynamodb:UpdateItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
+        ("dynamodb:UpdateItem", str(TABLE_ARN), ACCOUNT_ITEMS_ONLY),
         ("secretsmanager:GetSecretValue", str(SECRET), None),
         ("secretsmanager:GetSecretValue", str(SECRET_BY_PARTIAL_ARN), None),
     },
     "CheckSessionFunction": {
         ("dynamodb:GetItem", str(TABLE_ARN), None),
         ("dynamodb:DeleteItem", str(TABLE_ARN), None),
+        ("dynamodb:PutItem", str(LOG_TABLE_ARN), None),
         ("dynamodb:PutItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
         ("dynamodb:UpdateItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
         ("secretsmanager:GetSecretValue", str(SECRET), None),
@@ -163,6 +170,32 @@ def main():
           template["Parameters"]["WeChatSecretArn"]["AllowedPattern"].endswith(":secret:.+$"))
     check("table encrypted", table.get("SSESpecification", {}).get("SSEEnabled") is True)
 
+    # The login log: userId + at, TTL on expiresAt, kept like the accounts, the
+    # retention a parameter (default 180 days: six months), written by login and
+    # check-session only.
+    log = resources["LoginLogTable"]
+    log_props = log["Properties"]
+    check("login log: partition userId, sort at (Strings), on demand, encrypted",
+          log_props["KeySchema"] == [{"AttributeName": "userId", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}]
+          and sorted(d["AttributeName"] + d["AttributeType"] for d in log_props["AttributeDefinitions"]) == ["atS", "userIdS"]
+          and log_props.get("BillingMode") == "PAY_PER_REQUEST" and log_props.get("SSESpecification", {}).get("SSEEnabled") is True)
+    check("login log: TTL on expiresAt", log_props.get("TimeToLiveSpecification") == {"AttributeName": "expiresAt", "Enabled": True})
+    check("login log: retained with the stack's deletion", (log.get("DeletionPolicy"), log.get("UpdateReplacePolicy")) == ("Retain", "Retain"))
+    retention = template["Parameters"].get("LoginLogRetentionDays", {})
+    check("login log retention: a parameter, 180 days by default, at least 1",
+          retention.get("Default") == 180 and retention.get("MinValue") == 1, str(retention))
+    for name in ("LoginFunction", "CheckSessionFunction"):
+        variables = functions[name]["Properties"]["Environment"]["Variables"]
+        check(f"{name}: LOGIN_LOG_TABLE and LOGIN_LOG_RETENTION_DAYS",
+              variables.get("LOGIN_LOG_TABLE") == {"Ref": "LoginLogTable"}
+              and variables.get("LOGIN_LOG_RETENTION_DAYS") == {"Ref": "LoginLogRetentionDays"}, str(variables))
+    phone_vars = functions["DecryptPhoneFunction"]["Properties"]["Environment"]["Variables"]
+    check("decrypt-phone: BIND_PHONE from the parameter (default true)",
+          phone_vars.get("BIND_PHONE") == {"Ref": "BindPhone"} and template["Parameters"]["BindPhone"]["Default"] == "true")
+    account_routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in functions["CheckSessionFunction"]["Properties"]["Events"].values()}
+    check("GET and DELETE /account (and its 405s) on check-session",
+          {("GET", "/account"), ("DELETE", "/account"), ("ANY", "/account")} <= account_routes, str(account_routes))
+
     # The authorizer: on the HTTP API, payload 2.0, simple responses, identity from
     # the Authorization header, its cache TTL a parameter (default 0, at most 3600).
     authorizers = api.get("Auth", {}).get("Authorizers", {})
@@ -254,6 +287,7 @@ def main():
         "FunctionThrottlesAlarm": [("AWS/Lambda", "Throttles", {"FunctionName": fn(f)}) for f in all_functions],
         "AuthorizerErrorsAlarm": [("wxauth", "AuthorizerErrors", {"Function": fn("AuthorizerFunction")})],
         "LoginConcurrencyAlarm": [("AWS/Lambda", "ConcurrentExecutions", {"FunctionName": fn("LoginFunction")})],
+        "DisabledAccountLoginsAlarm": [("wxauth", "Requests", {"Function": fn("LoginFunction"), "Outcome": "account_disabled"})],
     }
     check("exactly the expected alarms", set(alarms) == set(expectations), str(sorted(alarms)))
     for name, metrics in expectations.items():
@@ -280,7 +314,8 @@ def main():
     body = str(resources.get("Dashboard", {}).get("Properties", {}).get("DashboardBody", ""))
     shown = ["Requests", "upstream_unavailable", "WeChatCalls", "WeChatLatency", "AccessTokenFetches",
              "ForcedRefreshRefused", "AuthorizerDecisions", "AuthorizerErrors", "ReadThrottleEvents",
-             "SystemErrors", '"Errors"', '"Throttles"', "ConcurrentExecutions", "SessionWriteConfirmed", "CodeSpentByOurRetry"]
+             "SystemErrors", '"Errors"', '"Throttles"', "ConcurrentExecutions", "SessionWriteConfirmed", "CodeSpentByOurRetry",
+             "AccountsCreated", "AccountsDeleted", "account_disabled"]
     check("one dashboard with the alarms' figures", all(f in body for f in shown), str([f for f in shown if f not in body]))
     check("the dashboard's name comes from the stack", "${AWS::StackName}" in str(resources["Dashboard"]["Properties"]["DashboardName"]))
 

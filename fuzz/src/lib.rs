@@ -18,6 +18,7 @@ pub fn store_with_live_session() -> (Arc<MemorySessionStore>, String) {
     let store = Arc::new(MemorySessionStore::new());
     let now = epoch_seconds();
     let session = Session {
+        user_id: wxauth::account::UserId::generate().expect("OS random source"),
         openid: OPENID.into(),
         unionid: None,
         session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA=="),

@@ -144,6 +144,7 @@ fn store_with_session(unionid: Option<&str>) -> (std::sync::Arc<MemorySessionSto
     let now = epoch_seconds();
     let token = store
         .insert_new(Session {
+            user_id: wxauth::account::UserId::generate().unwrap(),
             openid: OPENID.into(),
             unionid: unionid.map(Into::into),
             session_key: session_key(),
@@ -208,6 +209,7 @@ fn handlers(c: &mut Criterion) {
             appid: APPID.into(),
             session_ttl_seconds: 600,
             retry: RetryPolicy::default(),
+            log_retention_days: 180,
         },
     );
     let post_login = event("POST", "/login", None, Some(json!({"code": "081abcDEF"})));

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::crypto::{Base64Error, decode_base64};
 use crate::deadline::Deadline;
 use crate::error::{ApiError, RETRY_AFTER_RATE_LIMITED_SECS, RETRY_AFTER_UNAVAILABLE_SECS};
+use crate::login_log::Origin;
 use crate::session::{Caller, Session, SessionStore, live_session};
 use crate::token::{BearerError, SessionToken};
 
@@ -31,6 +32,8 @@ pub struct ApiRequest {
     /// Who API Gateway's authorizer said is calling (its context in the event's
     /// `requestContext.authorizer`). Never read from anything the client sends.
     pub caller: Option<Caller>,
+    /// Where the request came from (the login log).
+    pub origin: Origin,
 }
 
 impl ApiRequest {
@@ -43,6 +46,7 @@ impl ApiRequest {
             body: Vec::new(),
             deadline,
             caller: None,
+            origin: Origin::default(),
         }
     }
 
@@ -182,16 +186,19 @@ pub enum Route {
     Phone,
     OpenData,
     Session,
+    /// The caller's account: read it or delete it.
+    Account,
     /// The sample route behind the authorizer: who is calling.
     Me,
 }
 
 impl Route {
-    pub const ALL: [Route; 5] = [
+    pub const ALL: [Route; 6] = [
         Route::Login,
         Route::Phone,
         Route::OpenData,
         Route::Session,
+        Route::Account,
         Route::Me,
     ];
 
@@ -201,6 +208,7 @@ impl Route {
             Self::Phone => "/phone",
             Self::OpenData => "/open-data",
             Self::Session => "/session",
+            Self::Account => "/account",
             Self::Me => "/me",
         }
     }
@@ -210,6 +218,7 @@ impl Route {
         match self {
             Self::Login | Self::Phone | Self::OpenData => "POST",
             Self::Session => "GET, POST, DELETE",
+            Self::Account => "GET, DELETE",
             Self::Me => "GET",
         }
     }
@@ -282,6 +291,11 @@ impl JsonBody {
 
     pub fn has(&self, name: &str) -> bool {
         self.0.contains_key(name)
+    }
+
+    /// A field, whatever its type; `None` when absent or null.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|value| !value.is_null())
     }
 
     /// A present, non-empty string field.

@@ -277,8 +277,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::account::UserId;
     use crate::redact::SessionKey;
-    use crate::session::{MemorySessionStore, Session, StoreError, epoch_seconds};
+    use crate::session::{
+        LoginOutcome, LoginWrite, MemorySessionStore, Session, StoreError, epoch_seconds,
+    };
     use crate::token::TokenKey;
 
     const METHOD_ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/orders";
@@ -289,9 +292,24 @@ mod tests {
         Deadline::after(Duration::from_secs(5))
     }
 
+    /// Logs `session` in through the store; the token.
+    async fn log_in(store: &MemorySessionStore, session: &Session, single: bool) -> SessionToken {
+        let token = SessionToken::generate().unwrap();
+        let key = token.key();
+        let write = LoginWrite {
+            key: &key,
+            session,
+            single_session: single,
+            log: None,
+        };
+        store.login(&write).await.unwrap();
+        token
+    }
+
     fn session(openid: &str, unionid: Option<&str>, expires_in: i64) -> Session {
         let now = epoch_seconds();
         Session {
+            user_id: UserId::generate().unwrap(),
             openid: openid.into(),
             unionid: unionid.map(str::to_owned),
             session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA=="),
@@ -365,9 +383,11 @@ mod tests {
         .await;
         let expires_at = allowed["context"]["expiresAt"].as_i64().unwrap();
         assert!(expires_at > epoch_seconds());
+        let user_id = allowed["context"]["userId"].as_str().unwrap();
+        assert!(UserId::parse(user_id).is_some(), "{allowed}");
         assert_eq!(
             allowed,
-            json!({"isAuthorized": true, "context": {"openid": "oALICE", "unionid": "uALICE", "expiresAt": expires_at}})
+            json!({"isAuthorized": true, "context": {"userId": user_id, "openid": "oALICE", "unionid": "uALICE", "expiresAt": expires_at}})
         );
         // unionid only when known.
         let bob = answer(
@@ -376,7 +396,7 @@ mod tests {
         )
         .await;
         assert_eq!(bob["isAuthorized"], true);
-        assert_eq!(bob["context"].as_object().unwrap().len(), 2, "{bob}");
+        assert_eq!(bob["context"].as_object().unwrap().len(), 3, "{bob}");
         for refused in [
             None,
             Some(tokens[0].clone()),
@@ -412,27 +432,11 @@ mod tests {
     async fn expired_logged_out_and_revoked_sessions_are_refused() {
         let store = Arc::new(MemorySessionStore::new());
         let authorizer = Authorizer::new(Arc::clone(&store));
-        let expired = SessionToken::generate().unwrap();
-        store
-            .create(&expired.key(), &session("oOLD", None, -1))
-            .await
-            .unwrap();
-        let logged_out = SessionToken::generate().unwrap();
-        store
-            .create(&logged_out.key(), &session("oOUT", None, 600))
-            .await
-            .unwrap();
+        let expired = log_in(&store, &session("oOLD", None, -1), false).await;
+        let logged_out = log_in(&store, &session("oOUT", None, 600), false).await;
         store.delete(&logged_out.key()).await.unwrap();
-        let first = SessionToken::generate().unwrap();
-        store
-            .create_exclusive(&first.key(), &session("oONE", None, 600))
-            .await
-            .unwrap();
-        let second = SessionToken::generate().unwrap();
-        store
-            .create_exclusive(&second.key(), &session("oONE", None, 600))
-            .await
-            .unwrap();
+        let first = log_in(&store, &session("oONE", None, 600), true).await;
+        let second = log_in(&store, &session("oONE", None, 600), true).await;
         for token in [&expired, &logged_out, &first] {
             let bearer = format!("Bearer {}", token.expose());
             assert_eq!(authorizer.decide(Some(&bearer), deadline()).await, Ok(None));
@@ -553,10 +557,7 @@ mod tests {
     struct DownStore;
 
     impl SessionStore for DownStore {
-        async fn create(&self, _: &TokenKey, _: &Session) -> Result<(), StoreError> {
-            Err(StoreError::Unavailable("down".into()))
-        }
-        async fn create_exclusive(&self, _: &TokenKey, _: &Session) -> Result<(), StoreError> {
+        async fn login(&self, _: &LoginWrite<'_>) -> Result<LoginOutcome, StoreError> {
             Err(StoreError::Unavailable("down".into()))
         }
         async fn get(&self, _: &TokenKey) -> Result<Option<Session>, StoreError> {

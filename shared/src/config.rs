@@ -105,6 +105,34 @@ fn session_ttl(env: &impl Lookup) -> Result<i64, ConfigError> {
     }
 }
 
+/// The login log: `LOGIN_LOG_TABLE` (none: no log) and
+/// `LOGIN_LOG_RETENTION_DAYS` (1 to 3650, 180 by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginLogConfig {
+    pub table: Option<String>,
+    pub retention_days: i64,
+}
+
+impl LoginLogConfig {
+    pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
+        let retention_days = match optional(env, "LOGIN_LOG_RETENTION_DAYS") {
+            None => crate::login_log::DEFAULT_RETENTION_DAYS,
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|days| (1..=3650).contains(days))
+                .ok_or(ConfigError::Invalid {
+                    name: "LOGIN_LOG_RETENTION_DAYS",
+                    reason: "must be a whole number of days from 1 to 3650",
+                })?,
+        };
+        Ok(Self {
+            table: optional(env, "LOGIN_LOG_TABLE"),
+            retention_days,
+        })
+    }
+}
+
 /// Two variables that go together: both, or (when `optional`) neither. Half a
 /// pair is a mistake, not a choice, and is named.
 fn pair(
@@ -163,6 +191,7 @@ pub struct LoginConfig {
     pub api_base: String,
     /// `SINGLE_SESSION`: one active session per openid, default true.
     pub single_session: bool,
+    pub login_log: LoginLogConfig,
 }
 
 impl LoginConfig {
@@ -172,6 +201,7 @@ impl LoginConfig {
         let single_session = flag(env, "SINGLE_SESSION", true)?;
         Ok(Self {
             single_session,
+            login_log: LoginLogConfig::from_env(env)?,
             appid: required(env, "WECHAT_APPID")?,
             secret_id: required(env, "WECHAT_SECRET_ID")?,
             table: required(env, "SESSION_TABLE")?,
@@ -189,6 +219,8 @@ pub struct DecryptPhoneConfig {
     pub watermark_max_age_seconds: Option<u64>,
     /// Phone by code; `None` without `WECHAT_SECRET_ID`.
     pub access_token: Option<AccessTokenConfig>,
+    /// `BIND_PHONE`: store the number on the account, default true.
+    pub bind_phone: bool,
 }
 
 impl DecryptPhoneConfig {
@@ -206,6 +238,7 @@ impl DecryptPhoneConfig {
             appid,
             table: required(env, "SESSION_TABLE")?,
             watermark_max_age_seconds: (max_age > 0).then_some(max_age),
+            bind_phone: flag(env, "BIND_PHONE", true)?,
         })
     }
 }
@@ -215,6 +248,7 @@ pub struct CheckSessionConfig {
     pub table: String,
     /// `?verify=wechat`; `None` without `WECHAT_APPID` and `WECHAT_SECRET_ID`.
     pub access_token: Option<AccessTokenConfig>,
+    pub login_log: LoginLogConfig,
 }
 
 impl CheckSessionConfig {
@@ -222,7 +256,15 @@ impl CheckSessionConfig {
         Ok(Self {
             table: required(env, "SESSION_TABLE")?,
             access_token: AccessTokenConfig::optional_pair(env)?,
+            login_log: LoginLogConfig::from_env(env)?,
         })
+    }
+
+    /// The appid for log entries, when the function has one.
+    pub fn appid(&self) -> Option<&str> {
+        self.access_token
+            .as_ref()
+            .map(|config| config.appid.as_str())
     }
 }
 

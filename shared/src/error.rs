@@ -29,6 +29,9 @@ pub enum ApiError {
     SessionKeyInvalid,
     #[error("login blocked")]
     LoginBlocked,
+    /// The operator disabled the account: no login, no refresh.
+    #[error("account disabled")]
+    AccountDisabled,
     /// 404: no route at this path.
     #[error("not found")]
     NotFound,
@@ -57,7 +60,7 @@ impl ApiError {
             | Self::Unauthorized(_)
             | Self::SignatureMismatch
             | Self::SessionKeyInvalid => 401,
-            Self::LoginBlocked => 403,
+            Self::LoginBlocked | Self::AccountDisabled => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::PayloadTooLarge => 413,
@@ -77,6 +80,7 @@ impl ApiError {
             Self::SignatureMismatch => "signature_mismatch",
             Self::SessionKeyInvalid => "session_key_invalid",
             Self::LoginBlocked => "login_blocked",
+            Self::AccountDisabled => "account_disabled",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
@@ -96,7 +100,8 @@ impl ApiError {
             Self::SignatureMismatch => "The rawData signature does not match this session's session_key, which a later wx.login may have refreshed: log in again and fetch the user info anew.".into(),
             Self::SessionKeyInvalid => "WeChat no longer holds this session's session_key: log in again with wx.login.".into(),
             Self::LoginBlocked => "WeChat refused this login because it judged the user high-risk (errcode 40226).".into(),
-            Self::NotFound => "No route serves this path: the API serves POST /login, POST /phone, POST /open-data, GET, POST, DELETE /session and GET /me.".into(),
+            Self::AccountDisabled => "This account has been disabled by the app's operator: it cannot log in. Contact the app's support.".into(),
+            Self::NotFound => "No route serves this path: the API serves POST /login, POST /phone, POST /open-data, GET, POST, DELETE /session, GET, DELETE /account and GET /me.".into(),
             Self::MethodNotAllowed { allowed } => format!("This route serves only {allowed}."),
             Self::PayloadTooLarge => "The request body is over 16384 bytes.".into(),
             Self::DecryptFailed => "The data could not be decrypted with this session's session_key, which a later wx.login may have refreshed: log in again, then request the data anew.".into(),

@@ -5,6 +5,8 @@
 //! behind `SessionStore`, `TokenCache`, `SecretSource` and `WeChatApi`.
 
 pub mod access_token;
+pub mod account;
+pub mod admin;
 pub mod api;
 pub mod authorizer;
 pub mod aws;
@@ -15,6 +17,8 @@ pub mod deadline;
 pub mod edge;
 pub mod error;
 pub mod handlers;
+pub mod login_log;
+pub mod memory;
 pub mod metrics;
 pub mod phone;
 pub mod redact;

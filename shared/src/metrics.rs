@@ -37,6 +37,10 @@ pub enum Metric {
     /// A login's session write whose answer was lost (timed out, or failed in
     /// transit) was found committed by the read that followed: answered 200.
     SessionWriteConfirmed,
+    /// Accounts created by a first login.
+    AccountsCreated,
+    /// Accounts deleted (`DELETE /account`).
+    AccountsDeleted,
     /// Authorizer answers; dimension `Decision` (`allow` or `deny`).
     AuthorizerDecisions,
     /// Authorizer invocations failed because the table could not be read.
@@ -53,6 +57,8 @@ impl Metric {
             Self::ForcedRefreshRefused => "ForcedRefreshRefused",
             Self::CodeSpentByOurRetry => "CodeSpentByOurRetry",
             Self::SessionWriteConfirmed => "SessionWriteConfirmed",
+            Self::AccountsCreated => "AccountsCreated",
+            Self::AccountsDeleted => "AccountsDeleted",
             Self::AuthorizerDecisions => "AuthorizerDecisions",
             Self::AuthorizerErrors => "AuthorizerErrors",
         }

@@ -1,14 +1,16 @@
 //! Sessions and where they are kept.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tracing::{error, warn};
 
+pub use crate::memory::MemorySessionStore;
+
+use crate::account::UserId;
 use crate::deadline::Deadline;
+use crate::login_log::LogEntry;
 use crate::redact::SessionKey;
 use crate::token::{SessionToken, TokenKey};
 use crate::upstream::{Upstream, UpstreamError};
@@ -16,6 +18,8 @@ use crate::upstream::{Upstream, UpstreamError};
 /// What login learned from WeChat, kept server-side under the token's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
+    /// The account's id.
+    pub user_id: UserId,
     pub openid: String,
     pub unionid: Option<String>,
     pub session_key: SessionKey,
@@ -41,6 +45,7 @@ impl Session {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Caller {
+    pub user_id: UserId,
     pub openid: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unionid: Option<String>,
@@ -50,6 +55,7 @@ pub struct Caller {
 impl From<&Session> for Caller {
     fn from(session: &Session) -> Self {
         Self {
+            user_id: session.user_id.clone(),
             openid: session.openid.clone(),
             unionid: session.unionid.clone(),
             expires_at: session.expires_at,
@@ -136,6 +142,39 @@ pub enum Access {
     Write,
 }
 
+/// What one login writes: its session and, in the same atomic step, the
+/// user's account (created by the first login, updated by every later one).
+#[derive(Debug, Clone, Copy)]
+pub struct LoginWrite<'a> {
+    pub key: &'a TokenKey,
+    /// The new session. Its `user_id` is the one a first login gives the new
+    /// account; the store writes the existing account's instead.
+    pub session: &'a Session,
+    /// One active session per user (`SINGLE_SESSION`): the login revokes the
+    /// user's other sessions. WeChat keeps one valid session_key per user, so
+    /// only the newest session can still decrypt; concurrent logins of one user
+    /// leave exactly one valid session.
+    pub single_session: bool,
+    /// The login's log entry, written with it (the store fills in the userId);
+    /// a session this login revokes gets a `revoked` entry like it. Written
+    /// only where the store keeps a login log.
+    pub log: Option<&'a LogEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    LoggedIn {
+        user_id: UserId,
+        /// This login created the account.
+        new_user: bool,
+        /// The account's unionid after the login.
+        unionid: Option<String>,
+    },
+    /// The operator disabled the account: nothing was written but the
+    /// refusal's log entry (`login_refused`).
+    Disabled { user_id: UserId },
+}
+
 pub trait SessionStore: Send + Sync + 'static {
     /// Opens the connection (TCP, TLS, credentials, endpoint) during init, so the
     /// first request does not pay for it. Best effort: failures are ignored.
@@ -143,22 +182,14 @@ pub trait SessionStore: Send + Sync + 'static {
         async {}
     }
 
-    /// Writes a new session; never overwrites an existing key.
-    fn create(
+    /// Writes a login: the new session (never over an existing key:
+    /// `AlreadyExists`), the account, and the log entry. Concurrent first logins
+    /// of one openid create exactly one account, and exactly one of them is
+    /// `new_user`.
+    fn login(
         &self,
-        key: &TokenKey,
-        session: &Session,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Writes a new session and, in the same atomic step, revokes the openid's
-    /// previous one: WeChat keeps one valid session_key per user, so only the
-    /// newest session can still decrypt. Concurrent logins of one user leave
-    /// exactly one valid session. Never overwrites an existing key.
-    fn create_exclusive(
-        &self,
-        key: &TokenKey,
-        session: &Session,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        login: &LoginWrite<'_>,
+    ) -> impl Future<Output = Result<LoginOutcome, StoreError>> + Send;
 
     /// Deletes a session (logout); deleting a missing one is not an error.
     fn delete(&self, key: &TokenKey) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -188,12 +219,11 @@ impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
         (**self).warm_up(access)
     }
 
-    fn create(
+    fn login(
         &self,
-        key: &TokenKey,
-        session: &Session,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).create(key, session)
+        login: &LoginWrite<'_>,
+    ) -> impl Future<Output = Result<LoginOutcome, StoreError>> + Send {
+        (**self).login(login)
     }
 
     fn get(
@@ -213,80 +243,15 @@ impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
     ) -> impl Future<Output = Result<Option<Caller>, StoreError>> + Send {
         (**self).caller(key)
     }
-
-    fn create_exclusive(
-        &self,
-        key: &TokenKey,
-        session: &Session,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).create_exclusive(key, session)
-    }
-}
-
-/// Sessions in process memory: for unit tests and local runs, lost on restart.
-#[derive(Debug, Default)]
-pub struct MemorySessionStore {
-    sessions: Mutex<HashMap<TokenKey, Session>>,
-}
-
-impl MemorySessionStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Stores `session` under a fresh token and returns the token: a live
-    /// session without a login, for benchmarks, fuzzing and tests.
-    pub fn insert_new(&self, session: Session) -> Result<SessionToken, getrandom::Error> {
-        let token = SessionToken::generate()?;
-        self.lock().insert(token.key(), session);
-        Ok(token)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenKey, Session>> {
-        // A poisoned map still holds consistent entries: every write is one insert.
-        self.sessions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl SessionStore for MemorySessionStore {
-    async fn create(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
-        let mut sessions = self.lock();
-        if sessions.contains_key(key) {
-            return Err(StoreError::AlreadyExists);
-        }
-        sessions.insert(key.clone(), session.clone());
-        Ok(())
-    }
-
-    async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
-        Ok(self.lock().get(key).cloned())
-    }
-
-    async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
-        self.lock().remove(key);
-        Ok(())
-    }
-
-    async fn create_exclusive(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
-        let mut sessions = self.lock();
-        if sessions.contains_key(key) {
-            return Err(StoreError::AlreadyExists);
-        }
-        sessions.retain(|_, other| other.openid != session.openid);
-        sessions.insert(key.clone(), session.clone());
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token::SessionToken;
 
     fn session(expires_at: i64) -> Session {
         Session {
+            user_id: UserId::parse("u_AAAAAAAAAAAAAAAAAAAAAA").unwrap(),
             openid: "o1".into(),
             unionid: None,
             session_key: SessionKey::new("k"),
@@ -302,22 +267,5 @@ mod tests {
         assert!(!s.is_live(100));
         assert_eq!(s.seconds_left(40), 60);
         assert_eq!(s.seconds_left(400), 0);
-    }
-
-    #[tokio::test]
-    async fn memory_store_never_overwrites() {
-        let store = MemorySessionStore::new();
-        let key = SessionToken::generate().unwrap().key();
-        store.create(&key, &session(1)).await.unwrap();
-        assert_eq!(
-            store.create(&key, &session(2)).await,
-            Err(StoreError::AlreadyExists)
-        );
-        assert_eq!(store.get(&key).await.unwrap(), Some(session(1)));
-        let other = SessionToken::generate().unwrap().key();
-        assert_eq!(store.get(&other).await.unwrap(), None);
-
-        let token = store.insert_new(session(3)).unwrap();
-        assert_eq!(store.get(&token.key()).await.unwrap(), Some(session(3)));
     }
 }

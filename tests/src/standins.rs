@@ -78,6 +78,39 @@ impl StandIns {
         name
     }
 
+    /// A fresh login log table as the template defines it (userId + at, on
+    /// demand). TTL off, as for the session table.
+    pub async fn create_log_table(&self) -> String {
+        let name = crate::unique("login-log");
+        let key = |name: &str, key_type: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .expect("key schema")
+        };
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition")
+        };
+        self.dynamodb_client()
+            .await
+            .create_table()
+            .table_name(&name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute("userId"))
+            .attribute_definitions(attribute("at"))
+            .key_schema(key("userId", KeyType::Hash))
+            .key_schema(key("at", KeyType::Range))
+            .send()
+            .await
+            .expect("create the login log table in DynamoDB Local");
+        name
+    }
+
     /// A fresh secret in moto; returns its ARN.
     pub async fn create_secret(&self, value: &str) -> String {
         let out = self

@@ -25,6 +25,9 @@ pub struct World {
     pub standins: StandIns,
     pub wechat: WeChatSim,
     pub table: String,
+    /// The login log table: in every function's environment, and where
+    /// `store()` writes its entries.
+    pub log_table: String,
     pub secret_arn: String,
     pub appsecret: String,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -38,12 +41,14 @@ impl World {
             .await
             .expect("WeChat simulator on loopback");
         let table = standins.create_table().await;
+        let log_table = standins.create_log_table().await;
         let secret_arn = standins.create_secret(&appsecret).await;
         let dynamodb = standins.dynamodb_client().await;
         Self {
             standins,
             wechat,
             table,
+            log_table,
             secret_arn,
             appsecret,
             dynamodb,
@@ -52,6 +57,32 @@ impl World {
 
     pub async fn store(&self) -> DynamoSessionStore {
         DynamoSessionStore::from_client(self.dynamodb.clone(), self.table.clone())
+            .with_login_log(Some(self.log_table.clone()))
+    }
+
+    /// Every item of a table (a Scan, as an auditor would read it).
+    pub async fn scan(
+        &self,
+        table: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("Scan on DynamoDB Local");
+            items.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return items;
+            }
+        }
     }
 
     pub async fn secrets(&self) -> SecretsManagerSource {
@@ -123,6 +154,7 @@ impl World {
             ("WECHAT_APPID", APPID.into()),
             ("WECHAT_SECRET_ID", self.secret_arn.clone()),
             ("SESSION_TABLE", self.table.clone()),
+            ("LOGIN_LOG_TABLE", self.log_table.clone()),
             ("WECHAT_API_BASE", self.wechat.base.clone()),
             ("AWS_ENDPOINT_URL_DYNAMODB", self.standins.dynamodb.clone()),
             (
@@ -149,6 +181,7 @@ pub fn login_with<S: SessionStore, K: SecretSource>(
             appid: appid.into(),
             session_ttl_seconds: 600,
             retry: World::retry(),
+            log_retention_days: 180,
         },
     )
 }

@@ -304,13 +304,13 @@ async fn me_answers_from_the_authorizer_context() {
         .header("x-openid", "oFORGED")
         .build();
     let live = wxauth::session::epoch_seconds() + 600;
-    event["requestContext"]["authorizer"] =
-        json!({"lambda": {"openid": issued.openid, "unionid": "uME", "expiresAt": live}});
+    let user_id = "u_AAAAAAAAAAAAAAAAAAAAAA";
+    event["requestContext"]["authorizer"] = json!({"lambda": {"userId": user_id, "openid": issued.openid, "unionid": "uME", "expiresAt": live}});
     let answer = invoke_event(&check, &event, None).await;
     assert_eq!(answer.status, 200, "{}", answer.raw);
     assert_eq!(
         answer.body,
-        json!({"openid": issued.openid, "unionid": "uME"})
+        json!({"userId": user_id, "openid": issued.openid, "unionid": "uME"})
     );
     // A cached Allow that outlived its session (or a context without expiresAt).
     let ended = wxauth::session::epoch_seconds() - 1;
@@ -334,13 +334,16 @@ async fn me_answers_from_the_authorizer_context() {
         "requestContext": {
             "path": "/prod/me", "stage": "prod", "httpMethod": "GET", "requestId": "id",
             "resourcePath": "/me", "accountId": "123456789012", "apiId": "abc123", "identity": {},
-            "authorizer": {"principalId": issued.openid, "openid": issued.openid, "expiresAt": live.to_string()}
+            "authorizer": {"principalId": issued.openid, "userId": user_id, "openid": issued.openid, "expiresAt": live.to_string()}
         },
         "isBase64Encoded": false
     });
     let answer = invoke_event(&check, &rest, None).await;
     assert_eq!(answer.status, 200, "{}", answer.raw);
-    assert_eq!(answer.body, json!({"openid": issued.openid}));
+    assert_eq!(
+        answer.body,
+        json!({"userId": user_id, "openid": issued.openid})
+    );
     let mut stale = rest.clone();
     stale["requestContext"]["authorizer"]["expiresAt"] = json!(ended.to_string());
     let answer = invoke_event(&check, &stale, None).await;

@@ -186,17 +186,17 @@ async fn concurrent_logins_of_one_user_leave_exactly_one_valid_session() {
     }
     eprintln!("{LOGINS} concurrent logins of one user: {valid} valid session(s) left");
     assert_eq!(valid, 1, "exactly one session survives");
-    // And it is the one the owner item names.
-    let owner = world
-        .item(&format!("openid#{openid}"))
+    // And it is the one session the account lists, under the one account.
+    let account = world
+        .item(&format!("{}{openid}", wxauth::aws::ACCOUNT_PREFIX))
         .await
-        .expect("owner item");
-    let current = owner["current"].as_s().unwrap();
+        .expect("account item");
+    let listed: Vec<&String> = account["sessions"].as_m().unwrap().keys().collect();
     let survivor = tokens
         .iter()
-        .find(|t| SessionToken::parse(t).unwrap().key().as_str() == current);
+        .find(|t| listed == [SessionToken::parse(t).unwrap().key().as_str()]);
     assert!(
         survivor.is_some(),
-        "the owner item points at the surviving session"
+        "the account lists exactly the surviving session: {listed:?}"
     );
 }

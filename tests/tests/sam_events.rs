@@ -135,13 +135,31 @@ async fn sam_local_events_drive_the_handlers() {
     let token = SessionToken::parse(&text("token")).unwrap();
     let now = epoch_seconds();
     let session = Session {
+        user_id: wxauth::account::UserId::parse(&text("userId")).unwrap(),
         openid: text("openid"),
         unionid: None,
         session_key: SessionKey::new(text("sessionKey")),
         created_at: now,
         expires_at: now + 600,
     };
-    store.create(&token.key(), &session).await.unwrap();
+    // Put as infra/local_dynamodb.py puts it: a session item, no login (a
+    // login's transaction token, derived from this fixed key, would be reused
+    // by every run against the same DynamoDB Local).
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    world
+        .dynamodb
+        .put_item()
+        .table_name(&world.table)
+        .item("pk", S(token.key().as_str().to_owned()))
+        .item("userId", S(session.user_id.to_string()))
+        .item("openid", S(session.openid.clone()))
+        .item("sessionKey", S(session.session_key.expose().to_owned()))
+        .item("createdAt", N(session.created_at.to_string()))
+        .item("expiresAt", N(session.expires_at.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(store.get(&token.key()).await.unwrap(), Some(session));
 
     let check = CheckSession::new(world.store().await);
     // infra/env.json turns the watermark age check off for sam local: the event's

@@ -2,7 +2,8 @@
 //! DynamoDB, Secrets Manager and WeChat are opened and the appsecret fetched
 //! during init, so from the very first request on there is no new connection,
 //! no Secrets Manager call, and exactly the calls each route needs (login: 1
-//! WeChat call + 1 PutItem; check-session and decrypt-phone: 1 GetItem; phone by
+//! WeChat call + 1 GetItem of the account + 1 TransactWriteItems; check-session
+//! and decrypt-phone: 1 GetItem, plus the phone binding's UpdateItem; phone by
 //! code: 1 GetItem + 1 getuserphonenumber, the access token kept in process).
 //! Counted at the stand-ins through counting proxies, with the release binaries.
 
@@ -93,7 +94,8 @@ async fn login_warm_path_reuses_connections_and_the_cached_secret() {
         "no new DynamoDB connection"
     );
     // One active session per user (the default): each login reads the user's
-    // current session and replaces it in one transaction.
+    // account and, in one transaction, writes the session, updates the account
+    // and deletes the session it replaces.
     assert_eq!(db2.op("GetItem"), WARM_CALLS, "one GetItem per login");
     assert_eq!(
         db2.op("TransactWriteItems"),
@@ -165,10 +167,16 @@ async fn session_and_phone_make_exactly_one_get_item_per_request() {
         warm.connections, first.connections,
         "no new DynamoDB connection"
     );
+    // POST /phone binds the number to the account: its one write.
+    assert_eq!(
+        warm.op("UpdateItem") - first.op("UpdateItem"),
+        WARM_CALLS,
+        "one UpdateItem per phone number bound"
+    );
     assert_eq!(
         warm.operations.len(),
-        1,
-        "GetItem only: {:?}",
+        2,
+        "GetItem and the binding's UpdateItem only: {:?}",
         warm.operations
     );
     assert_eq!(
@@ -178,8 +186,11 @@ async fn session_and_phone_make_exactly_one_get_item_per_request() {
     );
 }
 
+/// A warm login, with or without one session per user: one consistent
+/// GetItem of the account, one TransactWriteItems (the session, the account,
+/// the log entry), nothing else and no new connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_single_session_a_login_is_one_put_item() {
+async fn without_single_session_a_login_is_one_read_and_one_transaction() {
     let Counted {
         world,
         dynamodb,
@@ -199,15 +210,18 @@ async fn without_single_session_a_login_is_one_put_item() {
         assert_eq!(status, 200, "{body}");
     }
     let after = dynamodb.counts();
+    for operation in ["GetItem", "TransactWriteItems"] {
+        assert_eq!(
+            after.op(operation) - at_init.op(operation),
+            WARM_CALLS,
+            "one {operation} per login: {:?}",
+            after.operations
+        );
+    }
     assert_eq!(
-        after.op("PutItem") - at_init.op("PutItem"),
-        WARM_CALLS,
-        "one PutItem per login"
-    );
-    assert_eq!(
-        after.operations.len(),
-        1,
-        "PutItem only: {:?}",
+        after.op("PutItem"),
+        at_init.op("PutItem"),
+        "no other write: {:?}",
         after.operations
     );
     assert_eq!(after.connections, at_init.connections);

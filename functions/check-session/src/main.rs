@@ -5,7 +5,7 @@ use wxauth::aws::{DynamoSessionStore, load_sdk_config, shared_access_tokens};
 use wxauth::config::{CheckSessionConfig, ProcessEnv};
 use wxauth::edge::lambda::run;
 use wxauth::edge::startup::{init_logging, or_exit};
-use wxauth::handlers::CheckSession;
+use wxauth::handlers::{CheckSession, LogSettings};
 use wxauth::session::{Access, SessionStore};
 
 #[tokio::main(flavor = "current_thread")]
@@ -13,11 +13,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
     let config = or_exit("check-session", CheckSessionConfig::from_env(&ProcessEnv));
     let sdk = load_sdk_config().await;
-    let store = DynamoSessionStore::new(&sdk, config.table);
+    let log = LogSettings {
+        appid: config.appid().map(str::to_owned),
+        retention_days: config.login_log.retention_days,
+    };
+    let store = DynamoSessionStore::new(&sdk, config.table).with_login_log(config.login_log.table);
     let tokens = or_exit(
         "check-session",
         shared_access_tokens(&sdk, &store, config.access_token),
     );
     store.warm_up(Access::Read).await;
-    run(CheckSession::new(store).with_wechat(tokens)).await
+    run(CheckSession::new(store)
+        .with_wechat(tokens)
+        .with_log_settings(log))
+    .await
 }

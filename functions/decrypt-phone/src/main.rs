@@ -21,6 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     store.warm_up(Access::Read).await;
     let phone = DecryptPhone::new(store, config.appid)
         .with_watermark_max_age(config.watermark_max_age_seconds)
+        .with_bind_phone(config.bind_phone)
         .with_wechat(tokens);
     run(phone).await
 }

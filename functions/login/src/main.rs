@@ -17,13 +17,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         HttpWeChat::new(&config.api_base, HttpWeChat::CONNECT_TIMEOUT),
     );
     let login = Login::new(
-        DynamoSessionStore::new(&sdk, config.table),
+        DynamoSessionStore::new(&sdk, config.table).with_login_log(config.login_log.table),
         wechat,
         SecretsManagerSource::new(&sdk, config.secret_id),
         LoginSettings {
             appid: config.appid,
             session_ttl_seconds: config.session_ttl_seconds,
             retry: RetryPolicy::default(),
+            log_retention_days: config.login_log.retention_days,
         },
     );
     let login = login.with_single_session(config.single_session);

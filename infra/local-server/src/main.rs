@@ -25,7 +25,8 @@ use wxauth::config::{LocalConfig, ProcessEnv};
 use wxauth::edge::startup::{init_logging, or_exit};
 use wxauth::edge::{checked, respond, respond_with};
 use wxauth::error::ApiError;
-use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
+use wxauth::handlers::{CheckSession, DecryptPhone, LogSettings, Login, LoginSettings};
+use wxauth::login_log::DEFAULT_RETENTION_DAYS;
 use wxauth::redact::AppSecret;
 use wxauth::secret::StaticSecret;
 use wxauth::session::MemorySessionStore;
@@ -58,7 +59,7 @@ impl Handler for App {
         match route {
             Route::Login => self.login.handle(route, request).await,
             Route::Phone | Route::OpenData => self.phone.handle(route, request).await,
-            Route::Session => self.check.handle(route, request).await,
+            Route::Session | Route::Account => self.check.handle(route, request).await,
             // What API Gateway does before GET /me reaches check-session: the
             // authorizer's decision on the Authorization header, as its context.
             Route::Me => {
@@ -165,7 +166,12 @@ async fn app(config: LocalConfig) -> App {
     };
     App {
         phone: DecryptPhone::new(Arc::clone(&store), appid.clone()).with_wechat(tokens()),
-        check: CheckSession::new(Arc::clone(&store)).with_wechat(tokens()),
+        check: CheckSession::new(Arc::clone(&store))
+            .with_wechat(tokens())
+            .with_log_settings(LogSettings {
+                appid: Some(appid.clone()),
+                retention_days: DEFAULT_RETENTION_DAYS,
+            }),
         authorizer: Authorizer::new(Arc::clone(&store)),
         login: Login::new(
             Arc::clone(&store),
@@ -175,6 +181,7 @@ async fn app(config: LocalConfig) -> App {
                 appid: appid.clone(),
                 session_ttl_seconds: ttl,
                 retry: RetryPolicy::default(),
+                log_retention_days: DEFAULT_RETENTION_DAYS,
             },
         )
         .with_single_session(single_session),
@@ -200,7 +207,9 @@ fn print_simulator_banner(base: &str) {
   - POST /dev/user-info {{\"nickName\": \"...\"}} with the bearer token returns
     rawData + signature, as wx.getUserInfo would, for POST /session
   - GET /me with the bearer token: who is calling, as the authorizer decides
- Sessions live in memory and vanish when the server stops.
+  - GET /account, DELETE /account: the caller's account (kept in memory)
+ Sessions, accounts and the login log live in memory and vanish when the
+ server stops.
 ================================================================================"
     );
 }

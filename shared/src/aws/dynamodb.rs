@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::backoff::full_jitter;
+use crate::account::UserId;
 use crate::redact::SessionKey;
-use crate::session::{Access, Caller, Session, SessionStore, StoreError};
+use crate::session::{Access, Caller, LoginOutcome, LoginWrite, Session, SessionStore, StoreError};
 use crate::token::TokenKey;
 
 /// A key no session can have (sessions are 64 hex digits): login's warm-up put,
@@ -50,6 +50,8 @@ pub(super) async fn put_if(put: PutItemFluentBuilder) -> Result<bool, StoreError
 pub struct DynamoSessionStore {
     pub(super) client: Client,
     pub(super) table: String,
+    /// The login log table (`LOGIN_LOG_TABLE`), when one is kept.
+    pub(super) log_table: Option<String>,
 }
 
 impl DynamoSessionStore {
@@ -58,7 +60,17 @@ impl DynamoSessionStore {
     }
 
     pub fn from_client(client: Client, table: String) -> Self {
-        Self { client, table }
+        Self {
+            client,
+            table,
+            log_table: None,
+        }
+    }
+
+    /// Writes login log entries to `log_table` (none when `None`).
+    pub fn with_login_log(mut self, log_table: Option<String>) -> Self {
+        self.log_table = log_table;
+        self
     }
 }
 
@@ -84,17 +96,8 @@ impl SessionStore for DynamoSessionStore {
         }
     }
 
-    async fn create(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(Self::session_item(key, session)))
-            .condition_expression("attribute_not_exists(pk)");
-        match put_if(put).await? {
-            true => Ok(()),
-            false => Err(StoreError::AlreadyExists),
-        }
+    async fn login(&self, login: &LoginWrite<'_>) -> Result<LoginOutcome, StoreError> {
+        super::accounts::login(self, login).await
     }
 
     async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
@@ -106,23 +109,6 @@ impl SessionStore for DynamoSessionStore {
             .await
             .map(|_| ())
             .map_err(|err| unavailable(&err))
-    }
-
-    async fn create_exclusive(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
-        for round in 0..EXCLUSIVE_ATTEMPTS {
-            match self.try_create_exclusive(key, session, round).await {
-                Ok(()) => return Ok(()),
-                Err(Exclusive::Failed(err)) => return Err(err),
-                Err(Exclusive::Contended) => {
-                    // Spread the contenders out so the next round has a winner.
-                    let pause = full_jitter(CONTENTION_BACKOFF, round, CONTENTION_BACKOFF_CAP);
-                    tokio::time::sleep(pause).await;
-                }
-            }
-        }
-        Err(StoreError::Unavailable(format!(
-            "{EXCLUSIVE_ATTEMPTS} concurrent logins of one user kept conflicting"
-        )))
     }
 
     async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
@@ -165,23 +151,19 @@ impl DynamoSessionStore {
 /// What the authorizer reads of a session item, and all its IAM policy allows
 /// besides the key `pk` (template.yaml, AuthorizerFunction; pinned by
 /// tests/template_policy.py and by tests/tests/authorizer.rs).
-pub const CALLER_ATTRIBUTES: [&str; 3] = ["openid", "unionid", "expiresAt"];
-
-/// The item naming an openid's current session: `pk` = this prefix + openid.
-/// Session keys are 64 hex digits, so the two kinds of item never collide.
-const OWNER_PREFIX: &str = "openid#";
-/// Concurrent logins of one user retry the transaction up to this many times
-/// (each round lets one of them through); the request deadline bounds it too.
-/// Only contention is retried here: throttling and other errors have had the
-/// SDK's own retries already.
-const EXCLUSIVE_ATTEMPTS: u32 = 32;
-const CONTENTION_BACKOFF: std::time::Duration = std::time::Duration::from_millis(2);
-const CONTENTION_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_millis(50);
+pub const CALLER_ATTRIBUTES: [&str; 4] = ["userId", "openid", "unionid", "expiresAt"];
 
 impl DynamoSessionStore {
-    fn session_item(key: &TokenKey, session: &Session) -> HashMap<String, AttributeValue> {
+    pub(super) fn session_item(
+        key: &TokenKey,
+        session: &Session,
+    ) -> HashMap<String, AttributeValue> {
         let mut item = HashMap::from([
             ("pk".to_owned(), AttributeValue::S(key.as_str().to_owned())),
+            (
+                "userId".to_owned(),
+                AttributeValue::S(session.user_id.as_str().to_owned()),
+            ),
             (
                 "openid".to_owned(),
                 AttributeValue::S(session.openid.clone()),
@@ -204,131 +186,20 @@ impl DynamoSessionStore {
         }
         item
     }
-
-    /// One attempt: read the openid's current session, then in one transaction
-    /// write the new session, point the owner item at it (only if it still
-    /// points where we read) and delete the previous session.
-    async fn try_create_exclusive(
-        &self,
-        key: &TokenKey,
-        session: &Session,
-        round: u32,
-    ) -> Result<(), Exclusive> {
-        use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
-        let owner_pk = format!("{OWNER_PREFIX}{}", session.openid);
-        let owner = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(owner_pk.clone()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| Exclusive::Failed(unavailable(&err)))?;
-        let previous = owner
-            .item
-            .as_ref()
-            .and_then(|item| item.get("current"))
-            .and_then(|v| v.as_s().ok())
-            .cloned();
-        let build = |put: Put| TransactWriteItem::builder().put(put).build();
-        let session_put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(Self::session_item(key, session)))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|err| Exclusive::Failed(StoreError::Unavailable(err.to_string())))?;
-        let mut owner_put = Put::builder()
-            .table_name(&self.table)
-            .item("pk", AttributeValue::S(owner_pk))
-            .item("openid", AttributeValue::S(session.openid.clone()))
-            .item("current", AttributeValue::S(key.as_str().to_owned()))
-            .item(
-                "expiresAt",
-                AttributeValue::N(session.expires_at.to_string()),
-            );
-        owner_put = match &previous {
-            Some(previous) => owner_put
-                .condition_expression("#current = :previous")
-                .expression_attribute_names("#current", "current")
-                .expression_attribute_values(":previous", AttributeValue::S(previous.clone())),
-            None => owner_put.condition_expression("attribute_not_exists(pk)"),
-        };
-        let owner_put = owner_put
-            .build()
-            .map_err(|err| Exclusive::Failed(StoreError::Unavailable(err.to_string())))?;
-        // Idempotent per round: a request the SDK sends again after a lost
-        // answer is not applied twice (each round's items differ, so each
-        // round has its own token).
-        let request_token = format!("{}-{round:03}", &key.as_str()[..32]);
-        let mut transaction = self
-            .client
-            .transact_write_items()
-            .client_request_token(request_token)
-            .transact_items(build(session_put))
-            .transact_items(build(owner_put));
-        if let Some(previous) = previous {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(previous))
-                .build()
-                .map_err(|err| Exclusive::Failed(StoreError::Unavailable(err.to_string())))?;
-            transaction =
-                transaction.transact_items(TransactWriteItem::builder().delete(delete).build());
-        }
-        match transaction.send().await {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                let reasons: Vec<Option<String>> = match err.as_service_error() {
-                    Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e)) => {
-                        e.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect()
-                    }
-                    // The request token, derived from the session's key, was used
-                    // by another transaction: the key is taken, draw another token.
-                    Some(e) if e.is_idempotent_parameter_mismatch_exception() => {
-                        return Err(Exclusive::Failed(StoreError::AlreadyExists));
-                    }
-                    _ => return Err(Exclusive::Failed(unavailable(&err))),
-                };
-                let code = |i: usize| reasons.get(i).and_then(|r| r.as_deref());
-                if code(0) == Some("ConditionalCheckFailed") {
-                    Err(Exclusive::Failed(StoreError::AlreadyExists))
-                } else if code(1) == Some("ConditionalCheckFailed")
-                    || reasons
-                        .iter()
-                        .any(|r| r.as_deref() == Some("TransactionConflict"))
-                {
-                    // The owner moved on (a concurrent login) or another
-                    // transaction touched the same items: try another round.
-                    Err(Exclusive::Contended)
-                } else {
-                    // Throttling and anything else: the SDK retried already.
-                    Err(Exclusive::Failed(StoreError::Refused(format!(
-                        "transaction cancelled: {reasons:?}"
-                    ))))
-                }
-            }
-        }
-    }
-}
-
-enum Exclusive {
-    Failed(StoreError),
-    Contended,
 }
 
 /// An item's attributes, read as the domain's types.
-struct Fields<'a>(&'a HashMap<String, AttributeValue>);
+pub(super) struct Fields<'a>(pub(super) &'a HashMap<String, AttributeValue>);
 
 impl Fields<'_> {
-    fn text(&self, name: &'static str) -> Result<String, StoreError> {
+    pub(super) fn text(&self, name: &'static str) -> Result<String, StoreError> {
         match self.0.get(name) {
             Some(AttributeValue::S(s)) => Ok(s.clone()),
             _ => Err(StoreError::Malformed(format!("{name} is not a string"))),
         }
     }
 
-    fn number(&self, name: &'static str) -> Result<i64, StoreError> {
+    pub(super) fn number(&self, name: &'static str) -> Result<i64, StoreError> {
         match self.0.get(name) {
             Some(AttributeValue::N(n)) => n
                 .parse::<i64>()
@@ -336,11 +207,17 @@ impl Fields<'_> {
             _ => Err(StoreError::Malformed(format!("{name} is not a number"))),
         }
     }
+
+    pub(super) fn user_id(&self) -> Result<UserId, StoreError> {
+        UserId::parse(&self.text("userId")?)
+            .ok_or_else(|| StoreError::Malformed("userId is not a userId".into()))
+    }
 }
 
 fn session_from_item(item: &HashMap<String, AttributeValue>) -> Result<Session, StoreError> {
     let fields = Fields(item);
     Ok(Session {
+        user_id: fields.user_id()?,
         openid: fields.text("openid")?,
         unionid: fields.text("unionid").ok(),
         session_key: SessionKey::new(fields.text("sessionKey")?),
@@ -352,6 +229,7 @@ fn session_from_item(item: &HashMap<String, AttributeValue>) -> Result<Session, 
 fn caller_from_item(item: &HashMap<String, AttributeValue>) -> Result<Caller, StoreError> {
     let fields = Fields(item);
     Ok(Caller {
+        user_id: fields.user_id()?,
         openid: fields.text("openid")?,
         unionid: fields.text("unionid").ok(),
         expires_at: fields.number("expiresAt")?,
@@ -366,6 +244,10 @@ mod tests {
     fn item_round_trip_and_malformed_items() {
         let mut item = HashMap::from([
             ("pk".to_owned(), AttributeValue::S("abc".into())),
+            (
+                "userId".to_owned(),
+                AttributeValue::S("u_AAAAAAAAAAAAAAAAAAAAAA".into()),
+            ),
             ("openid".to_owned(), AttributeValue::S("o1".into())),
             ("sessionKey".to_owned(), AttributeValue::S("k".into())),
             ("createdAt".to_owned(), AttributeValue::N("10".into())),

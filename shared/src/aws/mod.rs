@@ -1,6 +1,7 @@
 //! Adapters to AWS: the session table (sessions and the shared access token) in
 //! DynamoDB and the appsecret in Secrets Manager.
 
+mod accounts;
 mod dynamodb;
 mod secrets_manager;
 mod token_cache;
@@ -11,6 +12,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
+pub use accounts::{ACCOUNT_PREFIX, USER_PREFIX};
 pub use dynamodb::{CALLER_ATTRIBUTES, DynamoSessionStore};
 pub use secrets_manager::SecretsManagerSource;
 pub use token_cache::ACCESS_TOKEN_PREFIX;

@@ -21,9 +21,11 @@ use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use serde_json::Value;
 
+use crate::account::UserId;
 use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES, Route, check_method};
 use crate::deadline::Deadline;
 use crate::error::ApiError;
+use crate::login_log::Origin;
 use crate::metrics::{self, Metric};
 use crate::session::Caller;
 
@@ -54,6 +56,7 @@ where
     let started = Instant::now();
     let path = routing_path(&request);
     let caller = caller_of(&request);
+    let origin = origin_of(&request);
     let (parts, body) = request.into_parts();
     let method = parts.method.as_str().to_owned();
     let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
@@ -63,6 +66,7 @@ where
                 .with_body(body.to_bytes().to_vec());
             request.query = parts.uri.query().map(str::to_owned);
             request.caller = caller;
+            request.origin = origin;
             for (name, value) in &parts.headers {
                 // A header that is not text carries nothing a route reads.
                 if let Ok(value) = value.to_str() {
@@ -184,6 +188,7 @@ fn caller_of<B>(request: &http::Request<B>) -> Option<Caller> {
             .map(str::to_owned)
     };
     Some(Caller {
+        user_id: UserId::parse(&text("userId")?)?,
         openid: text("openid")?,
         unionid: text("unionid"),
         // REST API Gateway hands context values on as strings.
@@ -192,6 +197,32 @@ fn caller_of<B>(request: &http::Request<B>) -> Option<Caller> {
             .and_then(|value| value.as_i64().or_else(|| value.as_str()?.parse().ok()))
             .unwrap_or_default(),
     })
+}
+
+/// Where the request came from: the client IP API Gateway saw (its request
+/// context; for an ALB, or the local server, the first `X-Forwarded-For`
+/// address) and the `User-Agent` header.
+fn origin_of<B>(request: &http::Request<B>) -> Origin {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let from_context = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+        _ => None,
+    };
+    let forwarded = || {
+        header("x-forwarded-for")
+            .and_then(|list| list.split(',').next().map(|first| first.trim().to_owned()))
+    };
+    Origin {
+        source_ip: from_context.or_else(forwarded).filter(|ip| !ip.is_empty()),
+        user_agent: header("user-agent"),
+    }
 }
 
 /// The answer budget: the invocation's deadline when Lambda gave one.

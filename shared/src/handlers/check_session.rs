@@ -6,10 +6,13 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::access_token::{NoAccessToken, WeChatServerApi};
+use crate::account::{AccountStore, UserId};
 use crate::api::{ApiRequest, ApiResponse, Handler, JsonBody, Route, authenticate, invalid};
 use crate::crypto::{SIGNATURE_HEX_CHARS, signature_matches};
 use crate::deadline::Deadline;
 use crate::error::{ApiError, Upstream};
+use crate::login_log::{DEFAULT_RETENTION_DAYS, LogEntry, LogEvent, LoginLog, epoch_millis};
+use crate::metrics::{self, Metric};
 use crate::redact::mask_openid;
 use crate::session::{Session, SessionStore, epoch_seconds};
 use crate::token::SessionToken;
@@ -20,12 +23,31 @@ pub const MAX_RAW_DATA_CHARS: usize = 8192;
 pub struct CheckSession<S, A = NoAccessToken> {
     store: S,
     pub(super) wechat: A,
+    log: LogSettings,
+}
+
+/// What the login log entries this function writes carry.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// `WECHAT_APPID`, when the function has it.
+    pub appid: Option<String>,
+    pub retention_days: i64,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            appid: None,
+            retention_days: DEFAULT_RETENTION_DAYS,
+        }
+    }
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct SessionBody<'a> {
     valid: bool,
+    user_id: &'a UserId,
     openid: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     unionid: Option<&'a str>,
@@ -38,6 +60,7 @@ impl<'a> SessionBody<'a> {
     fn new(session: &'a Session) -> Self {
         Self {
             valid: true,
+            user_id: &session.user_id,
             openid: &session.openid,
             unionid: session.unionid.as_deref(),
             expires_in: session.seconds_left(epoch_seconds()),
@@ -52,23 +75,33 @@ impl<S: SessionStore> CheckSession<S> {
         Self {
             store,
             wechat: None,
+            log: LogSettings::default(),
         }
     }
 }
 
-impl<S: SessionStore, A: WeChatServerApi> CheckSession<S, A> {
+impl<S: SessionStore + AccountStore + LoginLog, A: WeChatServerApi> CheckSession<S, A> {
     /// Enables `GET /session?verify=wechat`: WeChat's checksession.
     pub fn with_wechat<B: WeChatServerApi>(self, wechat: B) -> CheckSession<S, B> {
         CheckSession {
             store: self.store,
             wechat,
+            log: self.log,
         }
+    }
+
+    /// What this function's login log entries carry.
+    pub fn with_log_settings(mut self, log: LogSettings) -> Self {
+        self.log = log;
+        self
     }
 
     async fn check(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
         let (token, session) = authenticate(&self.store, &request).await?;
         if request.method == "DELETE" {
-            return self.logout(&token, request.deadline).await;
+            let answer = self.logout(&token, request.deadline).await?;
+            self.log(&session.user_id, LogEvent::Logout, &request).await;
+            return Ok(answer);
         }
         if request.method == "GET" && verify_with_wechat(&request)? {
             self.verify_session_key(&token, &session, request.deadline)
@@ -123,6 +156,97 @@ impl<S: SessionStore, A: WeChatServerApi> CheckSession<S, A> {
     }
 }
 
+impl<S: SessionStore + AccountStore + LoginLog, A: WeChatServerApi> CheckSession<S, A> {
+    /// `GET /account` and `DELETE /account`, for the session's own account.
+    async fn account(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
+        let (_, session) = authenticate(&self.store, &request).await?;
+        if request.method == "DELETE" {
+            return self.delete_account(&session, &request).await;
+        }
+        let account = match request
+            .deadline
+            .run(self.store.account(&session.openid))
+            .await
+        {
+            Some(Ok(account)) => account.filter(|account| account.user_id == session.user_id),
+            Some(Err(err)) => {
+                warn!(error = %err, "account read failed");
+                return Err(ApiError::Unavailable(Upstream::SessionTable));
+            }
+            None => return Err(ApiError::Unavailable(Upstream::SessionTable)),
+        };
+        // A session outliving its account is revoked with it; a race with a
+        // deletion is the only way here.
+        let account = account.ok_or(ApiError::Unauthorized(UNKNOWN_ACCOUNT))?;
+        Ok(ApiResponse::json(200, &account.view()))
+    }
+
+    /// `DELETE /account`: the account and everything kept for it, at once.
+    async fn delete_account(
+        &self,
+        session: &Session,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ApiError> {
+        let entry = self.entry(&session.user_id, LogEvent::AccountDeleted, request);
+        let deletion = self
+            .store
+            .delete_account(&session.user_id, &session.openid, entry.as_ref());
+        match request.deadline.run(deletion).await {
+            Some(Ok(true)) => {
+                info!(openid = %mask_openid(&session.openid), "account deleted");
+                metrics::count(Metric::AccountsDeleted, &[]);
+                Ok(ApiResponse::no_content())
+            }
+            Some(Ok(false)) => Err(ApiError::Unauthorized(UNKNOWN_ACCOUNT)),
+            Some(Err(err)) => {
+                warn!(error = %err, "account deletion failed");
+                Err(ApiError::Unavailable(Upstream::SessionTable))
+            }
+            None => {
+                warn!("account deletion ran out of time");
+                Err(ApiError::Unavailable(Upstream::SessionTable))
+            }
+        }
+    }
+
+    fn entry(&self, user_id: &UserId, event: LogEvent, request: &ApiRequest) -> Option<LogEntry> {
+        let outcome = "ok";
+        match LogEntry::new(
+            user_id.clone(),
+            event,
+            outcome,
+            epoch_millis(),
+            self.log.retention_days,
+        ) {
+            Ok(entry) => Some(
+                entry
+                    .with_appid(self.log.appid.as_deref())
+                    .with_origin(&request.origin),
+            ),
+            Err(err) => {
+                warn!(error = %err, "the OS random source failed; no log entry");
+                None
+            }
+        }
+    }
+
+    /// Appends a log entry; a failure is logged, the answer stands (the
+    /// session is already gone).
+    async fn log(&self, user_id: &UserId, event: LogEvent, request: &ApiRequest) {
+        let Some(entry) = self.entry(user_id, event, request) else {
+            return;
+        };
+        match request.deadline.run(self.store.append(&entry)).await {
+            Some(Ok(())) => {}
+            Some(Err(err)) => warn!(error = %err, "login log entry not written"),
+            None => warn!("login log entry ran out of time"),
+        }
+    }
+}
+
+const UNKNOWN_ACCOUNT: &str =
+    "The account behind this session no longer exists: call wx.login and POST /login again.";
+
 const NO_AUTHORIZER: &str = "GET /me is served only behind the wxauth authorizer, which identifies the caller from its Bearer token: log in with POST /login and send the token.";
 
 const CONTEXT_EXPIRED: &str = "The session behind this request has expired (API Gateway answered from its authorizer cache): log in again with POST /login.";
@@ -140,7 +264,9 @@ fn me(request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         return Err(ApiError::Unauthorized(CONTEXT_EXPIRED));
     }
     #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
     struct MeBody<'a> {
+        user_id: &'a UserId,
         openid: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         unionid: Option<&'a str>,
@@ -148,6 +274,7 @@ fn me(request: &ApiRequest) -> Result<ApiResponse, ApiError> {
     Ok(ApiResponse::json(
         200,
         &MeBody {
+            user_id: &caller.user_id,
             openid: &caller.openid,
             unionid: caller.unionid.as_deref(),
         },
@@ -189,15 +316,17 @@ fn verify_raw_data(request: &ApiRequest, session: &Session) -> Result<Value, Api
     Ok(user_info)
 }
 
-impl<S: SessionStore, A: WeChatServerApi> Handler for CheckSession<S, A> {
+impl<S: SessionStore + AccountStore + LoginLog, A: WeChatServerApi> Handler for CheckSession<S, A> {
     fn serves(&self, route: Route) -> bool {
-        matches!(route, Route::Session | Route::Me)
+        matches!(route, Route::Session | Route::Account | Route::Me)
     }
 
     async fn handle(&self, route: Route, request: ApiRequest) -> ApiResponse {
-        if route == Route::Me {
-            return me(&request).unwrap_or_else(ApiResponse::from);
-        }
-        self.check(request).await.unwrap_or_else(ApiResponse::from)
+        let answer = match route {
+            Route::Me => me(&request),
+            Route::Account => self.account(request).await,
+            _ => self.check(request).await,
+        };
+        answer.unwrap_or_else(ApiResponse::from)
     }
 }

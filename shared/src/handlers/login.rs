@@ -5,13 +5,17 @@ use std::time::Duration;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::api::{ApiRequest, ApiResponse, Handler, JsonBody, Route, code_field};
+use crate::account::UserId;
+use crate::api::{ApiRequest, ApiResponse, Handler, JsonBody, Route, code_field, invalid};
 use crate::deadline::Deadline;
 use crate::error::{ApiError, Upstream};
+use crate::login_log::{LogEntry, LogEvent, device_fields, epoch_millis};
 use crate::metrics::{self, Metric};
 use crate::redact::{AppSecret, mask_openid};
 use crate::secret::{SecretSource, with_appsecret};
-use crate::session::{Access, Session, SessionStore, StoreError, epoch_seconds};
+use crate::session::{
+    Access, LoginOutcome, LoginWrite, Session, SessionStore, StoreError, epoch_seconds,
+};
 use crate::token::SessionToken;
 use crate::upstream::UpstreamError;
 use crate::wechat::{OneTimeCode, RetryPolicy, WeChatApi, WeChatError, WxSession, with_retry};
@@ -34,6 +38,8 @@ pub struct LoginSettings {
     pub appid: String,
     pub session_ttl_seconds: i64,
     pub retry: RetryPolicy,
+    /// How long login log entries are kept (`LOGIN_LOG_RETENTION_DAYS`).
+    pub log_retention_days: i64,
 }
 
 /// Where session tokens come from: the OS CSPRNG, unless a test forces a collision.
@@ -53,9 +59,19 @@ pub struct Login<S, W, K> {
 struct LoginBody<'a> {
     token: &'a str,
     expires_in: i64,
+    user_id: &'a UserId,
+    new_user: bool,
     openid: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     unionid: Option<&'a str>,
+}
+
+/// A login the store wrote.
+struct LoggedIn {
+    token: SessionToken,
+    user_id: UserId,
+    new_user: bool,
+    unionid: Option<String>,
 }
 
 impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
@@ -104,19 +120,53 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
     async fn login(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
         let body = JsonBody::parse(&request.body)?;
         let code = code_field(&body)?;
+        let device = match body.get("device") {
+            Some(device) => Some(device_fields(device).map_err(invalid)?),
+            None => None,
+        };
         let wechat_deadline = request
             .deadline
             .before(SESSION_WRITE_BUDGET + READ_BACK_BUDGET);
         let wx = self.code_to_session(code, wechat_deadline).await?;
-        let token = self.create_session(&wx, request.deadline).await?;
-        info!(openid = %mask_openid(&wx.openid), "login succeeded");
+        let random_failed = |err: getrandom::Error| {
+            tracing::error!(error = %err, "the OS random source failed");
+            ApiError::Unavailable(Upstream::SessionTable)
+        };
+        let candidate = UserId::generate().map_err(random_failed)?;
+        let log = LogEntry::new(
+            candidate.clone(),
+            LogEvent::Login,
+            "ok",
+            epoch_millis(),
+            self.settings.log_retention_days,
+        )
+        .map_err(random_failed)?
+        .with_appid(Some(&self.settings.appid))
+        .with_origin(&request.origin)
+        .with_device(device);
+        let logged_in = match self
+            .store_login(&wx, candidate, &log, request.deadline)
+            .await?
+        {
+            Ok(logged_in) => logged_in,
+            Err(()) => {
+                info!(openid = %mask_openid(&wx.openid), "login refused: the account is disabled");
+                return Err(ApiError::AccountDisabled);
+            }
+        };
+        if logged_in.new_user {
+            metrics::count(Metric::AccountsCreated, &[]);
+        }
+        info!(openid = %mask_openid(&wx.openid), new_user = logged_in.new_user, "login succeeded");
         Ok(ApiResponse::json(
             200,
             &LoginBody {
-                token: token.expose(),
+                token: logged_in.token.expose(),
                 expires_in: self.settings.session_ttl_seconds,
+                user_id: &logged_in.user_id,
+                new_user: logged_in.new_user,
                 openid: &wx.openid,
-                unionid: wx.unionid.as_deref(),
+                unionid: wx.unionid.as_deref().or(logged_in.unionid.as_deref()),
             },
         ))
     }
@@ -156,18 +206,23 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
         result
     }
 
-    /// Stores the session under a fresh token. A 200 is only ever sent once the
-    /// session is known to be stored, so every token handed out works: when the
-    /// write's answer does not come (in time, or at all), one consistent read
-    /// of the new key tells whether it committed; the key comes from a fresh
-    /// 256-bit token, so an item there is this write's.
-    async fn create_session(
+    /// Stores the session under a fresh token, with the account and the log
+    /// entry. A 200 is only ever sent once the login is known to be stored, so
+    /// every token handed out works: when the write's answer does not come (in
+    /// time, or at all), one consistent read of the new key tells whether it
+    /// committed; the key comes from a fresh 256-bit token, so an item there is
+    /// this write's. `Ok(Err(()))`: the account is disabled (the store logged
+    /// the refusal).
+    async fn store_login(
         &self,
         wx: &WxSession,
+        candidate: UserId,
+        log: &LogEntry,
         deadline: Deadline,
-    ) -> Result<SessionToken, ApiError> {
+    ) -> Result<Result<LoggedIn, ()>, ApiError> {
         let now = epoch_seconds();
         let session = Session {
+            user_id: candidate,
             openid: wx.openid.clone(),
             unionid: wx.unionid.clone(),
             session_key: wx.session_key.clone(),
@@ -180,15 +235,30 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
                 ApiError::Unavailable(Upstream::SessionTable)
             })?;
             let key = token.key();
-            let write = async {
-                if self.single_session {
-                    self.store.create_exclusive(&key, &session).await
-                } else {
-                    self.store.create(&key, &session).await
-                }
+            let write = LoginWrite {
+                key: &key,
+                session: &session,
+                single_session: self.single_session,
+                log: Some(log),
             };
-            match deadline.before(READ_BACK_BUDGET).run(write).await {
-                Some(Ok(())) => return Ok(token),
+            match deadline
+                .before(READ_BACK_BUDGET)
+                .run(self.store.login(&write))
+                .await
+            {
+                Some(Ok(LoginOutcome::LoggedIn {
+                    user_id,
+                    new_user,
+                    unionid,
+                })) => {
+                    return Ok(Ok(LoggedIn {
+                        token,
+                        user_id,
+                        new_user,
+                        unionid,
+                    }));
+                }
+                Some(Ok(LoginOutcome::Disabled { .. })) => return Ok(Err(())),
                 Some(Err(StoreError::AlreadyExists)) => {
                     warn!("session token collided with an existing item; drawing another");
                 }
@@ -198,11 +268,17 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
                 }
                 Some(Err(err)) => {
                     warn!(error = %err, "session write failed; reading back whether it committed");
-                    return self.committed_anyway(token, deadline).await;
+                    return self
+                        .committed_anyway(token, &session, deadline)
+                        .await
+                        .map(Ok);
                 }
                 None => {
                     warn!("session write ran out of time; reading back whether it committed");
-                    return self.committed_anyway(token, deadline).await;
+                    return self
+                        .committed_anyway(token, &session, deadline)
+                        .await
+                        .map(Ok);
                 }
             }
         }
@@ -210,18 +286,25 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
         Err(ApiError::Unavailable(Upstream::SessionTable))
     }
 
-    /// After a write whose outcome is unknown: `token` if its session is in the
-    /// table (read consistently), else 503.
+    /// After a write whose outcome is unknown: the login if its session is in
+    /// the table (read consistently), else 503. The session carries the
+    /// account's userId: the candidate's means this login created the account.
     async fn committed_anyway(
         &self,
         token: SessionToken,
+        written: &Session,
         deadline: Deadline,
-    ) -> Result<SessionToken, ApiError> {
+    ) -> Result<LoggedIn, ApiError> {
         match deadline.run(self.store.get(&token.key())).await {
-            Some(Ok(Some(_))) => {
+            Some(Ok(Some(stored))) => {
                 info!("the session write committed though its answer was lost");
                 metrics::count(Metric::SessionWriteConfirmed, &[]);
-                Ok(token)
+                Ok(LoggedIn {
+                    new_user: stored.user_id == written.user_id,
+                    user_id: stored.user_id,
+                    unionid: stored.unionid,
+                    token,
+                })
             }
             Some(Ok(None)) => Err(ApiError::Unavailable(Upstream::SessionTable)),
             Some(Err(err)) => {

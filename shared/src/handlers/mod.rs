@@ -5,7 +5,7 @@ mod check_session;
 mod login;
 mod phone;
 
-pub use check_session::CheckSession;
+pub use check_session::{CheckSession, LogSettings};
 pub use login::{Login, LoginSettings, READ_BACK_BUDGET, SESSION_WRITE_BUDGET, TokenSource};
 pub use phone::DecryptPhone;
 

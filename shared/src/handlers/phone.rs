@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use tracing::{debug, info, warn};
 
 use crate::access_token::{NoAccessToken, WeChatServerApi};
+use crate::account::{AccountStore, BoundPhone};
 use crate::api::{
     ApiRequest, ApiResponse, Handler, JsonBody, Route, authenticate, code_field, invalid,
 };
@@ -24,6 +25,8 @@ pub struct DecryptPhone<S, A = NoAccessToken> {
     pub(super) wechat: A,
     appid: String,
     watermark_max_age_seconds: Option<u64>,
+    /// Store the number on the account (`BIND_PHONE`, default true).
+    bind_phone: bool,
 }
 
 impl<S: SessionStore> DecryptPhone<S> {
@@ -35,11 +38,12 @@ impl<S: SessionStore> DecryptPhone<S> {
             wechat: None,
             appid,
             watermark_max_age_seconds: Some(DEFAULT_WATERMARK_MAX_AGE_SECONDS),
+            bind_phone: true,
         }
     }
 }
 
-impl<S: SessionStore, A: WeChatServerApi> DecryptPhone<S, A> {
+impl<S: SessionStore + AccountStore, A: WeChatServerApi> DecryptPhone<S, A> {
     /// Enables phone by code (`{"code"}`): WeChat's getuserphonenumber.
     pub fn with_wechat<B: WeChatServerApi>(self, wechat: B) -> DecryptPhone<S, B> {
         DecryptPhone {
@@ -47,6 +51,34 @@ impl<S: SessionStore, A: WeChatServerApi> DecryptPhone<S, A> {
             wechat,
             appid: self.appid,
             watermark_max_age_seconds: self.watermark_max_age_seconds,
+            bind_phone: self.bind_phone,
+        }
+    }
+
+    /// `false` (`BIND_PHONE=false`): the number is only returned, not stored.
+    pub fn with_bind_phone(mut self, bind_phone: bool) -> Self {
+        self.bind_phone = bind_phone;
+        self
+    }
+
+    /// Stores the number on the caller's account. The user has the number
+    /// either way: a failure is logged and the answer stands.
+    async fn bind(&self, session: &Session, phone: &PhoneNumber, deadline: Deadline) {
+        if !self.bind_phone {
+            return;
+        }
+        let bound = BoundPhone {
+            number: phone.clone(),
+            bound_at: epoch_seconds(),
+        };
+        let binding = self
+            .store
+            .bind_phone(&session.user_id, &session.openid, &bound);
+        match deadline.run(binding).await {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => warn!("no account to bind the phone number to (deleted meanwhile)"),
+            Some(Err(err)) => warn!(error = %err, "binding the phone number failed"),
+            None => warn!("binding the phone number ran out of time"),
         }
     }
 
@@ -104,6 +136,7 @@ impl<S: SessionStore, A: WeChatServerApi> DecryptPhone<S, A> {
             phone = %mask_phone(&phone.pure_phone_number),
             "phone number decrypted"
         );
+        self.bind(&session, &phone, request.deadline).await;
         Ok(ApiResponse::json(200, &phone))
     }
 
@@ -140,6 +173,7 @@ impl<S: SessionStore, A: WeChatServerApi> DecryptPhone<S, A> {
             phone = %mask_phone(&info.phone.pure_phone_number),
             "phone number fetched by code"
         );
+        self.bind(session, &info.phone, deadline).await;
         Ok(ApiResponse::json(200, &info.phone))
     }
 }
@@ -159,7 +193,7 @@ pub fn encrypted_data(body: &JsonBody) -> Result<EncryptedData, ApiError> {
     })
 }
 
-impl<S: SessionStore, A: WeChatServerApi> Handler for DecryptPhone<S, A> {
+impl<S: SessionStore + AccountStore, A: WeChatServerApi> Handler for DecryptPhone<S, A> {
     fn serves(&self, route: Route) -> bool {
         matches!(route, Route::Phone | Route::OpenData)
     }

@@ -35,6 +35,7 @@ fn session_with(key: [u8; 16]) -> (Arc<MemorySessionStore>, String) {
     let now = epoch_seconds();
     let token = store
         .insert_new(Session {
+            user_id: crate::account::UserId::generate().unwrap(),
             openid: "oPROP".into(),
             unionid: None,
             session_key: SessionKey::new(STANDARD.encode(key)),

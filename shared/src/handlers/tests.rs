@@ -13,12 +13,16 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::access_token::WeChatServerApi;
+use crate::account::{Account, AccountStatus, AccountStore, BoundPhone, UserId};
 use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES};
 use crate::crypto::tests::encrypt;
 use crate::deadline::{ANSWER_WITHIN, Deadline};
+use crate::login_log::{LogEntry, LoginLog};
 use crate::redact::{AppSecret, SessionKey};
 use crate::secret::{SecretError, SecretSource, StaticSecret};
-use crate::session::{MemorySessionStore, Session, SessionStore, StoreError, epoch_seconds};
+use crate::session::{
+    LoginOutcome, LoginWrite, MemorySessionStore, Session, SessionStore, StoreError, epoch_seconds,
+};
 use crate::token::{SessionToken, TokenKey};
 use crate::upstream::{Upstream, UpstreamError};
 use crate::wechat::in_process::InProcessWeChat;
@@ -110,10 +114,10 @@ impl CollidingStore {
 }
 
 impl SessionStore for CollidingStore {
-    async fn create(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+    async fn login(&self, login: &LoginWrite<'_>) -> Result<LoginOutcome, StoreError> {
         match self.refusal() {
             Some(err) => Err(err),
-            None => self.inner.create(key, session).await,
+            None => self.inner.login(login).await,
         }
     }
     async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
@@ -126,20 +130,67 @@ impl SessionStore for CollidingStore {
     async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
         self.inner.delete(key).await
     }
-
-    async fn create_exclusive(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
-        match self.refusal() {
-            Some(err) => Err(err),
-            None => self.inner.create_exclusive(key, session).await,
-        }
-    }
 }
+
+/// Accounts and the log as the memory store keeps them, or down with the rest.
+macro_rules! accounts_and_log_of_inner {
+    ($store:ty) => {
+        impl AccountStore for $store {
+            async fn account(&self, openid: &str) -> Result<Option<Account>, StoreError> {
+                self.inner.account(openid).await
+            }
+            async fn account_of(&self, user_id: &UserId) -> Result<Option<Account>, StoreError> {
+                self.inner.account_of(user_id).await
+            }
+            async fn bind_phone(
+                &self,
+                user_id: &UserId,
+                openid: &str,
+                phone: &BoundPhone,
+            ) -> Result<bool, StoreError> {
+                self.inner.bind_phone(user_id, openid, phone).await
+            }
+            async fn delete_account(
+                &self,
+                user_id: &UserId,
+                openid: &str,
+                log: Option<&LogEntry>,
+            ) -> Result<bool, StoreError> {
+                self.inner.delete_account(user_id, openid, log).await
+            }
+            async fn set_status(
+                &self,
+                user_id: &UserId,
+                openid: &str,
+                status: AccountStatus,
+            ) -> Result<bool, StoreError> {
+                self.inner.set_status(user_id, openid, status).await
+            }
+        }
+
+        impl LoginLog for $store {
+            async fn append(&self, entry: &LogEntry) -> Result<(), StoreError> {
+                self.inner.append(entry).await
+            }
+            async fn entries(
+                &self,
+                user_id: &UserId,
+                limit: usize,
+            ) -> Result<Vec<LogEntry>, StoreError> {
+                self.inner.entries(user_id, limit).await
+            }
+        }
+    };
+}
+
+accounts_and_log_of_inner!(CollidingStore);
 
 fn settings() -> LoginSettings {
     LoginSettings {
         appid: APPID.into(),
         session_ttl_seconds: 600,
         retry: RetryPolicy::default(),
+        log_retention_days: 180,
     }
 }
 
@@ -200,9 +251,11 @@ async fn login_returns_a_token_that_keys_the_stored_session() {
     assert_eq!(body["expiresIn"], 600);
     assert_eq!(body["openid"], "oOPENID123456");
     assert_eq!(body["unionid"], "uUNION");
-    assert_eq!(body.as_object().unwrap().len(), 4);
+    assert_eq!(body["newUser"], true);
+    assert_eq!(body.as_object().unwrap().len(), 6);
     let token = SessionToken::parse(body["token"].as_str().unwrap()).unwrap();
     let stored = login.store.get(&token.key()).await.unwrap().unwrap();
+    assert_eq!(body["userId"], stored.user_id.as_str());
     assert_eq!(stored.session_key, session_key());
     assert_eq!(stored.expires_at - stored.created_at, 600);
     assert!((stored.created_at - epoch_seconds()).abs() <= 1);
@@ -463,6 +516,7 @@ async fn expired_session_is_refused_though_present() {
     let now = epoch_seconds();
     let token = store
         .insert_new(Session {
+            user_id: UserId::generate().unwrap(),
             openid: "o".into(),
             unionid: None,
             session_key: session_key(),
@@ -919,22 +973,15 @@ impl LostWrites {
             started: Mutex::new(None),
         }
     }
-
-    async fn write(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
-        *self.started.lock().unwrap() = Some(tokio::time::Instant::now());
-        if self.commits {
-            self.inner.create_exclusive(key, session).await?;
-        }
-        std::future::pending().await
-    }
 }
 
 impl SessionStore for LostWrites {
-    async fn create(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
-        self.write(key, session).await
-    }
-    async fn create_exclusive(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
-        self.write(key, session).await
+    async fn login(&self, login: &LoginWrite<'_>) -> Result<LoginOutcome, StoreError> {
+        *self.started.lock().unwrap() = Some(tokio::time::Instant::now());
+        if self.commits {
+            self.inner.login(login).await?;
+        }
+        std::future::pending().await
     }
     async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
         self.inner.get(key).await

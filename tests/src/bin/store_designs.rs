@@ -1,6 +1,6 @@
 //! The single-session login's two designs on DynamoDB Local, side by side:
-//! the product's `create_exclusive` (consistent GetItem + one
-//! TransactWriteItems) and, written here only to be measured, chained writes
+//! the product's login (consistent GetItem of the account + one
+//! TransactWriteItems that also updates the account) and, written here only to be measured, chained writes
 //! (conditional PutItem, PutItem returning the old owner item, DeleteItem of the
 //! replaced session). For each: the latency of one login of a
 //! user who already has a session (p50, p99 over N), and, as the correctness
@@ -37,7 +37,15 @@ impl Design {
 
     async fn login(self, world: &Chain, key: &TokenKey, session: &Session) {
         match self {
-            Self::Transaction => world.store.create_exclusive(key, session).await.unwrap(),
+            Self::Transaction => {
+                let login = wxauth::session::LoginWrite {
+                    key,
+                    session,
+                    single_session: true,
+                    log: None,
+                };
+                world.store.login(&login).await.unwrap();
+            }
             Self::Chained => world.create_chained(key, session).await,
         }
     }
@@ -59,7 +67,28 @@ impl Chain {
     /// logins of one user form a chain in the owner item's order of writes,
     /// each deleting its predecessor, so the last one alone survives.
     async fn create_chained(&self, key: &TokenKey, session: &Session) {
-        self.store.create(key, session).await.unwrap();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(key.as_str().to_owned()))
+            .item("userId", AttributeValue::S(session.user_id.to_string()))
+            .item("openid", AttributeValue::S(session.openid.clone()))
+            .item(
+                "sessionKey",
+                AttributeValue::S(session.session_key.expose().to_owned()),
+            )
+            .item(
+                "createdAt",
+                AttributeValue::N(session.created_at.to_string()),
+            )
+            .item(
+                "expiresAt",
+                AttributeValue::N(session.expires_at.to_string()),
+            )
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .unwrap();
         let replaced = self
             .client
             .put_item()
@@ -98,6 +127,7 @@ impl Chain {
 fn session(openid: &str) -> Session {
     let now = epoch_seconds();
     Session {
+        user_id: wxauth::account::UserId::generate().unwrap(),
         openid: openid.into(),
         unionid: None,
         session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA=="),

@@ -1,0 +1,736 @@
+//! Accounts in the session table, and the login log table.
+//!
+//! Items (the session table's `pk` prefixes; a session key is 64 hex digits):
+//! - `account#<openid>`: the account. `userId`, `openid`, `unionid`,
+//!   `createdAt`, `lastLoginAt`, `status`, the phone fields, `version` (bumped
+//!   by every change, the condition of every transaction) and `sessions`, a map
+//!   of the user's session keys to their `expiresAt`. The map is what lets a
+//!   deletion or a disable revoke every session without any read on the
+//!   request path: sessions carry their `userId`, and nothing checks the
+//!   account per request.
+//! - `user#<userId>`: `openid`, so that the operator can find an account by
+//!   its userId.
+//!
+//! Every change to an account is one transaction conditioned on the version it
+//! read, so a login racing a deletion or a disable either lands before it (and
+//! its session is revoked with the others) or sees its outcome.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use serde_json::{Map, Value};
+
+use super::dynamodb::{DynamoSessionStore, Fields, unavailable};
+use crate::account::{Account, AccountStatus, AccountStore, BoundPhone, UserId};
+use crate::backoff::full_jitter;
+use crate::login_log::{LogEntry, LogEvent, LoginLog, Origin};
+use crate::phone::PhoneNumber;
+use crate::session::{LoginOutcome, LoginWrite, StoreError};
+
+pub const ACCOUNT_PREFIX: &str = "account#";
+pub const USER_PREFIX: &str = "user#";
+
+/// Concurrent changes of one account retry up to this many times (each round
+/// lets one of them through); the request deadline bounds it too.
+const ATTEMPTS: u32 = 32;
+const CONTENTION_BACKOFF: std::time::Duration = std::time::Duration::from_millis(2);
+const CONTENTION_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_millis(50);
+/// Expired sessions a login deletes at most (the rest go with later logins):
+/// a transaction holds at most 100 items.
+const PRUNE_AT_MOST: usize = 40;
+/// Sessions a deletion or a disable revokes inside its transaction; any more
+/// are deleted one by one first.
+const REVOKE_IN_TRANSACTION: usize = 90;
+
+fn account_pk(openid: &str) -> String {
+    format!("{ACCOUNT_PREFIX}{openid}")
+}
+
+fn user_pk(user_id: &UserId) -> String {
+    format!("{USER_PREFIX}{user_id}")
+}
+
+fn s(text: &str) -> AttributeValue {
+    AttributeValue::S(text.to_owned())
+}
+
+fn n(number: i64) -> AttributeValue {
+    AttributeValue::N(number.to_string())
+}
+
+fn build_error(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(err.to_string())
+}
+
+/// An account as read, with what its next change is conditioned on.
+struct AccountItem {
+    account: Account,
+    version: i64,
+    /// Session key → its `expiresAt`.
+    sessions: Vec<(String, i64)>,
+}
+
+fn account_from_item(item: &HashMap<String, AttributeValue>) -> Result<AccountItem, StoreError> {
+    let fields = Fields(item);
+    let phone = match (
+        fields.text("phoneNumber"),
+        fields.text("purePhoneNumber"),
+        fields.text("countryCode"),
+    ) {
+        (Ok(phone_number), Ok(pure_phone_number), Ok(country_code)) => Some(BoundPhone {
+            number: PhoneNumber {
+                phone_number,
+                pure_phone_number,
+                country_code,
+            },
+            bound_at: fields.number("phoneBoundAt").unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    let sessions = match item.get("sessions") {
+        Some(AttributeValue::M(map)) => map
+            .iter()
+            .filter_map(|(key, value)| {
+                let expires_at = value.as_n().ok()?.parse().ok()?;
+                Some((key.clone(), expires_at))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(AccountItem {
+        account: Account {
+            user_id: fields.user_id()?,
+            openid: fields.text("openid")?,
+            unionid: fields.text("unionid").ok(),
+            created_at: fields.number("createdAt")?,
+            last_login_at: fields.number("lastLoginAt")?,
+            status: AccountStatus::parse(&fields.text("status")?)
+                .ok_or_else(|| StoreError::Malformed("status is unknown".into()))?,
+            phone,
+        },
+        version: fields.number("version")?,
+        sessions,
+    })
+}
+
+fn log_item(entry: &LogEntry) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([
+        ("userId".to_owned(), s(entry.user_id.as_str())),
+        ("at".to_owned(), s(&entry.at)),
+        ("event".to_owned(), s(entry.event.as_str())),
+        ("outcome".to_owned(), s(&entry.outcome)),
+        ("expiresAt".to_owned(), n(entry.expires_at)),
+    ]);
+    let optional = [
+        ("appid", &entry.appid),
+        ("sourceIp", &entry.origin.source_ip),
+        ("userAgent", &entry.origin.user_agent),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            item.insert(name.to_owned(), s(value));
+        }
+    }
+    if let Some(device) = &entry.device {
+        let fields = device
+            .iter()
+            .filter_map(|(name, value)| Some((name.clone(), s(value.as_str()?))))
+            .collect();
+        item.insert("device".to_owned(), AttributeValue::M(fields));
+    }
+    item
+}
+
+fn log_entry_from_item(item: &HashMap<String, AttributeValue>) -> Result<LogEntry, StoreError> {
+    let fields = Fields(item);
+    let device = match item.get("device") {
+        Some(AttributeValue::M(map)) => Some(
+            map.iter()
+                .filter_map(|(name, value)| {
+                    Some((name.clone(), Value::String(value.as_s().ok()?.clone())))
+                })
+                .collect::<Map<String, Value>>(),
+        ),
+        _ => None,
+    };
+    Ok(LogEntry {
+        user_id: fields.user_id()?,
+        at: fields.text("at")?,
+        event: LogEvent::parse(&fields.text("event")?)
+            .ok_or_else(|| StoreError::Malformed("event is unknown".into()))?,
+        outcome: fields.text("outcome")?,
+        appid: fields.text("appid").ok(),
+        origin: Origin {
+            source_ip: fields.text("sourceIp").ok(),
+            user_agent: fields.text("userAgent").ok(),
+        },
+        device,
+        expires_at: fields.number("expiresAt")?,
+    })
+}
+
+/// What one attempt at a transaction came to.
+enum Attempt<T> {
+    Done(T),
+    /// Another change of the same items came first: read again and retry.
+    Contended,
+}
+
+impl DynamoSessionStore {
+    async fn read_account(&self, openid: &str) -> Result<Option<AccountItem>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&account_pk(openid)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| unavailable(&err))?;
+        output.item.as_ref().map(account_from_item).transpose()
+    }
+
+    /// The account of `openid`, if its userId is `user_id`.
+    async fn read_account_of(
+        &self,
+        user_id: &UserId,
+        openid: &str,
+    ) -> Result<Option<AccountItem>, StoreError> {
+        Ok(self
+            .read_account(openid)
+            .await?
+            .filter(|item| &item.account.user_id == user_id))
+    }
+
+    fn log_put(&self, entry: &LogEntry) -> Result<Option<TransactWriteItem>, StoreError> {
+        let Some(table) = &self.log_table else {
+            return Ok(None);
+        };
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(log_item(entry)))
+            .condition_expression("attribute_not_exists(#at)")
+            .expression_attribute_names("#at", "at")
+            .build()
+            .map_err(build_error)?;
+        Ok(Some(TransactWriteItem::builder().put(put).build()))
+    }
+
+    fn delete_session(&self, key: &str) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Runs a transaction. `conditioned` is the index of the item whose
+    /// condition failing means contention; index 0's failing is `AlreadyExists`
+    /// when `first_is_new` (a new session's key was taken).
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        request_token: Option<String>,
+        first_is_new: bool,
+        conditioned: usize,
+    ) -> Result<Attempt<()>, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let outcome = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .set_client_request_token(request_token)
+            .send()
+            .await;
+        let err = match outcome {
+            Ok(_) => return Ok(Attempt::Done(())),
+            Err(err) => err,
+        };
+        let reasons: Vec<Option<String>> = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_owned))
+                .collect(),
+            // The request token, derived from the session's key, was used by
+            // another transaction: the key is taken, draw another token.
+            Some(e) if first_is_new && e.is_idempotent_parameter_mismatch_exception() => {
+                return Err(StoreError::AlreadyExists);
+            }
+            _ => return Err(unavailable(&err)),
+        };
+        let code = |i: usize| reasons.get(i).and_then(|r| r.as_deref());
+        if first_is_new && code(0) == Some("ConditionalCheckFailed") {
+            Err(StoreError::AlreadyExists)
+        } else if code(conditioned) == Some("ConditionalCheckFailed")
+            || reasons
+                .iter()
+                .any(|r| r.as_deref() == Some("TransactionConflict"))
+        {
+            Ok(Attempt::Contended)
+        } else {
+            // Throttling and anything else: the SDK retried already.
+            Err(StoreError::Refused(format!(
+                "transaction cancelled: {reasons:?}"
+            )))
+        }
+    }
+
+    /// Retries `attempt` while it is contended, spreading the contenders out.
+    async fn with_rounds<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, StoreError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<Attempt<T>, StoreError>>,
+    {
+        for round in 0..ATTEMPTS {
+            match attempt(round).await? {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Contended => {
+                    let pause = full_jitter(CONTENTION_BACKOFF, round, CONTENTION_BACKOFF_CAP);
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "{ATTEMPTS} concurrent changes of one account kept conflicting ({what})"
+        )))
+    }
+
+    async fn login_round(
+        &self,
+        login: &LoginWrite<'_>,
+        round: u32,
+    ) -> Result<Attempt<LoginOutcome>, StoreError> {
+        let wx = login.session;
+        let found = self.read_account(&wx.openid).await?;
+        // Idempotent per round: a request the SDK sends again after a lost
+        // answer is not applied twice (each round's items differ, so each
+        // round has its own token).
+        let request_token = Some(format!("{}-{round:03}", &login.key.as_str()[..32]));
+        match found {
+            None => {
+                let outcome = LoginOutcome::LoggedIn {
+                    user_id: wx.user_id.clone(),
+                    new_user: true,
+                    unionid: wx.unionid.clone(),
+                };
+                let items = self.first_login_items(login)?;
+                Ok(match self.transact(items, request_token, true, 1).await? {
+                    Attempt::Done(()) => Attempt::Done(outcome),
+                    Attempt::Contended => Attempt::Contended,
+                })
+            }
+            Some(item) if item.account.status == AccountStatus::Disabled => {
+                let user_id = item.account.user_id;
+                if let Some(entry) = login.log {
+                    let refusal = LogEntry {
+                        user_id: user_id.clone(),
+                        event: LogEvent::LoginRefused,
+                        outcome: "account_disabled".into(),
+                        ..entry.clone()
+                    };
+                    self.append(&refusal).await?;
+                }
+                Ok(Attempt::Done(LoginOutcome::Disabled { user_id }))
+            }
+            Some(item) => {
+                let unionid = item.account.unionid.clone().or_else(|| wx.unionid.clone());
+                let outcome = LoginOutcome::LoggedIn {
+                    user_id: item.account.user_id.clone(),
+                    new_user: false,
+                    unionid,
+                };
+                let items = self.later_login_items(login, &item)?;
+                Ok(match self.transact(items, request_token, true, 1).await? {
+                    Attempt::Done(()) => Attempt::Done(outcome),
+                    Attempt::Contended => Attempt::Contended,
+                })
+            }
+        }
+    }
+
+    /// The first login: the session, the account (only if none exists), the
+    /// userId's index, the log entry.
+    fn first_login_items(
+        &self,
+        login: &LoginWrite<'_>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let wx = login.session;
+        let session = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::session_item(login.key, wx)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let mut account = HashMap::from([
+            ("pk".to_owned(), s(&account_pk(&wx.openid))),
+            ("userId".to_owned(), s(wx.user_id.as_str())),
+            ("openid".to_owned(), s(&wx.openid)),
+            ("createdAt".to_owned(), n(wx.created_at)),
+            ("lastLoginAt".to_owned(), n(wx.created_at)),
+            ("status".to_owned(), s(AccountStatus::Active.as_str())),
+            ("version".to_owned(), n(1)),
+            (
+                "sessions".to_owned(),
+                AttributeValue::M(HashMap::from([(
+                    login.key.as_str().to_owned(),
+                    n(wx.expires_at),
+                )])),
+            ),
+        ]);
+        if let Some(unionid) = &wx.unionid {
+            account.insert("unionid".to_owned(), s(unionid));
+        }
+        let account = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(account))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let index = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(&user_pk(&wx.user_id)))
+            .item("openid", s(&wx.openid))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let mut items: Vec<TransactWriteItem> = [session, account, index]
+            .into_iter()
+            .map(|put| TransactWriteItem::builder().put(put).build())
+            .collect();
+        if let Some(entry) = login.log {
+            let entry = LogEntry {
+                user_id: wx.user_id.clone(),
+                ..entry.clone()
+            };
+            items.extend(self.log_put(&entry)?);
+        }
+        Ok(items)
+    }
+
+    /// A later login: the session (under the account's userId), the account's
+    /// update (conditioned on the version read), the sessions it revokes or
+    /// prunes, the log entries.
+    fn later_login_items(
+        &self,
+        login: &LoginWrite<'_>,
+        item: &AccountItem,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let wx = login.session;
+        let user_id = &item.account.user_id;
+        let now = wx.created_at;
+        let session = crate::session::Session {
+            user_id: user_id.clone(),
+            ..wx.clone()
+        };
+        let session = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::session_item(login.key, &session)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        // One session per user: every other one goes; otherwise only the
+        // expired, whose items may still be present (TTL is lazy) and hold the
+        // openid, which a deletion must not leave behind.
+        let mut gone: Vec<&(String, i64)> = item
+            .sessions
+            .iter()
+            .filter(|(_, expires_at)| login.single_session || *expires_at <= now)
+            .collect();
+        gone.sort_by_key(|(_, expires_at)| *expires_at);
+        gone.truncate(PRUNE_AT_MOST);
+        let revoked = gone
+            .iter()
+            .filter(|(_, expires_at)| *expires_at > now)
+            .count();
+
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&account_pk(&wx.openid)))
+            .condition_expression("#version = :version AND #status = :active")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#sessions", "sessions")
+            .expression_attribute_names("#new", login.key.as_str())
+            .expression_attribute_values(":version", n(item.version))
+            .expression_attribute_values(":next", n(item.version + 1))
+            .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":expires", n(wx.expires_at));
+        let mut set = "lastLoginAt = :now, #version = :next, #sessions.#new = :expires".to_owned();
+        if let (None, Some(unionid)) = (&item.account.unionid, &wx.unionid) {
+            set.push_str(", unionid = :unionid");
+            update = update.expression_attribute_values(":unionid", s(unionid));
+        }
+        let mut expression = format!("SET {set}");
+        if !gone.is_empty() {
+            let names: Vec<String> = (0..gone.len()).map(|i| format!("#gone{i}")).collect();
+            for (name, (key, _)) in names.iter().zip(&gone) {
+                update = update.expression_attribute_names(name, key);
+            }
+            let removed: Vec<String> = names
+                .iter()
+                .map(|name| format!("#sessions.{name}"))
+                .collect();
+            expression.push_str(&format!(" REMOVE {}", removed.join(", ")));
+        }
+        let update = update
+            .update_expression(expression)
+            .build()
+            .map_err(build_error)?;
+        let mut items = vec![
+            TransactWriteItem::builder().put(session).build(),
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        for (key, _) in &gone {
+            items.push(self.delete_session(key)?);
+        }
+        if let Some(entry) = login.log {
+            let entry = LogEntry {
+                user_id: user_id.clone(),
+                ..entry.clone()
+            };
+            for _ in 0..revoked {
+                let revocation = entry.sibling(LogEvent::Revoked).map_err(build_error)?;
+                items.extend(self.log_put(&revocation)?);
+            }
+            items.extend(self.log_put(&entry)?);
+        }
+        Ok(items)
+    }
+
+    /// Deletes sessions one by one (beyond what fits a transaction).
+    async fn delete_sessions(&self, keys: &[(String, i64)]) -> Result<(), StoreError> {
+        for (key, _) in keys {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(key))
+                .send()
+                .await
+                .map_err(|err| unavailable(&err))?;
+        }
+        Ok(())
+    }
+
+    async fn delete_account_round(
+        &self,
+        user_id: &UserId,
+        openid: &str,
+        log: Option<&LogEntry>,
+    ) -> Result<Attempt<bool>, StoreError> {
+        let Some(item) = self.read_account_of(user_id, openid).await? else {
+            return Ok(Attempt::Done(false));
+        };
+        let (inside, before) = item
+            .sessions
+            .split_at(item.sessions.len().min(REVOKE_IN_TRANSACTION));
+        self.delete_sessions(before).await?;
+        let account = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(&account_pk(openid)))
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", n(item.version))
+            .build()
+            .map_err(build_error)?;
+        let index = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(&user_pk(user_id)))
+            .build()
+            .map_err(build_error)?;
+        let mut items = vec![
+            TransactWriteItem::builder().delete(account).build(),
+            TransactWriteItem::builder().delete(index).build(),
+        ];
+        for (key, _) in inside {
+            items.push(self.delete_session(key)?);
+        }
+        if let Some(entry) = log {
+            items.extend(self.log_put(entry)?);
+        }
+        Ok(match self.transact(items, None, false, 0).await? {
+            Attempt::Done(()) => Attempt::Done(true),
+            Attempt::Contended => Attempt::Contended,
+        })
+    }
+
+    async fn disable_round(
+        &self,
+        user_id: &UserId,
+        openid: &str,
+    ) -> Result<Attempt<bool>, StoreError> {
+        let Some(item) = self.read_account_of(user_id, openid).await? else {
+            return Ok(Attempt::Done(false));
+        };
+        let (inside, before) = item
+            .sessions
+            .split_at(item.sessions.len().min(REVOKE_IN_TRANSACTION));
+        self.delete_sessions(before).await?;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&account_pk(openid)))
+            .update_expression("SET #status = :disabled, #version = :next, #sessions = :none")
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#sessions", "sessions")
+            .expression_attribute_values(":disabled", s(AccountStatus::Disabled.as_str()))
+            .expression_attribute_values(":version", n(item.version))
+            .expression_attribute_values(":next", n(item.version + 1))
+            .expression_attribute_values(":none", AttributeValue::M(HashMap::new()))
+            .build()
+            .map_err(build_error)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for (key, _) in inside {
+            items.push(self.delete_session(key)?);
+        }
+        Ok(match self.transact(items, None, false, 0).await? {
+            Attempt::Done(()) => Attempt::Done(true),
+            Attempt::Contended => Attempt::Contended,
+        })
+    }
+}
+
+pub(super) async fn login(
+    store: &DynamoSessionStore,
+    login: &LoginWrite<'_>,
+) -> Result<LoginOutcome, StoreError> {
+    store
+        .with_rounds("login", |round| store.login_round(login, round))
+        .await
+}
+
+impl AccountStore for DynamoSessionStore {
+    async fn account(&self, openid: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self.read_account(openid).await?.map(|item| item.account))
+    }
+
+    async fn account_of(&self, user_id: &UserId) -> Result<Option<Account>, StoreError> {
+        let index = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&user_pk(user_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| unavailable(&err))?;
+        let Some(openid) = index
+            .item
+            .as_ref()
+            .and_then(|item| Fields(item).text("openid").ok())
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .read_account_of(user_id, &openid)
+            .await?
+            .map(|item| item.account))
+    }
+
+    async fn bind_phone(
+        &self,
+        user_id: &UserId,
+        openid: &str,
+        phone: &BoundPhone,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&account_pk(openid)))
+            .update_expression(
+                "SET phoneNumber = :phone, purePhoneNumber = :pure, countryCode = :country, phoneBoundAt = :at",
+            )
+            .condition_expression("userId = :user")
+            .expression_attribute_values(":phone", s(&phone.number.phone_number))
+            .expression_attribute_values(":pure", s(&phone.number.pure_phone_number))
+            .expression_attribute_values(":country", s(&phone.number.country_code))
+            .expression_attribute_values(":at", n(phone.bound_at))
+            .expression_attribute_values(":user", s(user_id.as_str()));
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if super::dynamodb::refused_by_condition(&err) => Ok(false),
+            Err(err) => Err(unavailable(&err)),
+        }
+    }
+
+    async fn delete_account(
+        &self,
+        user_id: &UserId,
+        openid: &str,
+        log: Option<&LogEntry>,
+    ) -> Result<bool, StoreError> {
+        self.with_rounds("delete", |_| {
+            self.delete_account_round(user_id, openid, log)
+        })
+        .await
+    }
+
+    async fn set_status(
+        &self,
+        user_id: &UserId,
+        openid: &str,
+        status: AccountStatus,
+    ) -> Result<bool, StoreError> {
+        if status == AccountStatus::Disabled {
+            return self
+                .with_rounds("disable", |_| self.disable_round(user_id, openid))
+                .await;
+        }
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&account_pk(openid)))
+            .update_expression("SET #status = :active ADD #version :one")
+            .condition_expression("userId = :user")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":user", s(user_id.as_str()));
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if super::dynamodb::refused_by_condition(&err) => Ok(false),
+            Err(err) => Err(unavailable(&err)),
+        }
+    }
+}
+
+impl LoginLog for DynamoSessionStore {
+    async fn append(&self, entry: &LogEntry) -> Result<(), StoreError> {
+        let Some(table) = &self.log_table else {
+            return Ok(());
+        };
+        self.client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(log_item(entry)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| unavailable(&err))
+    }
+
+    async fn entries(&self, user_id: &UserId, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        let Some(table) = &self.log_table else {
+            return Ok(Vec::new());
+        };
+        let output = self
+            .client
+            .query()
+            .table_name(table)
+            .key_condition_expression("userId = :user")
+            .expression_attribute_values(":user", s(user_id.as_str()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|err| unavailable(&err))?;
+        output.items().iter().map(log_entry_from_item).collect()
+    }
+}

@@ -1,0 +1,365 @@
+//! Sessions, accounts and the login log in process memory: the stores of the
+//! unit tests and the local server, with the DynamoDB adapter's rules, lost on
+//! restart.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::account::{Account, AccountStatus, AccountStore, BoundPhone, UserId};
+use crate::login_log::{LogEntry, LogEvent, LoginLog};
+use crate::session::{LoginOutcome, LoginWrite, Session, SessionStore, StoreError};
+use crate::token::{SessionToken, TokenKey};
+
+#[derive(Debug, Default)]
+pub struct MemorySessionStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    sessions: HashMap<TokenKey, Session>,
+    /// By openid, as in the table.
+    accounts: HashMap<String, Account>,
+    log: Vec<LogEntry>,
+}
+
+impl State {
+    fn openid_of(&self, user_id: &UserId) -> Option<String> {
+        self.accounts
+            .values()
+            .find(|account| &account.user_id == user_id)
+            .map(|account| account.openid.clone())
+    }
+
+    /// The account of `openid` if its userId is `user_id`.
+    fn account_mut(&mut self, user_id: &UserId, openid: &str) -> Option<&mut Account> {
+        self.accounts
+            .get_mut(openid)
+            .filter(|account| &account.user_id == user_id)
+    }
+
+    fn revoke_sessions_of(&mut self, user_id: &UserId) -> Vec<TokenKey> {
+        let keys: Vec<TokenKey> = self
+            .sessions
+            .iter()
+            .filter(|(_, session)| &session.user_id == user_id)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &keys {
+            self.sessions.remove(key);
+        }
+        keys
+    }
+}
+
+impl MemorySessionStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores `session` under a fresh token and returns the token: a live
+    /// session without a login, for benchmarks, fuzzing and tests.
+    pub fn insert_new(&self, session: Session) -> Result<SessionToken, getrandom::Error> {
+        let token = SessionToken::generate()?;
+        self.lock().sessions.insert(token.key(), session);
+        Ok(token)
+    }
+
+    /// Every log entry, oldest first (tests and the local server).
+    pub fn log(&self) -> Vec<LogEntry> {
+        self.lock().log.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned state is still consistent: every change completes under
+        // the lock before anything can panic.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl SessionStore for MemorySessionStore {
+    async fn login(&self, login: &LoginWrite<'_>) -> Result<LoginOutcome, StoreError> {
+        let mut state = self.lock();
+        if state.sessions.contains_key(login.key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let wx = login.session;
+        let now = wx.created_at;
+        let (user_id, new_user) = match state.accounts.get_mut(&wx.openid) {
+            Some(account) if account.status == AccountStatus::Disabled => {
+                let user_id = account.user_id.clone();
+                if let Some(entry) = login.log {
+                    state.log.push(LogEntry {
+                        user_id: user_id.clone(),
+                        event: LogEvent::LoginRefused,
+                        outcome: "account_disabled".into(),
+                        ..entry.clone()
+                    });
+                }
+                return Ok(LoginOutcome::Disabled { user_id });
+            }
+            Some(account) => {
+                account.last_login_at = now;
+                if account.unionid.is_none() {
+                    account.unionid.clone_from(&wx.unionid);
+                }
+                (account.user_id.clone(), false)
+            }
+            None => {
+                let account = Account {
+                    user_id: wx.user_id.clone(),
+                    openid: wx.openid.clone(),
+                    unionid: wx.unionid.clone(),
+                    created_at: now,
+                    last_login_at: now,
+                    status: AccountStatus::Active,
+                    phone: None,
+                };
+                state.accounts.insert(wx.openid.clone(), account);
+                (wx.user_id.clone(), true)
+            }
+        };
+        let revoked = if login.single_session {
+            state.revoke_sessions_of(&user_id)
+        } else {
+            Vec::new()
+        };
+        let session = Session {
+            user_id: user_id.clone(),
+            ..wx.clone()
+        };
+        state.sessions.insert(login.key.clone(), session);
+        if let Some(entry) = login.log {
+            let entry = LogEntry {
+                user_id: user_id.clone(),
+                ..entry.clone()
+            };
+            for _ in &revoked {
+                state.log.push(LogEntry {
+                    event: LogEvent::Revoked,
+                    ..entry.clone()
+                });
+            }
+            state.log.push(entry);
+        }
+        let unionid = state
+            .accounts
+            .get(&wx.openid)
+            .and_then(|account| account.unionid.clone());
+        Ok(LoginOutcome::LoggedIn {
+            user_id,
+            new_user,
+            unionid,
+        })
+    }
+
+    async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
+        Ok(self.lock().sessions.get(key).cloned())
+    }
+
+    async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
+        self.lock().sessions.remove(key);
+        Ok(())
+    }
+}
+
+impl AccountStore for MemorySessionStore {
+    async fn account(&self, openid: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self.lock().accounts.get(openid).cloned())
+    }
+
+    async fn account_of(&self, user_id: &UserId) -> Result<Option<Account>, StoreError> {
+        let state = self.lock();
+        let openid = state.openid_of(user_id);
+        Ok(openid.and_then(|openid| state.accounts.get(&openid).cloned()))
+    }
+
+    async fn bind_phone(
+        &self,
+        user_id: &UserId,
+        openid: &str,
+        phone: &BoundPhone,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        Ok(match state.account_mut(user_id, openid) {
+            Some(account) => {
+                account.phone = Some(phone.clone());
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn delete_account(
+        &self,
+        user_id: &UserId,
+        openid: &str,
+        log: Option<&LogEntry>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if state.account_mut(user_id, openid).is_none() {
+            return Ok(false);
+        }
+        state.accounts.remove(openid);
+        state.revoke_sessions_of(user_id);
+        state.log.extend(log.cloned());
+        Ok(true)
+    }
+
+    async fn set_status(
+        &self,
+        user_id: &UserId,
+        openid: &str,
+        status: AccountStatus,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(account) = state.account_mut(user_id, openid) else {
+            return Ok(false);
+        };
+        account.status = status;
+        if status == AccountStatus::Disabled {
+            state.revoke_sessions_of(user_id);
+        }
+        Ok(true)
+    }
+}
+
+impl LoginLog for MemorySessionStore {
+    async fn append(&self, entry: &LogEntry) -> Result<(), StoreError> {
+        self.lock().log.push(entry.clone());
+        Ok(())
+    }
+
+    async fn entries(&self, user_id: &UserId, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        let state = self.lock();
+        let mut entries: Vec<LogEntry> = state
+            .log
+            .iter()
+            .filter(|entry| &entry.user_id == user_id)
+            .cloned()
+            .collect();
+        entries.sort_by(|a, b| b.at.cmp(&a.at));
+        entries.truncate(limit);
+        Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::SessionKey;
+
+    fn session(openid: &str) -> Session {
+        Session {
+            user_id: UserId::generate().unwrap(),
+            openid: openid.into(),
+            unionid: None,
+            session_key: SessionKey::new("k"),
+            created_at: 100,
+            expires_at: 700,
+        }
+    }
+
+    async fn log_in(
+        store: &MemorySessionStore,
+        openid: &str,
+        single: bool,
+    ) -> (TokenKey, LoginOutcome) {
+        let key = SessionToken::generate().unwrap().key();
+        let session = session(openid);
+        let outcome = store
+            .login(&LoginWrite {
+                key: &key,
+                session: &session,
+                single_session: single,
+                log: None,
+            })
+            .await
+            .unwrap();
+        (key, outcome)
+    }
+
+    #[tokio::test]
+    async fn the_first_login_creates_the_account_and_later_ones_keep_it() {
+        let store = MemorySessionStore::new();
+        let (first, created) = log_in(&store, "o1", true).await;
+        let (second, again) = log_in(&store, "o1", true).await;
+        let (
+            LoginOutcome::LoggedIn {
+                user_id: a,
+                new_user: true,
+                ..
+            },
+            LoginOutcome::LoggedIn {
+                user_id: b,
+                new_user: false,
+                ..
+            },
+        ) = (created, again)
+        else {
+            panic!("unexpected outcomes");
+        };
+        assert_eq!(a, b);
+        assert_eq!(store.get(&first).await.unwrap(), None, "revoked");
+        assert_eq!(store.get(&second).await.unwrap().unwrap().user_id, a);
+        let session = session("o1");
+        assert_eq!(
+            store
+                .login(&LoginWrite {
+                    key: &second,
+                    session: &session,
+                    single_session: true,
+                    log: None
+                })
+                .await,
+            Err(StoreError::AlreadyExists)
+        );
+    }
+
+    #[tokio::test]
+    async fn deleting_or_disabling_revokes_every_session() {
+        let store = MemorySessionStore::new();
+        let (one, outcome) = log_in(&store, "o1", false).await;
+        let (two, _) = log_in(&store, "o1", false).await;
+        let LoginOutcome::LoggedIn { user_id, .. } = outcome else {
+            panic!()
+        };
+        assert!(
+            store
+                .set_status(&user_id, "o1", AccountStatus::Disabled)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            (
+                store.get(&one).await.unwrap(),
+                store.get(&two).await.unwrap()
+            ),
+            (None, None)
+        );
+        let (_, refused) = log_in(&store, "o1", false).await;
+        assert_eq!(
+            refused,
+            LoginOutcome::Disabled {
+                user_id: user_id.clone()
+            }
+        );
+        assert!(
+            store
+                .set_status(&user_id, "o1", AccountStatus::Active)
+                .await
+                .unwrap()
+        );
+        let (three, _) = log_in(&store, "o1", false).await;
+        assert!(store.delete_account(&user_id, "o1", None).await.unwrap());
+        assert_eq!(store.get(&three).await.unwrap(), None);
+        assert_eq!(store.account("o1").await.unwrap(), None);
+        assert!(!store.delete_account(&user_id, "o1", None).await.unwrap());
+        let (_, reborn) = log_in(&store, "o1", false).await;
+        assert!(
+            matches!(reborn, LoginOutcome::LoggedIn { new_user: true, user_id: new, .. } if new != user_id)
+        );
+    }
+}

@@ -1,0 +1,533 @@
+//! Accounts (../shared/spec/API.md, "Accounts"): every row, through the release
+//! binaries under the Lambda Runtime API, on DynamoDB Local with the login log
+//! table, and the operator tool `wxauth-admin` as the operator runs it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Value, json};
+use wxauth_tests::events::{HttpEvent, authorizer_event};
+use wxauth_tests::invoke::login_event;
+use wxauth_tests::logs::{has_metric, metric_records};
+use wxauth_tests::runtime::{LambdaFunction, Outcome};
+use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext, sign};
+
+/// The four functions of one stack, configured as the template configures them.
+struct Stack {
+    login: LambdaFunction,
+    phone: LambdaFunction,
+    check: LambdaFunction,
+    authorizer: LambdaFunction,
+}
+
+impl Stack {
+    async fn start(world: &World, extra: &[(&'static str, &str)]) -> Self {
+        let mut env = world.function_env();
+        env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        Self {
+            login: LambdaFunction::start("login", &env).await,
+            phone: LambdaFunction::start("decrypt-phone", &env).await,
+            check: LambdaFunction::start("check-session", &env).await,
+            authorizer: LambdaFunction::start("authorizer", &env).await,
+        }
+    }
+
+    async fn log_in(&mut self, code: &str) -> (u16, Value) {
+        let (status, _, body) = self.login.call(login_event(code).build()).await;
+        (status, body)
+    }
+
+    async fn with_token(&mut self, method: &str, path: &str, token: &str) -> (u16, Value) {
+        let event = HttpEvent::new(method, path).bearer(token).build();
+        let function = match path {
+            "/phone" | "/open-data" => &mut self.phone,
+            _ => &mut self.check,
+        };
+        let (status, _, body) = function.call(event).await;
+        (status, body)
+    }
+
+    async fn authorized(&mut self, token: &str) -> Value {
+        match self
+            .authorizer
+            .invoke(authorizer_event(Some(&format!("Bearer {token}"))))
+            .await
+        {
+            Outcome::Response(answer) => answer,
+            Outcome::Error(error) => panic!("authorizer failed: {error}"),
+        }
+    }
+
+    async fn stop(&mut self) -> String {
+        let mut logs = String::new();
+        for function in [
+            &mut self.login,
+            &mut self.phone,
+            &mut self.check,
+            &mut self.authorizer,
+        ] {
+            function.stop().await;
+            logs.push_str(&function.logs.text());
+        }
+        logs
+    }
+}
+
+/// `wxauth-admin`, the binary cargo built, as an operator runs it: only the
+/// standard AWS variables and the two table names.
+fn admin(world: &World, args: &[&str]) -> (i32, Value, String) {
+    // target/<profile>/deps/<this test> → target/<profile>/wxauth-admin
+    let exe = std::env::current_exe().expect("test binary");
+    let bin: PathBuf = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("wxauth-admin");
+    assert!(
+        bin.exists(),
+        "{} missing: cargo test builds it",
+        bin.display()
+    );
+    let output = Command::new(bin)
+        .args(args)
+        .env_clear()
+        .env("SESSION_TABLE", &world.table)
+        .env("LOGIN_LOG_TABLE", &world.log_table)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &world.standins.dynamodb)
+        .env("AWS_REGION", wxauth_tests::standins::REGION)
+        .env("AWS_ACCESS_KEY_ID", "operator")
+        .env("AWS_SECRET_ACCESS_KEY", "operator")
+        .output()
+        .expect("wxauth-admin runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (output.status.code().unwrap_or(-1), json, stderr)
+}
+
+fn item_text(items: &[std::collections::HashMap<String, AttributeValue>]) -> String {
+    format!("{items:?}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_from_first_login_to_deletion() {
+    let world = World::new().await;
+    let mut stack = Stack::start(&world, &[]).await;
+    let openid = "oACCOUNT000000000000000001";
+
+    // The first login creates the account; a later one finds it.
+    let (code, _) = world.wechat.issue_code_for(openid, None);
+    let (status, first) = stack.log_in(&code).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["newUser"], true);
+    let user_id = first["userId"].as_str().unwrap().to_owned();
+    assert!(
+        wxauth::account::UserId::parse(&user_id).is_some(),
+        "{user_id}"
+    );
+    let (code, issued) = world.wechat.issue_code_for(openid, Some("uACCOUNT"));
+    let (status, second) = stack.log_in(&code).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(
+        (second["newUser"].clone(), second["userId"].clone()),
+        (json!(false), json!(user_id))
+    );
+    assert_eq!(second["unionid"], "uACCOUNT");
+    let token = second["token"].as_str().unwrap().to_owned();
+
+    // userId on every answer about the session.
+    let (status, session) = stack.with_token("GET", "/session", &token).await;
+    assert_eq!(
+        (status, session["userId"].as_str()),
+        (200, Some(user_id.as_str()))
+    );
+    let raw = r#"{"nickName":"A"}"#;
+    let signed = json!({"rawData": raw, "signature": sign(raw, &issued.session_key)});
+    let (status, _, posted) = stack
+        .check
+        .call(
+            HttpEvent::new("POST", "/session")
+                .bearer(&token)
+                .json(&signed)
+                .build(),
+        )
+        .await;
+    assert_eq!(
+        (status, posted["userId"].as_str()),
+        (200, Some(user_id.as_str()))
+    );
+    let allowed = stack.authorized(&token).await;
+    assert_eq!(allowed["context"]["userId"], user_id.as_str(), "{allowed}");
+    let mut me = HttpEvent::new("GET", "/me").build();
+    me["requestContext"]["authorizer"] = json!({"lambda": allowed["context"]});
+    let (status, _, me) = stack.check.call(me).await;
+    assert_eq!(
+        (status, me["userId"].as_str()),
+        (200, Some(user_id.as_str()))
+    );
+
+    // The phone number is bound: by ciphertext, then replaced by code.
+    let (status, account) = stack.with_token("GET", "/account", &token).await;
+    assert_eq!(status, 200, "{account}");
+    assert_eq!(account["userId"], user_id.as_str());
+    assert_eq!(account["unionid"], "uACCOUNT");
+    assert!(account.get("phoneNumber").is_none(), "{account}");
+    let payload = encrypt_for(&issued, &phone_plaintext(APPID, "13811112222"));
+    let (status, _, _) = stack
+        .phone
+        .call(
+            HttpEvent::new("POST", "/phone")
+                .bearer(&token)
+                .json(&payload)
+                .build(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, account) = stack.with_token("GET", "/account", &token).await;
+    assert_eq!(account["purePhoneNumber"], "13811112222", "{account}");
+    let phone_code = world.wechat.issue_phone_code(openid, "13933334444");
+    let (status, _, _) = stack
+        .phone
+        .call(
+            HttpEvent::new("POST", "/phone")
+                .bearer(&token)
+                .json(&json!({"code": phone_code}))
+                .build(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, account) = stack.with_token("GET", "/account", &token).await;
+    assert_eq!(account["purePhoneNumber"], "13933334444", "{account}");
+    assert_eq!(account["countryCode"], "86");
+    let keys: Vec<&String> = account.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "countryCode",
+            "createdAt",
+            "lastLoginAt",
+            "openid",
+            "phoneNumber",
+            "purePhoneNumber",
+            "unionid",
+            "userId"
+        ]
+    );
+
+    // The operator sees it, and every function answers it as the contract says.
+    let (code_show, shown, _) = admin(&world, &["show", &user_id]);
+    assert_eq!(code_show, 0);
+    assert_eq!(
+        (shown["status"].as_str(), shown["openid"].as_str()),
+        (Some("active"), Some(openid))
+    );
+    let (_, by_openid, _) = admin(&world, &["show", openid]);
+    assert_eq!(by_openid, shown);
+
+    // DELETE /account: everything kept for the user goes, at once.
+    let (status, _) = stack.with_token("DELETE", "/account", &token).await;
+    assert_eq!(status, 204);
+    let (status, body) = stack.with_token("GET", "/session", &token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, _) = stack.with_token("GET", "/account", &token).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        stack.authorized(&token).await,
+        json!({"isAuthorized": false})
+    );
+    let table = world.scan(&world.table).await;
+    let text = item_text(&table);
+    for gone in [
+        openid,
+        "13933334444",
+        "13811112222",
+        user_id.as_str(),
+        &issued.session_key,
+    ] {
+        assert!(
+            !text.contains(gone),
+            "{gone} is still in the session table: {text}"
+        );
+    }
+    let (code_show, _, stderr) = admin(&world, &["show", &user_id]);
+    assert_eq!(code_show, 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    // The next login of the openid is a new account.
+    let (code, _) = world.wechat.issue_code_for(openid, None);
+    let (status, reborn) = stack.log_in(&code).await;
+    assert_eq!(status, 200);
+    assert_eq!(reborn["newUser"], true);
+    assert_ne!(reborn["userId"], user_id.as_str());
+
+    // The log: every event, its fields, and nothing it must never hold.
+    let (code_log, log, _) = admin(&world, &["log", &user_id]);
+    assert_eq!(code_log, 0);
+    let mut events: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events.first(),
+        Some(&"account_deleted"),
+        "newest first: {log}"
+    );
+    // The second login and the session it revoked share one instant.
+    events[1..].sort_unstable();
+    assert_eq!(
+        events,
+        ["account_deleted", "login", "login", "revoked"],
+        "{log}"
+    );
+    for entry in log.as_array().unwrap() {
+        assert_eq!(entry["userId"], user_id.as_str());
+        assert!(entry["at"].as_str().unwrap().contains('#'));
+        assert_eq!(entry["outcome"], "ok");
+        assert_eq!(entry["sourceIp"], "203.0.113.7");
+        assert_eq!(entry["userAgent"], "Mozilla/5.0 MicroMessenger/8.0.50");
+        let expires_in = entry["expiresAt"].as_i64().unwrap() - wxauth::session::epoch_seconds();
+        assert!(
+            (180 * 86_400 - 60..=180 * 86_400).contains(&expires_in),
+            "{entry}"
+        );
+    }
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .all(|entry| entry["appid"] == APPID),
+        "{log}"
+    );
+    let all_entries = item_text(&world.scan(&world.log_table).await);
+    for secret in [
+        token.as_str(),
+        issued.session_key.as_str(),
+        openid,
+        "13933334444",
+        "13811112222",
+        world.appsecret.as_str(),
+    ] {
+        assert!(!all_entries.contains(secret), "the log holds {secret}");
+    }
+
+    let logs = stack.stop().await;
+    let records = metric_records(&logs);
+    assert!(has_metric(
+        &records,
+        "AccountsCreated",
+        &[("Function", "login")]
+    ));
+    assert!(has_metric(
+        &records,
+        "AccountsDeleted",
+        &[("Function", "check-session")]
+    ));
+    assert!(
+        !logs.contains("13933334444") && !logs.contains(openid),
+        "logs leak"
+    );
+}
+
+/// Concurrent first logins of one openid: one account, every answer with its
+/// userId, exactly one `newUser: true`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_logins_make_exactly_one_account() {
+    const LOGINS: usize = 12;
+    let world = std::sync::Arc::new(World::new().await);
+    let openid = "oRACE00000000000000000000001";
+    let mut tasks = Vec::new();
+    for _ in 0..LOGINS {
+        let world = std::sync::Arc::clone(&world);
+        let (code, _) = world.wechat.issue_code_for(openid, None);
+        tasks.push(tokio::spawn(async move {
+            let login = world.login().await;
+            let answer = wxauth_tests::invoke::call(&login, login_event(&code)).await;
+            assert_eq!(answer.status, 200, "{}", answer.raw);
+            answer.body
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("login"));
+    }
+    let user_ids: std::collections::HashSet<&str> = answers
+        .iter()
+        .map(|a| a["userId"].as_str().unwrap())
+        .collect();
+    assert_eq!(user_ids.len(), 1, "{answers:?}");
+    let new_users = answers.iter().filter(|a| a["newUser"] == true).count();
+    assert_eq!(new_users, 1, "{answers:?}");
+    let accounts = world
+        .scan(&world.table)
+        .await
+        .into_iter()
+        .filter(|item| {
+            item["pk"]
+                .as_s()
+                .is_ok_and(|pk| pk.starts_with(wxauth::aws::ACCOUNT_PREFIX))
+        })
+        .count();
+    assert_eq!(accounts, 1);
+}
+
+/// With SINGLE_SESSION=false a user holds several sessions; deletion ends them
+/// all, and the authorizer refuses each at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_ends_every_session_of_the_user() {
+    let world = World::new().await;
+    let mut stack = Stack::start(&world, &[("SINGLE_SESSION", "false")]).await;
+    let openid = "oMULTI0000000000000000000001";
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let (code, _) = world.wechat.issue_code_for(openid, None);
+        let (status, body) = stack.log_in(&code).await;
+        assert_eq!(status, 200);
+        tokens.push(body["token"].as_str().unwrap().to_owned());
+    }
+    for token in &tokens {
+        assert_eq!(stack.authorized(token).await["isAuthorized"], true);
+    }
+    let (status, _) = stack.with_token("DELETE", "/account", &tokens[0]).await;
+    assert_eq!(status, 204);
+    for token in &tokens {
+        assert_eq!(stack.with_token("GET", "/session", token).await.0, 401);
+        assert_eq!(
+            stack.authorized(token).await,
+            json!({"isAuthorized": false})
+        );
+    }
+    assert!(!item_text(&world.scan(&world.table).await).contains(openid));
+    stack.stop().await;
+}
+
+/// The operator disables an account with a live session behind the authorizer:
+/// refused at once everywhere, no login (403), and after an enable the old
+/// sessions stay refused while a new login works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_account_cannot_log_in_and_its_sessions_end() {
+    let world = World::new().await;
+    let mut stack = Stack::start(&world, &[]).await;
+    let openid = "oDISABLE000000000000000001";
+    let (code, _) = world.wechat.issue_code_for(openid, None);
+    let (_, body) = stack.log_in(&code).await;
+    let (token, user_id) = (
+        body["token"].as_str().unwrap().to_owned(),
+        body["userId"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(stack.authorized(&token).await["isAuthorized"], true);
+
+    let (code_disable, disabled, _) = admin(&world, &["disable", &user_id]);
+    assert_eq!(
+        (code_disable, disabled["status"].as_str()),
+        (0, Some("disabled"))
+    );
+    assert_eq!(
+        stack.authorized(&token).await,
+        json!({"isAuthorized": false})
+    );
+    assert_eq!(stack.with_token("GET", "/session", &token).await.0, 401);
+    let (code, _) = world.wechat.issue_code_for(openid, None);
+    let (status, refused) = stack.log_in(&code).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (403, Some("account_disabled")),
+        "{refused}"
+    );
+
+    let (code_enable, _, _) = admin(&world, &["enable", &user_id]);
+    assert_eq!(code_enable, 0);
+    assert_eq!(
+        stack.authorized(&token).await,
+        json!({"isAuthorized": false})
+    );
+    let (code, _) = world.wechat.issue_code_for(openid, None);
+    let (status, back) = stack.log_in(&code).await;
+    assert_eq!(
+        (status, back["userId"].as_str(), back["newUser"].as_bool()),
+        (200, Some(user_id.as_str()), Some(false))
+    );
+
+    let (_, log, _) = admin(&world, &["log", &user_id, "--limit", "2"]);
+    let events: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["login", "login_refused"]);
+    assert_eq!(log[1]["outcome"], "account_disabled");
+    let logs = stack.stop().await;
+    assert!(has_metric(
+        &metric_records(&logs),
+        "Requests",
+        &[("Function", "login"), ("Outcome", "account_disabled")]
+    ));
+}
+
+/// `device` from the login body goes to the log, kept fields only; a bad one
+/// is 400 before WeChat is called. `BIND_PHONE=false` returns the number only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_info_is_validated_and_logged_and_binding_can_be_off() {
+    let world = World::new().await;
+    let mut stack = Stack::start(&world, &[("BIND_PHONE", "false")]).await;
+    let (code, issued) = world.wechat.issue_code();
+    let calls = world.wechat.calls();
+    for device in [
+        json!("iPhone"),
+        json!({"model": 7}),
+        json!({"brand": "x".repeat(65)}),
+    ] {
+        let event = HttpEvent::new("POST", "/login")
+            .json(&json!({"code": code, "device": device}))
+            .build();
+        let (status, _, body) = stack.login.call(event).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{device}"
+        );
+    }
+    assert_eq!(world.wechat.calls(), calls, "no WeChat call for a bad body");
+    let device = json!({"brand": "Apple", "model": "iPhone 15", "system": "iOS 18.1", "platform": "ios",
+        "SDKVersion": "3.6.0", "version": "8.0.50", "language": "zh_CN", "pixelRatio": 3});
+    let event = HttpEvent::new("POST", "/login")
+        .json(&json!({"code": code, "device": device}))
+        .build();
+    let (status, _, body) = stack.login.call(event).await;
+    assert_eq!(status, 200, "{body}");
+    let (token, user_id) = (
+        body["token"].as_str().unwrap().to_owned(),
+        body["userId"].as_str().unwrap().to_owned(),
+    );
+    let payload = encrypt_for(&issued, &phone_plaintext(APPID, "13755556666"));
+    let (status, _, phone) = stack
+        .phone
+        .call(
+            HttpEvent::new("POST", "/phone")
+                .bearer(&token)
+                .json(&payload)
+                .build(),
+        )
+        .await;
+    assert_eq!(
+        (status, phone["purePhoneNumber"].as_str()),
+        (200, Some("13755556666"))
+    );
+    let (_, account) = stack.with_token("GET", "/account", &token).await;
+    assert!(
+        account.get("phoneNumber").is_none(),
+        "BIND_PHONE=false: {account}"
+    );
+
+    let (_, log, _) = admin(&world, &["log", &user_id]);
+    let mut kept = device.clone();
+    kept.as_object_mut().unwrap().remove("pixelRatio");
+    assert_eq!(log[0]["device"], kept);
+    stack.stop().await;
+}
