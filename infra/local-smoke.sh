@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A scripted curl session against the local server, as a newcomer would try it:
 # login with a simulator code -> GET /session -> simulated phone payload -> POST /phone
-# -> phone by code -> GET /session?verify=wechat -> GET /me (the authorizer's decision),
-# then the OpenAPI conformance check (tests/openapi_conformance.py) on the same server.
+# -> phone by code -> GET /session?verify=wechat -> GET /me (the authorizer's decision)
+# -> GET /account (the bound phone) -> a second login (same user, the first session
+# revoked) -> DELETE /account -> a new account, then the OpenAPI conformance check (tests/openapi_conformance.py) on the same server.
 # Usage: bash infra/local-smoke.sh   (builds and starts the server on a free port, stops it after)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,6 +43,8 @@ grep -q "WECHAT SIMULATOR ON" "$log" || { echo "FAIL: no simulator banner" >&2; 
 expect 200 POST /login -H 'content-type: application/json' -d '{"code":"newcomer-1"}'
 token=$(field token <<<"$body")
 openid=$(field openid <<<"$body")
+user_id=$(field userId <<<"$body")
+[ "$(field newUser <<<"$body")" = "True" ] || { echo "FAIL: the first login is not a new user: $body" >&2; exit 1; }
 expect 200 GET /session -H "Authorization: Bearer $token"
 [ "$(field openid <<<"$body")" = "$openid" ] || { echo "FAIL: /session names another openid" >&2; exit 1; }
 expect 200 POST /dev/phone-payload -H "Authorization: Bearer $token" -d '{"phoneNumber":"13800138000"}'
@@ -53,6 +56,19 @@ expect 200 POST /phone -H "Authorization: Bearer $token" -d '{"code":"phone-1390
 expect 200 GET '/session?verify=wechat' -H "Authorization: Bearer $token"
 expect 200 GET /me -H "Authorization: Bearer $token"
 [ "$(field openid <<<"$body")" = "$openid" ] || { echo "FAIL: /me names another openid: $body" >&2; exit 1; }
+[ "$(field userId <<<"$body")" = "$user_id" ] || { echo "FAIL: /me names another user: $body" >&2; exit 1; }
+expect 200 GET /account -H "Authorization: Bearer $token"
+[ "$(field purePhoneNumber <<<"$body")" = "13900139000" ] || { echo "FAIL: phone not bound: $body" >&2; exit 1; }
+expect 200 POST /login -d '{"code":"newcomer-2","device":{"brand":"Apple","model":"iPhone 15"}}'
+[ "$(field newUser <<<"$body")" = "False" ] || { echo "FAIL: second login is a new user: $body" >&2; exit 1; }
+[ "$(field userId <<<"$body")" = "$user_id" ] || { echo "FAIL: second login is another user: $body" >&2; exit 1; }
+second=$(field token <<<"$body")
+expect 401 GET /session -H "Authorization: Bearer $token"
+expect 204 DELETE /account -H "Authorization: Bearer $second"
+expect 401 GET /account -H "Authorization: Bearer $second"
+expect 200 POST /login -d '{"code":"newcomer-3"}'
+[ "$(field newUser <<<"$body")" = "True" ] || { echo "FAIL: after deletion the account is not new: $body" >&2; exit 1; }
+token=$(field token <<<"$body")
 expect 401 POST /login -d '{"code":"newcomer-1"}'
 [ "$(field error <<<"$body")" = "invalid_code" ] || { echo "FAIL: code reuse: $body" >&2; exit 1; }
 expect 401 GET /session

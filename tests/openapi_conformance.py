@@ -176,6 +176,22 @@ def main():
         print(f"FAIL me: {me} is not the logged-in user {login['openid']}")
     c.check("me without a token", "GET", "/me", want=401)
     c.check("POST /me", "POST", "/me", token=token, want=405)
+    if me is not None and me.get("userId") != login["userId"]:
+        c.failed += 1
+        print(f"FAIL me: {me} is not the logged-in account {login['userId']}")
+
+    _, account = c.check("account", "GET", "/account", token=token, want=200)
+    if account is not None and account.get("purePhoneNumber") != "13700137000":
+        c.failed += 1
+        print(f"FAIL account: the phone number by code was not bound: {account}")
+    c.check("account without a token", "GET", "/account", want=401)
+    c.check("PUT /account", "PUT", "/account", token=token, want=405)
+    c.check("login with device info", "POST", "/login", {"code": "device-1", "device": {"brand": "Apple", "model": "iPhone 15", "extra": 1}}, want=200)
+    c.check("device not an object", "POST", "/login", {"code": "device-2", "device": "iPhone"}, want=400)
+    _, doomed = c.check("login to delete", "POST", "/login", {"code": "doomed-1"}, want=200)
+    if doomed is not None:
+        c.check("delete account", "DELETE", "/account", token=doomed["token"], want=204)
+        c.check("token refused after deletion", "GET", "/account", token=doomed["token"], want=401)
     c.check("unknown path", "POST", "/logins", {"code": "x"}, want=404)
     c.check("the stage-less root", "GET", "/", want=404)
 
