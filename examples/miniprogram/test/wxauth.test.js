@@ -284,3 +284,57 @@ test('callApi does not log in again for other errors', async () => {
   await assert.rejects(auth.callApi({ path: '/orders', method: 'POST', data: {} }), (err) => err.status === 500)
   assert.equal(wx.calls.login, 1)
 })
+
+test('login sends the kept device fields when the base library has them, and remembers newUser', async () => {
+  const valid = new Set()
+  const wx = stubWx(
+    loginRoutes(valid, {
+      'POST /login': ({ code }) => {
+        const token = code.replace('code', 'token')
+        valid.add(token)
+        return [200, { token, expiresIn: 600, userId: 'u_AAAAAAAAAAAAAAAAAAAAAA', newUser: true, openid: 'o1' }]
+      },
+    }),
+  )
+  wx.getDeviceInfo = () => ({ brand: 'Apple', model: 'iPhone 15', system: 'iOS 18.1', platform: 'ios', benchmarkLevel: 30 })
+  wx.getAppBaseInfo = () => ({ SDKVersion: '3.6.0', version: '8.0.50', language: 'zh_CN', theme: 'dark' })
+  const auth = createClient({ baseUrl, wx })
+  assert.equal(auth.lastLogin(), null)
+  await auth.login()
+  assert.deepEqual(JSON.parse(wx.calls.requests[0].data).device, {
+    brand: 'Apple', model: 'iPhone 15', system: 'iOS 18.1', platform: 'ios',
+    SDKVersion: '3.6.0', version: '8.0.50', language: 'zh_CN',
+  })
+  assert.deepEqual(auth.lastLogin(), { expiresIn: 600, userId: 'u_AAAAAAAAAAAAAAAAAAAAAA', newUser: true, openid: 'o1' })
+  assert.equal(JSON.stringify(auth.lastLogin()).includes('token-'), false, 'the token is not kept outside storage')
+})
+
+test('account reads GET /account; deleteAccount sends DELETE /account and forgets the token', async () => {
+  const valid = new Set()
+  let deleted = false
+  const wx = stubWx(
+    loginRoutes(valid, {
+      'GET /account': () => [200, { userId: 'u_AAAAAAAAAAAAAAAAAAAAAA', openid: 'o1', purePhoneNumber: '13800138000', createdAt: 1, lastLoginAt: 2 }],
+      'DELETE /account': (_, header) => {
+        deleted = valid.delete(header.Authorization.replace('Bearer ', ''))
+        return [204, '']
+      },
+    }),
+  )
+  const auth = createClient({ baseUrl, wx })
+  const account = await auth.account()
+  assert.equal(account.purePhoneNumber, '13800138000')
+  await auth.deleteAccount()
+  assert.equal(deleted, true)
+  assert.equal(auth.token(), '')
+  const last = wx.calls.requests[wx.calls.requests.length - 1]
+  assert.equal(`${last.method} ${last.path}`, 'DELETE /account')
+})
+
+test('a disabled account is not logged in again', async () => {
+  const wx = stubWx({ 'POST /login': () => [403, { error: 'account_disabled', message: 'disabled' }] })
+  const auth = createClient({ baseUrl, wx })
+  await assert.rejects(auth.login(), (err) => err.status === 403 && err.code === 'account_disabled')
+  assert.equal(wx.calls.login, 1, 'one wx.login only')
+  assert.deepEqual(classifyError(403, { error: 'account_disabled' }, {}), { relogin: false, retry: false })
+})

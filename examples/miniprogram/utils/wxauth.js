@@ -4,8 +4,10 @@
 //
 //   const { createClient } = require('./utils/wxauth')
 //   const auth = createClient({ baseUrl: 'https://<api-id>.execute-api.<region>.amazonaws.com' })
-//   await auth.login()
+//   const { newUser } = await auth.login()      // newUser: the first login of this user
 //   const session = await auth.request({ path: '/session' })
+//   const account = await auth.account()         // userId, the bound phone number
+//   await auth.deleteAccount()                   // 注销: the server forgets the user
 //   // The team's own API behind the wxauth authorizer:
 //   const orders = await auth.callApi({ path: '/orders' })
 
@@ -41,12 +43,33 @@ function classifyError(status, body, headers) {
     // The user must tap the button again for a new code.
     case 'invalid_code':
       return { relogin: false, retry: false, fetchAgain: true }
+    // The operator disabled the account: logging in again cannot help.
+    case 'account_disabled':
+      return { relogin: false, retry: false }
     case 'rate_limited':
     case 'upstream_unavailable':
       return { relogin: false, retry: false, wait: retryAfter || 1 }
     default:
       return { relogin: false, retry: false }
   }
+}
+
+// What the login log keeps of the device (POST /login's optional `device`):
+// these fields of wx.getDeviceInfo and wx.getAppBaseInfo, strings of at most 64
+// characters. Where the base library lacks those calls, no device is sent.
+const DEVICE_FIELDS = ['brand', 'model', 'system', 'platform', 'SDKVersion', 'version', 'language']
+
+function deviceInfo(wx) {
+  const sources = ['getDeviceInfo', 'getAppBaseInfo']
+    .filter((name) => typeof wx[name] === 'function')
+    .map((name) => wx[name]() || {})
+  if (sources.length === 0) return undefined
+  const info = Object.assign({}, ...sources)
+  const device = {}
+  for (const field of DEVICE_FIELDS) {
+    if (typeof info[field] === 'string') device[field] = info[field].slice(0, 64)
+  }
+  return device
 }
 
 function promisify(wx, name, options) {
@@ -63,6 +86,8 @@ function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY }
   const base = baseUrl.replace(/\/+$/, '')
   const apiBase = (apiBaseUrl || baseUrl).replace(/\/+$/, '')
   let loggingIn = null
+  // The newest login's answer, without its token: userId, newUser, openid.
+  let lastLogin = null
 
   function send({ path, method = 'GET', data, token, origin = base }) {
     const header = { 'content-type': 'application/json' }
@@ -88,9 +113,13 @@ function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY }
       loggingIn = (async () => {
         for (let attempt = 0; attempt < 2; attempt++) {
           const { code } = await promisify(wx, 'login', {})
-          const res = await send({ path: '/login', method: 'POST', data: { code } })
+          const device = deviceInfo(wx)
+          const data = device ? { code, device } : { code }
+          const res = await send({ path: '/login', method: 'POST', data })
           if (res.status === 200) {
             wx.setStorageSync(storageKey, res.body.token)
+            const { token: _token, ...who } = res.body
+            lastLogin = who
             return res.body
           }
           const body = res.body || {}
@@ -116,6 +145,21 @@ function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY }
       const body = res.body || {}
       throw new WxAuthError(res.status, body.error, body.message)
     }
+  }
+
+  // The user's account (GET /account): userId, createdAt, lastLoginAt, and the
+  // phone number once POST /phone bound it.
+  function account() {
+    return request({ path: '/account' })
+  }
+
+  // 注销: deletes the account and everything the server kept for it (DELETE
+  // /account); every token of the user is refused from then on. The local token
+  // goes too, so the next screen starts logged out; a later login creates a new
+  // account. Needs a live session: the user is logged in first if need be.
+  async function deleteAccount() {
+    await request({ path: '/account', method: 'DELETE' })
+    wx.removeStorageSync(storageKey)
   }
 
   // Sends an authenticated request; logs in first if there is no token, and once
@@ -196,7 +240,21 @@ function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY }
     return request({ path: '/phone', method: 'POST', data })
   }
 
-  return { login, logout, request, callApi, ensureFreshSession, verifySession, getPhoneNumber, token }
+  return {
+    login,
+    logout,
+    request,
+    callApi,
+    ensureFreshSession,
+    verifySession,
+    getPhoneNumber,
+    account,
+    deleteAccount,
+    token,
+    // The newest login of this client, if any: show a first-login welcome when
+    // newUser is true.
+    lastLogin: () => lastLogin,
+  }
 }
 
-module.exports = { createClient, classifyError, WxAuthError, TOKEN_KEY }
+module.exports = { createClient, classifyError, deviceInfo, WxAuthError, TOKEN_KEY }

@@ -1,13 +1,23 @@
 const app = getApp()
 
 Page({
-  data: { openid: '', sessionInfo: '', phone: '', error: '' },
+  data: { openid: '', userId: '', welcome: '', sessionInfo: '', phone: '', error: '' },
 
   async onShow() {
     try {
       await app.auth.ensureFreshSession()
       const session = await app.auth.request({ path: '/session' })
-      this.setData({ openid: session.openid, sessionInfo: `valid, ${session.expiresIn}s left`, error: '' })
+      const login = app.auth.lastLogin()
+      // The bound phone number, kept on the account by an earlier POST /phone.
+      const account = await app.auth.account()
+      this.setData({
+        openid: session.openid,
+        userId: session.userId,
+        welcome: login && login.newUser ? 'Welcome! This is your first visit.' : '',
+        sessionInfo: `valid, ${session.expiresIn}s left`,
+        phone: account.phoneNumber || '',
+        error: '',
+      })
     } catch (err) {
       this.setData({ error: err.message })
     }
@@ -45,6 +55,10 @@ Page({
     } catch (err) {
       this.setData({ error: err.message })
     }
+  },
+
+  onAccount() {
+    wx.navigateTo({ url: '/pages/account/account' })
   },
 
   async onLogout() {
