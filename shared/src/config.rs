@@ -425,6 +425,52 @@ mod tests {
     }
 
     #[test]
+    fn the_login_log_and_phone_binding() {
+        let base = [("WECHAT_APPID", "wx1"), ("SESSION_TABLE", "t")];
+        let phone = |value: Option<&str>| {
+            let mut pairs = base.to_vec();
+            pairs.extend(value.map(|v| ("BIND_PHONE", v)));
+            DecryptPhoneConfig::from_env(&env(&pairs)).map(|c| c.bind_phone)
+        };
+        assert_eq!(phone(None), Ok(true));
+        assert_eq!(phone(Some("false")), Ok(false));
+        assert!(phone(Some("maybe")).is_err());
+
+        let log = |pairs: &[(&str, &str)]| LoginLogConfig::from_env(&env(pairs));
+        assert_eq!(
+            log(&[]),
+            Ok(LoginLogConfig {
+                table: None,
+                retention_days: 180
+            })
+        );
+        assert_eq!(
+            log(&[
+                ("LOGIN_LOG_TABLE", "log"),
+                ("LOGIN_LOG_RETENTION_DAYS", "365")
+            ]),
+            Ok(LoginLogConfig {
+                table: Some("log".into()),
+                retention_days: 365
+            })
+        );
+        for bad in ["0", "-1", "3651", "half a year"] {
+            let err = log(&[("LOGIN_LOG_RETENTION_DAYS", bad)]).unwrap_err();
+            assert!(
+                err.to_string().contains("LOGIN_LOG_RETENTION_DAYS"),
+                "{bad}"
+            );
+        }
+        let check = CheckSessionConfig::from_env(&env(&[
+            ("SESSION_TABLE", "t"),
+            ("LOGIN_LOG_TABLE", "log"),
+        ]))
+        .unwrap();
+        assert_eq!(check.login_log.table.as_deref(), Some("log"));
+        assert_eq!(check.appid(), None);
+    }
+
+    #[test]
     fn bad_optional_values_are_refused() {
         for ttl in ["0", "-5", "ten", "99999999999"] {
             let mut pairs = FULL.to_vec();

@@ -21,7 +21,7 @@ use crate::wechat::SessionKeyStatus;
 pub const MAX_RAW_DATA_CHARS: usize = 8192;
 
 pub struct CheckSession<S, A = NoAccessToken> {
-    store: S,
+    pub(super) store: S,
     pub(super) wechat: A,
     log: LogSettings,
 }

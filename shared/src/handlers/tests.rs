@@ -1074,3 +1074,92 @@ async fn the_write_starts_with_its_budget_after_the_slowest_wechat() {
     );
     assert_eq!(login.wechat.calls.load(Ordering::SeqCst), 2);
 }
+
+/// The account routes on the memory store: GET /account, DELETE /account, a
+/// disabled account's login, a bad device refused before WeChat is called.
+#[tokio::test(start_paused = true)]
+async fn accounts_through_the_handlers() {
+    let login = login_with(vec![]);
+    let first = json_of(&post_login(&login, r#"{"code":"c1"}"#).await);
+    assert_eq!(first["newUser"], true);
+    let again = json_of(&post_login(&login, r#"{"code":"c2"}"#).await);
+    assert_eq!(
+        (again["newUser"].clone(), again["userId"].clone()),
+        (json!(false), first["userId"].clone())
+    );
+    let token = again["token"].as_str().unwrap().to_owned();
+    let calls = login.wechat.calls.load(Ordering::SeqCst);
+    let bad_device = post_login(&login, r#"{"code":"c3","device":{"model":["x"]}}"#).await;
+    assert_error(&bad_device, 400, "invalid_request");
+    assert_eq!(
+        login.wechat.calls.load(Ordering::SeqCst),
+        calls,
+        "refused before WeChat"
+    );
+
+    let check = CheckSession::new(login.store);
+    let account = check
+        .call(request("GET", "/account").with_bearer(&token))
+        .await;
+    assert_eq!(json_of(&account)["userId"], first["userId"]);
+    let user_id = UserId::parse(first["userId"].as_str().unwrap()).unwrap();
+    assert!(
+        check
+            .store
+            .set_status(&user_id, "oOPENID123456", AccountStatus::Disabled)
+            .await
+            .unwrap()
+    );
+    assert_error(
+        &check
+            .call(request("GET", "/session").with_bearer(&token))
+            .await,
+        401,
+        "unauthorized",
+    );
+
+    let login = Login::new(
+        check.store,
+        scripted(vec![]),
+        StaticSecret::new(AppSecret::new("s")),
+        settings(),
+    );
+    assert_error(
+        &post_login(&login, r#"{"code":"c4"}"#).await,
+        403,
+        "account_disabled",
+    );
+    let refused = login.store.log();
+    assert_eq!(
+        refused.last().map(|entry| entry.event),
+        Some(crate::login_log::LogEvent::LoginRefused)
+    );
+    assert!(
+        login
+            .store
+            .set_status(&user_id, "oOPENID123456", AccountStatus::Active)
+            .await
+            .unwrap()
+    );
+    let back = json_of(&post_login(&login, r#"{"code":"c5"}"#).await);
+    let token = back["token"].as_str().unwrap().to_owned();
+    let check = CheckSession::new(login.store);
+    let deleted = check
+        .call(request("DELETE", "/account").with_bearer(&token))
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_error(
+        &check
+            .call(request("GET", "/account").with_bearer(&token))
+            .await,
+        401,
+        "unauthorized",
+    );
+    assert_error(
+        &check
+            .call(request("PUT", "/account").with_bearer(&token))
+            .await,
+        405,
+        "method_not_allowed",
+    );
+}
