@@ -61,7 +61,7 @@ struct World {
 
 static WORLD: LazyLock<World> = LazyLock::new(|| {
     let (store, token) = store_with_live_session();
-    let settings = LoginSettings { appid: "wx".into(), session_ttl_seconds: 600, retry: RetryPolicy::default() };
+    let settings = LoginSettings { appid: "wx".into(), session_ttl_seconds: 600, retry: RetryPolicy::default(), log_retention_days: 180 };
     let secret = StaticSecret::new(AppSecret::new("s"));
     let tokens = AccessTokens::new(MemoryTokenCache::new(), Stub, secret.clone(), "wx".into(), RetryPolicy::default());
     World {
