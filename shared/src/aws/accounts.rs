@@ -177,6 +177,16 @@ enum Attempt<T> {
     Contended,
 }
 
+impl Attempt<()> {
+    /// A transaction that went through, answering `value`.
+    fn answering<T>(self, value: T) -> Attempt<T> {
+        match self {
+            Self::Done(()) => Attempt::Done(value),
+            Self::Contended => Attempt::Contended,
+        }
+    }
+}
+
 impl DynamoSessionStore {
     async fn read_account(&self, openid: &str) -> Result<Option<AccountItem>, StoreError> {
         let output = self
@@ -317,10 +327,10 @@ impl DynamoSessionStore {
                     unionid: wx.unionid.clone(),
                 };
                 let items = self.first_login_items(login)?;
-                Ok(match self.transact(items, request_token, true, 1).await? {
-                    Attempt::Done(()) => Attempt::Done(outcome),
-                    Attempt::Contended => Attempt::Contended,
-                })
+                Ok(self
+                    .transact(items, request_token, true, 1)
+                    .await?
+                    .answering(outcome))
             }
             Some(item) if item.account.status == AccountStatus::Disabled => {
                 let user_id = item.account.user_id;
@@ -343,10 +353,10 @@ impl DynamoSessionStore {
                     unionid,
                 };
                 let items = self.later_login_items(login, &item)?;
-                Ok(match self.transact(items, request_token, true, 1).await? {
-                    Attempt::Done(()) => Attempt::Done(outcome),
-                    Attempt::Contended => Attempt::Contended,
-                })
+                Ok(self
+                    .transact(items, request_token, true, 1)
+                    .await?
+                    .answering(outcome))
             }
         }
     }
@@ -524,10 +534,6 @@ impl DynamoSessionStore {
         let Some(item) = self.read_account_of(user_id, openid).await? else {
             return Ok(Attempt::Done(false));
         };
-        let (inside, before) = item
-            .sessions
-            .split_at(item.sessions.len().min(REVOKE_IN_TRANSACTION));
-        self.delete_sessions(before).await?;
         let account = Delete::builder()
             .table_name(&self.table)
             .key("pk", s(&account_pk(openid)))
@@ -541,20 +547,36 @@ impl DynamoSessionStore {
             .key("pk", s(&user_pk(user_id)))
             .build()
             .map_err(build_error)?;
-        let mut items = vec![
+        let changes = vec![
             TransactWriteItem::builder().delete(account).build(),
             TransactWriteItem::builder().delete(index).build(),
         ];
+        self.revoke_every_session(&item, changes, log).await
+    }
+
+    /// `changes` to an account (first: the one conditioned on its version),
+    /// with every session it lists deleted and `log` written, in one
+    /// transaction; sessions beyond what a transaction holds are deleted first.
+    async fn revoke_every_session(
+        &self,
+        item: &AccountItem,
+        mut changes: Vec<TransactWriteItem>,
+        log: Option<&LogEntry>,
+    ) -> Result<Attempt<bool>, StoreError> {
+        let (inside, before) = item
+            .sessions
+            .split_at(item.sessions.len().min(REVOKE_IN_TRANSACTION));
+        self.delete_sessions(before).await?;
         for (key, _) in inside {
-            items.push(self.delete_session(key)?);
+            changes.push(self.delete_session(key)?);
         }
         if let Some(entry) = log {
-            items.extend(self.log_put(entry)?);
+            changes.extend(self.log_put(entry)?);
         }
-        Ok(match self.transact(items, None, false, 0).await? {
-            Attempt::Done(()) => Attempt::Done(true),
-            Attempt::Contended => Attempt::Contended,
-        })
+        Ok(self
+            .transact(changes, None, false, 0)
+            .await?
+            .answering(true))
     }
 
     async fn disable_round(
@@ -565,10 +587,6 @@ impl DynamoSessionStore {
         let Some(item) = self.read_account_of(user_id, openid).await? else {
             return Ok(Attempt::Done(false));
         };
-        let (inside, before) = item
-            .sessions
-            .split_at(item.sessions.len().min(REVOKE_IN_TRANSACTION));
-        self.delete_sessions(before).await?;
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(&account_pk(openid)))
@@ -583,14 +601,8 @@ impl DynamoSessionStore {
             .expression_attribute_values(":none", AttributeValue::M(HashMap::new()))
             .build()
             .map_err(build_error)?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        for (key, _) in inside {
-            items.push(self.delete_session(key)?);
-        }
-        Ok(match self.transact(items, None, false, 0).await? {
-            Attempt::Done(()) => Attempt::Done(true),
-            Attempt::Contended => Attempt::Contended,
-        })
+        let changes = vec![TransactWriteItem::builder().update(update).build()];
+        self.revoke_every_session(&item, changes, None).await
     }
 }
 
