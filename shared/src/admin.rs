@@ -74,13 +74,18 @@ fn failed(err: StoreError) -> Outcome {
     Outcome::Failed(format!("the tables could not be reached: {err}"))
 }
 
-/// Runs one command (the arguments after the program name).
-pub async fn run<S: AccountStore + LoginLog>(store: &S, args: &[String]) -> Outcome {
+/// Runs one command (the arguments after the program name). A deletion's log
+/// entry is kept `retention_days` (`LOGIN_LOG_RETENTION_DAYS`).
+pub async fn run<S: AccountStore + LoginLog>(
+    store: &S,
+    retention_days: i64,
+    args: &[String],
+) -> Outcome {
     let command = match parse(args) {
         Ok(command) => command,
         Err(message) => return Outcome::Usage(message),
     };
-    match run_command(store, command).await {
+    match run_command(store, command, retention_days).await {
         Ok(outcome) => outcome,
         Err(err) => failed(err),
     }
@@ -99,6 +104,7 @@ async fn existing<S: AccountStore>(
 async fn run_command<S: AccountStore + LoginLog>(
     store: &S,
     command: Command,
+    retention_days: i64,
 ) -> Result<Outcome, StoreError> {
     Ok(match command {
         Command::Show(who) => {
@@ -123,7 +129,7 @@ async fn run_command<S: AccountStore + LoginLog>(
                 LogEvent::AccountDeleted,
                 "ok",
                 epoch_millis(),
-                crate::login_log::DEFAULT_RETENTION_DAYS,
+                retention_days,
             )
             .map_err(|err| StoreError::Unavailable(err.to_string()))?
             .with_origin(&Origin {
@@ -205,18 +211,18 @@ mod tests {
         let (user_id, token) = user(&store).await;
         let id = user_id.as_str();
 
-        let Outcome::Done(shown) = run(&store, &args(&format!("show {id}"))).await else {
+        let Outcome::Done(shown) = run(&store, 180, &args(&format!("show {id}"))).await else {
             panic!()
         };
         assert_eq!(shown["status"], "active");
         assert_eq!(shown["openid"], "oADMIN");
         assert_eq!(
-            run(&store, &args("show oADMIN")).await,
+            run(&store, 180, &args("show oADMIN")).await,
             Outcome::Done(shown.clone())
         );
         assert!(!shown.to_string().contains(token.expose()));
 
-        let disabled = run(&store, &args(&format!("disable {id}"))).await;
+        let disabled = run(&store, 180, &args(&format!("disable {id}"))).await;
         assert_eq!(
             disabled,
             Outcome::Done(json!({"userId": id, "status": "disabled"}))
@@ -226,26 +232,29 @@ mod tests {
             None,
             "sessions revoked"
         );
-        let enabled = run(&store, &args(&format!("enable {id}"))).await;
+        let enabled = run(&store, 180, &args(&format!("enable {id}"))).await;
         assert_eq!(enabled.exit_code(), 0);
 
-        let deleted = run(&store, &args(&format!("delete {id}"))).await;
+        let deleted = run(&store, 180, &args(&format!("delete {id}"))).await;
         assert_eq!(
             deleted,
             Outcome::Done(json!({"userId": id, "deleted": true}))
         );
         assert_eq!(
-            run(&store, &args(&format!("show {id}"))).await.exit_code(),
+            run(&store, 180, &args(&format!("show {id}")))
+                .await
+                .exit_code(),
             1
         );
         assert_eq!(
-            run(&store, &args(&format!("delete {id}")))
+            run(&store, 180, &args(&format!("delete {id}")))
                 .await
                 .exit_code(),
             1
         );
         // The log outlives the account.
-        let Outcome::Done(log) = run(&store, &args(&format!("log {id} --limit 5"))).await else {
+        let Outcome::Done(log) = run(&store, 180, &args(&format!("log {id} --limit 5"))).await
+        else {
             panic!()
         };
         assert_eq!(log[0]["event"], "account_deleted");
@@ -260,7 +269,7 @@ mod tests {
             "log u_AAAAAAAAAAAAAAAAAAAAAA --limit x",
             "show a b",
         ] {
-            assert_eq!(run(&store, &args(bad)).await.exit_code(), 2, "{bad}");
+            assert_eq!(run(&store, 180, &args(bad)).await.exit_code(), 2, "{bad}");
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use wxauth::admin::{Outcome, USAGE, run};
 use wxauth::aws::{DynamoSessionStore, load_sdk_config};
+use wxauth::config::{LoginLogConfig, ProcessEnv};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -18,9 +19,16 @@ async fn main() {
         );
         std::process::exit(2);
     };
+    let log = match LoginLogConfig::from_env(&ProcessEnv) {
+        Ok(log) => log,
+        Err(err) => {
+            eprintln!("wxauth-admin: {err}");
+            std::process::exit(2);
+        }
+    };
     let sdk = load_sdk_config().await;
-    let store = DynamoSessionStore::new(&sdk, table).with_login_log(var("LOGIN_LOG_TABLE"));
-    let outcome = run(&store, &args).await;
+    let store = DynamoSessionStore::new(&sdk, table).with_login_log(log.table);
+    let outcome = run(&store, log.retention_days, &args).await;
     match &outcome {
         Outcome::Done(json) => println!("{json}"),
         Outcome::Unknown(message) | Outcome::Usage(message) | Outcome::Failed(message) => {
