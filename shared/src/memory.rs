@@ -7,7 +7,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::account::{Account, AccountStatus, AccountStore, BoundPhone, UserId};
 use crate::login_log::{LogEntry, LogEvent, LoginLog};
-use crate::session::{LoginOutcome, LoginWrite, Session, SessionStore, StoreError};
+use crate::session::{
+    LoginOutcome, LoginWrite, Session, SessionStore, StoreError, sessions_a_login_removes,
+};
 use crate::token::{SessionToken, TokenKey};
 
 #[derive(Debug, Default)]
@@ -121,11 +123,20 @@ impl SessionStore for MemorySessionStore {
                 (wx.user_id.clone(), true)
             }
         };
-        let revoked = if login.single_session {
-            state.revoke_sessions_of(&user_id)
-        } else {
-            Vec::new()
-        };
+        let held: Vec<(TokenKey, i64)> = state
+            .sessions
+            .iter()
+            .filter(|(_, session)| session.user_id == user_id)
+            .map(|(key, session)| (key.clone(), session.expires_at))
+            .collect();
+        let revoked: Vec<TokenKey> = sessions_a_login_removes(&held, now, login.single_session)
+            .into_iter()
+            .filter(|(_, expires_at)| *expires_at > now)
+            .map(|(key, _)| key)
+            .collect();
+        for (key, _) in sessions_a_login_removes(&held, now, login.single_session) {
+            state.sessions.remove(&key);
+        }
         let session = Session {
             user_id: user_id.clone(),
             ..wx.clone()

@@ -109,6 +109,35 @@ fn refused_unless_read<T>(
     }
 }
 
+/// A user keeps at most this many live sessions (`SINGLE_SESSION=false`): a
+/// login beyond it revokes those ending soonest, so that what is kept per user (the
+/// account's list of sessions) stays bounded however often someone logs in.
+pub const MAX_SESSIONS_PER_USER: usize = 20;
+
+/// Which of a user's sessions (`(key, expiresAt)`) a new login removes: every
+/// one with one session per user; otherwise the expired ones (their items may
+/// linger, TTL being lazy) and the live ones ending soonest beyond
+/// `MAX_SESSIONS_PER_USER - 1`. Soonest ending first.
+pub fn sessions_a_login_removes<K: Clone>(
+    sessions: &[(K, i64)],
+    now: i64,
+    single_session: bool,
+) -> Vec<(K, i64)> {
+    let mut sorted = sessions.to_vec();
+    sorted.sort_by_key(|(_, expires_at)| *expires_at);
+    if single_session {
+        return sorted;
+    }
+    let live = sorted
+        .iter()
+        .filter(|(_, expires_at)| *expires_at > now)
+        .count();
+    let over = live.saturating_sub(MAX_SESSIONS_PER_USER - 1);
+    let expired = sorted.len() - live;
+    sorted.truncate(expired + over);
+    sorted
+}
+
 /// Seconds since the Unix epoch.
 pub fn epoch_seconds() -> i64 {
     SystemTime::now()
@@ -258,6 +287,24 @@ mod tests {
             created_at: 0,
             expires_at,
         }
+    }
+
+    #[test]
+    fn a_login_removes_the_expired_and_the_soonest_ending_beyond_the_cap() {
+        let now = 1000;
+        let sessions: Vec<(usize, i64)> = (0..MAX_SESSIONS_PER_USER + 3)
+            .map(|i| (i, now - 2 + i as i64))
+            .collect();
+        // 0, 1 and 2 expired (expiresAt <= now); 20 live; the newest 19 stay.
+        let removed = sessions_a_login_removes(&sessions, now, false);
+        let keys: Vec<usize> = removed.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, [0, 1, 2, 3]);
+        assert_eq!(sessions.len() - removed.len(), MAX_SESSIONS_PER_USER - 1);
+        assert_eq!(
+            sessions_a_login_removes(&sessions, now, true).len(),
+            sessions.len()
+        );
+        assert!(sessions_a_login_removes(&[(0, now + 5)], now, false).is_empty());
     }
 
     #[test]

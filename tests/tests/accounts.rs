@@ -535,3 +535,40 @@ async fn device_info_is_validated_and_logged_and_binding_can_be_off() {
     assert_eq!(log[0]["device"], kept);
     stack.stop().await;
 }
+
+/// With SINGLE_SESSION=false a user keeps at most MAX_SESSIONS_PER_USER live
+/// sessions: the login beyond revokes the one ending soonest (and logs it), so
+/// what the account lists stays bounded however often someone logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_keeps_a_bounded_number_of_sessions() {
+    use wxauth::session::MAX_SESSIONS_PER_USER;
+    let world = World::new().await;
+    let mut stack = Stack::start(&world, &[("SINGLE_SESSION", "false")]).await;
+    let openid = "oMANY00000000000000000000001";
+    let mut tokens = Vec::new();
+    for _ in 0..=MAX_SESSIONS_PER_USER {
+        let (code, _) = world.wechat.issue_code_for(openid, None);
+        let (status, body) = stack.log_in(&code).await;
+        assert_eq!(status, 200, "{body}");
+        tokens.push(body["token"].as_str().unwrap().to_owned());
+    }
+    // The one ending soonest went (within one second, any of them).
+    let mut refused = 0;
+    for token in &tokens[..MAX_SESSIONS_PER_USER] {
+        if stack.with_token("GET", "/session", token).await.0 == 401 {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 1, "exactly one earlier session revoked");
+    let newest = &tokens[MAX_SESSIONS_PER_USER];
+    assert_eq!(stack.with_token("GET", "/session", newest).await.0, 200);
+    let account = world
+        .item(&format!("{}{openid}", wxauth::aws::ACCOUNT_PREFIX))
+        .await
+        .expect("account");
+    assert_eq!(
+        account["sessions"].as_m().unwrap().len(),
+        MAX_SESSIONS_PER_USER
+    );
+    stack.stop().await;
+}

@@ -26,7 +26,7 @@ use crate::account::{Account, AccountStatus, AccountStore, BoundPhone, UserId};
 use crate::backoff::full_jitter;
 use crate::login_log::{LogEntry, LogEvent, LoginLog, Origin};
 use crate::phone::PhoneNumber;
-use crate::session::{LoginOutcome, LoginWrite, StoreError};
+use crate::session::{LoginOutcome, LoginWrite, StoreError, sessions_a_login_removes};
 
 pub const ACCOUNT_PREFIX: &str = "account#";
 pub const USER_PREFIX: &str = "user#";
@@ -441,15 +441,11 @@ impl DynamoSessionStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_error)?;
-        // One session per user: every other one goes; otherwise only the
-        // expired, whose items may still be present (TTL is lazy) and hold the
-        // openid, which a deletion must not leave behind.
-        let mut gone: Vec<&(String, i64)> = item
-            .sessions
-            .iter()
-            .filter(|(_, expires_at)| login.single_session || *expires_at <= now)
-            .collect();
-        gone.sort_by_key(|(_, expires_at)| *expires_at);
+        // One session per user: every other one goes; otherwise the expired
+        // (their items may still be present, TTL being lazy, and hold the
+        // openid, which a deletion must not leave behind) and those ending soonest beyond
+        // MAX_SESSIONS_PER_USER.
+        let mut gone = sessions_a_login_removes(&item.sessions, now, login.single_session);
         gone.truncate(PRUNE_AT_MOST);
         let revoked = gone
             .iter()

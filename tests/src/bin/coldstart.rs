@@ -23,7 +23,10 @@ use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Route {
+    /// A first login: a new user every time (creates the account).
     Login,
+    /// A returning user's login: the same user every time (most logins).
+    ReturningLogin,
     Phone,
     Session,
     Authorizer,
@@ -57,6 +60,9 @@ fn percentile(samples: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// The one user of the returning-login rows.
+const RETURNING_OPENID: &str = "oRETURNING0000000000000001";
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -65,6 +71,10 @@ async fn event_for(world: &World, route: Route, token: &str, issued: &wechat_sim
     match route {
         Route::Login => {
             let (code, _) = world.wechat.issue_code();
+            login_event(&code).build()
+        }
+        Route::ReturningLogin => {
+            let (code, _) = world.wechat.issue_code_for(RETURNING_OPENID, None);
             login_event(&code).build()
         }
         Route::Session => HttpEvent::new("GET", "/session").bearer(token).build(),
@@ -208,6 +218,20 @@ async fn main() {
             label: "login (Rust, single session)",
             name: "login",
             route: Route::Login,
+            python: false,
+            env: &[],
+        },
+        Subject {
+            label: "login (Rust, returning user)",
+            name: "login",
+            route: Route::ReturningLogin,
+            python: false,
+            env: &[("SINGLE_SESSION", "false")],
+        },
+        Subject {
+            label: "login (Rust, returning user, single session)",
+            name: "login",
+            route: Route::ReturningLogin,
             python: false,
             env: &[],
         },
