@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Creates the session table in DynamoDB Local (as template.yaml defines it) and
-seeds the session that infra/events/*.json use, so `sam local invoke` and
-`sam local start-api` work against it.
+"""Creates the session table and the login log table in DynamoDB Local (as
+template.yaml defines them) and seeds the session that infra/events/*.json use,
+so `sam local invoke` and `sam local start-api` work against it.
 
-  python3 infra/local_dynamodb.py --endpoint http://localhost:8000 [--table wxauth-sessions]
+  python3 infra/local_dynamodb.py --endpoint http://localhost:8000 [--table wxauth-sessions] [--log-table wxauth-login-log]
 
 Needs boto3 (pip install boto3). Any credentials and region do: run DynamoDB
 Local with -sharedDb so every client sees the same tables.
@@ -23,6 +23,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", default="http://localhost:8000")
     parser.add_argument("--table", default="wxauth-sessions")
+    parser.add_argument("--log-table", default="wxauth-login-log",
+                        help="the login log table infra/env.json names (LOGIN_LOG_TABLE)")
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--ttl-seconds", type=int, default=24 * 3600,
                         help="lifetime of the seeded session (long, for manual runs)")
@@ -41,6 +43,22 @@ def main():
         )
         client.get_waiter("table_exists").wait(TableName=args.table)
         print(f"created table {args.table}")
+
+    if args.log_table not in client.list_tables()["TableNames"]:
+        client.create_table(
+            TableName=args.log_table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "userId", "AttributeType": "S"},
+                {"AttributeName": "at", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "userId", "KeyType": "HASH"},
+                {"AttributeName": "at", "KeyType": "RANGE"},
+            ],
+        )
+        client.get_waiter("table_exists").wait(TableName=args.log_table)
+        print(f"created table {args.log_table}")
 
     fixture = json.loads(FIXTURE.read_text())
     pk = hashlib.sha256(fixture["token"].encode()).hexdigest()
