@@ -21,7 +21,7 @@ use std::future::Future;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde_json::{Map, Value};
 
-use super::dynamodb::{DynamoSessionStore, Fields, unavailable};
+use super::dynamodb::{DynamoSessionStore, Fields, unavailable, update_if};
 use crate::account::{Account, AccountStatus, AccountStore, BoundPhone, UserId};
 use crate::backoff::full_jitter;
 use crate::login_log::{LogEntry, LogEvent, LoginLog, Origin};
@@ -189,16 +189,8 @@ impl Attempt<()> {
 
 impl DynamoSessionStore {
     async fn read_account(&self, openid: &str) -> Result<Option<AccountItem>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(&account_pk(openid)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| unavailable(&err))?;
-        output.item.as_ref().map(account_from_item).transpose()
+        let item = self.consistent_get(&account_pk(openid), None).await?;
+        item.as_ref().map(account_from_item).transpose()
     }
 
     /// The account of `openid`, if its userId is `user_id`.
@@ -617,17 +609,8 @@ impl AccountStore for DynamoSessionStore {
     }
 
     async fn account_of(&self, user_id: &UserId) -> Result<Option<Account>, StoreError> {
-        let index = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(&user_pk(user_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| unavailable(&err))?;
+        let index = self.consistent_get(&user_pk(user_id), None).await?;
         let Some(openid) = index
-            .item
             .as_ref()
             .and_then(|item| Fields(item).text("openid").ok())
         else {
@@ -659,11 +642,7 @@ impl AccountStore for DynamoSessionStore {
             .expression_attribute_values(":country", s(&phone.number.country_code))
             .expression_attribute_values(":at", n(phone.bound_at))
             .expression_attribute_values(":user", s(user_id.as_str()));
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if super::dynamodb::refused_by_condition(&err) => Ok(false),
-            Err(err) => Err(unavailable(&err)),
-        }
+        update_if(update).await
     }
 
     async fn delete_account(
@@ -701,11 +680,7 @@ impl AccountStore for DynamoSessionStore {
             .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":user", s(user_id.as_str()));
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if super::dynamodb::refused_by_condition(&err) => Ok(false),
-            Err(err) => Err(unavailable(&err)),
-        }
+        update_if(update).await
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::account::UserId;
@@ -32,7 +33,7 @@ where
 }
 
 /// Whether a write was refused by its condition expression (any operation).
-pub(super) fn refused_by_condition<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+fn refused_by_condition<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     err.as_service_error().and_then(ProvideErrorMetadata::code)
         == Some("ConditionalCheckFailedException")
 }
@@ -40,6 +41,15 @@ pub(super) fn refused_by_condition<E: ProvideErrorMetadata, R>(err: &SdkError<E,
 /// Runs a conditional put: `Ok(false)` when the condition refused it.
 pub(super) async fn put_if(put: PutItemFluentBuilder) -> Result<bool, StoreError> {
     match put.send().await {
+        Ok(_) => Ok(true),
+        Err(err) if refused_by_condition(&err) => Ok(false),
+        Err(err) => Err(unavailable(&err)),
+    }
+}
+
+/// Runs a conditional update: `Ok(false)` when the condition refused it.
+pub(super) async fn update_if(update: UpdateItemFluentBuilder) -> Result<bool, StoreError> {
+    match update.send().await {
         Ok(_) => Ok(true),
         Err(err) if refused_by_condition(&err) => Ok(false),
         Err(err) => Err(unavailable(&err)),
@@ -112,16 +122,8 @@ impl SessionStore for DynamoSessionStore {
     }
 
     async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.as_str().to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| unavailable(&err))?;
-        output.item.as_ref().map(session_from_item).transpose()
+        let item = self.consistent_get(key.as_str(), None).await?;
+        item.as_ref().map(session_from_item).transpose()
     }
 
     /// GetItem with a projection of exactly `CALLER_ATTRIBUTES`: the authorizer's
@@ -134,17 +136,29 @@ impl SessionStore for DynamoSessionStore {
 
 impl DynamoSessionStore {
     async fn read_caller(&self, pk: &str) -> Result<Option<Caller>, StoreError> {
-        let output = self
-            .client
+        let projection = CALLER_ATTRIBUTES.join(", ");
+        let item = self.consistent_get(pk, Some(&projection)).await?;
+        item.as_ref().map(caller_from_item).transpose()
+    }
+
+    /// The item under `pk`, read consistently (every read of the table is:
+    /// what a write answered is visible to the very next request), whole or
+    /// only the `projection`'s attributes.
+    pub(super) async fn consistent_get(
+        &self,
+        pk: &str,
+        projection: Option<&str>,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        self.client
             .get_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(pk.to_owned()))
-            .projection_expression(CALLER_ATTRIBUTES.join(", "))
+            .set_projection_expression(projection.map(str::to_owned))
             .consistent_read(true)
             .send()
             .await
-            .map_err(|err| unavailable(&err))?;
-        output.item.as_ref().map(caller_from_item).transpose()
+            .map(|output| output.item)
+            .map_err(|err| unavailable(&err))
     }
 }
 

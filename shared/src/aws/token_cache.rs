@@ -8,7 +8,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::DynamoSessionStore;
-use super::dynamodb::{put_if, refused_by_condition, unavailable};
+use super::dynamodb::{put_if, unavailable, update_if};
 use crate::access_token::{CachedToken, TokenCache, utc_day};
 use crate::redact::AccessToken;
 use crate::session::StoreError;
@@ -143,10 +143,8 @@ impl TokenCache for DynamoSessionStore {
             .expression_attribute_values(":today", n(today))
             .expression_attribute_values(":perDay", n(per_day))
             .expression_attribute_values(":now", n(now));
-        match next.send().await {
-            Ok(_) => return Ok(true),
-            Err(err) if refused_by_condition(&err) => {}
-            Err(err) => return Err(unavailable(&err)),
+        if update_if(next).await? {
+            return Ok(true);
         }
         let first_today = self
             .client
