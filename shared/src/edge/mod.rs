@@ -219,9 +219,12 @@ fn origin_of<B>(request: &http::Request<B>) -> Origin {
         header("x-forwarded-for")
             .and_then(|list| list.split(',').next().map(|first| first.trim().to_owned()))
     };
+    // A client sets its User-Agent: at most this much of it is kept per entry.
+    const USER_AGENT_CHARS: usize = 256;
     Origin {
         source_ip: from_context.or_else(forwarded).filter(|ip| !ip.is_empty()),
-        user_agent: header("user-agent"),
+        user_agent: header("user-agent")
+            .map(|agent| agent.chars().take(USER_AGENT_CHARS).collect()),
     }
 }
 
@@ -272,6 +275,18 @@ pub fn into_http(response: ApiResponse) -> HttpResponse {
 pub(crate) mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    #[test]
+    fn the_origin_keeps_the_client_ip_and_a_bounded_user_agent() {
+        let request = http::Request::builder()
+            .header("user-agent", "M".repeat(10_000))
+            .header("x-forwarded-for", "198.51.100.4, 10.0.0.1")
+            .body(())
+            .unwrap();
+        let origin = origin_of(&request);
+        assert_eq!(origin.source_ip.as_deref(), Some("198.51.100.4"));
+        assert_eq!(origin.user_agent.map(|agent| agent.len()), Some(256));
+    }
 
     /// Echoes what the edge handed over, on the routes it is given.
     pub(crate) struct Echo(pub &'static [Route]);
