@@ -226,8 +226,13 @@ async fn accounts_from_first_login_to_deletion() {
         (shown["status"].as_str(), shown["openid"].as_str()),
         (Some("active"), Some(openid))
     );
+    assert_eq!(shown["purePhoneNumber"], "13933334444");
+    assert!(shown["phoneBoundAt"].is_i64(), "{shown}");
     let (_, by_openid, _) = admin(&world, &["show", openid]);
     assert_eq!(by_openid, shown);
+    let (code_bad, nothing, stderr) = admin(&world, &["drop", &user_id]);
+    assert_eq!((code_bad, nothing), (2, Value::Null));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 
     // DELETE /account: everything kept for the user goes, at once.
     let (status, _) = stack.with_token("DELETE", "/account", &token).await;
@@ -388,17 +393,34 @@ async fn deletion_ends_every_session_of_the_user() {
     let mut stack = Stack::start(&world, &[("SINGLE_SESSION", "false")]).await;
     let openid = "oMULTI0000000000000000000001";
     let mut tokens = Vec::new();
-    for _ in 0..2 {
+    let mut user_id = String::new();
+    for _ in 0..3 {
         let (code, _) = world.wechat.issue_code_for(openid, None);
         let (status, body) = stack.log_in(&code).await;
         assert_eq!(status, 200);
         tokens.push(body["token"].as_str().unwrap().to_owned());
+        user_id = body["userId"].as_str().unwrap().to_owned();
     }
     for token in &tokens {
         assert_eq!(stack.authorized(token).await["isAuthorized"], true);
     }
+    // One session logged out; the other two go with the account.
+    let (status, _) = stack.with_token("DELETE", "/session", &tokens[2]).await;
+    assert_eq!(status, 204);
     let (status, _) = stack.with_token("DELETE", "/account", &tokens[0]).await;
     assert_eq!(status, 204);
+    let (_, log, _) = admin(&world, &["log", &user_id]);
+    let events: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["account_deleted", "logout", "login", "login", "login"],
+        "{log}"
+    );
     for token in &tokens {
         assert_eq!(stack.with_token("GET", "/session", token).await.0, 401);
         assert_eq!(
@@ -418,7 +440,7 @@ async fn a_disabled_account_cannot_log_in_and_its_sessions_end() {
     let world = World::new().await;
     let mut stack = Stack::start(&world, &[]).await;
     let openid = "oDISABLE000000000000000001";
-    let (code, _) = world.wechat.issue_code_for(openid, None);
+    let (code, _) = world.wechat.issue_code_for(openid, Some("uKEPT"));
     let (_, body) = stack.log_in(&code).await;
     let (token, user_id) = (
         body["token"].as_str().unwrap().to_owned(),
@@ -456,6 +478,8 @@ async fn a_disabled_account_cannot_log_in_and_its_sessions_end() {
         (status, back["userId"].as_str(), back["newUser"].as_bool()),
         (200, Some(user_id.as_str()), Some(false))
     );
+    // WeChat gave this login no unionid: the answer has the account's.
+    assert_eq!(back["unionid"], "uKEPT");
 
     let (_, log, _) = admin(&world, &["log", &user_id, "--limit", "2"]);
     let events: Vec<&str> = log

@@ -191,8 +191,26 @@ async fn every_function_at_trace_writes_no_secret() {
             matches!(&decision, wxauth_tests::runtime::Outcome::Response(answer) if answer["isAuthorized"] == true),
             "{decision:?}"
         );
+        // The account routes: the bound phone, logout, then 注销 from a new login.
+        let (status, _, account) = check.call(bearer(HttpEvent::new("GET", "/account"))).await;
+        assert_eq!(
+            (status, account["purePhoneNumber"].as_str()),
+            (200, Some("13700137000"))
+        );
         let (status, _, _) = check
             .call(bearer(HttpEvent::new("DELETE", "/session")))
+            .await;
+        assert_eq!(status, 204);
+        let (second_code, _) = world.wechat.issue_code_for(&issued.openid, None);
+        let (status, _, body) = login.call(login_event(&second_code).build()).await;
+        assert_eq!(status, 200, "{body}");
+        let second_token = body["token"].as_str().unwrap().to_owned();
+        let (status, _, _) = check
+            .call(
+                HttpEvent::new("DELETE", "/account")
+                    .bearer(&second_token)
+                    .build(),
+            )
             .await;
         assert_eq!(status, 204);
         let access_token = world.wechat.current_token();
@@ -218,7 +236,9 @@ async fn every_function_at_trace_writes_no_secret() {
                 ("appsecret", world.appsecret.as_str()),
                 ("access token", access_token.as_str()),
                 ("session token", token.as_str()),
+                ("second session token", second_token.as_str()),
                 ("login code", code.as_str()),
+                ("second login code", second_code.as_str()),
                 ("phone code", phone_code.as_str()),
                 ("phone number", "13700137000"),
                 ("phone number", "13600136000"),
