@@ -52,8 +52,9 @@ impl Design {
 }
 
 /// The table through the product's store and, for the chained design, the
-/// raw client. The owner item has the product's shape (`openid#<openid>`,
-/// `current`), so both designs keep the same data.
+/// raw client. The chained design keeps an owner item of its own
+/// (`openid#<openid>` naming the `current` session): what the product's login
+/// kept before accounts, and all this comparison needs.
 #[derive(Clone)]
 struct Chain {
     store: DynamoSessionStore,
