@@ -21,7 +21,9 @@ pub fn store_with_live_session() -> (Arc<MemorySessionStore>, String) {
         user_id: wxauth::account::UserId::generate().expect("OS random source"),
         openid: OPENID.into(),
         unionid: None,
-        session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA=="),
+        session_key: Some(SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==")),
+        session_key_expires_at: None,
+        family: None,
         created_at: now,
         expires_at: now + 86_400,
     };

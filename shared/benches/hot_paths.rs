@@ -147,7 +147,9 @@ fn store_with_session(unionid: Option<&str>) -> (std::sync::Arc<MemorySessionSto
             user_id: wxauth::account::UserId::generate().unwrap(),
             openid: OPENID.into(),
             unionid: unionid.map(Into::into),
-            session_key: session_key(),
+            session_key: Some(session_key()),
+            session_key_expires_at: None,
+            family: None,
             created_at: now,
             expires_at: now + 3600,
         })

@@ -189,7 +189,9 @@ mod tests {
             user_id: UserId::generate().unwrap(),
             openid: "oADMIN".into(),
             unionid: None,
-            session_key: SessionKey::new("k"),
+            session_key: Some(SessionKey::new("k")),
+            session_key_expires_at: None,
+            family: None,
             created_at: 100,
             expires_at: crate::session::epoch_seconds() + 600,
         };
@@ -198,6 +200,7 @@ mod tests {
             session: &session,
             single_session: true,
             log: None,
+            refresh: None,
         };
         let LoginOutcome::LoggedIn { user_id, .. } = store.login(&login).await.unwrap() else {
             panic!("logged in");

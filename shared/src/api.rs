@@ -11,8 +11,11 @@ use crate::crypto::{Base64Error, decode_base64};
 use crate::deadline::Deadline;
 use crate::error::{ApiError, RETRY_AFTER_RATE_LIMITED_SECS, RETRY_AFTER_UNAVAILABLE_SECS};
 use crate::login_log::Origin;
+use crate::access::{Refused, TokenCheck};
+use crate::error::Upstream;
+use crate::jwt::PublicKeyStore;
 use crate::session::{Caller, Session, SessionStore, live_session};
-use crate::token::{BearerError, SessionToken};
+use crate::token::{Bearer, BearerError, TokenKey};
 
 /// Bodies over this many bytes (after base64 decoding) are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -190,16 +193,23 @@ pub enum Route {
     Account,
     /// The sample route behind the authorizer: who is calling.
     Me,
+    /// A new session from a refresh token, without WeChat.
+    Refresh,
+    Jwks,
+    OpenIdConfiguration,
 }
 
 impl Route {
-    pub const ALL: [Route; 6] = [
+    pub const ALL: [Route; 9] = [
         Route::Login,
         Route::Phone,
         Route::OpenData,
         Route::Session,
         Route::Account,
         Route::Me,
+        Route::Refresh,
+        Route::Jwks,
+        Route::OpenIdConfiguration,
     ];
 
     pub fn path(self) -> &'static str {
@@ -210,16 +220,19 @@ impl Route {
             Self::Session => "/session",
             Self::Account => "/account",
             Self::Me => "/me",
+            Self::Refresh => "/refresh",
+            Self::Jwks => "/.well-known/jwks.json",
+            Self::OpenIdConfiguration => "/.well-known/openid-configuration",
         }
     }
 
     /// The methods served, as the `Allow` header lists them.
     pub fn methods(self) -> &'static str {
         match self {
-            Self::Login | Self::Phone | Self::OpenData => "POST",
+            Self::Login | Self::Phone | Self::OpenData | Self::Refresh => "POST",
             Self::Session => "GET, POST, DELETE",
             Self::Account => "GET, DELETE",
-            Self::Me => "GET",
+            Self::Me | Self::Jwks | Self::OpenIdConfiguration => "GET",
         }
     }
 
@@ -253,24 +266,46 @@ const MALFORMED_TOKEN: &str = "The Authorization header is not Bearer followed b
 const UNKNOWN_SESSION: &str =
     "The session is unknown or has expired: call wx.login and POST /login again.";
 
+const REFUSED_JWT: &str = "The JWT is not one this API issued and still accepts (signature, key, issuer, audience or expiry): call wx.login and POST /login again.";
+
 /// The token from `Authorization: Bearer <token>`. Never from the query string:
 /// URLs end up in access logs and browser history.
-pub fn bearer_token(request: &ApiRequest) -> Result<SessionToken, ApiError> {
-    SessionToken::from_bearer(request.header("authorization")).map_err(|err| match err {
+pub fn bearer_token(request: &ApiRequest) -> Result<Bearer, ApiError> {
+    Bearer::from_header(request.header("authorization")).map_err(|err| match err {
         BearerError::Missing => ApiError::Unauthorized(NO_TOKEN),
         BearerError::Malformed => ApiError::Unauthorized(MALFORMED_TOKEN),
     })
 }
 
-/// The live session behind the request's bearer token.
-pub async fn authenticate(
-    store: &impl SessionStore,
+/// The live session behind the request's bearer token (opaque or JWT), and
+/// its table key.
+pub async fn authenticate<S: SessionStore + PublicKeyStore>(
+    store: &S,
+    tokens: &TokenCheck,
     request: &ApiRequest,
-) -> Result<(SessionToken, Session), ApiError> {
-    let token = bearer_token(request)?;
-    match live_session(store, &token, request.deadline).await? {
-        Some(session) => Ok((token, session)),
-        None => Err(ApiError::Unauthorized(UNKNOWN_SESSION)),
+) -> Result<(TokenKey, Session), ApiError> {
+    let bearer = bearer_token(request)?;
+    let target = match request
+        .deadline
+        .run(tokens.session_ref(store, &bearer))
+        .await
+    {
+        Some(Ok(target)) => target,
+        Some(Err(Refused::Jwt(_))) => return Err(ApiError::Unauthorized(REFUSED_JWT)),
+        Some(Err(Refused::Unavailable)) | None => {
+            return Err(ApiError::Unavailable(Upstream::SessionTable));
+        }
+    };
+    match live_session(store, &target.key, request.deadline).await? {
+        Some(session)
+            if target
+                .expected_user
+                .as_ref()
+                .is_none_or(|user| *user == session.user_id) =>
+        {
+            Ok((target.key, session))
+        }
+        _ => Err(ApiError::Unauthorized(UNKNOWN_SESSION)),
     }
 }
 
@@ -347,6 +382,7 @@ pub fn code_field(body: &JsonBody) -> Result<&str, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::SessionToken;
     use crate::upstream::Upstream;
     use std::time::Duration;
 
@@ -383,7 +419,11 @@ mod tests {
             format!("BEARER  {t} "),
         ] {
             let got = bearer_token(&request("GET").with_header("Authorization", header.clone()));
-            assert_eq!(got.as_ref().ok(), Some(&token), "{header}");
+            assert_eq!(
+                got.as_ref().ok(),
+                Some(&Bearer::Opaque(token.clone())),
+                "{header}"
+            );
         }
         assert_eq!(
             bearer_token(&request("GET")),

@@ -23,11 +23,15 @@ use crate::deadline::Deadline;
 use crate::metrics::{self, Metric};
 use crate::redact::mask_openid;
 use crate::session::{Caller, SessionStore, live_caller};
-use crate::token::SessionToken;
+use crate::access::{Refused, TokenCheck};
+use crate::jwt::PublicKeyStore;
+use crate::token::Bearer;
+use crate::upstream::Upstream;
 use crate::upstream::UpstreamError;
 
 pub struct Authorizer<S> {
     store: S,
+    tokens: TokenCheck,
 }
 
 /// An answer for API Gateway, in the shape its event asked for.
@@ -173,9 +177,18 @@ impl Event {
     }
 }
 
-impl<S: SessionStore> Authorizer<S> {
+impl<S: SessionStore + PublicKeyStore> Authorizer<S> {
     pub fn new(store: S) -> Self {
-        Self { store }
+        Self {
+            store,
+            tokens: TokenCheck::default(),
+        }
+    }
+
+    /// How JWTs are checked (`ISSUER`, `AUDIENCE`).
+    pub fn with_token_check(mut self, tokens: TokenCheck) -> Self {
+        self.tokens = tokens;
+        self
     }
 
     pub async fn warm_up(&self) {
@@ -189,10 +202,23 @@ impl<S: SessionStore> Authorizer<S> {
         authorization: Option<&str>,
         deadline: Deadline,
     ) -> Result<Option<Caller>, UpstreamError> {
-        let Ok(token) = SessionToken::from_bearer(authorization) else {
+        let Ok(bearer) = Bearer::from_header(authorization) else {
             return Ok(None);
         };
-        live_caller(&self.store, &token, deadline).await
+        let target = match deadline.run(self.tokens.session_ref(&self.store, &bearer)).await {
+            Some(Ok(target)) => target,
+            Some(Err(Refused::Jwt(_))) => return Ok(None),
+            Some(Err(Refused::Unavailable)) | None => {
+                return Err(UpstreamError::Unavailable(Upstream::SessionTable));
+            }
+        };
+        let caller = live_caller(&self.store, &target.key, deadline).await?;
+        Ok(caller.filter(|caller| {
+            target
+                .expected_user
+                .as_ref()
+                .is_none_or(|user| *user == caller.user_id)
+        }))
     }
 
     /// Answers one authorizer event. Anything unreadable is denied.
@@ -277,6 +303,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::token::SessionToken;
     use crate::account::UserId;
     use crate::redact::SessionKey;
     use crate::session::{
@@ -301,6 +328,7 @@ mod tests {
             session,
             single_session: single,
             log: None,
+            refresh: None,
         };
         store.login(&write).await.unwrap();
         token
@@ -312,7 +340,9 @@ mod tests {
             user_id: UserId::generate().unwrap(),
             openid: openid.into(),
             unionid: unionid.map(str::to_owned),
-            session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA=="),
+            session_key: Some(SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==")),
+            session_key_expires_at: None,
+            family: None,
             created_at: now,
             expires_at: now + expires_in,
         }
@@ -564,6 +594,31 @@ mod tests {
             Err(StoreError::Unavailable("down".into()))
         }
         async fn delete(&self, _: &TokenKey) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn logout(&self, _: &TokenKey, _: &Session) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn refresh(
+            &self,
+            _: &crate::refresh::RefreshWrite<'_>,
+        ) -> Result<crate::refresh::RefreshOutcome, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+    }
+
+    impl PublicKeyStore for DownStore {
+        async fn published_keys(&self) -> Result<Vec<crate::jwt::PublishedKey>, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn publish(
+            &self,
+            _: &[crate::jwt::PublicKey],
+            _: i64,
+        ) -> Result<Vec<crate::jwt::PublishedKey>, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn unpublish_all_but(&self, _: &[&str]) -> Result<(), StoreError> {
             Err(StoreError::Unavailable("down".into()))
         }
     }

@@ -1,5 +1,7 @@
 //! Each function's configuration, read from the environment once at start-up.
 
+use crate::jwt::{DEFAULT_AUDIENCE, JwtSettings};
+use crate::refresh::RefreshSettings;
 use crate::wechat::DEFAULT_API_BASE;
 
 pub const DEFAULT_SESSION_TTL_SECONDS: i64 = 600;
@@ -105,6 +107,104 @@ fn session_ttl(env: &impl Lookup) -> Result<i64, ConfigError> {
     }
 }
 
+/// A whole number in `range`, or `default` when unset.
+fn number(
+    env: &impl Lookup,
+    name: &'static str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+    reason: &'static str,
+) -> Result<i64, ConfigError> {
+    match optional(env, name) {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|value| range.contains(value))
+            .ok_or(ConfigError::Invalid { name, reason }),
+    }
+}
+
+/// `REFRESH_TTL_SECONDS` (0 turns refresh tokens off) and
+/// `REFRESH_REUSE_GRACE_SECONDS`.
+pub fn refresh_settings(env: &impl Lookup) -> Result<RefreshSettings, ConfigError> {
+    let defaults = RefreshSettings::default();
+    Ok(RefreshSettings {
+        ttl_seconds: number(
+            env,
+            "REFRESH_TTL_SECONDS",
+            defaults.ttl_seconds,
+            0..=31_536_000,
+            "must be a whole number of seconds from 0 (off) to 31536000",
+        )?,
+        grace_seconds: number(
+            env,
+            "REFRESH_REUSE_GRACE_SECONDS",
+            defaults.grace_seconds,
+            0..=3600,
+            "must be a whole number of seconds from 0 to 3600",
+        )?,
+    })
+}
+
+/// `ISSUER` (an https URL, no trailing slash) and `AUDIENCE`: how a function
+/// that checks tokens knows a JWT is ours. No issuer: JWTs are refused.
+pub fn jwt_settings(env: &impl Lookup) -> Result<Option<JwtSettings>, ConfigError> {
+    let Some(issuer) = optional(env, "ISSUER") else {
+        return Ok(None);
+    };
+    let invalid = |reason| ConfigError::Invalid {
+        name: "ISSUER",
+        reason,
+    };
+    let url = url::Url::parse(&issuer).map_err(|_| invalid("must be the API's https:// base URL"))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(invalid("must be the API's https:// base URL"));
+    }
+    if issuer.ends_with('/') || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("must be a base URL with no trailing slash, query or fragment"));
+    }
+    let audience = optional(env, "AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned());
+    Ok(Some(JwtSettings { issuer, audience }))
+}
+
+/// JWT mode for `login`: `SIGNING_KEY_SECRET_ID` (needs `ISSUER`) and
+/// `SIGNING_KEY_LEAD_SECONDS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningConfig {
+    pub secret_id: String,
+    pub jwt: JwtSettings,
+    pub lead_seconds: i64,
+}
+
+impl SigningConfig {
+    pub fn from_env(env: &impl Lookup) -> Result<Option<Self>, ConfigError> {
+        let jwt = jwt_settings(env)?;
+        let Some(secret_id) = optional(env, "SIGNING_KEY_SECRET_ID") else {
+            return Ok(None);
+        };
+        let jwt = jwt.ok_or(ConfigError::Invalid {
+            name: "SIGNING_KEY_SECRET_ID",
+            reason: "needs ISSUER, the API's https:// base URL (the JWTs' iss)",
+        })?;
+        let lead_seconds = number(
+            env,
+            "SIGNING_KEY_LEAD_SECONDS",
+            DEFAULT_SIGNING_KEY_LEAD_SECONDS,
+            0..=2_592_000,
+            "must be a whole number of seconds from 0 to 2592000",
+        )?;
+        Ok(Some(Self {
+            secret_id,
+            jwt,
+            lead_seconds,
+        }))
+    }
+}
+
+pub const DEFAULT_SIGNING_KEY_LEAD_SECONDS: i64 = 7200;
+
 /// The login log: `LOGIN_LOG_TABLE` (none: no log) and
 /// `LOGIN_LOG_RETENTION_DAYS` (1 to 3650, 180 by default).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +292,9 @@ pub struct LoginConfig {
     /// `SINGLE_SESSION`: one active session per openid, default true.
     pub single_session: bool,
     pub login_log: LoginLogConfig,
+    pub refresh: RefreshSettings,
+    /// JWT mode; `None` without `SIGNING_KEY_SECRET_ID`.
+    pub signing: Option<SigningConfig>,
 }
 
 impl LoginConfig {
@@ -202,6 +305,8 @@ impl LoginConfig {
         Ok(Self {
             single_session,
             login_log: LoginLogConfig::from_env(env)?,
+            refresh: refresh_settings(env)?,
+            signing: SigningConfig::from_env(env)?,
             appid: required(env, "WECHAT_APPID")?,
             secret_id: required(env, "WECHAT_SECRET_ID")?,
             table: required(env, "SESSION_TABLE")?,
@@ -221,6 +326,7 @@ pub struct DecryptPhoneConfig {
     pub access_token: Option<AccessTokenConfig>,
     /// `BIND_PHONE`: store the number on the account, default true.
     pub bind_phone: bool,
+    pub jwt: Option<JwtSettings>,
 }
 
 impl DecryptPhoneConfig {
@@ -239,6 +345,7 @@ impl DecryptPhoneConfig {
             table: required(env, "SESSION_TABLE")?,
             watermark_max_age_seconds: (max_age > 0).then_some(max_age),
             bind_phone: flag(env, "BIND_PHONE", true)?,
+            jwt: jwt_settings(env)?,
         })
     }
 }
@@ -249,6 +356,7 @@ pub struct CheckSessionConfig {
     /// `?verify=wechat`; `None` without `WECHAT_APPID` and `WECHAT_SECRET_ID`.
     pub access_token: Option<AccessTokenConfig>,
     pub login_log: LoginLogConfig,
+    pub jwt: Option<JwtSettings>,
 }
 
 impl CheckSessionConfig {
@@ -257,6 +365,7 @@ impl CheckSessionConfig {
             table: required(env, "SESSION_TABLE")?,
             access_token: AccessTokenConfig::optional_pair(env)?,
             login_log: LoginLogConfig::from_env(env)?,
+            jwt: jwt_settings(env)?,
         })
     }
 
@@ -272,12 +381,32 @@ impl CheckSessionConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizerConfig {
     pub table: String,
+    pub jwt: Option<JwtSettings>,
 }
 
 impl AuthorizerConfig {
     pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
         Ok(Self {
             table: required(env, "SESSION_TABLE")?,
+            jwt: jwt_settings(env)?,
+        })
+    }
+}
+
+/// The rotation function: the signing key's secret is in its event; it
+/// publishes public keys in the session table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationConfig {
+    pub table: String,
+    /// `SIGNING_KEY_SECRET_ID`: when set, events for any other secret fail.
+    pub secret_id: Option<String>,
+}
+
+impl RotationConfig {
+    pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: required(env, "SESSION_TABLE")?,
+            secret_id: optional(env, "SIGNING_KEY_SECRET_ID"),
         })
     }
 }

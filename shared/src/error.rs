@@ -27,6 +27,11 @@ pub enum ApiError {
     SignatureMismatch,
     #[error("session_key invalid")]
     SessionKeyInvalid,
+    /// A refreshed session whose login's session_key is no longer kept.
+    #[error("session_key expired")]
+    SessionKeyExpired,
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
     #[error("login blocked")]
     LoginBlocked,
     /// The operator disabled the account: no login, no refresh.
@@ -59,7 +64,9 @@ impl ApiError {
             Self::InvalidCode
             | Self::Unauthorized(_)
             | Self::SignatureMismatch
-            | Self::SessionKeyInvalid => 401,
+            | Self::SessionKeyInvalid
+            | Self::SessionKeyExpired
+            | Self::InvalidRefreshToken => 401,
             Self::LoginBlocked | Self::AccountDisabled => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
@@ -79,6 +86,8 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::SignatureMismatch => "signature_mismatch",
             Self::SessionKeyInvalid => "session_key_invalid",
+            Self::SessionKeyExpired => "session_key_expired",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::LoginBlocked => "login_blocked",
             Self::AccountDisabled => "account_disabled",
             Self::NotFound => "not_found",
@@ -99,9 +108,11 @@ impl ApiError {
             Self::Unauthorized(reason) => (*reason).into(),
             Self::SignatureMismatch => "The rawData signature does not match this session's session_key, which a later wx.login may have refreshed: log in again and fetch the user info anew.".into(),
             Self::SessionKeyInvalid => "WeChat no longer holds this session's session_key: log in again with wx.login.".into(),
+            Self::SessionKeyExpired => "This session was renewed with a refresh token and the session_key of its login is no longer kept: call wx.login and POST /login, then retry.".into(),
+            Self::InvalidRefreshToken => "The refresh token is unknown, expired, revoked or already used: call wx.login and POST /login.".into(),
             Self::LoginBlocked => "WeChat refused this login because it judged the user high-risk (errcode 40226).".into(),
             Self::AccountDisabled => "This account has been disabled by the app's operator: it cannot log in. Contact the app's support.".into(),
-            Self::NotFound => "No route serves this path: the API serves POST /login, POST /phone, POST /open-data, GET, POST, DELETE /session, GET, DELETE /account and GET /me.".into(),
+            Self::NotFound => "No route serves this path: the API serves POST /login, POST /phone, POST /open-data, POST /refresh, GET, POST, DELETE /session, GET, DELETE /account, GET /me, GET /.well-known/jwks.json and GET /.well-known/openid-configuration.".into(),
             Self::MethodNotAllowed { allowed } => format!("This route serves only {allowed}."),
             Self::PayloadTooLarge => "The request body is over 16384 bytes.".into(),
             Self::DecryptFailed => "The data could not be decrypted with this session's session_key, which a later wx.login may have refreshed: log in again, then request the data anew.".into(),

@@ -4,6 +4,7 @@
 //! adapters to AWS, WeChat's HTTP API and the Lambda Runtime sit at the edges
 //! behind `SessionStore`, `TokenCache`, `SecretSource` and `WeChatApi`.
 
+pub mod access;
 pub mod access_token;
 pub mod account;
 pub mod admin;
@@ -17,11 +18,14 @@ pub mod deadline;
 pub mod edge;
 pub mod error;
 pub mod handlers;
+pub mod jwt;
 pub mod login_log;
 pub mod memory;
 pub mod metrics;
 pub mod phone;
 pub mod redact;
+pub mod refresh;
+pub mod rotation;
 pub mod secret;
 pub mod session;
 pub mod tls;

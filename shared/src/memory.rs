@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::account::{Account, AccountStatus, AccountStore, BoundPhone, UserId};
+use crate::jwt::{PublicKey, PublicKeyStore, PublishedKey};
 use crate::login_log::{LogEntry, LogEvent, LoginLog};
+use crate::refresh::{KeptSessionKey, RefreshFamily, RefreshKey, RefreshOutcome, RefreshWrite};
 use crate::session::{
     LoginOutcome, LoginWrite, Session, SessionStore, StoreError, sessions_a_login_removes,
 };
@@ -23,6 +25,19 @@ struct State {
     /// By openid, as in the table.
     accounts: HashMap<String, Account>,
     log: Vec<LogEntry>,
+    refresh_tokens: HashMap<RefreshKey, RefreshRecord>,
+    /// Family → its user.
+    families: HashMap<RefreshFamily, UserId>,
+    kept_keys: HashMap<RefreshFamily, KeptSessionKey>,
+    published: Vec<PublishedKey>,
+}
+
+#[derive(Debug, Clone)]
+struct RefreshRecord {
+    family: RefreshFamily,
+    user_id: UserId,
+    expires_at: i64,
+    spent_at: Option<i64>,
 }
 
 impl State {
@@ -50,7 +65,36 @@ impl State {
         for key in &keys {
             self.sessions.remove(key);
         }
+        let families: Vec<RefreshFamily> = self
+            .families
+            .iter()
+            .filter(|(_, owner)| *owner == user_id)
+            .map(|(family, _)| family.clone())
+            .collect();
+        for family in &families {
+            self.revoke_family(family);
+        }
         keys
+    }
+
+    /// The family, its refresh tokens, its sessions and its kept key.
+    fn revoke_family(&mut self, family: &RefreshFamily) {
+        self.families.remove(family);
+        self.kept_keys.remove(family);
+        self.refresh_tokens.retain(|_, record| &record.family != family);
+        self.sessions
+            .retain(|_, session| session.family.as_ref() != Some(family));
+    }
+
+    fn log_as(&mut self, template: Option<&LogEntry>, user_id: &UserId, event: LogEvent, outcome: &str) {
+        if let Some(entry) = template {
+            self.log.push(LogEntry {
+                user_id: user_id.clone(),
+                event,
+                outcome: outcome.to_owned(),
+                ..entry.clone()
+            });
+        }
     }
 }
 
@@ -137,10 +181,37 @@ impl SessionStore for MemorySessionStore {
         for (key, _) in sessions_a_login_removes(&held, now, login.single_session) {
             state.sessions.remove(&key);
         }
-        let session = Session {
+        if login.single_session {
+            state.revoke_sessions_of(&user_id);
+        }
+        let mut session = Session {
             user_id: user_id.clone(),
             ..wx.clone()
         };
+        if let Some(issue) = login.refresh {
+            session.family = Some(issue.family.clone());
+            state
+                .families
+                .insert(issue.family.clone(), user_id.clone());
+            state.refresh_tokens.insert(
+                issue.key.clone(),
+                RefreshRecord {
+                    family: issue.family.clone(),
+                    user_id: user_id.clone(),
+                    expires_at: issue.expires_at,
+                    spent_at: None,
+                },
+            );
+            if let Some(session_key) = &wx.session_key {
+                state.kept_keys.insert(
+                    issue.family.clone(),
+                    KeptSessionKey {
+                        session_key: session_key.clone(),
+                        expires_at: wx.expires_at,
+                    },
+                );
+            }
+        }
         state.sessions.insert(login.key.clone(), session);
         if let Some(entry) = login.log {
             let entry = LogEntry {
@@ -172,6 +243,112 @@ impl SessionStore for MemorySessionStore {
 
     async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
         self.lock().sessions.remove(key);
+        Ok(())
+    }
+
+    async fn logout(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.sessions.remove(key);
+        if let Some(family) = &session.family {
+            state.revoke_family(family);
+        }
+        Ok(())
+    }
+
+    async fn refresh(&self, refresh: &RefreshWrite<'_>) -> Result<RefreshOutcome, StoreError> {
+        let mut state = self.lock();
+        let now = refresh.now;
+        let Some(record) = state.refresh_tokens.get(refresh.presented).cloned() else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let Some(openid) = state.openid_of(&record.user_id) else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let user_id = record.user_id.clone();
+        if state
+            .accounts
+            .get(&openid)
+            .is_some_and(|account| account.status == AccountStatus::Disabled)
+        {
+            state.log_as(refresh.log, &user_id, LogEvent::RefreshRefused, "account_disabled");
+            return Ok(RefreshOutcome::Disabled { user_id });
+        }
+        if !state.families.contains_key(&record.family) || record.expires_at <= now {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        if let Some(spent_at) = record.spent_at {
+            if now - spent_at > refresh.grace_seconds {
+                state.revoke_family(&record.family);
+                state.log_as(refresh.log, &user_id, LogEvent::RefreshReused, "revoked");
+                return Ok(RefreshOutcome::Reused { user_id });
+            }
+        }
+        if state.sessions.contains_key(refresh.session_key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let account = state
+            .accounts
+            .get(&openid)
+            .cloned()
+            .ok_or_else(|| StoreError::Malformed("account vanished".into()))?;
+        let kept = state
+            .kept_keys
+            .get(&record.family)
+            .filter(|kept| kept.expires_at > now)
+            .cloned();
+        let session = Session {
+            user_id: user_id.clone(),
+            openid: account.openid.clone(),
+            unionid: account.unionid.clone(),
+            session_key_expires_at: kept.as_ref().map(|kept| kept.expires_at),
+            session_key: kept.map(|kept| kept.session_key),
+            family: Some(record.family.clone()),
+            created_at: now,
+            expires_at: refresh.session_expires_at,
+        };
+        state
+            .sessions
+            .retain(|_, held| held.user_id != user_id || held.expires_at > now);
+        state.sessions.insert(refresh.session_key.clone(), session.clone());
+        if let Some(spent) = state.refresh_tokens.get_mut(refresh.presented) {
+            spent.spent_at.get_or_insert(now);
+        }
+        state.refresh_tokens.insert(
+            refresh.next.clone(),
+            RefreshRecord {
+                family: record.family,
+                user_id: user_id.clone(),
+                expires_at: refresh.refresh_expires_at,
+                spent_at: None,
+            },
+        );
+        state.log_as(refresh.log, &user_id, LogEvent::Refresh, "ok");
+        Ok(RefreshOutcome::Refreshed(session))
+    }
+}
+
+impl PublicKeyStore for MemorySessionStore {
+    async fn published_keys(&self) -> Result<Vec<PublishedKey>, StoreError> {
+        Ok(self.lock().published.clone())
+    }
+
+    async fn publish(&self, keys: &[PublicKey], now: i64) -> Result<Vec<PublishedKey>, StoreError> {
+        let mut state = self.lock();
+        for key in keys {
+            if !state.published.iter().any(|p| p.key.kid == key.kid) {
+                state.published.push(PublishedKey {
+                    key: key.clone(),
+                    published_at: now,
+                });
+            }
+        }
+        Ok(state.published.clone())
+    }
+
+    async fn unpublish_all_but(&self, kids: &[&str]) -> Result<(), StoreError> {
+        self.lock()
+            .published
+            .retain(|p| kids.contains(&p.key.kid.as_str()));
         Ok(())
     }
 }
@@ -267,7 +444,9 @@ mod tests {
             user_id: UserId::generate().unwrap(),
             openid: openid.into(),
             unionid: None,
-            session_key: SessionKey::new("k"),
+            session_key: Some(SessionKey::new("k")),
+            session_key_expires_at: None,
+            family: None,
             created_at: 100,
             expires_at: 700,
         }
@@ -286,6 +465,7 @@ mod tests {
                 session: &session,
                 single_session: single,
                 log: None,
+                refresh: None,
             })
             .await
             .unwrap();
@@ -322,7 +502,8 @@ mod tests {
                     key: &second,
                     session: &session,
                     single_session: true,
-                    log: None
+                    log: None,
+                    refresh: None,
                 })
                 .await,
             Err(StoreError::AlreadyExists)

@@ -41,6 +41,10 @@ pub enum Metric {
     AccountsCreated,
     /// Accounts deleted (`DELETE /account`).
     AccountsDeleted,
+    /// Sessions made by `POST /refresh`.
+    Refreshes,
+    /// A spent refresh token presented after its grace: its family revoked.
+    RefreshReuse,
     /// Authorizer answers; dimension `Decision` (`allow` or `deny`).
     AuthorizerDecisions,
     /// Authorizer invocations failed because the table could not be read.
@@ -59,6 +63,8 @@ impl Metric {
             Self::SessionWriteConfirmed => "SessionWriteConfirmed",
             Self::AccountsCreated => "AccountsCreated",
             Self::AccountsDeleted => "AccountsDeleted",
+            Self::Refreshes => "Refreshes",
+            Self::RefreshReuse => "RefreshReuse",
             Self::AuthorizerDecisions => "AuthorizerDecisions",
             Self::AuthorizerErrors => "AuthorizerErrors",
         }

@@ -12,7 +12,8 @@ use crate::account::UserId;
 use crate::deadline::Deadline;
 use crate::login_log::LogEntry;
 use crate::redact::SessionKey;
-use crate::token::{SessionToken, TokenKey};
+use crate::refresh::{RefreshFamily, RefreshIssue, RefreshOutcome, RefreshWrite};
+use crate::token::TokenKey;
 use crate::upstream::{Upstream, UpstreamError};
 
 /// What login learned from WeChat, kept server-side under the token's key.
@@ -22,7 +23,14 @@ pub struct Session {
     pub user_id: UserId,
     pub openid: String,
     pub unionid: Option<String>,
-    pub session_key: SessionKey,
+    /// WeChat's session_key: a login's own, or the one its family keeps (a
+    /// session made by `POST /refresh`), or none once that is gone.
+    pub session_key: Option<SessionKey>,
+    /// When the kept session_key a refreshed session carries stops being
+    /// usable (epoch seconds); `None`: it lives as long as the session.
+    pub session_key_expires_at: Option<i64>,
+    /// The refresh family this session belongs to, when refresh tokens are on.
+    pub family: Option<RefreshFamily>,
     /// Epoch seconds.
     pub created_at: i64,
     /// Epoch seconds; the session is refused from this instant on.
@@ -37,6 +45,14 @@ impl Session {
 
     pub fn seconds_left(&self, now: i64) -> i64 {
         (self.expires_at - now).max(0)
+    }
+
+    /// The session_key the routes that decrypt or verify may use at `now`.
+    pub fn usable_session_key(&self, now: i64) -> Option<&SessionKey> {
+        match self.session_key_expires_at {
+            Some(until) if now >= until => None,
+            _ => self.session_key.as_ref(),
+        }
     }
 }
 
@@ -68,10 +84,10 @@ impl From<&Session> for Caller {
 /// `Ok(None)` is a refusal; `Err` means the table could not tell in time.
 pub async fn live_session(
     store: &impl SessionStore,
-    token: &SessionToken,
+    key: &TokenKey,
     deadline: Deadline,
 ) -> Result<Option<Session>, UpstreamError> {
-    let read = deadline.run(store.get(&token.key())).await;
+    let read = deadline.run(store.get(key)).await;
     Ok(refused_unless_read(read)?.filter(|session| session.is_live(epoch_seconds())))
 }
 
@@ -80,10 +96,10 @@ pub async fn live_session(
 /// the authorizer needs, and all its IAM policy lets it read.
 pub async fn live_caller(
     store: &impl SessionStore,
-    token: &SessionToken,
+    key: &TokenKey,
     deadline: Deadline,
 ) -> Result<Option<Caller>, UpstreamError> {
-    let read = deadline.run(store.caller(&token.key())).await;
+    let read = deadline.run(store.caller(key)).await;
     Ok(refused_unless_read(read)?.filter(|caller| epoch_seconds() < caller.expires_at))
 }
 
@@ -188,6 +204,10 @@ pub struct LoginWrite<'a> {
     /// a session this login revokes gets a `revoked` entry like it. Written
     /// only where the store keeps a login log.
     pub log: Option<&'a LogEntry>,
+    /// The refresh token this login issues (its family starts here, and keeps
+    /// the session's session_key until the session's own expiry). With one
+    /// session per user, the user's other families are revoked.
+    pub refresh: Option<RefreshIssue<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,8 +240,24 @@ pub trait SessionStore: Send + Sync + 'static {
         login: &LoginWrite<'_>,
     ) -> impl Future<Output = Result<LoginOutcome, StoreError>> + Send;
 
-    /// Deletes a session (logout); deleting a missing one is not an error.
+    /// Deletes a session; deleting a missing one is not an error.
     fn delete(&self, key: &TokenKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Logout: deletes the session and, when it has a refresh family, the
+    /// whole family (its refresh tokens, its other sessions, its kept key).
+    fn logout(
+        &self,
+        key: &TokenKey,
+        session: &Session,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// `POST /refresh`: spends a refresh token and makes a session (see
+    /// `RefreshOutcome`). A spent token within the grace makes another pair;
+    /// after it, the family is revoked.
+    fn refresh(
+        &self,
+        refresh: &RefreshWrite<'_>,
+    ) -> impl Future<Output = Result<RefreshOutcome, StoreError>> + Send;
 
     /// Reads a session, strongly consistent: a session answered 200 at login is
     /// visible to the very next request. Expiry is the caller's to check.
@@ -266,6 +302,21 @@ impl<T: SessionStore> SessionStore for std::sync::Arc<T> {
         (**self).delete(key)
     }
 
+    fn logout(
+        &self,
+        key: &TokenKey,
+        session: &Session,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).logout(key, session)
+    }
+
+    fn refresh(
+        &self,
+        refresh: &RefreshWrite<'_>,
+    ) -> impl Future<Output = Result<RefreshOutcome, StoreError>> + Send {
+        (**self).refresh(refresh)
+    }
+
     fn caller(
         &self,
         key: &TokenKey,
@@ -283,7 +334,9 @@ mod tests {
             user_id: UserId::parse("u_AAAAAAAAAAAAAAAAAAAAAA").unwrap(),
             openid: "o1".into(),
             unionid: None,
-            session_key: SessionKey::new("k"),
+            session_key: Some(SessionKey::new("k")),
+            session_key_expires_at: None,
+            family: None,
             created_at: 0,
             expires_at,
         }
@@ -314,5 +367,17 @@ mod tests {
         assert!(!s.is_live(100));
         assert_eq!(s.seconds_left(40), 60);
         assert_eq!(s.seconds_left(400), 0);
+    }
+
+    #[test]
+    fn a_kept_session_key_is_usable_until_its_own_expiry() {
+        let mut s = session(1000);
+        assert!(s.usable_session_key(999).is_some());
+        s.session_key_expires_at = Some(600);
+        assert!(s.usable_session_key(599).is_some());
+        assert!(s.usable_session_key(600).is_none());
+        s.session_key = None;
+        s.session_key_expires_at = None;
+        assert!(s.usable_session_key(0).is_none());
     }
 }

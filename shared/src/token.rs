@@ -59,6 +59,61 @@ impl SessionToken {
     pub fn key(&self) -> TokenKey {
         TokenKey(hex::encode(Sha256::digest(self.0.as_bytes())))
     }
+
+    /// The table key of a JWT session whose `sid` this is: SHA-256 in
+    /// base64url, so that a `sid` read out of a JWT is never usable as an
+    /// opaque token (whose key is the hex form).
+    pub fn sid_key(&self) -> TokenKey {
+        TokenKey(URL_SAFE_NO_PAD.encode(Sha256::digest(self.0.as_bytes())))
+    }
+}
+
+/// Longest JWT accepted in a header (ours are about 800 characters).
+pub const MAX_JWT_CHARS: usize = 4096;
+
+/// What an `Authorization: Bearer` header carries: our opaque token, or a JWT
+/// (two dots), checked by `crate::access`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Bearer {
+    Opaque(SessionToken),
+    Jwt(String),
+}
+
+impl Bearer {
+    /// The one rule for every route that needs a session and the authorizer.
+    /// The scheme is case-insensitive; surrounding spaces are dropped.
+    pub fn from_header(authorization: Option<&str>) -> Result<Self, BearerError> {
+        let value = authorization
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or(BearerError::Missing)?;
+        let (scheme, token) = value.split_once(' ').ok_or(BearerError::Malformed)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(BearerError::Malformed);
+        }
+        let token = token.trim();
+        if crate::jwt::looks_like_jwt(token) {
+            let shaped = token.len() <= MAX_JWT_CHARS
+                && token
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+            return shaped
+                .then(|| Self::Jwt(token.to_owned()))
+                .ok_or(BearerError::Malformed);
+        }
+        SessionToken::parse(token)
+            .map(Self::Opaque)
+            .ok_or(BearerError::Malformed)
+    }
+}
+
+impl fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Opaque(_) => f.write_str("Bearer::Opaque(<redacted>)"),
+            Self::Jwt(_) => f.write_str("Bearer::Jwt(<redacted>)"),
+        }
+    }
 }
 
 /// Why an Authorization header holds no usable token.

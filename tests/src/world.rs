@@ -167,7 +167,7 @@ impl World {
 
 /// The login handler as the function builds it, over any store, WeChat base and
 /// secret source (a fault test's proxy, a closed port, a stand-in that is down).
-pub fn login_with<S: SessionStore, K: SecretSource>(
+pub fn login_with<S: SessionStore + wxauth::jwt::PublicKeyStore, K: SecretSource>(
     store: S,
     wechat_base: &str,
     secrets: K,

@@ -138,7 +138,9 @@ async fn sam_local_events_drive_the_handlers() {
         user_id: wxauth::account::UserId::parse(&text("userId")).unwrap(),
         openid: text("openid"),
         unionid: None,
-        session_key: SessionKey::new(text("sessionKey")),
+        session_key: Some(SessionKey::new(text("sessionKey"))),
+        session_key_expires_at: None,
+        family: None,
         created_at: now,
         expires_at: now + 600,
     };
@@ -153,7 +155,7 @@ async fn sam_local_events_drive_the_handlers() {
         .item("pk", S(token.key().as_str().to_owned()))
         .item("userId", S(session.user_id.to_string()))
         .item("openid", S(session.openid.clone()))
-        .item("sessionKey", S(session.session_key.expose().to_owned()))
+        .item("sessionKey", S(text("sessionKey")))
         .item("createdAt", N(session.created_at.to_string()))
         .item("expiresAt", N(session.expires_at.to_string()))
         .send()

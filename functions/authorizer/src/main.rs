@@ -1,6 +1,7 @@
 //! The API Gateway Lambda authorizer: the wxauth login state for the team's own
 //! APIs. Reads the session table only.
 
+use wxauth::access::TokenCheck;
 use wxauth::authorizer::Authorizer;
 use wxauth::aws::{DynamoSessionStore, load_sdk_config};
 use wxauth::config::{AuthorizerConfig, ProcessEnv};
@@ -12,7 +13,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
     let config = or_exit("authorizer", AuthorizerConfig::from_env(&ProcessEnv));
     let sdk = load_sdk_config().await;
-    let authorizer = Authorizer::new(DynamoSessionStore::new(&sdk, config.table));
+    let authorizer = Authorizer::new(DynamoSessionStore::new(&sdk, config.table))
+        .with_token_check(TokenCheck::new(config.jwt));
     authorizer.warm_up().await;
     run(authorizer).await
 }

@@ -1,6 +1,8 @@
 //! `GET /session` and `POST /session`: session validity and rawData signatures;
-//! `DELETE /session`: logout; `?verify=wechat`: WeChat's checksession.
+//! `DELETE /session`: logout; `?verify=wechat`: WeChat's checksession;
+//! `GET`/`DELETE /account`; the JWKS and OpenID configuration.
 
+use wxauth::access::TokenCheck;
 use wxauth::aws::{DynamoSessionStore, load_sdk_config, shared_access_tokens};
 use wxauth::config::{CheckSessionConfig, ProcessEnv};
 use wxauth::edge::lambda::run;
@@ -25,6 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     store.warm_up(Access::Read).await;
     run(CheckSession::new(store)
         .with_wechat(tokens)
-        .with_log_settings(log))
+        .with_log_settings(log)
+        .with_token_check(TokenCheck::new(config.jwt)))
     .await
 }

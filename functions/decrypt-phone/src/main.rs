@@ -1,6 +1,7 @@
 //! `POST /phone`: the user's phone number, decrypted or fetched by code;
 //! `POST /open-data`: other decrypted open data.
 
+use wxauth::access::TokenCheck;
 use wxauth::aws::{DynamoSessionStore, load_sdk_config, shared_access_tokens};
 use wxauth::config::{DecryptPhoneConfig, ProcessEnv};
 use wxauth::edge::lambda::run;
@@ -22,6 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let phone = DecryptPhone::new(store, config.appid)
         .with_watermark_max_age(config.watermark_max_age_seconds)
         .with_bind_phone(config.bind_phone)
-        .with_wechat(tokens);
+        .with_wechat(tokens)
+        .with_token_check(TokenCheck::new(config.jwt));
     run(phone).await
 }

@@ -1,10 +1,12 @@
-//! `POST /login`: exchanges a wx.login code for a wxauth session token.
+//! `POST /login`: exchanges a wx.login code for a wxauth session token;
+//! `POST /refresh`: a new session from a refresh token.
 
-use wxauth::aws::{DynamoSessionStore, SecretsManagerSource, load_sdk_config};
+use wxauth::aws::{DynamoSessionStore, SecretsManagerSigningKeys, SecretsManagerSource, load_sdk_config};
 use wxauth::config::{LoginConfig, ProcessEnv};
 use wxauth::edge::lambda::run;
 use wxauth::edge::startup::{init_logging, or_exit};
 use wxauth::handlers::{Login, LoginSettings};
+use wxauth::jwt::JwtIssuer;
 use wxauth::wechat::{HttpWeChat, RetryPolicy};
 
 #[tokio::main(flavor = "current_thread")]
@@ -21,13 +23,33 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         wechat,
         SecretsManagerSource::new(&sdk, config.secret_id),
         LoginSettings {
-            appid: config.appid,
+            appid: config.appid.clone(),
             session_ttl_seconds: config.session_ttl_seconds,
             retry: RetryPolicy::default(),
             log_retention_days: config.login_log.retention_days,
         },
-    );
-    let login = login.with_single_session(config.single_session);
-    login.warm_up().await;
-    run(login).await
+    )
+    .with_single_session(config.single_session)
+    .with_refresh(config.refresh);
+    match config.signing {
+        None => {
+            login.warm_up().await;
+            run(login).await
+        }
+        Some(signing) => {
+            let login = login.with_jwt(JwtIssuer::new(
+                SecretsManagerSigningKeys::new(&sdk, signing.secret_id),
+                signing.jwt,
+                config.appid,
+                signing.lead_seconds,
+            ));
+            // Published before anything is signed; a bad key stops here.
+            let (loaded, ()) = tokio::join!(login.load_signing_keys(), login.warm_up());
+            or_exit(
+                "login",
+                loaded.map_err(|err| format!("SIGNING_KEY_SECRET_ID: {err}")),
+            );
+            run(login).await
+        }
+    }
 }

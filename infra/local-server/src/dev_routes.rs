@@ -4,7 +4,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 use sha1::{Digest, Sha1};
+use wxauth::access::TokenCheck;
 use wxauth::api::{ApiRequest, ApiResponse, JsonBody, authenticate, invalid};
+use wxauth::jwt::PublicKeyStore;
 use wxauth::crypto::{decode_base64, encrypt_like_wechat};
 use wxauth::error::{ApiError, Upstream};
 use wxauth::session::{SessionStore, epoch_seconds};
@@ -15,22 +17,24 @@ use wechat_sim::DEFAULT_PHONE;
 /// caller's session_key as WeChat would for `getPhoneNumber`, so that `/phone`
 /// can be tried end to end. Body: `{"phoneNumber": "..."}` (optional).
 pub async fn phone_payload(
-    store: &impl SessionStore,
+    store: &(impl SessionStore + PublicKeyStore),
+    tokens: &TokenCheck,
     appid: &str,
     request: ApiRequest,
 ) -> ApiResponse {
-    match encrypt_phone(store, appid, request).await {
+    match encrypt_phone(store, tokens, appid, request).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
 }
 
 async fn encrypt_phone(
-    store: &impl SessionStore,
+    store: &(impl SessionStore + PublicKeyStore),
+    tokens: &TokenCheck,
     appid: &str,
     request: ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    let (_, session) = authenticate(store, &request).await?;
+    let (_, session) = authenticate(store, tokens, &request).await?;
     let phone = if request.body.iter().all(u8::is_ascii_whitespace) {
         DEFAULT_PHONE.to_owned()
     } else {
@@ -59,7 +63,7 @@ async fn encrypt_phone(
         "watermark": {"appid": appid, "timestamp": epoch_seconds()},
     })
     .to_string();
-    let key: [u8; 16] = decode_base64(session.session_key.expose())
+    let key: [u8; 16] = decode_base64(session_key(&session)?.expose())
         .ok()
         .and_then(|k| k.try_into().ok())
         .ok_or(ApiError::Unavailable(Upstream::SessionTable))?;
@@ -75,18 +79,20 @@ async fn encrypt_phone(
 /// `POST /dev/user-info` (simulator only): what `wx.getUserInfo` hands the
 /// mini-program, signed with the caller's session_key: `{"rawData", "signature"}`
 /// for `POST /session`. Body: `{"nickName": "..."}` (optional).
-pub async fn user_info(store: &impl SessionStore, request: ApiRequest) -> ApiResponse {
-    match sign_user_info(store, request).await {
+pub async fn user_info(store: &(impl SessionStore + PublicKeyStore),
+    tokens: &TokenCheck, request: ApiRequest) -> ApiResponse {
+    match sign_user_info(store, tokens, request).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
 }
 
 async fn sign_user_info(
-    store: &impl SessionStore,
+    store: &(impl SessionStore + PublicKeyStore),
+    tokens: &TokenCheck,
     request: ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    let (_, session) = authenticate(store, &request).await?;
+    let (_, session) = authenticate(store, tokens, &request).await?;
     let nick_name = if request.body.iter().all(u8::is_ascii_whitespace) {
         "wxauth-dev".to_owned()
     } else {
@@ -106,10 +112,17 @@ async fn sign_user_info(
     .to_string();
     let mut hasher = Sha1::new();
     hasher.update(raw_data.as_bytes());
-    hasher.update(session.session_key.expose().as_bytes());
+    hasher.update(session_key(&session)?.expose().as_bytes());
     let signature = hex::encode(hasher.finalize());
     Ok(ApiResponse::json(
         200,
         &json!({"rawData": raw_data, "signature": signature}),
     ))
+}
+
+/// The caller's session_key, as the product's routes would use it.
+fn session_key(session: &wxauth::session::Session) -> Result<&wxauth::redact::SessionKey, ApiError> {
+    session
+        .usable_session_key(wxauth::session::epoch_seconds())
+        .ok_or(ApiError::SessionKeyExpired)
 }

@@ -18,6 +18,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::routing::{MethodRouter, any};
 use wechat_sim::{UnknownCodes, WeChatSim};
+use wxauth::access::TokenCheck;
 use wxauth::access_token::{AccessTokens, MemoryTokenCache};
 use wxauth::api::{ApiRequest, ApiResponse, Handler, Route};
 use wxauth::authorizer::Authorizer;
@@ -26,6 +27,8 @@ use wxauth::edge::startup::{init_logging, or_exit};
 use wxauth::edge::{checked, respond, respond_with};
 use wxauth::error::ApiError;
 use wxauth::handlers::{CheckSession, DecryptPhone, LogSettings, Login, LoginSettings};
+use wxauth::jwt::{DEFAULT_AUDIENCE, JwtIssuer, JwtSettings, Signer, SigningKey, generate_key};
+use wxauth::refresh::RefreshSettings;
 use wxauth::login_log::DEFAULT_RETENTION_DAYS;
 use wxauth::redact::AppSecret;
 use wxauth::secret::StaticSecret;
@@ -40,11 +43,13 @@ type Store = Arc<MemorySessionStore>;
 type Tokens = AccessTokens<Arc<MemoryTokenCache>, HttpWeChat, StaticSecret>;
 
 pub struct App {
-    login: Login<Store, HttpWeChat, StaticSecret>,
+    login: Login<Store, HttpWeChat, StaticSecret, Signer>,
     phone: DecryptPhone<Store, Tokens>,
     check: CheckSession<Store, Tokens>,
     authorizer: Authorizer<Store>,
     store: Store,
+    /// The dev routes check tokens as the product's routes do.
+    tokens: TokenCheck,
     appid: String,
     simulated: bool,
 }
@@ -57,9 +62,11 @@ impl Handler for App {
 
     async fn handle(&self, route: Route, request: ApiRequest) -> ApiResponse {
         match route {
-            Route::Login => self.login.handle(route, request).await,
+            Route::Login | Route::Refresh => self.login.handle(route, request).await,
             Route::Phone | Route::OpenData => self.phone.handle(route, request).await,
-            Route::Session | Route::Account => self.check.handle(route, request).await,
+            Route::Session | Route::Account | Route::Jwks | Route::OpenIdConfiguration => {
+                self.check.handle(route, request).await
+            }
             // What API Gateway does before GET /me reaches check-session: the
             // authorizer's decision on the Authorization header, as its context.
             Route::Me => {
@@ -87,13 +94,13 @@ fn router(app: Arc<App>) -> Router {
             .route(
                 "/dev/phone-payload",
                 dev_route(&app, |app, request| async move {
-                    dev_routes::phone_payload(&app.store, &app.appid, request).await
+                    dev_routes::phone_payload(&app.store, &app.tokens, &app.appid, request).await
                 }),
             )
             .route(
                 "/dev/user-info",
                 dev_route(&app, |app, request| async move {
-                    dev_routes::user_info(&app.store, request).await
+                    dev_routes::user_info(&app.store, &app.tokens, request).await
                 }),
             );
     }
@@ -121,8 +128,24 @@ where
 
 /// The real WeChat, or the simulator on a loopback port: either way the
 /// product's own HTTP client talks to it, as in the functions.
+/// A development signing key, made at start-up and gone when the server
+/// stops: JWTs as production issues them, with no secret to manage.
+fn development_keys() -> Signer {
+    let key = generate_key("wxauth-local-dev")
+        .and_then(|secret| SigningKey::from_secret(&secret));
+    Signer {
+        current: Some(or_exit("wxauth-local", key)),
+        ..Signer::default()
+    }
+}
+
 async fn app(config: LocalConfig) -> App {
     let ttl = config.session_ttl_seconds;
+    let jwt = JwtSettings {
+        issuer: format!("http://127.0.0.1:{}", config.port),
+        audience: DEFAULT_AUDIENCE.to_owned(),
+    };
+    let token_check = || TokenCheck::new(Some(jwt.clone()));
     let single_session = config.single_session;
     let (appid, secret, api_base, simulated) = match config.wechat {
         Some(real) => {
@@ -164,27 +187,35 @@ async fn app(config: LocalConfig) -> App {
             RetryPolicy::default(),
         )
     };
+    let login = Login::new(
+        Arc::clone(&store),
+        wechat.clone(),
+        secret.clone(),
+        LoginSettings {
+            appid: appid.clone(),
+            session_ttl_seconds: ttl,
+            retry: RetryPolicy::default(),
+            log_retention_days: DEFAULT_RETENTION_DAYS,
+        },
+    )
+        .with_single_session(single_session)
+        .with_refresh(RefreshSettings::default())
+        .with_jwt(JwtIssuer::new(development_keys(), jwt.clone(), appid.clone(), 0));
+    or_exit("wxauth-local", login.load_signing_keys().await);
     App {
-        phone: DecryptPhone::new(Arc::clone(&store), appid.clone()).with_wechat(tokens()),
+        phone: DecryptPhone::new(Arc::clone(&store), appid.clone())
+            .with_wechat(tokens())
+            .with_token_check(token_check()),
         check: CheckSession::new(Arc::clone(&store))
             .with_wechat(tokens())
             .with_log_settings(LogSettings {
                 appid: Some(appid.clone()),
                 retention_days: DEFAULT_RETENTION_DAYS,
-            }),
-        authorizer: Authorizer::new(Arc::clone(&store)),
-        login: Login::new(
-            Arc::clone(&store),
-            wechat,
-            secret,
-            LoginSettings {
-                appid: appid.clone(),
-                session_ttl_seconds: ttl,
-                retry: RetryPolicy::default(),
-                log_retention_days: DEFAULT_RETENTION_DAYS,
-            },
-        )
-        .with_single_session(single_session),
+            })
+            .with_token_check(token_check()),
+        authorizer: Authorizer::new(Arc::clone(&store)).with_token_check(token_check()),
+        tokens: token_check(),
+        login,
         store,
         appid,
         simulated,
@@ -208,6 +239,9 @@ fn print_simulator_banner(base: &str) {
     rawData + signature, as wx.getUserInfo would, for POST /session
   - GET /me with the bearer token: who is calling, as the authorizer decides
   - GET /account, DELETE /account: the caller's account (kept in memory)
+  - tokens are RS256 JWTs signed by a development key made at start-up
+    (GET /.well-known/jwks.json); POST /refresh {{\"refreshToken\": \"...\"}}
+    renews a session without WeChat
  Sessions, accounts and the login log live in memory and vanish when the
  server stops.
 ================================================================================"

@@ -28,6 +28,8 @@ use crate::login_log::{LogEntry, LogEvent, LoginLog, Origin};
 use crate::phone::PhoneNumber;
 use crate::session::{LoginOutcome, LoginWrite, StoreError, sessions_a_login_removes};
 
+use super::refresh::FamilyMaps;
+
 pub const ACCOUNT_PREFIX: &str = "account#";
 pub const USER_PREFIX: &str = "user#";
 
@@ -41,34 +43,68 @@ const CONTENTION_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_mi
 const PRUNE_AT_MOST: usize = 40;
 /// Sessions a deletion or a disable revokes inside its transaction; any more
 /// are deleted one by one first.
-const REVOKE_IN_TRANSACTION: usize = 90;
+pub(super) const REVOKE_IN_TRANSACTION: usize = 90;
 
-fn account_pk(openid: &str) -> String {
+pub(super) fn account_pk(openid: &str) -> String {
     format!("{ACCOUNT_PREFIX}{openid}")
 }
 
-fn user_pk(user_id: &UserId) -> String {
+pub(super) fn user_pk(user_id: &UserId) -> String {
     format!("{USER_PREFIX}{user_id}")
 }
 
-fn s(text: &str) -> AttributeValue {
+pub(super) fn s(text: &str) -> AttributeValue {
     AttributeValue::S(text.to_owned())
 }
 
-fn n(number: i64) -> AttributeValue {
+pub(super) fn n(number: i64) -> AttributeValue {
     AttributeValue::N(number.to_string())
 }
 
-fn build_error(err: impl std::fmt::Display) -> StoreError {
+pub(super) fn build_error(err: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(err.to_string())
 }
 
 /// An account as read, with what its next change is conditioned on.
-struct AccountItem {
-    account: Account,
-    version: i64,
+pub(super) struct AccountItem {
+    pub(super) account: Account,
+    pub(super) version: i64,
     /// Session key → its `expiresAt`.
-    sessions: Vec<(String, i64)>,
+    pub(super) sessions: Vec<(String, i64)>,
+    /// The refresh families: family → the `expiresAt` of its newest token.
+    pub(super) families: Vec<(String, i64)>,
+    /// Live (unspent) refresh tokens: key → family.
+    pub(super) refresh_tokens: Vec<(String, String)>,
+    /// Sessions made with a refresh family: session key → family.
+    pub(super) session_families: Vec<(String, String)>,
+}
+
+fn number_map(item: &HashMap<String, AttributeValue>, name: &str) -> Vec<(String, i64)> {
+    match item.get(name) {
+        Some(AttributeValue::M(map)) => map
+            .iter()
+            .filter_map(|(key, value)| Some((key.clone(), value.as_n().ok()?.parse().ok()?)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn text_map(item: &HashMap<String, AttributeValue>, name: &str) -> Vec<(String, String)> {
+    match item.get(name) {
+        Some(AttributeValue::M(map)) => map
+            .iter()
+            .filter_map(|(key, value)| Some((key.clone(), value.as_s().ok()?.clone())))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub(super) fn number_map_value(entries: &[(String, i64)]) -> AttributeValue {
+    AttributeValue::M(entries.iter().map(|(k, v)| (k.clone(), n(*v))).collect())
+}
+
+pub(super) fn text_map_value(entries: &[(String, String)]) -> AttributeValue {
+    AttributeValue::M(entries.iter().map(|(k, v)| (k.clone(), s(v))).collect())
 }
 
 fn account_from_item(item: &HashMap<String, AttributeValue>) -> Result<AccountItem, StoreError> {
@@ -88,16 +124,7 @@ fn account_from_item(item: &HashMap<String, AttributeValue>) -> Result<AccountIt
         }),
         _ => None,
     };
-    let sessions = match item.get("sessions") {
-        Some(AttributeValue::M(map)) => map
-            .iter()
-            .filter_map(|(key, value)| {
-                let expires_at = value.as_n().ok()?.parse().ok()?;
-                Some((key.clone(), expires_at))
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let sessions = number_map(item, "sessions");
     Ok(AccountItem {
         account: Account {
             user_id: fields.user_id()?,
@@ -111,6 +138,9 @@ fn account_from_item(item: &HashMap<String, AttributeValue>) -> Result<AccountIt
         },
         version: fields.number("version")?,
         sessions,
+        families: number_map(item, "families"),
+        refresh_tokens: text_map(item, "refreshTokens"),
+        session_families: text_map(item, "sessionFamilies"),
     })
 }
 
@@ -171,7 +201,7 @@ fn log_entry_from_item(item: &HashMap<String, AttributeValue>) -> Result<LogEntr
 }
 
 /// What one attempt at a transaction came to.
-enum Attempt<T> {
+pub(super) enum Attempt<T> {
     Done(T),
     /// Another change of the same items came first: read again and retry.
     Contended,
@@ -179,7 +209,7 @@ enum Attempt<T> {
 
 impl Attempt<()> {
     /// A transaction that went through, answering `value`.
-    fn answering<T>(self, value: T) -> Attempt<T> {
+    pub(super) fn answering<T>(self, value: T) -> Attempt<T> {
         match self {
             Self::Done(()) => Attempt::Done(value),
             Self::Contended => Attempt::Contended,
@@ -188,7 +218,7 @@ impl Attempt<()> {
 }
 
 impl DynamoSessionStore {
-    async fn read_account(&self, openid: &str) -> Result<Option<AccountItem>, StoreError> {
+    pub(super) async fn read_account(&self, openid: &str) -> Result<Option<AccountItem>, StoreError> {
         let item = self.consistent_get(&account_pk(openid), None).await?;
         item.as_ref().map(account_from_item).transpose()
     }
@@ -205,7 +235,7 @@ impl DynamoSessionStore {
             .filter(|item| &item.account.user_id == user_id))
     }
 
-    fn log_put(&self, entry: &LogEntry) -> Result<Option<TransactWriteItem>, StoreError> {
+    pub(super) fn log_put(&self, entry: &LogEntry) -> Result<Option<TransactWriteItem>, StoreError> {
         let Some(table) = &self.log_table else {
             return Ok(None);
         };
@@ -219,7 +249,7 @@ impl DynamoSessionStore {
         Ok(Some(TransactWriteItem::builder().put(put).build()))
     }
 
-    fn delete_session(&self, key: &str) -> Result<TransactWriteItem, StoreError> {
+    pub(super) fn delete_key(&self, key: &str) -> Result<TransactWriteItem, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .key("pk", s(key))
@@ -231,12 +261,12 @@ impl DynamoSessionStore {
     /// Runs a transaction. `conditioned` is the index of the item whose
     /// condition failing means contention; index 0's failing is `AlreadyExists`
     /// when `first_is_new` (a new session's key was taken).
-    async fn transact(
+    pub(super) async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
         request_token: Option<String>,
         first_is_new: bool,
-        conditioned: usize,
+        conditioned: &[usize],
     ) -> Result<Attempt<()>, StoreError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         let outcome = self
@@ -266,7 +296,9 @@ impl DynamoSessionStore {
         let code = |i: usize| reasons.get(i).and_then(|r| r.as_deref());
         if first_is_new && code(0) == Some("ConditionalCheckFailed") {
             Err(StoreError::AlreadyExists)
-        } else if code(conditioned) == Some("ConditionalCheckFailed")
+        } else if conditioned
+            .iter()
+            .any(|&i| code(i) == Some("ConditionalCheckFailed"))
             || reasons
                 .iter()
                 .any(|r| r.as_deref() == Some("TransactionConflict"))
@@ -281,7 +313,7 @@ impl DynamoSessionStore {
     }
 
     /// Retries `attempt` while it is contended, spreading the contenders out.
-    async fn with_rounds<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, StoreError>
+    pub(super) async fn with_rounds<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, StoreError>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<Attempt<T>, StoreError>>,
@@ -320,7 +352,7 @@ impl DynamoSessionStore {
                 };
                 let items = self.first_login_items(login)?;
                 Ok(self
-                    .transact(items, request_token, true, 1)
+                    .transact(items, request_token, true, &[1])
                     .await?
                     .answering(outcome))
             }
@@ -346,7 +378,7 @@ impl DynamoSessionStore {
                 };
                 let items = self.later_login_items(login, &item)?;
                 Ok(self
-                    .transact(items, request_token, true, 1)
+                    .transact(items, request_token, true, &[1])
                     .await?
                     .answering(outcome))
             }
@@ -385,6 +417,8 @@ impl DynamoSessionStore {
         if let Some(unionid) = &wx.unionid {
             account.insert("unionid".to_owned(), s(unionid));
         }
+        let family_maps = FamilyMaps::default().with_login(login);
+        family_maps.write_into(&mut account);
         let account = Put::builder()
             .table_name(&self.table)
             .set_item(Some(account))
@@ -402,6 +436,7 @@ impl DynamoSessionStore {
             .into_iter()
             .map(|put| TransactWriteItem::builder().put(put).build())
             .collect();
+        items.extend(self.refresh_issue_items(login, &wx.user_id)?);
         if let Some(entry) = login.log {
             let entry = LogEntry {
                 user_id: wx.user_id.clone(),
@@ -457,7 +492,18 @@ impl DynamoSessionStore {
             .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":expires", n(wx.expires_at));
+        // One session per user revokes every refresh family too; otherwise
+        // only the expired ones leave the account's lists.
+        let kept = FamilyMaps::of(item).without_sessions(&gone);
+        let (kept, revoked_families) = if login.single_session {
+            kept.revoke_all()
+        } else {
+            kept.revoke_expired(now)
+        };
+        let family_maps = kept.with_login(login);
         let mut set = "lastLoginAt = :now, #version = :next, #sessions.#new = :expires".to_owned();
+        update = family_maps.bind(update);
+        set.push_str(FamilyMaps::SET_CLAUSE);
         if let (None, Some(unionid)) = (&item.account.unionid, &wx.unionid) {
             set.push_str(", unionid = :unionid");
             update = update.expression_attribute_values(":unionid", s(unionid));
@@ -483,8 +529,15 @@ impl DynamoSessionStore {
             TransactWriteItem::builder().update(update).build(),
         ];
         for (key, _) in &gone {
-            items.push(self.delete_session(key)?);
+            items.push(self.delete_key(key)?);
         }
+        for key in revoked_families.keys_to_delete() {
+            if items.len() >= REVOKE_IN_TRANSACTION {
+                break;
+            }
+            items.push(self.delete_key(&key)?);
+        }
+        items.extend(self.refresh_issue_items(login, user_id)?);
         if let Some(entry) = login.log {
             let entry = LogEntry {
                 user_id: user_id.clone(),
@@ -551,18 +604,25 @@ impl DynamoSessionStore {
         mut changes: Vec<TransactWriteItem>,
         log: Option<&LogEntry>,
     ) -> Result<Attempt<bool>, StoreError> {
-        let (inside, before) = item
-            .sessions
-            .split_at(item.sessions.len().min(REVOKE_IN_TRANSACTION));
+        // Sessions, live refresh tokens, kept session_keys: everything that
+        // holds a token's power or the user's data.
+        let mut keys: Vec<(String, i64)> = item.sessions.clone();
+        keys.extend(
+            FamilyMaps::of(item)
+                .keys_to_delete()
+                .into_iter()
+                .map(|key| (key, 0)),
+        );
+        let (inside, before) = keys.split_at(keys.len().min(REVOKE_IN_TRANSACTION));
         self.delete_sessions(before).await?;
         for (key, _) in inside {
-            changes.push(self.delete_session(key)?);
+            changes.push(self.delete_key(key)?);
         }
         if let Some(entry) = log {
             changes.extend(self.log_put(entry)?);
         }
         Ok(self
-            .transact(changes, None, false, 0)
+            .transact(changes, None, false, &[0])
             .await?
             .answering(true))
     }
@@ -578,7 +638,7 @@ impl DynamoSessionStore {
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(&account_pk(openid)))
-            .update_expression("SET #status = :disabled, #version = :next, #sessions = :none")
+            .update_expression("SET #status = :disabled, #version = :next, #sessions = :none, families = :none, refreshTokens = :none, sessionFamilies = :none")
             .condition_expression("#version = :version")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#version", "version")

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::account::UserId;
 use crate::redact::SessionKey;
+use crate::refresh::{RefreshFamily, RefreshOutcome, RefreshWrite};
 use crate::session::{Access, Caller, LoginOutcome, LoginWrite, Session, SessionStore, StoreError};
 use crate::token::TokenKey;
 
@@ -111,14 +112,15 @@ impl SessionStore for DynamoSessionStore {
     }
 
     async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.as_str().to_owned()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| unavailable(&err))
+        self.delete_plain(key).await
+    }
+
+    async fn logout(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+        super::refresh::logout(self, key, session).await
+    }
+
+    async fn refresh(&self, refresh: &RefreshWrite<'_>) -> Result<RefreshOutcome, StoreError> {
+        super::refresh::refresh(self, refresh).await
     }
 
     async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
@@ -183,10 +185,6 @@ impl DynamoSessionStore {
                 AttributeValue::S(session.openid.clone()),
             ),
             (
-                "sessionKey".to_owned(),
-                AttributeValue::S(session.session_key.expose().to_owned()),
-            ),
-            (
                 "createdAt".to_owned(),
                 AttributeValue::N(session.created_at.to_string()),
             ),
@@ -197,6 +195,24 @@ impl DynamoSessionStore {
         ]);
         if let Some(unionid) = &session.unionid {
             item.insert("unionid".to_owned(), AttributeValue::S(unionid.clone()));
+        }
+        if let Some(session_key) = &session.session_key {
+            item.insert(
+                "sessionKey".to_owned(),
+                AttributeValue::S(session_key.expose().to_owned()),
+            );
+        }
+        if let Some(until) = session.session_key_expires_at {
+            item.insert(
+                "sessionKeyExpiresAt".to_owned(),
+                AttributeValue::N(until.to_string()),
+            );
+        }
+        if let Some(family) = &session.family {
+            item.insert(
+                "family".to_owned(),
+                AttributeValue::S(family.as_str().to_owned()),
+            );
         }
         item
     }
@@ -234,7 +250,9 @@ fn session_from_item(item: &HashMap<String, AttributeValue>) -> Result<Session, 
         user_id: fields.user_id()?,
         openid: fields.text("openid")?,
         unionid: fields.text("unionid").ok(),
-        session_key: SessionKey::new(fields.text("sessionKey")?),
+        session_key: fields.text("sessionKey").ok().map(SessionKey::new),
+        session_key_expires_at: fields.number("sessionKeyExpiresAt").ok(),
+        family: fields.text("family").ok().map(RefreshFamily::from_stored),
         created_at: fields.number("createdAt")?,
         expires_at: fields.number("expiresAt")?,
     })

@@ -3,6 +3,9 @@
 
 mod accounts;
 mod dynamodb;
+mod refresh;
+mod signing_keys;
+mod signing_secret;
 mod secrets_manager;
 mod token_cache;
 
@@ -15,6 +18,8 @@ use aws_config::timeout::TimeoutConfig;
 pub use accounts::{ACCOUNT_PREFIX, USER_PREFIX};
 pub use dynamodb::{CALLER_ATTRIBUTES, DynamoSessionStore};
 pub use secrets_manager::SecretsManagerSource;
+pub use signing_keys::{PUBLISHED_KEYS_ATTRIBUTE, PUBLISHED_KEYS_PK};
+pub use signing_secret::SecretsManagerSigningKeys;
 pub use token_cache::ACCESS_TOKEN_PREFIX;
 
 use crate::access_token::AccessTokens;

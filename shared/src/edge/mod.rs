@@ -8,6 +8,7 @@
 
 pub mod authorizer;
 pub mod lambda;
+pub mod rotation;
 pub mod startup;
 
 use std::future::Future;

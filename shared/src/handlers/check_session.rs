@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::access::TokenCheck;
 use crate::access_token::{NoAccessToken, WeChatServerApi};
 use crate::account::{AccountStore, UserId};
 use crate::api::{ApiRequest, ApiResponse, Handler, JsonBody, Route, authenticate, invalid};
@@ -14,8 +15,10 @@ use crate::error::{ApiError, Upstream};
 use crate::login_log::{DEFAULT_RETENTION_DAYS, LogEntry, LogEvent, LoginLog, epoch_millis};
 use crate::metrics::{self, Metric};
 use crate::redact::mask_openid;
+use crate::jwt::PublicKeyStore;
+use crate::redact::SessionKey;
 use crate::session::{Session, SessionStore, epoch_seconds};
-use crate::token::SessionToken;
+use crate::token::TokenKey;
 use crate::wechat::SessionKeyStatus;
 
 pub const MAX_RAW_DATA_CHARS: usize = 8192;
@@ -24,6 +27,7 @@ pub struct CheckSession<S, A = NoAccessToken> {
     pub(super) store: S,
     pub(super) wechat: A,
     log: LogSettings,
+    tokens: TokenCheck,
 }
 
 /// What the login log entries this function writes carry.
@@ -76,18 +80,30 @@ impl<S: SessionStore> CheckSession<S> {
             store,
             wechat: None,
             log: LogSettings::default(),
+            tokens: TokenCheck::default(),
         }
     }
 }
 
-impl<S: SessionStore + AccountStore + LoginLog, A: WeChatServerApi> CheckSession<S, A> {
+/// What the session routes need of the store.
+pub trait CheckSessionStore: SessionStore + AccountStore + LoginLog + PublicKeyStore {}
+impl<T: SessionStore + AccountStore + LoginLog + PublicKeyStore> CheckSessionStore for T {}
+
+impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
     /// Enables `GET /session?verify=wechat`: WeChat's checksession.
     pub fn with_wechat<B: WeChatServerApi>(self, wechat: B) -> CheckSession<S, B> {
         CheckSession {
             store: self.store,
             wechat,
             log: self.log,
+            tokens: self.tokens,
         }
+    }
+
+    /// How JWTs are checked (`ISSUER`, `AUDIENCE`), and the well-known routes.
+    pub fn with_token_check(mut self, tokens: TokenCheck) -> Self {
+        self.tokens = tokens;
+        self
     }
 
     /// What this function's login log entries carry.
@@ -97,14 +113,14 @@ impl<S: SessionStore + AccountStore + LoginLog, A: WeChatServerApi> CheckSession
     }
 
     async fn check(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
-        let (token, session) = authenticate(&self.store, &request).await?;
+        let (key, session) = authenticate(&self.store, &self.tokens, &request).await?;
         if request.method == "DELETE" {
-            let answer = self.logout(&token, request.deadline).await?;
+            let answer = self.logout(&key, &session, request.deadline).await?;
             self.log(&session.user_id, LogEvent::Logout, &request).await;
             return Ok(answer);
         }
         if request.method == "GET" && verify_with_wechat(&request)? {
-            self.verify_session_key(&token, &session, request.deadline)
+            self.verify_session_key(&key, &session, request.deadline)
                 .await?;
         }
         let mut body = SessionBody::new(&session);
@@ -119,19 +135,20 @@ impl<S: SessionStore + AccountStore + LoginLog, A: WeChatServerApi> CheckSession
     /// decrypting and is deleted.
     async fn verify_session_key(
         &self,
-        token: &SessionToken,
+        key: &TokenKey,
         session: &Session,
         deadline: Deadline,
     ) -> Result<(), ApiError> {
+        let session_key = usable_session_key(session)?;
         let status = self
             .wechat
-            .check_session_key(&session.openid, &session.session_key, deadline)
+            .check_session_key(&session.openid, session_key, deadline)
             .await?;
         if status == SessionKeyStatus::Valid {
             return Ok(());
         }
         info!(openid = %mask_openid(&session.openid), "WeChat no longer holds the session_key; session deleted");
-        match deadline.run(self.store.delete(&token.key())).await {
+        match deadline.run(self.store.delete(key)).await {
             Some(Ok(())) => {}
             Some(Err(err)) => warn!(error = %err, "deleting the stale session failed"),
             None => warn!("deleting the stale session ran out of time"),
@@ -139,13 +156,16 @@ impl<S: SessionStore + AccountStore + LoginLog, A: WeChatServerApi> CheckSession
         Err(ApiError::SessionKeyInvalid)
     }
 
-    /// `DELETE /session`: the session is deleted and its token refused from now on.
+    /// `DELETE /session`: the session is deleted and its token refused from
+    /// now on, with its refresh family (every token and session descended
+    /// from the same login).
     async fn logout(
         &self,
-        token: &SessionToken,
+        key: &TokenKey,
+        session: &Session,
         deadline: Deadline,
     ) -> Result<ApiResponse, ApiError> {
-        match deadline.run(self.store.delete(&token.key())).await {
+        match deadline.run(self.store.logout(key, session)).await {
             Some(Ok(())) => Ok(ApiResponse::no_content()),
             Some(Err(err)) => {
                 warn!(error = %err, "session delete failed");
@@ -156,10 +176,10 @@ impl<S: SessionStore + AccountStore + LoginLog, A: WeChatServerApi> CheckSession
     }
 }
 
-impl<S: SessionStore + AccountStore + LoginLog, A: WeChatServerApi> CheckSession<S, A> {
+impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
     /// `GET /account` and `DELETE /account`, for the session's own account.
     async fn account(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
-        let (_, session) = authenticate(&self.store, &request).await?;
+        let (_, session) = authenticate(&self.store, &self.tokens, &request).await?;
         if request.method == "DELETE" {
             return self.delete_account(&session, &request).await;
         }
@@ -281,6 +301,14 @@ fn me(request: &ApiRequest) -> Result<ApiResponse, ApiError> {
     ))
 }
 
+/// The session's session_key, or `session_key_expired` for a refreshed
+/// session whose login's key is no longer kept.
+pub(crate) fn usable_session_key(session: &Session) -> Result<&SessionKey, ApiError> {
+    session
+        .usable_session_key(epoch_seconds())
+        .ok_or(ApiError::SessionKeyExpired)
+}
+
 /// `?verify=wechat` asks for the server-side check; no `verify` is the plain
 /// check; any other value is the client's mistake.
 fn verify_with_wechat(request: &ApiRequest) -> Result<bool, ApiError> {
@@ -310,20 +338,25 @@ fn verify_raw_data(request: &ApiRequest, session: &Session) -> Result<Value, Api
     let user_info: Value = serde_json::from_str(raw_data).map_err(|_| {
         invalid("rawData is not JSON: send it exactly as wx.getUserInfo returned it.".into())
     })?;
-    if !signature_matches(raw_data, &session.session_key, &signature) {
+    if !signature_matches(raw_data, usable_session_key(session)?, &signature) {
         return Err(ApiError::SignatureMismatch);
     }
     Ok(user_info)
 }
 
-impl<S: SessionStore + AccountStore + LoginLog, A: WeChatServerApi> Handler for CheckSession<S, A> {
+impl<S: CheckSessionStore, A: WeChatServerApi> Handler for CheckSession<S, A> {
     fn serves(&self, route: Route) -> bool {
-        matches!(route, Route::Session | Route::Account | Route::Me)
+        matches!(
+            route,
+            Route::Session | Route::Account | Route::Me | Route::Jwks | Route::OpenIdConfiguration
+        )
     }
 
     async fn handle(&self, route: Route, request: ApiRequest) -> ApiResponse {
         let answer = match route {
             Route::Me => me(&request),
+            Route::Jwks => super::well_known::jwks(&self.store, &self.tokens).await,
+            Route::OpenIdConfiguration => super::well_known::openid_configuration(&self.tokens),
             Route::Account => self.account(request).await,
             _ => self.check(request).await,
         };

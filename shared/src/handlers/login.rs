@@ -9,14 +9,16 @@ use crate::account::UserId;
 use crate::api::{ApiRequest, ApiResponse, Handler, JsonBody, Route, code_field, invalid};
 use crate::deadline::Deadline;
 use crate::error::{ApiError, Upstream};
+use crate::jwt::{JwtIssuer, PublicKeyStore, Signer, SigningKeySource};
 use crate::login_log::{LogEntry, LogEvent, device_fields, epoch_millis};
+use crate::refresh::{RefreshFamily, RefreshIssue, RefreshSettings, RefreshToken};
 use crate::metrics::{self, Metric};
 use crate::redact::{AppSecret, mask_openid};
 use crate::secret::{SecretSource, with_appsecret};
 use crate::session::{
     Access, LoginOutcome, LoginWrite, Session, SessionStore, StoreError, epoch_seconds,
 };
-use crate::token::SessionToken;
+use crate::token::{SessionToken, TokenKey};
 use crate::upstream::UpstreamError;
 use crate::wechat::{OneTimeCode, RetryPolicy, WeChatApi, WeChatError, WxSession, with_retry};
 
@@ -45,25 +47,32 @@ pub struct LoginSettings {
 /// Where session tokens come from: the OS CSPRNG, unless a test forces a collision.
 pub type TokenSource = Box<dyn Fn() -> Result<SessionToken, getrandom::Error> + Send + Sync>;
 
-pub struct Login<S, W, K> {
+pub struct Login<S, W, K, J = Signer> {
     pub(super) store: S,
     pub(super) wechat: W,
     pub(super) secrets: K,
     settings: LoginSettings,
     tokens: TokenSource,
     single_session: bool,
+    pub(super) refresh: RefreshSettings,
+    /// JWT mode (`SIGNING_KEY_SECRET_ID`): the token handed out is a JWT.
+    pub(super) jwt: Option<JwtIssuer<J>>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct LoginBody<'a> {
-    token: &'a str,
-    expires_in: i64,
-    user_id: &'a UserId,
-    new_user: bool,
-    openid: &'a str,
+pub(super) struct LoginBody<'a> {
+    pub(super) token: &'a str,
+    pub(super) expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    unionid: Option<&'a str>,
+    pub(super) refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) refresh_expires_in: Option<i64>,
+    pub(super) user_id: &'a UserId,
+    pub(super) new_user: bool,
+    pub(super) openid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) unionid: Option<&'a str>,
 }
 
 /// A login the store wrote.
@@ -74,7 +83,13 @@ struct LoggedIn {
     unionid: Option<String>,
 }
 
-impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
+/// A fresh session's secret and its table key: the opaque token, or in JWT
+/// mode the JWT's `sid`.
+pub(super) fn session_key_of(token: &SessionToken, jwt_mode: bool) -> TokenKey {
+    if jwt_mode { token.sid_key() } else { token.key() }
+}
+
+impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
     pub fn new(store: S, wechat: W, secrets: K, settings: LoginSettings) -> Self {
         Self {
             store,
@@ -83,6 +98,71 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
             settings,
             tokens: Box::new(SessionToken::generate),
             single_session: true,
+            refresh: RefreshSettings::OFF,
+            jwt: None,
+        }
+    }
+}
+
+impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: SigningKeySource>
+    Login<S, W, K, J>
+{
+    /// Refresh tokens (`REFRESH_TTL_SECONDS`, `REFRESH_REUSE_GRACE_SECONDS`).
+    pub fn with_refresh(mut self, refresh: RefreshSettings) -> Self {
+        self.refresh = refresh;
+        self
+    }
+
+    /// JWT mode: tokens are signed by `issuer`'s keys. Load them first
+    /// (`load_signing_keys`): a malformed key is a start-up error.
+    pub fn with_jwt<J2: SigningKeySource>(self, issuer: JwtIssuer<J2>) -> Login<S, W, K, J2> {
+        Login {
+            store: self.store,
+            wechat: self.wechat,
+            secrets: self.secrets,
+            settings: self.settings,
+            tokens: self.tokens,
+            single_session: self.single_session,
+            refresh: self.refresh,
+            jwt: Some(issuer),
+        }
+    }
+
+    /// Reads the signing key and publishes its public half (JWT mode).
+    pub async fn load_signing_keys(&self) -> Result<(), crate::jwt::SigningKeyError> {
+        match &self.jwt {
+            Some(issuer) => issuer.load(&self.store, epoch_millis()).await,
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn settings(&self) -> &LoginSettings {
+        &self.settings
+    }
+
+    pub(super) fn draw_token(&self) -> Result<SessionToken, ApiError> {
+        (self.tokens)().map_err(|err| {
+            tracing::error!(error = %err, "the OS random source failed");
+            ApiError::Unavailable(Upstream::SessionTable)
+        })
+    }
+
+    /// What the client gets for `session` made under `token`: the opaque
+    /// token, or its JWT.
+    pub(super) async fn hand_out(
+        &self,
+        token: &SessionToken,
+        session: &Session,
+    ) -> Result<String, ApiError> {
+        match &self.jwt {
+            None => Ok(token.expose().to_owned()),
+            Some(issuer) => issuer
+                .token(&self.store, session, token, epoch_millis())
+                .await
+                .map_err(|err| {
+                    tracing::error!(error = %err, "signing the JWT failed");
+                    ApiError::Unavailable(Upstream::SecretStore)
+                }),
         }
     }
 
@@ -144,8 +224,24 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
         .with_appid(Some(&self.settings.appid))
         .with_origin(&request.origin)
         .with_device(device);
-        let logged_in = match self
-            .store_login(&wx, candidate, &log, request.deadline)
+        let refresh = match self.refresh.enabled() {
+            true => Some((
+                RefreshToken::generate().map_err(random_failed)?,
+                RefreshFamily::generate().map_err(random_failed)?,
+            )),
+            false => None,
+        };
+        let refresh_key = refresh.as_ref().map(|(token, _)| token.key());
+        let issue = refresh
+            .as_ref()
+            .zip(refresh_key.as_ref())
+            .map(|((_, family), key)| RefreshIssue {
+                key,
+                family,
+                expires_at: epoch_seconds() + self.refresh.ttl_seconds,
+            });
+        let (logged_in, session) = match self
+            .store_login(&wx, candidate, &log, issue, request.deadline)
             .await?
         {
             Ok(logged_in) => logged_in,
@@ -157,16 +253,25 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
         if logged_in.new_user {
             metrics::count(Metric::AccountsCreated, &[]);
         }
+        let unionid = wx.unionid.clone().or(logged_in.unionid.clone());
+        let session = Session {
+            user_id: logged_in.user_id.clone(),
+            unionid: unionid.clone(),
+            ..session
+        };
+        let token = self.hand_out(&logged_in.token, &session).await?;
         info!(openid = %mask_openid(&wx.openid), new_user = logged_in.new_user, "login succeeded");
         Ok(ApiResponse::json(
             200,
             &LoginBody {
-                token: logged_in.token.expose(),
+                token: &token,
                 expires_in: self.settings.session_ttl_seconds,
+                refresh_token: refresh.as_ref().map(|(token, _)| token.expose()),
+                refresh_expires_in: refresh.as_ref().map(|_| self.refresh.ttl_seconds),
                 user_id: &logged_in.user_id,
                 new_user: logged_in.new_user,
                 openid: &wx.openid,
-                unionid: wx.unionid.as_deref().or(logged_in.unionid.as_deref()),
+                unionid: unionid.as_deref(),
             },
         ))
     }
@@ -218,28 +323,29 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
         wx: &WxSession,
         candidate: UserId,
         log: &LogEntry,
+        refresh: Option<RefreshIssue<'_>>,
         deadline: Deadline,
-    ) -> Result<Result<LoggedIn, ()>, ApiError> {
+    ) -> Result<Result<(LoggedIn, Session), ()>, ApiError> {
         let now = epoch_seconds();
         let session = Session {
             user_id: candidate,
             openid: wx.openid.clone(),
             unionid: wx.unionid.clone(),
-            session_key: wx.session_key.clone(),
+            session_key: Some(wx.session_key.clone()),
+            session_key_expires_at: None,
+            family: refresh.map(|issue| issue.family.clone()),
             created_at: now,
             expires_at: now + self.settings.session_ttl_seconds,
         };
         for _ in 0..TOKEN_ATTEMPTS {
-            let token = (self.tokens)().map_err(|err| {
-                tracing::error!(error = %err, "the OS random source failed");
-                ApiError::Unavailable(Upstream::SessionTable)
-            })?;
-            let key = token.key();
+            let token = self.draw_token()?;
+            let key = session_key_of(&token, self.jwt.is_some());
             let write = LoginWrite {
                 key: &key,
                 session: &session,
                 single_session: self.single_session,
                 log: Some(log),
+                refresh,
             };
             match deadline
                 .before(READ_BACK_BUDGET)
@@ -251,12 +357,13 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
                     new_user,
                     unionid,
                 })) => {
-                    return Ok(Ok(LoggedIn {
+                    let logged_in = LoggedIn {
                         token,
                         user_id,
                         new_user,
                         unionid,
-                    }));
+                    };
+                    return Ok(Ok((logged_in, session)));
                 }
                 Some(Ok(LoginOutcome::Disabled { .. })) => return Ok(Err(())),
                 Some(Err(StoreError::AlreadyExists)) => {
@@ -269,16 +376,16 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
                 Some(Err(err)) => {
                     warn!(error = %err, "session write failed; reading back whether it committed");
                     return self
-                        .committed_anyway(token, &session, deadline)
+                        .committed_anyway(token, &key, &session, deadline)
                         .await
-                        .map(Ok);
+                        .map(|logged_in| Ok((logged_in, session.clone())));
                 }
                 None => {
                     warn!("session write ran out of time; reading back whether it committed");
                     return self
-                        .committed_anyway(token, &session, deadline)
+                        .committed_anyway(token, &key, &session, deadline)
                         .await
-                        .map(Ok);
+                        .map(|logged_in| Ok((logged_in, session.clone())));
                 }
             }
         }
@@ -292,10 +399,11 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
     async fn committed_anyway(
         &self,
         token: SessionToken,
+        key: &TokenKey,
         written: &Session,
         deadline: Deadline,
     ) -> Result<LoggedIn, ApiError> {
-        match deadline.run(self.store.get(&token.key())).await {
+        match deadline.run(self.store.get(key)).await {
             Some(Ok(Some(stored))) => {
                 info!("the session write committed though its answer was lost");
                 metrics::count(Metric::SessionWriteConfirmed, &[]);
@@ -319,12 +427,18 @@ impl<S: SessionStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {
     }
 }
 
-impl<S: SessionStore, W: WeChatApi, K: SecretSource> Handler for Login<S, W, K> {
+impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: SigningKeySource> Handler
+    for Login<S, W, K, J>
+{
     fn serves(&self, route: Route) -> bool {
-        route == Route::Login
+        matches!(route, Route::Login | Route::Refresh)
     }
 
-    async fn handle(&self, _: Route, request: ApiRequest) -> ApiResponse {
-        self.login(request).await.unwrap_or_else(ApiResponse::from)
+    async fn handle(&self, route: Route, request: ApiRequest) -> ApiResponse {
+        let answer = match route {
+            Route::Refresh => self.refresh(request).await,
+            _ => self.login(request).await,
+        };
+        answer.unwrap_or_else(ApiResponse::from)
     }
 }

@@ -4,8 +4,10 @@
 mod check_session;
 mod login;
 mod phone;
+mod refresh;
+mod well_known;
 
-pub use check_session::{CheckSession, LogSettings};
+pub use check_session::{CheckSession, CheckSessionStore, LogSettings};
 pub use login::{Login, LoginSettings, READ_BACK_BUDGET, SESSION_WRITE_BUDGET, TokenSource};
 pub use phone::DecryptPhone;
 

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 use tracing::{debug, info, warn};
 
+use crate::access::TokenCheck;
 use crate::access_token::{NoAccessToken, WeChatServerApi};
 use crate::account::{AccountStore, BoundPhone};
 use crate::api::{
@@ -13,6 +14,7 @@ use crate::config::DEFAULT_WATERMARK_MAX_AGE_SECONDS;
 use crate::crypto::{DecryptFailure, EncryptedData, check_watermark_fresh, decrypt_open_data};
 use crate::deadline::Deadline;
 use crate::error::ApiError;
+use crate::jwt::PublicKeyStore;
 use crate::phone::PhoneNumber;
 use crate::redact::{mask_openid, mask_phone};
 use crate::session::{Session, SessionStore, epoch_seconds};
@@ -27,6 +29,7 @@ pub struct DecryptPhone<S, A = NoAccessToken> {
     watermark_max_age_seconds: Option<u64>,
     /// Store the number on the account (`BIND_PHONE`, default true).
     bind_phone: bool,
+    tokens: TokenCheck,
 }
 
 impl<S: SessionStore> DecryptPhone<S> {
@@ -39,11 +42,12 @@ impl<S: SessionStore> DecryptPhone<S> {
             appid,
             watermark_max_age_seconds: Some(DEFAULT_WATERMARK_MAX_AGE_SECONDS),
             bind_phone: true,
+            tokens: TokenCheck::default(),
         }
     }
 }
 
-impl<S: SessionStore + AccountStore, A: WeChatServerApi> DecryptPhone<S, A> {
+impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> DecryptPhone<S, A> {
     /// Enables phone by code (`{"code"}`): WeChat's getuserphonenumber.
     pub fn with_wechat<B: WeChatServerApi>(self, wechat: B) -> DecryptPhone<S, B> {
         DecryptPhone {
@@ -52,7 +56,14 @@ impl<S: SessionStore + AccountStore, A: WeChatServerApi> DecryptPhone<S, A> {
             appid: self.appid,
             watermark_max_age_seconds: self.watermark_max_age_seconds,
             bind_phone: self.bind_phone,
+            tokens: self.tokens,
         }
+    }
+
+    /// How JWTs are checked (`ISSUER`, `AUDIENCE`).
+    pub fn with_token_check(mut self, tokens: TokenCheck) -> Self {
+        self.tokens = tokens;
+        self
     }
 
     /// `false` (`BIND_PHONE=false`): the number is only returned, not stored.
@@ -95,7 +106,8 @@ impl<S: SessionStore + AccountStore, A: WeChatServerApi> DecryptPhone<S, A> {
         session: &Session,
         data: &EncryptedData,
     ) -> Result<Map<String, Value>, ApiError> {
-        let opened = decrypt_open_data(&session.session_key, data, &self.appid).and_then(
+        let session_key = super::check_session::usable_session_key(session)?;
+        let opened = decrypt_open_data(session_key, data, &self.appid).and_then(
             |object| match self.watermark_max_age_seconds {
                 Some(max_age) => {
                     check_watermark_fresh(&object, max_age, epoch_seconds()).map(|()| object)
@@ -111,7 +123,7 @@ impl<S: SessionStore + AccountStore, A: WeChatServerApi> DecryptPhone<S, A> {
 
     /// `POST /open-data`: the decrypted object without its watermark.
     async fn open_data(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
-        let (_, session) = authenticate(&self.store, &request).await?;
+        let (_, session) = authenticate(&self.store, &self.tokens, &request).await?;
         let body = JsonBody::parse(&request.body)?;
         let mut object = self.open(&session, &encrypted_data(&body)?)?;
         object.remove("watermark");
@@ -121,7 +133,7 @@ impl<S: SessionStore + AccountStore, A: WeChatServerApi> DecryptPhone<S, A> {
 
     /// `POST /phone`: by code, or by decrypting encryptedData + iv.
     async fn phone(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
-        let (_, session) = authenticate(&self.store, &request).await?;
+        let (_, session) = authenticate(&self.store, &self.tokens, &request).await?;
         let body = JsonBody::parse(&request.body)?;
         if body.has("code") {
             return self.phone_by_code(&body, &session, request.deadline).await;
@@ -193,7 +205,7 @@ pub fn encrypted_data(body: &JsonBody) -> Result<EncryptedData, ApiError> {
     })
 }
 
-impl<S: SessionStore + AccountStore, A: WeChatServerApi> Handler for DecryptPhone<S, A> {
+impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Handler for DecryptPhone<S, A> {
     fn serves(&self, route: Route) -> bool {
         matches!(route, Route::Phone | Route::OpenData)
     }

@@ -38,7 +38,9 @@ fn session_with(key: [u8; 16]) -> (Arc<MemorySessionStore>, String) {
             user_id: crate::account::UserId::generate().unwrap(),
             openid: "oPROP".into(),
             unionid: None,
-            session_key: SessionKey::new(STANDARD.encode(key)),
+            session_key: Some(SessionKey::new(STANDARD.encode(key))),
+            session_key_expires_at: None,
+            family: None,
             created_at: now,
             expires_at: now + 600,
         })

@@ -17,6 +17,7 @@ use crate::account::{Account, AccountStatus, AccountStore, BoundPhone, UserId};
 use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES};
 use crate::crypto::tests::encrypt;
 use crate::deadline::{ANSWER_WITHIN, Deadline};
+use crate::jwt::PublicKeyStore;
 use crate::login_log::{LogEntry, LoginLog};
 use crate::redact::{AppSecret, SessionKey};
 use crate::secret::{SecretError, SecretSource, StaticSecret};
@@ -130,6 +131,15 @@ impl SessionStore for CollidingStore {
     async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
         self.inner.delete(key).await
     }
+    async fn logout(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+        self.inner.logout(key, session).await
+    }
+    async fn refresh(
+        &self,
+        refresh: &crate::refresh::RefreshWrite<'_>,
+    ) -> Result<crate::refresh::RefreshOutcome, StoreError> {
+        self.inner.refresh(refresh).await
+    }
 }
 
 /// Accounts and the log as the memory store keeps them, or down with the rest.
@@ -185,6 +195,31 @@ macro_rules! accounts_and_log_of_inner {
 
 accounts_and_log_of_inner!(CollidingStore);
 
+/// The published keys as the memory store keeps them.
+macro_rules! published_keys_of_inner {
+    ($store:ty) => {
+        impl PublicKeyStore for $store {
+            async fn published_keys(
+                &self,
+            ) -> Result<Vec<crate::jwt::PublishedKey>, StoreError> {
+                self.inner.published_keys().await
+            }
+            async fn publish(
+                &self,
+                keys: &[crate::jwt::PublicKey],
+                now: i64,
+            ) -> Result<Vec<crate::jwt::PublishedKey>, StoreError> {
+                self.inner.publish(keys, now).await
+            }
+            async fn unpublish_all_but(&self, kids: &[&str]) -> Result<(), StoreError> {
+                self.inner.unpublish_all_but(kids).await
+            }
+        }
+    };
+}
+
+published_keys_of_inner!(CollidingStore);
+
 fn settings() -> LoginSettings {
     LoginSettings {
         appid: APPID.into(),
@@ -229,7 +264,7 @@ async fn post_login(handler: &impl Handler, body: &str) -> ApiResponse {
 }
 
 /// Logs in through `login` and returns the token.
-async fn logged_in<S: SessionStore, W: WeChatApi, K: SecretSource>(
+async fn logged_in<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource>(
     login: &Login<S, W, K>,
 ) -> String {
     let response = post_login(login, r#"{"code":"c1"}"#).await;
@@ -256,7 +291,7 @@ async fn login_returns_a_token_that_keys_the_stored_session() {
     let token = SessionToken::parse(body["token"].as_str().unwrap()).unwrap();
     let stored = login.store.get(&token.key()).await.unwrap().unwrap();
     assert_eq!(body["userId"], stored.user_id.as_str());
-    assert_eq!(stored.session_key, session_key());
+    assert_eq!(stored.session_key, Some(session_key()));
     assert_eq!(stored.expires_at - stored.created_at, 600);
     assert!((stored.created_at - epoch_seconds()).abs() <= 1);
     let text = String::from_utf8_lossy(&response.body);
@@ -519,7 +554,9 @@ async fn expired_session_is_refused_though_present() {
             user_id: UserId::generate().unwrap(),
             openid: "o".into(),
             unionid: None,
-            session_key: session_key(),
+            session_key: Some(session_key()),
+            session_key_expires_at: None,
+            family: None,
             created_at: now - 700,
             expires_at: now - 100,
         })
@@ -989,9 +1026,20 @@ impl SessionStore for LostWrites {
     async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
         self.inner.delete(key).await
     }
+    async fn logout(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+        self.inner.logout(key, session).await
+    }
+    async fn refresh(
+        &self,
+        refresh: &crate::refresh::RefreshWrite<'_>,
+    ) -> Result<crate::refresh::RefreshOutcome, StoreError> {
+        self.inner.refresh(refresh).await
+    }
 }
 
-fn login_over<S: SessionStore>(
+published_keys_of_inner!(LostWrites);
+
+fn login_over<S: SessionStore + PublicKeyStore>(
     store: S,
     wechat: InProcessWeChat,
 ) -> Login<S, InProcessWeChat, StaticSecret> {

@@ -43,6 +43,7 @@ impl Design {
                     session,
                     single_session: true,
                     log: None,
+                    refresh: None,
                 };
                 world.store.login(&login).await.unwrap();
             }
@@ -76,7 +77,13 @@ impl Chain {
             .item("openid", AttributeValue::S(session.openid.clone()))
             .item(
                 "sessionKey",
-                AttributeValue::S(session.session_key.expose().to_owned()),
+                AttributeValue::S(
+                    session
+                        .session_key
+                        .as_ref()
+                        .map(|key| key.expose().to_owned())
+                        .unwrap_or_default(),
+                ),
             )
             .item(
                 "createdAt",
@@ -131,7 +138,9 @@ fn session(openid: &str) -> Session {
         user_id: wxauth::account::UserId::generate().unwrap(),
         openid: openid.into(),
         unionid: None,
-        session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA=="),
+        session_key: Some(SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==")),
+        session_key_expires_at: None,
+        family: None,
         created_at: now,
         expires_at: now + 600,
     }

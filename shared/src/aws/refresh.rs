@@ -1,0 +1,510 @@
+//! Refresh tokens in the session table.
+//!
+//! Items (prefixes distinct from session keys, which are SHA-256 hex or
+//! base64url):
+//! - `refresh#<SHA-256 hex of the token>`: `family`, `userId`, `expiresAt`,
+//!   `spentAt` once used. No openid: a spent token's item outlives its family
+//!   (reuse detection needs it) and must hold nothing about the person.
+//! - `sessionkey#<family>`: the login's `sessionKey`, `expiresAt` = the end of
+//!   the login's session.
+//!
+//! The account item lists what a family owns, so that revoking it (logout,
+//! reuse, a later login, deletion, disabling) needs one read: `families`
+//! (family → the `expiresAt` of its newest token), `refreshTokens` (live
+//! token key → family) and `sessionFamilies` (session key → family). Every
+//! change is conditioned on the account's version, as logins are.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+
+use super::accounts::{
+    AccountItem, Attempt, REVOKE_IN_TRANSACTION, account_pk, build_error, n, number_map_value, s,
+    text_map_value, user_pk,
+};
+use super::dynamodb::{DynamoSessionStore, Fields};
+use crate::account::{AccountStatus, UserId};
+use crate::login_log::{LogEntry, LogEvent};
+use crate::redact::SessionKey;
+use crate::refresh::{
+    KEPT_KEY_PREFIX, REFRESH_PREFIX, RefreshFamily, RefreshKey, RefreshOutcome,
+    RefreshWrite,
+};
+use crate::session::{LoginWrite, Session, StoreError, sessions_a_login_removes};
+use crate::token::TokenKey;
+
+/// Expired sessions a refresh deletes at most (a transaction holds 100 items).
+const PRUNE_AT_MOST: usize = 40;
+
+pub(super) fn refresh_pk(key: &RefreshKey) -> String {
+    format!("{REFRESH_PREFIX}{}", key.as_str())
+}
+
+pub(super) fn kept_key_pk(family: &str) -> String {
+    format!("{KEPT_KEY_PREFIX}{family}")
+}
+
+/// What an account lists about its refresh families.
+#[derive(Debug, Clone, Default)]
+pub(super) struct FamilyMaps {
+    families: Vec<(String, i64)>,
+    refresh_tokens: Vec<(String, String)>,
+    session_families: Vec<(String, String)>,
+}
+
+impl FamilyMaps {
+    pub(super) const SET_CLAUSE: &'static str = ", families = :families, refreshTokens = :refreshTokens, sessionFamilies = :sessionFamilies";
+
+    pub(super) fn of(item: &AccountItem) -> Self {
+        Self {
+            families: item.families.clone(),
+            refresh_tokens: item.refresh_tokens.clone(),
+            session_families: item.session_families.clone(),
+        }
+    }
+
+    /// Forgets sessions that are being deleted anyway.
+    pub(super) fn without_sessions(mut self, gone: &[(String, i64)]) -> Self {
+        self.session_families
+            .retain(|(key, _)| !gone.iter().any(|(g, _)| g == key));
+        self
+    }
+
+    fn split(self, revoke: impl Fn(&str, i64) -> bool) -> (Self, Self) {
+        let (revoked, kept): (Vec<_>, Vec<_>) = self
+            .families
+            .into_iter()
+            .partition(|(family, expires_at)| revoke(family, *expires_at));
+        let is_revoked = |family: &str| revoked.iter().any(|(f, _)| f == family);
+        let (gone_tokens, tokens): (Vec<_>, Vec<_>) = self
+            .refresh_tokens
+            .into_iter()
+            .partition(|(_, family)| is_revoked(family));
+        let (gone_sessions, sessions): (Vec<_>, Vec<_>) = self
+            .session_families
+            .into_iter()
+            .partition(|(_, family)| is_revoked(family));
+        (
+            Self {
+                families: kept,
+                refresh_tokens: tokens,
+                session_families: sessions,
+            },
+            Self {
+                families: revoked,
+                refresh_tokens: gone_tokens,
+                session_families: gone_sessions,
+            },
+        )
+    }
+
+    /// (kept, revoked): every family revoked.
+    pub(super) fn revoke_all(self) -> (Self, Self) {
+        self.split(|_, _| true)
+    }
+
+    /// (kept, revoked): the families whose every token has expired.
+    pub(super) fn revoke_expired(self, now: i64) -> (Self, Self) {
+        self.split(|_, expires_at| expires_at <= now)
+    }
+
+    fn revoke_family(self, family: &str) -> (Self, Self) {
+        self.split(|f, _| f == family)
+    }
+
+    fn has_family(&self, family: &str) -> bool {
+        self.families.iter().any(|(f, _)| f == family)
+    }
+
+    /// Adds the family a login starts: its token and its first session.
+    pub(super) fn with_login(mut self, login: &LoginWrite<'_>) -> Self {
+        if let Some(issue) = login.refresh {
+            let family = issue.family.as_str().to_owned();
+            self.families.push((family.clone(), issue.expires_at));
+            self.refresh_tokens
+                .push((issue.key.as_str().to_owned(), family.clone()));
+            self.session_families
+                .push((login.key.as_str().to_owned(), family));
+        }
+        self
+    }
+
+    /// The items of these families' live tokens and kept session_keys.
+    pub(super) fn keys_to_delete(&self) -> Vec<String> {
+        let tokens = self
+            .refresh_tokens
+            .iter()
+            .map(|(key, _)| refresh_pk(&RefreshKey::from_stored(key.clone())));
+        let kept = self.families.iter().map(|(family, _)| kept_key_pk(family));
+        tokens.chain(kept).collect()
+    }
+
+    fn session_keys(&self) -> impl Iterator<Item = &str> {
+        self.session_families.iter().map(|(key, _)| key.as_str())
+    }
+
+    fn values(&self) -> [(&'static str, AttributeValue); 3] {
+        [
+            (":families", number_map_value(&self.families)),
+            (":refreshTokens", text_map_value(&self.refresh_tokens)),
+            (":sessionFamilies", text_map_value(&self.session_families)),
+        ]
+    }
+
+    /// Binds `SET_CLAUSE`'s values.
+    pub(super) fn bind(&self, mut update: UpdateBuilder) -> UpdateBuilder {
+        for (name, value) in self.values() {
+            update = update.expression_attribute_values(name, value);
+        }
+        update
+    }
+
+    pub(super) fn write_into(&self, item: &mut HashMap<String, AttributeValue>) {
+        for (name, value) in self.values() {
+            item.insert(name.trim_start_matches(':').to_owned(), value);
+        }
+    }
+}
+
+fn kept_key_from(item: Option<&HashMap<String, AttributeValue>>, now: i64) -> Option<(SessionKey, i64)> {
+    let fields = Fields(item?);
+    let expires_at = fields.number("expiresAt").ok()?;
+    (expires_at > now).then_some(())?;
+    Some((SessionKey::new(fields.text("sessionKey").ok()?), expires_at))
+}
+
+struct RefreshItem {
+    family: String,
+    user_id: UserId,
+    expires_at: i64,
+    spent_at: Option<i64>,
+}
+
+fn refresh_from_item(item: &HashMap<String, AttributeValue>) -> Result<RefreshItem, StoreError> {
+    let fields = Fields(item);
+    Ok(RefreshItem {
+        family: fields.text("family")?,
+        user_id: fields.user_id()?,
+        expires_at: fields.number("expiresAt")?,
+        spent_at: fields.number("spentAt").ok(),
+    })
+}
+
+impl DynamoSessionStore {
+    fn put(&self, item: HashMap<String, AttributeValue>) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn refresh_item(
+        &self,
+        key: &RefreshKey,
+        family: &str,
+        user_id: &UserId,
+        expires_at: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.put(HashMap::from([
+            ("pk".to_owned(), s(&refresh_pk(key))),
+            ("family".to_owned(), s(family)),
+            ("userId".to_owned(), s(user_id.as_str())),
+            ("expiresAt".to_owned(), n(expires_at)),
+        ]))
+    }
+
+    /// A login's refresh token and kept session_key.
+    pub(super) fn refresh_issue_items(
+        &self,
+        login: &LoginWrite<'_>,
+        user_id: &UserId,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let Some(issue) = login.refresh else {
+            return Ok(Vec::new());
+        };
+        let family = issue.family.as_str();
+        let mut items = vec![self.refresh_item(issue.key, family, user_id, issue.expires_at)?];
+        if let Some(session_key) = &login.session.session_key {
+            items.push(self.put(HashMap::from([
+                ("pk".to_owned(), s(&kept_key_pk(family))),
+                ("sessionKey".to_owned(), s(session_key.expose())),
+                ("expiresAt".to_owned(), n(login.session.expires_at)),
+            ]))?);
+        }
+        Ok(items)
+    }
+
+    /// Everything that revokes `revoked` (the account's update first, the
+    /// one conditioned on its version); `also` deletes more session keys.
+    fn revocation_items(
+        &self,
+        account: &AccountItem,
+        kept: &FamilyMaps,
+        revoked: &FamilyMaps,
+        also: &[&str],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut sessions: Vec<&str> = revoked.session_keys().collect();
+        for key in also {
+            if !sessions.contains(key) {
+                sessions.push(key);
+            }
+        }
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&account_pk(&account.account.openid)))
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", n(account.version))
+            .expression_attribute_values(":next", n(account.version + 1));
+        update = kept.bind(update);
+        let mut expression = format!("SET #version = :next{}", FamilyMaps::SET_CLAUSE);
+        let listed: Vec<&str> = sessions
+            .iter()
+            .copied()
+            .filter(|key| account.sessions.iter().any(|(k, _)| k == key))
+            .collect();
+        if !listed.is_empty() {
+            update = update.expression_attribute_names("#sessions", "sessions");
+            let mut removed = Vec::new();
+            for (i, key) in listed.iter().enumerate() {
+                let name = format!("#s{i}");
+                update = update.expression_attribute_names(&name, *key);
+                removed.push(format!("#sessions.{name}"));
+            }
+            expression.push_str(&format!(" REMOVE {}", removed.join(", ")));
+        }
+        let update = update
+            .update_expression(expression)
+            .build()
+            .map_err(build_error)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for key in sessions
+            .iter()
+            .map(|key| (*key).to_owned())
+            .chain(revoked.keys_to_delete())
+        {
+            if items.len() >= REVOKE_IN_TRANSACTION {
+                break;
+            }
+            items.push(self.delete_key(&key)?);
+        }
+        Ok(items)
+    }
+
+    /// Logout of a session with a family: the family goes with it.
+    async fn logout_round(
+        &self,
+        key: &TokenKey,
+        session: &Session,
+        family: &RefreshFamily,
+    ) -> Result<Attempt<()>, StoreError> {
+        let account = self
+            .read_account(&session.openid)
+            .await?
+            .filter(|item| item.account.user_id == session.user_id);
+        let Some(account) = account else {
+            self.delete_plain(key).await?;
+            return Ok(Attempt::Done(()));
+        };
+        let (kept, revoked) = FamilyMaps::of(&account).revoke_family(family.as_str());
+        let items = self.revocation_items(&account, &kept, &revoked, &[key.as_str()])?;
+        self.transact(items, None, false, &[0]).await
+    }
+
+    pub(super) async fn delete_plain(&self, key: &TokenKey) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(key.as_str()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| super::dynamodb::unavailable(&err))
+    }
+
+    async fn refresh_round(
+        &self,
+        write: &RefreshWrite<'_>,
+        round: u32,
+    ) -> Result<Attempt<RefreshOutcome>, StoreError> {
+        let now = write.now;
+        let Some(item) = self.consistent_get(&refresh_pk(write.presented), None).await? else {
+            return Ok(Attempt::Done(RefreshOutcome::Invalid));
+        };
+        let token = refresh_from_item(&item)?;
+        let (index_pk, kept_pk) = (user_pk(&token.user_id), kept_key_pk(&token.family));
+        let (index, kept_key) = tokio::join!(
+            self.consistent_get(&index_pk, None),
+            self.consistent_get(&kept_pk, None),
+        );
+        let Some(openid) = index?
+            .as_ref()
+            .and_then(|item| Fields(item).text("openid").ok())
+        else {
+            return Ok(Attempt::Done(RefreshOutcome::Invalid));
+        };
+        let Some(account) = self
+            .read_account(&openid)
+            .await?
+            .filter(|item| item.account.user_id == token.user_id)
+        else {
+            return Ok(Attempt::Done(RefreshOutcome::Invalid));
+        };
+        let user_id = token.user_id.clone();
+        let entry = |event: LogEvent, outcome: &str| {
+            write.log.map(|entry| LogEntry {
+                user_id: user_id.clone(),
+                event,
+                outcome: outcome.to_owned(),
+                ..entry.clone()
+            })
+        };
+        if account.account.status == AccountStatus::Disabled {
+            if let Some(refusal) = entry(LogEvent::RefreshRefused, "account_disabled") {
+                crate::login_log::LoginLog::append(self, &refusal).await?;
+            }
+            return Ok(Attempt::Done(RefreshOutcome::Disabled { user_id }));
+        }
+        let maps = FamilyMaps::of(&account);
+        if !maps.has_family(&token.family) || token.expires_at <= now {
+            return Ok(Attempt::Done(RefreshOutcome::Invalid));
+        }
+        if token
+            .spent_at
+            .is_some_and(|spent_at| now - spent_at > write.grace_seconds)
+        {
+            let (kept, revoked) = maps.revoke_family(&token.family);
+            let mut items = self.revocation_items(&account, &kept, &revoked, &[])?;
+            if let Some(reuse) = entry(LogEvent::RefreshReused, "revoked") {
+                items.extend(self.log_put(&reuse)?);
+            }
+            return Ok(self
+                .transact(items, None, false, &[0])
+                .await?
+                .answering(RefreshOutcome::Reused { user_id }));
+        }
+
+        let kept_key = kept_key_from(kept_key?.as_ref(), now);
+        let family = RefreshFamily::from_stored(token.family.clone());
+        let session = Session {
+            user_id: user_id.clone(),
+            openid: account.account.openid.clone(),
+            unionid: account.account.unionid.clone(),
+            session_key: kept_key.as_ref().map(|(key, _)| key.clone()),
+            session_key_expires_at: kept_key.as_ref().map(|(_, until)| *until),
+            family: Some(family),
+            created_at: now,
+            expires_at: write.session_expires_at,
+        };
+        let mut gone = sessions_a_login_removes(&account.sessions, now, false);
+        gone.truncate(PRUNE_AT_MOST);
+        let mut maps = maps.without_sessions(&gone);
+        maps.families.retain(|(f, _)| *f != token.family);
+        maps.families
+            .push((token.family.clone(), write.refresh_expires_at));
+        maps.refresh_tokens
+            .retain(|(key, _)| key != write.presented.as_str());
+        maps.refresh_tokens
+            .push((write.next.as_str().to_owned(), token.family.clone()));
+        maps.session_families
+            .push((write.session_key.as_str().to_owned(), token.family.clone()));
+
+        let session_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::session_item(write.session_key, &session)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&account_pk(&openid)))
+            .condition_expression("#version = :version AND #status = :active")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#sessions", "sessions")
+            .expression_attribute_names("#new", write.session_key.as_str())
+            .expression_attribute_values(":version", n(account.version))
+            .expression_attribute_values(":next", n(account.version + 1))
+            .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
+            .expression_attribute_values(":expires", n(write.session_expires_at));
+        update = maps.bind(update);
+        let mut expression = format!(
+            "SET #version = :next, #sessions.#new = :expires{}",
+            FamilyMaps::SET_CLAUSE
+        );
+        if !gone.is_empty() {
+            let mut removed = Vec::new();
+            for (i, (key, _)) in gone.iter().enumerate() {
+                let name = format!("#gone{i}");
+                update = update.expression_attribute_names(&name, key);
+                removed.push(format!("#sessions.{name}"));
+            }
+            expression.push_str(&format!(" REMOVE {}", removed.join(", ")));
+        }
+        let update = update
+            .update_expression(expression)
+            .build()
+            .map_err(build_error)?;
+        let spend = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&refresh_pk(write.presented)))
+            .update_expression("SET spentAt = if_not_exists(spentAt, :now)")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(spentAt) OR spentAt >= :graceStart)",
+            )
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":graceStart", n(now - write.grace_seconds))
+            .build()
+            .map_err(build_error)?;
+        // Idempotent per round, as a login's (see `login_round`).
+        let request_token = format!("{}-{round:03}", &write.session_key.as_str()[..32]);
+        let mut items = vec![
+            TransactWriteItem::builder().put(session_put).build(),
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder().update(spend).build(),
+            self.refresh_item(
+                write.next,
+                &token.family,
+                &user_id,
+                write.refresh_expires_at,
+            )?,
+        ];
+        for (key, _) in &gone {
+            items.push(self.delete_key(key)?);
+        }
+        if let Some(refreshed) = entry(LogEvent::Refresh, "ok") {
+            items.extend(self.log_put(&refreshed)?);
+        }
+        Ok(self
+            .transact(items, Some(request_token), true, &[1, 2])
+            .await?
+            .answering(RefreshOutcome::Refreshed(session)))
+    }
+}
+
+pub(super) async fn refresh(
+    store: &DynamoSessionStore,
+    write: &RefreshWrite<'_>,
+) -> Result<RefreshOutcome, StoreError> {
+    store
+        .with_rounds("refresh", |round| store.refresh_round(write, round))
+        .await
+}
+
+pub(super) async fn logout(
+    store: &DynamoSessionStore,
+    key: &TokenKey,
+    session: &Session,
+) -> Result<(), StoreError> {
+    let Some(family) = &session.family else {
+        return store.delete_plain(key).await;
+    };
+    store
+        .with_rounds("logout", |_| store.logout_round(key, session, family))
+        .await
+}
+

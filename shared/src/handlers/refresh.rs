@@ -1,0 +1,115 @@
+//! `POST /refresh`: a new session for the refresh token's user, without
+//! WeChat, and the token rotated.
+
+use tracing::{info, warn};
+
+use super::login::{Login, LoginBody, session_key_of};
+use crate::api::{ApiRequest, ApiResponse, JsonBody, invalid};
+use crate::error::{ApiError, Upstream};
+use crate::jwt::{PublicKeyStore, SigningKeySource};
+use crate::login_log::{LogEntry, LogEvent, epoch_millis};
+use crate::metrics::{self, Metric};
+use crate::redact::mask_openid;
+use crate::refresh::{
+    MAX_REFRESH_CHARS, MIN_REFRESH_CHARS, RefreshOutcome, RefreshToken, RefreshWrite,
+};
+use crate::secret::SecretSource;
+use crate::session::{SessionStore, StoreError, epoch_seconds};
+use crate::wechat::WeChatApi;
+
+/// A fresh session key colliding is a 2^-128 event.
+const TOKEN_ATTEMPTS: u32 = 3;
+
+impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: SigningKeySource>
+    Login<S, W, K, J>
+{
+    pub(super) async fn refresh(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
+        let body = JsonBody::parse(&request.body)?;
+        let presented = RefreshToken::parse(body.required_str("refreshToken")?).ok_or_else(|| {
+            invalid(format!(
+                "refreshToken must be {MIN_REFRESH_CHARS} to {MAX_REFRESH_CHARS} base64url characters, as POST /login returned it."
+            ))
+        })?;
+        if !self.refresh.enabled() {
+            return Err(ApiError::InvalidRefreshToken);
+        }
+        let random_failed = |err: getrandom::Error| {
+            tracing::error!(error = %err, "the OS random source failed");
+            ApiError::Unavailable(Upstream::SessionTable)
+        };
+        let settings = self.settings();
+        // The store fills in the user; the placeholder never reaches the log.
+        let log = LogEntry::new(
+            crate::account::UserId::generate().map_err(random_failed)?,
+            LogEvent::Refresh,
+            "ok",
+            epoch_millis(),
+            settings.log_retention_days,
+        )
+        .map_err(random_failed)?
+        .with_appid(Some(&settings.appid))
+        .with_origin(&request.origin);
+        let next = RefreshToken::generate().map_err(random_failed)?;
+        let presented_key = presented.key();
+        let next_key = next.key();
+        for _ in 0..TOKEN_ATTEMPTS {
+            let token = self.draw_token()?;
+            let key = session_key_of(&token, self.jwt.is_some());
+            let now = epoch_seconds();
+            let write = RefreshWrite {
+                presented: &presented_key,
+                next: &next_key,
+                session_key: &key,
+                now,
+                session_expires_at: now + settings.session_ttl_seconds,
+                refresh_expires_at: now + self.refresh.ttl_seconds,
+                grace_seconds: self.refresh.grace_seconds,
+                log: Some(&log),
+            };
+            let outcome = match request.deadline.run(self.store.refresh(&write)).await {
+                Some(Ok(outcome)) => outcome,
+                Some(Err(StoreError::AlreadyExists)) => {
+                    warn!("session key collided with an existing item; drawing another");
+                    continue;
+                }
+                Some(Err(err)) => {
+                    warn!(error = %err, "refresh failed");
+                    return Err(ApiError::Unavailable(Upstream::SessionTable));
+                }
+                None => {
+                    warn!("refresh ran out of time");
+                    return Err(ApiError::Unavailable(Upstream::SessionTable));
+                }
+            };
+            return match outcome {
+                RefreshOutcome::Refreshed(session) => {
+                    metrics::count(Metric::Refreshes, &[]);
+                    let handed_out = self.hand_out(&token, &session).await?;
+                    info!(openid = %mask_openid(&session.openid), "refreshed");
+                    Ok(ApiResponse::json(
+                        200,
+                        &LoginBody {
+                            token: &handed_out,
+                            expires_in: settings.session_ttl_seconds,
+                            refresh_token: Some(next.expose()),
+                            refresh_expires_in: Some(self.refresh.ttl_seconds),
+                            user_id: &session.user_id,
+                            new_user: false,
+                            openid: &session.openid,
+                            unionid: session.unionid.as_deref(),
+                        },
+                    ))
+                }
+                RefreshOutcome::Invalid => Err(ApiError::InvalidRefreshToken),
+                RefreshOutcome::Reused { .. } => {
+                    warn!("a spent refresh token was presented after its grace; its family is revoked");
+                    metrics::count(Metric::RefreshReuse, &[]);
+                    Err(ApiError::InvalidRefreshToken)
+                }
+                RefreshOutcome::Disabled { .. } => Err(ApiError::AccountDisabled),
+            };
+        }
+        tracing::error!("session key collided {TOKEN_ATTEMPTS} times in a row");
+        Err(ApiError::Unavailable(Upstream::SessionTable))
+    }
+}

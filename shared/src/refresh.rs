@@ -1,0 +1,202 @@
+//! Refresh tokens: what the client keeps to renew its login state without
+//! WeChat, the one-way key the table keeps, and the family a login starts.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::account::UserId;
+use crate::login_log::LogEntry;
+use crate::redact::SessionKey;
+use crate::session::Session;
+use crate::token::TokenKey;
+
+const REFRESH_BYTES: usize = 32;
+/// What `POST /refresh` accepts: the 43 characters we issue, and room for a
+/// longer token should the size ever grow.
+pub const MIN_REFRESH_CHARS: usize = 43;
+pub const MAX_REFRESH_CHARS: usize = 128;
+/// The refresh item's key prefix (its key is `refresh#<SHA-256 hex>`).
+pub const REFRESH_PREFIX: &str = "refresh#";
+/// The session_key a family's login keeps (`sessionkey#<family>`).
+pub const KEPT_KEY_PREFIX: &str = "sessionkey#";
+
+/// The refresh token handed to the client. Never logged, never stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        let mut bytes = [0u8; REFRESH_BYTES];
+        getrandom::fill(&mut bytes)?;
+        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// 43 to 128 base64url characters (no padding), or nothing.
+    pub fn parse(text: &str) -> Option<Self> {
+        let shaped = (MIN_REFRESH_CHARS..=MAX_REFRESH_CHARS).contains(&text.len())
+            && text
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+        (shaped && URL_SAFE_NO_PAD.decode(text).is_ok()).then(|| Self(text.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The table key: SHA-256 of the token, lowercase hex.
+    pub fn key(&self) -> RefreshKey {
+        RefreshKey(hex::encode(Sha256::digest(self.0.as_bytes())))
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken(<redacted>)")
+    }
+}
+
+/// A refresh token's one-way key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RefreshKey(String);
+
+impl RefreshKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+}
+
+/// Every refresh token descended from one login, and the sessions made from
+/// them: revoked together.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RefreshFamily(String);
+
+impl RefreshFamily {
+    /// 128 random bits, base64url.
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes)?;
+        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    pub fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `REFRESH_TTL_SECONDS` and `REFRESH_REUSE_GRACE_SECONDS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshSettings {
+    /// 0: refresh tokens are off.
+    pub ttl_seconds: i64,
+    pub grace_seconds: i64,
+}
+
+impl RefreshSettings {
+    pub const OFF: Self = Self {
+        ttl_seconds: 0,
+        grace_seconds: 30,
+    };
+
+    pub fn enabled(&self) -> bool {
+        self.ttl_seconds > 0
+    }
+}
+
+impl Default for RefreshSettings {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: 2_592_000,
+            grace_seconds: 30,
+        }
+    }
+}
+
+/// The refresh token a login issues, written with its session.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshIssue<'a> {
+    pub key: &'a RefreshKey,
+    pub family: &'a RefreshFamily,
+    pub expires_at: i64,
+}
+
+/// One `POST /refresh`: spend `presented`, issue `next`, and make a session
+/// under `session_key` for the family's user.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshWrite<'a> {
+    pub presented: &'a RefreshKey,
+    pub next: &'a RefreshKey,
+    pub session_key: &'a TokenKey,
+    pub now: i64,
+    pub session_expires_at: i64,
+    pub refresh_expires_at: i64,
+    pub grace_seconds: i64,
+    /// The entry's template (the store fills in the user and the event).
+    pub log: Option<&'a LogEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The new session, as stored (`session_key` the kept one while it lasts).
+    Refreshed(Session),
+    /// Unknown, expired, revoked: nothing changed.
+    Invalid,
+    /// Spent beyond the grace: the family was revoked.
+    Reused { user_id: UserId },
+    /// The account is disabled: nothing changed but the refusal's log entry.
+    Disabled { user_id: UserId },
+}
+
+/// The session_key a login keeps for its family, until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptSessionKey {
+    pub session_key: SessionKey,
+    pub expires_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_43_chars_and_parse_takes_43_to_128_base64url() {
+        let token = RefreshToken::generate().unwrap();
+        assert_eq!(token.expose().len(), 43);
+        assert_eq!(RefreshToken::parse(token.expose()), Some(token.clone()));
+        assert_ne!(token, RefreshToken::generate().unwrap());
+        assert!(RefreshToken::parse(&"A".repeat(128)).is_some());
+        for bad in [
+            "".to_owned(),
+            "A".repeat(42),
+            "A".repeat(129),
+            format!("{}+", "A".repeat(42)),
+            format!("{}=", "A".repeat(43)),
+            format!("{} ", "A".repeat(43)),
+            // Not base64 at all: 4k+1 characters.
+            "A".repeat(45),
+        ] {
+            assert_eq!(RefreshToken::parse(&bad), None, "{bad:?}");
+        }
+        assert!(!format!("{token:?}").contains(token.expose()));
+    }
+
+    #[test]
+    fn the_key_is_the_sha256_hex_of_the_token() {
+        let token = RefreshToken::parse(&"A".repeat(43)).unwrap();
+        assert_eq!(
+            token.key().as_str(),
+            "0f007385b6f9d4b7eeb2748605afe1a984a0a3bfa3f014d09e2a784ce9e5cd1a"
+        );
+    }
+}
