@@ -19,7 +19,7 @@ quick=()
 
 install_tools
 step "building the release binaries"
-cargo build --release --locked -p login -p decrypt-phone -p check-session -p authorizer
+cargo build --release --locked -p login -p decrypt-phone -p check-session -p authorizer -p rotate-signing-key
 export WXAUTH_BIN_DIR="$root/target/release"
 start_standins
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the decrypt path, request-body parsing, API Gateway event handling,
-# token parsing and the authorizer's events with cargo-fuzz (libFuzzer) for a bounded time per target.
+# token parsing, the authorizer's events, JWT checking and POST /refresh bodies with cargo-fuzz (libFuzzer) for a bounded time per target.
 #   bash infra/fuzz.sh          10 s per target (what CI runs)
 #   bash infra/fuzz.sh 600      ten minutes per target
 # cargo-fuzz is installed from crates.io when absent. RUSTC_BOOTSTRAP=1 lets it
@@ -14,7 +14,7 @@ cd "$root/fuzz"
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -s none
 total=0
-for target in decrypt request_body api_gateway_event token authorizer_event; do
+for target in decrypt request_body api_gateway_event token authorizer_event jwt refresh_body; do
   log="$root/fuzz/target/$target.log"
   echo "==> fuzzing $target for ${seconds}s"
   # -timeout: any single input taking over 10 s is a hang and fails the run.

@@ -3,7 +3,8 @@
 # login with a simulator code -> GET /session -> simulated phone payload -> POST /phone
 # -> phone by code -> GET /session?verify=wechat -> GET /me (the authorizer's decision)
 # -> GET /account (the bound phone) -> a second login (same user, the first session
-# revoked) -> DELETE /account -> a new account, then the OpenAPI conformance check (tests/openapi_conformance.py) on the same server.
+# revoked) -> DELETE /account -> a new account -> POST /refresh -> the JWKS and a JWT
+# checked by examples/jwks-node -> logout ends the refresh token, then the OpenAPI conformance check (tests/openapi_conformance.py) on the same server.
 # Usage: bash infra/local-smoke.sh   (builds and starts the server on a free port, stops it after)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -69,6 +70,28 @@ expect 401 GET /account -H "Authorization: Bearer $second"
 expect 200 POST /login -d '{"code":"newcomer-3"}'
 [ "$(field newUser <<<"$body")" = "True" ] || { echo "FAIL: after deletion the account is not new: $body" >&2; exit 1; }
 token=$(field token <<<"$body")
+refresh=$(field refreshToken <<<"$body")
+expect 200 POST /refresh -d "{\"refreshToken\":\"$refresh\"}"
+[ "$(field userId <<<"$body")" != "$user_id" ] || { echo "FAIL: refresh names the deleted user" >&2; exit 1; }
+renewed=$(field token <<<"$body")
+expect 200 GET /session -H "Authorization: Bearer $renewed"
+expect 200 GET /.well-known/jwks.json
+expect 200 GET /.well-known/openid-configuration
+[ "$(field issuer <<<"$body")" = "$base" ] || { echo "FAIL: issuer is not the server: $body" >&2; exit 1; }
+# A service outside API Gateway checks the JWT with the JWKS (examples/jwks-node).
+if [ -d "$root/examples/jwks-node/node_modules/jose" ]; then
+  caller=$(node "$root/examples/jwks-node/verify.mjs" "$base" "$renewed")
+  [ "$(field openid <<<"$caller")" != "" ] || { echo "FAIL: jwks-node: $caller" >&2; exit 1; }
+  if node "$root/examples/jwks-node/verify.mjs" "$base" "${renewed%?}x" 2>/dev/null; then
+    echo "FAIL: jwks-node accepted a tampered token" >&2; exit 1
+  fi
+  echo "ok: examples/jwks-node verified the JWT and refused a tampered one"
+  passed=$((passed + 1))
+else
+  echo "FAIL: examples/jwks-node has no node_modules (infra/test.sh runs npm ci there)" >&2; exit 1
+fi
+expect 204 DELETE /session -H "Authorization: Bearer $renewed"
+expect 401 POST /refresh -d "{\"refreshToken\":\"$refresh\"}"
 expect 401 POST /login -d '{"code":"newcomer-1"}'
 [ "$(field error <<<"$body")" = "invalid_code" ] || { echo "FAIL: code reuse: $body" >&2; exit 1; }
 expect 401 GET /session

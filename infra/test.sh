@@ -33,7 +33,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # --- 3. release binaries ----------------------------------------------------
 step "building the release binaries"
-cargo build --release --locked -p login -p decrypt-phone -p check-session -p authorizer
+cargo build --release --locked -p login -p decrypt-phone -p check-session -p authorizer -p rotate-signing-key
 export WXAUTH_BIN_DIR="$root/target/release"
 # The operator tool, run as a process by tests/tests/accounts.rs (cargo test
 # builds only its test harness).
@@ -61,7 +61,8 @@ awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d fai
 step "the benchmark command as documented, quick mode: bash infra/bench.sh --quick (numbers not asserted; one valid session per design is)"
 bash infra/bench.sh --quick
 
-step "local server: scripted curl session and OpenAPI conformance (infra/local-smoke.sh)"
+step "local server: scripted curl session, a JWT checked by examples/jwks-node, OpenAPI conformance (infra/local-smoke.sh)"
+npm ci --prefix examples/jwks-node --no-audit --no-fund --loglevel=error
 WXAUTH_PYTHON="$venv/bin/python" bash infra/local-smoke.sh
 
 step "mini-program client example: node --test"

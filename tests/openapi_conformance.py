@@ -195,8 +195,20 @@ def main():
     c.check("unknown path", "POST", "/logins", {"code": "x"}, want=404)
     c.check("the stage-less root", "GET", "/", want=404)
 
+    # Refresh tokens and the JWKS (the local server signs JWTs with a dev key).
+    _, renewed = c.check("refresh", "POST", "/refresh", {"refreshToken": other["refreshToken"]}, want=200)
+    c.check("refresh token unknown", "POST", "/refresh", {"refreshToken": "A" * 43}, want=401)
+    c.check("refresh token malformed", "POST", "/refresh", {"refreshToken": "short"}, want=400)
+    c.check("refresh token missing", "POST", "/refresh", {}, want=400)
+    c.check("GET /refresh", "GET", "/refresh", want=405)
+    c.check("session from a refresh", "GET", "/session", token=renewed["token"], want=200)
+    c.check("jwks", "GET", "/.well-known/jwks.json", want=200)
+    c.check("openid configuration", "GET", "/.well-known/openid-configuration", want=200)
+    c.check("POST /.well-known/jwks.json", "POST", "/.well-known/jwks.json", want=405)
+
     c.check("logout", "DELETE", "/session", token=other["token"], want=204)
     c.check("token refused after logout", "GET", "/session", token=other["token"], want=401)
+    c.check("refresh token refused after logout", "POST", "/refresh", {"refreshToken": renewed["refreshToken"]}, want=401)
 
     table = {400, 401, 403, 404, 405, 413, 422, 429, 502, 503}
     missing = table - c.statuses

@@ -41,12 +41,20 @@ TOKEN_ITEMS_ONLY = str({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["wx
 # and of them only the key, who and until when (shared/src/aws/dynamodb.rs,
 # CALLER_ATTRIBUTES; tests/tests/authorizer.rs checks the requests against it).
 SESSION_KEY_PATTERN = "?" * 64
+# A JWT session's key: SHA-256 of its sid in base64url (43 characters).
+JWT_SESSION_KEY_PATTERN = "?" * 43
+SIGNING_SECRET = {"Ref": "SigningKeySecret"}
+PUBLISHED_KEYS_ONLY = str({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["signingkeys#published"]}})
+PUBLISHED_KEYS_PROJECTED = str({
+    "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["signingkeys#published"], "dynamodb:Attributes": ["pk", "keys"]},
+    "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+})
 CALLER_ATTRIBUTES = ["pk", "userId", "openid", "unionid", "expiresAt"]
 LOG_TABLE_ARN = {"Fn::GetAtt": ["LoginLogTable", "Arn"]}
 # decrypt-phone binds the phone number: it may update account items only.
 ACCOUNT_ITEMS_ONLY = str({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["account#*"]}})
 CALLER_FIELDS_OF_SESSIONS_ONLY = str({
-    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [SESSION_KEY_PATTERN]},
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [SESSION_KEY_PATTERN, JWT_SESSION_KEY_PATTERN]},
     "ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["*#*"]},
     "ForAllValues:StringEquals": {"dynamodb:Attributes": CALLER_ATTRIBUTES},
     "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
@@ -60,6 +68,7 @@ EXPECTED = {
         ("dynamodb:PutItem", str(LOG_TABLE_ARN), None),
         ("secretsmanager:GetSecretValue", str(SECRET), None),
         ("secretsmanager:GetSecretValue", str(SECRET_BY_PARTIAL_ARN), None),
+        ("secretsmanager:GetSecretValue", str(SIGNING_SECRET), None),
     },
     "DecryptPhoneFunction": {
         ("dynamodb:GetItem", str(TABLE_ARN), None),
@@ -72,6 +81,7 @@ EXPECTED = {
     "CheckSessionFunction": {
         ("dynamodb:GetItem", str(TABLE_ARN), None),
         ("dynamodb:DeleteItem", str(TABLE_ARN), None),
+        ("dynamodb:UpdateItem", str(TABLE_ARN), ACCOUNT_ITEMS_ONLY),
         ("dynamodb:PutItem", str(LOG_TABLE_ARN), None),
         ("dynamodb:PutItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
         ("dynamodb:UpdateItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
@@ -81,6 +91,16 @@ EXPECTED = {
     # The session table, read only: no appsecret, no WeChat, no writes.
     "AuthorizerFunction": {
         ("dynamodb:GetItem", str(TABLE_ARN), CALLER_FIELDS_OF_SESSIONS_ONLY),
+        ("dynamodb:GetItem", str(TABLE_ARN), PUBLISHED_KEYS_PROJECTED),
+    },
+    # The signing key's secret, and the published set's item only.
+    "RotateSigningKeyFunction": {
+        ("secretsmanager:DescribeSecret", str(SIGNING_SECRET), None),
+        ("secretsmanager:GetSecretValue", str(SIGNING_SECRET), None),
+        ("secretsmanager:PutSecretValue", str(SIGNING_SECRET), None),
+        ("secretsmanager:UpdateSecretVersionStage", str(SIGNING_SECRET), None),
+        ("dynamodb:GetItem", str(TABLE_ARN), PUBLISHED_KEYS_ONLY),
+        ("dynamodb:PutItem", str(TABLE_ARN), PUBLISHED_KEYS_ONLY),
     },
 }
 
@@ -120,7 +140,7 @@ def main():
     check = Checks("template policy")
 
     functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
-    check("exactly the four functions", set(functions) == set(EXPECTED), str(sorted(functions)))
+    check("exactly the five functions", set(functions) == set(EXPECTED), str(sorted(functions)))
     for name, function in functions.items():
         granted = set()
         wildcard = False
@@ -224,8 +244,56 @@ def main():
         if name != "LoginFunction":
             check(f"{name}: no reserved concurrency (it keeps the unreserved pool)",
                   "ReservedConcurrentExecutions" not in function["Properties"])
-    check("authorizer function has no variable but the table",
-          "Variables" not in resources["AuthorizerFunction"]["Properties"].get("Environment", {}))
+    authorizer_vars = resources["AuthorizerFunction"]["Properties"].get("Environment", {}).get("Variables", {})
+    check("authorizer function has no variable but the table, ISSUER and AUDIENCE",
+          set(authorizer_vars) == {"ISSUER", "AUDIENCE"}, str(authorizer_vars))
+
+    # Refresh tokens and JWTs (API.md, "Refresh tokens", "JWT access tokens").
+    issuer = {"Fn::If": ["HasIssuerParameter", {"Ref": "Issuer"}, {"Fn::If": ["HasDomain", {"Fn::Sub": "https://${DomainName}"}, {"Ref": "AWS::NoValue"}]}]}
+    check("JWT mode needs an issuer: the parameter or the custom domain",
+          template["Conditions"].get("HasJwt") == {"Fn::Or": [{"Fn::Condition": "HasIssuerParameter"}, {"Fn::Condition": "HasDomain"}]})
+    login_vars = functions["LoginFunction"]["Properties"]["Environment"]["Variables"]
+    check("login: refresh, signing and issuer variables from the parameters",
+          login_vars.get("REFRESH_TTL_SECONDS") == {"Ref": "RefreshTtlSeconds"}
+          and login_vars.get("REFRESH_REUSE_GRACE_SECONDS") == {"Ref": "RefreshReuseGraceSeconds"}
+          and login_vars.get("SIGNING_KEY_SECRET_ID") == {"Fn::If": ["HasJwt", SIGNING_SECRET, {"Ref": "AWS::NoValue"}]}
+          and login_vars.get("SIGNING_KEY_LEAD_SECONDS") == {"Ref": "SigningKeyLeadSeconds"}
+          and login_vars.get("ISSUER") == issuer and login_vars.get("AUDIENCE") == {"Ref": "Audience"}, str(login_vars))
+    for name in ("DecryptPhoneFunction", "CheckSessionFunction", "AuthorizerFunction"):
+        variables = functions[name]["Properties"]["Environment"]["Variables"]
+        check(f"{name}: ISSUER and AUDIENCE, never the signing key",
+              variables.get("ISSUER") == issuer and variables.get("AUDIENCE") == {"Ref": "Audience"}
+              and "SIGNING_KEY_SECRET_ID" not in variables, str(variables))
+    defaults = {k: template["Parameters"][k].get("Default") for k in ("RefreshTtlSeconds", "RefreshReuseGraceSeconds", "SigningKeyLeadSeconds", "SigningKeyRotationDays", "Audience", "Issuer")}
+    check("defaults: 30-day refresh tokens, 30 s grace, 2 h lead, 90-day rotation, aud wxauth, no issuer",
+          defaults == {"RefreshTtlSeconds": 2592000, "RefreshReuseGraceSeconds": 30, "SigningKeyLeadSeconds": 7200,
+                       "SigningKeyRotationDays": 90, "Audience": "wxauth", "Issuer": ""}, str(defaults))
+    login_routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in functions["LoginFunction"]["Properties"]["Events"].values()}
+    check("POST /refresh (and its 405s) on login", {("POST", "/refresh"), ("ANY", "/refresh")} <= login_routes, str(login_routes))
+    check("the JWKS and the OpenID configuration on check-session, no authorizer",
+          {("GET", "/.well-known/jwks.json"), ("GET", "/.well-known/openid-configuration")} <= account_routes, str(account_routes))
+    readers = [name for name, f in functions.items() if "SigningKeySecret" in str(f["Properties"].get("Policies"))]
+    check("only login and the rotation may read the signing key", sorted(readers) == ["LoginFunction", "RotateSigningKeyFunction"], str(readers))
+    jwt = resources.get("JwtAuthorizer", {})
+    jwt_props = jwt.get("Properties", {})
+    check("API Gateway's JWT authorizer on the HTTP API: issuer, audience, the Authorization header, only with an issuer",
+          jwt.get("Type") == "AWS::ApiGatewayV2::Authorizer" and jwt.get("Condition") == "HasJwt"
+          and jwt_props.get("ApiId") == {"Ref": "HttpApi"} and jwt_props.get("AuthorizerType") == "JWT"
+          and jwt_props.get("IdentitySource") == ["$request.header.Authorization"]
+          and jwt_props.get("JwtConfiguration") == {"Issuer": {"Fn::If": ["HasIssuerParameter", {"Ref": "Issuer"}, {"Fn::Sub": "https://${DomainName}"}]}, "Audience": [{"Ref": "Audience"}]},
+          str(jwt))
+    schedule = resources.get("SigningKeyRotation", {}).get("Properties", {})
+    check("the signing key rotates at deploy and every SigningKeyRotationDays, by the rotation function",
+          schedule.get("SecretId") == SIGNING_SECRET and schedule.get("RotateImmediatelyOnUpdate") is True
+          and schedule.get("RotationLambdaARN") == {"Fn::GetAtt": ["RotateSigningKeyFunction", "Arn"]}
+          and schedule.get("RotationRules") == {"AutomaticallyAfterDays": {"Ref": "SigningKeyRotationDays"}}, str(schedule))
+    rotation_permission = resources.get("RotationInvokePermission", {}).get("Properties", {})
+    check("Secrets Manager (of this account) may invoke the rotation function",
+          rotation_permission.get("Principal") == "secretsmanager.amazonaws.com"
+          and rotation_permission.get("FunctionName") == {"Fn::GetAtt": ["RotateSigningKeyFunction", "Arn"]}
+          and rotation_permission.get("SourceAccount") == {"Ref": "AWS::AccountId"}, str(rotation_permission))
+    secret = resources.get("SigningKeySecret", {}).get("Properties", {})
+    check("the signing key secret starts as a placeholder that is no key", "privateKey" not in str(secret.get("SecretString")), str(secret))
     permission = resources.get("AuthorizerInvokePermission", {}).get("Properties", {})
     check("API Gateway may invoke the authorizer for this API's authorizers",
           permission.get("Action") == "lambda:InvokeFunction"
@@ -244,6 +312,9 @@ def main():
           exported.get("AuthorizerFunctionArn") == {"Fn::Sub": "${AWS::StackName}-AuthorizerFunctionArn"}
           and outputs["AuthorizerFunctionArn"]["Value"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}, str(exported))
     check("the API id is exported", exported.get("HttpApiId") == {"Fn::Sub": "${AWS::StackName}-HttpApiId"}, str(exported))
+    check("the JWT authorizer's id is exported (with an issuer)",
+          exported.get("JwtAuthorizerId") == {"Fn::Sub": "${AWS::StackName}-JwtAuthorizerId"}
+          and outputs["JwtAuthorizerId"].get("Condition") == "HasJwt", str(exported))
 
     # Custom domain (ICP-filed): REGIONAL, TLS 1.2, mapped to the API, alias record
     # only with a hosted zone; nothing without the parameters.
@@ -277,17 +348,19 @@ def main():
 
     web_functions = ["LoginFunction", "DecryptPhoneFunction", "CheckSessionFunction"]
     all_functions = web_functions + ["AuthorizerFunction"]
+    errors_watched = all_functions + ["RotateSigningKeyFunction"]
     expectations = {
         "UpstreamUnavailableAlarm": [("wxauth", "Requests", {"Function": fn(f), "Outcome": "upstream_unavailable"}) for f in web_functions],
         "WeChatFailuresAlarm": [("wxauth", "WeChatCalls", {"Function": fn(f), "Result": r}) for f in web_functions for r in ("-1", "timeout", "45011")],
         "ForcedRefreshRefusedAlarm": [("wxauth", "ForcedRefreshRefused", {"Function": fn(f)}) for f in ("DecryptPhoneFunction", "CheckSessionFunction")],
         "TableThrottlesAlarm": [("AWS/DynamoDB", m, {"TableName": {"Ref": "SessionTable"}}) for m in ("ReadThrottleEvents", "WriteThrottleEvents")],
         "TableErrorsAlarm": [("AWS/DynamoDB", "SystemErrors", {"TableName": {"Ref": "SessionTable"}, "Operation": o}) for o in ("GetItem", "PutItem", "DeleteItem", "TransactWriteItems")],
-        "FunctionErrorsAlarm": [("AWS/Lambda", "Errors", {"FunctionName": fn(f)}) for f in all_functions],
+        "FunctionErrorsAlarm": [("AWS/Lambda", "Errors", {"FunctionName": fn(f)}) for f in errors_watched],
         "FunctionThrottlesAlarm": [("AWS/Lambda", "Throttles", {"FunctionName": fn(f)}) for f in all_functions],
         "AuthorizerErrorsAlarm": [("wxauth", "AuthorizerErrors", {"Function": fn("AuthorizerFunction")})],
         "LoginConcurrencyAlarm": [("AWS/Lambda", "ConcurrentExecutions", {"FunctionName": fn("LoginFunction")})],
         "DisabledAccountLoginsAlarm": [("wxauth", "Requests", {"Function": fn("LoginFunction"), "Outcome": "account_disabled"})],
+        "RefreshReuseAlarm": [("wxauth", "RefreshReuse", {"Function": fn("LoginFunction")})],
     }
     check("exactly the expected alarms", set(alarms) == set(expectations), str(sorted(alarms)))
     for name, metrics in expectations.items():
@@ -315,7 +388,7 @@ def main():
     shown = ["Requests", "upstream_unavailable", "WeChatCalls", "WeChatLatency", "AccessTokenFetches",
              "ForcedRefreshRefused", "AuthorizerDecisions", "AuthorizerErrors", "ReadThrottleEvents",
              "SystemErrors", '"Errors"', '"Throttles"', "ConcurrentExecutions", "SessionWriteConfirmed", "CodeSpentByOurRetry",
-             "AccountsCreated", "AccountsDeleted", "account_disabled"]
+             "AccountsCreated", "AccountsDeleted", "account_disabled", "Refreshes", "RefreshReuse", "invalid_refresh_token"]
     check("one dashboard with the alarms' figures", all(f in body for f in shown), str([f for f in shown if f not in body]))
     check("the dashboard's name comes from the stack", "${AWS::StackName}" in str(resources["Dashboard"]["Properties"]["DashboardName"]))
 

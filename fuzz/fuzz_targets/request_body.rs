@@ -13,41 +13,11 @@ use wxauth::api::ApiRequest;
 use wxauth::edge::dispatch;
 use wxauth::deadline::Deadline;
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
-use wxauth::phone::PhoneNumber;
-use wxauth::redact::{AccessToken, AppSecret, SessionKey};
+use wxauth::redact::AppSecret;
 use wxauth::secret::StaticSecret;
 use wxauth::session::MemorySessionStore;
-use wxauth_fuzz::{OPENID, runtime, store_with_live_session};
-use wxauth::wechat::{FetchedToken, PhoneInfo, RetryPolicy, WeChatApi, WeChatError, WxSession};
-
-#[derive(Clone)]
-struct Stub;
-
-impl WeChatApi for Stub {
-    async fn jscode2session(&self, _: &str, _: &AppSecret, code: &str, _: Duration) -> Result<WxSession, WeChatError> {
-        if code.len() % 2 == 0 {
-            Ok(WxSession { openid: OPENID.into(), unionid: None, session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==") })
-        } else {
-            Err(WeChatError::InvalidCode(40029))
-        }
-    }
-
-    async fn stable_token(&self, _: &str, _: &AppSecret, _: bool, _: Duration) -> Result<FetchedToken, WeChatError> {
-        Ok(FetchedToken { token: AccessToken::new("ACCESS"), expires_in: 7200 })
-    }
-
-    async fn get_phone_number(&self, _: &AccessToken, code: &str, _: &str, _: Duration) -> Result<PhoneInfo, WeChatError> {
-        if code.len() % 2 == 0 {
-            let number = || "13800138000".to_owned();
-            Ok(PhoneInfo {
-                phone: PhoneNumber { phone_number: number(), pure_phone_number: number(), country_code: "86".into() },
-                watermark_appid: Some("wx".into()),
-            })
-        } else {
-            Err(WeChatError::InvalidCode(40029))
-        }
-    }
-}
+use wxauth_fuzz::{Stub, runtime, store_with_live_session};
+use wxauth::wechat::RetryPolicy;
 
 type Tokens = AccessTokens<MemoryTokenCache, Stub, StaticSecret>;
 

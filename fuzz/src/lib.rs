@@ -3,8 +3,12 @@
 
 use std::sync::Arc;
 
-use wxauth::redact::SessionKey;
+use std::time::Duration;
+
+use wxauth::phone::PhoneNumber;
+use wxauth::redact::{AccessToken, AppSecret, SessionKey};
 use wxauth::session::{MemorySessionStore, Session, epoch_seconds};
+use wxauth::wechat::{FetchedToken, PhoneInfo, WeChatApi, WeChatError, WxSession};
 
 pub const OPENID: &str = "oFUZZ";
 
@@ -30,3 +34,35 @@ pub fn store_with_live_session() -> (Arc<MemorySessionStore>, String) {
     let token = store.insert_new(session).expect("OS random source");
     (store, token.expose().to_owned())
 }
+
+/// A WeChat without I/O: even-length codes log in as `OPENID`, odd ones are
+/// refused (40029).
+#[derive(Clone)]
+pub struct Stub;
+
+impl WeChatApi for Stub {
+    async fn jscode2session(&self, _: &str, _: &AppSecret, code: &str, _: Duration) -> Result<WxSession, WeChatError> {
+        if code.len() % 2 == 0 {
+            Ok(WxSession { openid: OPENID.into(), unionid: None, session_key: SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==") })
+        } else {
+            Err(WeChatError::InvalidCode(40029))
+        }
+    }
+
+    async fn stable_token(&self, _: &str, _: &AppSecret, _: bool, _: Duration) -> Result<FetchedToken, WeChatError> {
+        Ok(FetchedToken { token: AccessToken::new("ACCESS"), expires_in: 7200 })
+    }
+
+    async fn get_phone_number(&self, _: &AccessToken, code: &str, _: &str, _: Duration) -> Result<PhoneInfo, WeChatError> {
+        if code.len() % 2 == 0 {
+            let number = || "13800138000".to_owned();
+            Ok(PhoneInfo {
+                phone: PhoneNumber { phone_number: number(), pure_phone_number: number(), country_code: "86".into() },
+                watermark_appid: Some("wx".into()),
+            })
+        } else {
+            Err(WeChatError::InvalidCode(40029))
+        }
+    }
+}
+

@@ -266,5 +266,64 @@ fn authorizer(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, primitives, handlers, authorizer);
+/// JWTs: checking one in process (no I/O: the published key is cached), what
+/// every route and the authorizer add for a JWT; signing one, what login
+/// adds; parsing the private key, what a (re-)read of the secret costs.
+fn jwts(c: &mut Criterion) {
+    use wxauth::access::TokenCheck;
+    use wxauth::jwt::{Claims, JwtSettings, PublicKeyStore, SigningKey, generate_key, sign};
+    use wxauth::token::Bearer;
+
+    let secret = generate_key("bench").unwrap();
+    let key = SigningKey::from_secret(&secret).unwrap();
+    let settings = JwtSettings {
+        issuer: "https://auth.example.com".into(),
+        audience: "wxauth".into(),
+    };
+    let now = epoch_seconds();
+    let claims = Claims {
+        iss: settings.issuer.clone(),
+        aud: settings.audience.clone(),
+        sub: "u_AAAAAAAAAAAAAAAAAAAAAA".into(),
+        openid: OPENID.into(),
+        unionid: None,
+        appid: APPID.into(),
+        sid: SessionToken::generate().unwrap().expose().to_owned(),
+        iat: now,
+        exp: now + 600,
+    };
+    let jwt = sign(&key, &claims).unwrap();
+    let store = MemorySessionStore::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(store.publish(std::slice::from_ref(key.public_key()), now))
+        .unwrap();
+    let check = TokenCheck::new(Some(settings));
+    let bearer = Bearer::from_header(Some(&format!("Bearer {jwt}"))).unwrap();
+    // The first check loads the key set; the benchmark measures the warm path.
+    runtime
+        .block_on(check.session_ref(&store, &bearer))
+        .unwrap();
+    c.bench_function(
+        "JWT check (header, RS256 signature, claims; key cached)",
+        |b| {
+            b.iter(|| {
+                runtime
+                    .block_on(check.session_ref(&store, black_box(&bearer)))
+                    .unwrap()
+            })
+        },
+    );
+    c.bench_function("JWT sign (RS256, 2048-bit key)", |b| {
+        b.iter(|| sign(&key, black_box(&claims)).unwrap())
+    });
+    let secret_json = serde_json::to_string(&secret).unwrap();
+    c.bench_function("signing key parse (PEM + PKCS#8 + checks)", |b| {
+        b.iter(|| SigningKey::from_secret_string(black_box(&secret_json)).unwrap())
+    });
+}
+
+criterion_group!(benches, primitives, handlers, authorizer, jwts);
 criterion_main!(benches);

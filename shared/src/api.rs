@@ -7,13 +7,13 @@ use std::future::Future;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::access::{Refused, TokenCheck};
 use crate::crypto::{Base64Error, decode_base64};
 use crate::deadline::Deadline;
-use crate::error::{ApiError, RETRY_AFTER_RATE_LIMITED_SECS, RETRY_AFTER_UNAVAILABLE_SECS};
-use crate::login_log::Origin;
-use crate::access::{Refused, TokenCheck};
 use crate::error::Upstream;
+use crate::error::{ApiError, RETRY_AFTER_RATE_LIMITED_SECS, RETRY_AFTER_UNAVAILABLE_SECS};
 use crate::jwt::PublicKeyStore;
+use crate::login_log::Origin;
 use crate::session::{Caller, Session, SessionStore, live_session};
 use crate::token::{Bearer, BearerError, TokenKey};
 

@@ -19,12 +19,12 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::access::{Refused, TokenCheck};
 use crate::deadline::Deadline;
+use crate::jwt::PublicKeyStore;
 use crate::metrics::{self, Metric};
 use crate::redact::mask_openid;
 use crate::session::{Caller, SessionStore, live_caller};
-use crate::access::{Refused, TokenCheck};
-use crate::jwt::PublicKeyStore;
 use crate::token::Bearer;
 use crate::upstream::Upstream;
 use crate::upstream::UpstreamError;
@@ -205,7 +205,10 @@ impl<S: SessionStore + PublicKeyStore> Authorizer<S> {
         let Ok(bearer) = Bearer::from_header(authorization) else {
             return Ok(None);
         };
-        let target = match deadline.run(self.tokens.session_ref(&self.store, &bearer)).await {
+        let target = match deadline
+            .run(self.tokens.session_ref(&self.store, &bearer))
+            .await
+        {
             Some(Ok(target)) => target,
             Some(Err(Refused::Jwt(_))) => return Ok(None),
             Some(Err(Refused::Unavailable)) | None => {
@@ -303,12 +306,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::token::SessionToken;
     use crate::account::UserId;
     use crate::redact::SessionKey;
     use crate::session::{
         LoginOutcome, LoginWrite, MemorySessionStore, Session, StoreError, epoch_seconds,
     };
+    use crate::token::SessionToken;
     use crate::token::TokenKey;
 
     const METHOD_ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/orders";

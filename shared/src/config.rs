@@ -157,13 +157,16 @@ pub fn jwt_settings(env: &impl Lookup) -> Result<Option<JwtSettings>, ConfigErro
         name: "ISSUER",
         reason,
     };
-    let url = url::Url::parse(&issuer).map_err(|_| invalid("must be the API's https:// base URL"))?;
+    let url =
+        url::Url::parse(&issuer).map_err(|_| invalid("must be the API's https:// base URL"))?;
     let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
         return Err(invalid("must be the API's https:// base URL"));
     }
     if issuer.ends_with('/') || url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid("must be a base URL with no trailing slash, query or fragment"));
+        return Err(invalid(
+            "must be a base URL with no trailing slash, query or fragment",
+        ));
     }
     let audience = optional(env, "AUDIENCE").unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned());
     Ok(Some(JwtSettings { issuer, audience }))

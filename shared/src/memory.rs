@@ -77,16 +77,23 @@ impl State {
         keys
     }
 
-    /// The family, its refresh tokens, its sessions and its kept key.
+    /// The family, its sessions and its kept key. Its refresh tokens are
+    /// refused from now on (their family is gone); they stay known, so that a
+    /// disabled account's token is answered `account_disabled`.
     fn revoke_family(&mut self, family: &RefreshFamily) {
         self.families.remove(family);
         self.kept_keys.remove(family);
-        self.refresh_tokens.retain(|_, record| &record.family != family);
         self.sessions
             .retain(|_, session| session.family.as_ref() != Some(family));
     }
 
-    fn log_as(&mut self, template: Option<&LogEntry>, user_id: &UserId, event: LogEvent, outcome: &str) {
+    fn log_as(
+        &mut self,
+        template: Option<&LogEntry>,
+        user_id: &UserId,
+        event: LogEvent,
+        outcome: &str,
+    ) {
         if let Some(entry) = template {
             self.log.push(LogEntry {
                 user_id: user_id.clone(),
@@ -190,9 +197,7 @@ impl SessionStore for MemorySessionStore {
         };
         if let Some(issue) = login.refresh {
             session.family = Some(issue.family.clone());
-            state
-                .families
-                .insert(issue.family.clone(), user_id.clone());
+            state.families.insert(issue.family.clone(), user_id.clone());
             state.refresh_tokens.insert(
                 issue.key.clone(),
                 RefreshRecord {
@@ -270,14 +275,19 @@ impl SessionStore for MemorySessionStore {
             .get(&openid)
             .is_some_and(|account| account.status == AccountStatus::Disabled)
         {
-            state.log_as(refresh.log, &user_id, LogEvent::RefreshRefused, "account_disabled");
+            state.log_as(
+                refresh.log,
+                &user_id,
+                LogEvent::RefreshRefused,
+                "account_disabled",
+            );
             return Ok(RefreshOutcome::Disabled { user_id });
         }
         if !state.families.contains_key(&record.family) || record.expires_at <= now {
             return Ok(RefreshOutcome::Invalid);
         }
         if let Some(spent_at) = record.spent_at {
-            if now - spent_at > refresh.grace_seconds {
+            if now - spent_at >= refresh.grace_seconds {
                 state.revoke_family(&record.family);
                 state.log_as(refresh.log, &user_id, LogEvent::RefreshReused, "revoked");
                 return Ok(RefreshOutcome::Reused { user_id });
@@ -309,7 +319,9 @@ impl SessionStore for MemorySessionStore {
         state
             .sessions
             .retain(|_, held| held.user_id != user_id || held.expires_at > now);
-        state.sessions.insert(refresh.session_key.clone(), session.clone());
+        state
+            .sessions
+            .insert(refresh.session_key.clone(), session.clone());
         if let Some(spent) = state.refresh_tokens.get_mut(refresh.presented) {
             spent.spent_at.get_or_insert(now);
         }
@@ -392,6 +404,9 @@ impl AccountStore for MemorySessionStore {
         }
         state.accounts.remove(openid);
         state.revoke_sessions_of(user_id);
+        state
+            .refresh_tokens
+            .retain(|_, record| &record.user_id != user_id);
         state.log.extend(log.cloned());
         Ok(true)
     }

@@ -100,6 +100,8 @@ impl RefreshFamily {
 pub struct RefreshSettings {
     /// 0: refresh tokens are off.
     pub ttl_seconds: i64,
+    /// A spent token presented again less than this many seconds after its
+    /// first use still refreshes; 0: never.
     pub grace_seconds: i64,
 }
 

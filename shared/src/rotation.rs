@@ -29,7 +29,9 @@ pub struct RotationEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RotationError {
-    #[error("unknown rotation step {0:?}: expected createSecret, setSecret, testSecret or finishSecret")]
+    #[error(
+        "unknown rotation step {0:?}: expected createSecret, setSecret, testSecret or finishSecret"
+    )]
     UnknownStep(String),
     #[error("the secret has no version {0:?}")]
     NoVersion(String),
@@ -46,7 +48,9 @@ pub enum RotationError {
 /// What the rotation needs of Secrets Manager.
 pub trait RotationSecrets: Send + Sync {
     /// Version id → its stages.
-    fn versions(&self) -> impl Future<Output = Result<HashMap<String, Vec<String>>, RotationError>> + Send;
+    fn versions(
+        &self,
+    ) -> impl Future<Output = Result<HashMap<String, Vec<String>>, RotationError>> + Send;
     fn secret_string(
         &self,
         version_id: &str,
@@ -75,7 +79,11 @@ pub fn kid_for(token: &str) -> String {
         .take(57)
         .collect();
     let kid = format!("wxauth-{clean}");
-    if valid_kid(&kid) { kid } else { "wxauth-key".into() }
+    if valid_kid(&kid) {
+        kid
+    } else {
+        "wxauth-key".into()
+    }
 }
 
 async fn key_of(secrets: &impl RotationSecrets, token: &str) -> Result<SigningKey, RotationError> {
@@ -115,7 +123,10 @@ pub async fn rotate(
             let text = serde_json::to_string(&secret)
                 .map_err(|err| RotationError::BadKey(token.to_owned(), err.to_string()))?;
             secrets.put_pending(token, &text).await?;
-            info!(kid = secret.kid, "createSecret: new RSA-2048 key under AWSPENDING");
+            info!(
+                kid = secret.kid,
+                "createSecret: new RSA-2048 key under AWSPENDING"
+            );
             Ok(())
         }
         "setSecret" => {

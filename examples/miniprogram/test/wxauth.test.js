@@ -58,8 +58,8 @@ const baseUrl = 'https://api.example.com/'
 test('login posts the wx.login code and stores the token', async () => {
   const wx = stubWx(loginRoutes(new Set()))
   const auth = createClient({ baseUrl, wx })
-  const body = await auth.login()
-  assert.equal(body.token, 'token-1')
+  const who = await auth.login()
+  assert.equal(who.token, undefined, 'the page never gets the token')
   assert.equal(auth.token(), 'token-1')
   assert.deepEqual(JSON.parse(wx.calls.requests[0].data), { code: 'code-1' })
   assert.equal(wx.calls.requests[0].header['content-type'], 'application/json')
@@ -153,7 +153,8 @@ test('a refused code is replaced by one fresh wx.login', async () => {
     },
   })
   const auth = createClient({ baseUrl, wx })
-  assert.equal((await auth.login()).token, 'token-2')
+  await auth.login()
+  assert.equal(auth.token(), 'token-2')
   assert.equal(wx.calls.login, 2)
 })
 
@@ -170,8 +171,9 @@ test('ensureFreshSession logs in when WeChat no longer holds the session_key', a
 
 test('classifyError maps the contract', () => {
   assert.deepEqual(classifyError(401, { error: 'unauthorized' }), { relogin: true, retry: true })
-  assert.deepEqual(classifyError(422, { error: 'decrypt_failed' }), { relogin: true, retry: false })
-  assert.deepEqual(classifyError(401, { error: 'signature_mismatch' }), { relogin: true, retry: false })
+  assert.deepEqual(classifyError(422, { error: 'decrypt_failed' }), { relogin: true, retry: false, needsWxLogin: true })
+  assert.deepEqual(classifyError(401, { error: 'signature_mismatch' }), { relogin: true, retry: false, needsWxLogin: true })
+  assert.deepEqual(classifyError(401, { error: 'session_key_expired' }), { relogin: true, retry: false, needsWxLogin: true })
   assert.equal(classifyError(429, { error: 'rate_limited' }, { 'Retry-After': '60' }).wait, 60)
   assert.equal(classifyError(503, { error: 'upstream_unavailable' }, { 'retry-after': '2' }).wait, 2)
   assert.deepEqual(classifyError(403, { error: 'login_blocked' }), { relogin: false, retry: false })
@@ -337,4 +339,109 @@ test('a disabled account is not logged in again', async () => {
   await assert.rejects(auth.login(), (err) => err.status === 403 && err.code === 'account_disabled')
   assert.equal(wx.calls.login, 1, 'one wx.login only')
   assert.deepEqual(classifyError(403, { error: 'account_disabled' }, {}), { relogin: false, retry: false })
+})
+
+// A server that also issues refresh tokens: refresh-N for token-N; POST
+// /refresh spends one and issues the next pair.
+function refreshRoutes(valid, extra = {}) {
+  let issued = 0
+  const live = new Set()
+  const pair = () => {
+    issued++
+    const token = `renewed-${issued}`
+    const refreshToken = `refresh-${issued}-${'x'.repeat(32)}`
+    valid.add(token)
+    live.add(refreshToken)
+    return { token, refreshToken, expiresIn: 600, refreshExpiresIn: 2592000, userId: 'u_AAAAAAAAAAAAAAAAAAAAAA', newUser: false, openid: 'o1' }
+  }
+  return loginRoutes(
+    valid,
+    Object.assign(
+      {
+        'POST /login': ({ code }) => [200, Object.assign(pair(), { newUser: true, code })],
+        'POST /refresh': ({ refreshToken }) => {
+          if (!live.delete(refreshToken)) return [401, { error: 'invalid_refresh_token', message: 'log in' }]
+          return [200, pair()]
+        },
+      },
+      extra,
+    ),
+  )
+}
+
+function watchConsole() {
+  const lines = []
+  const saved = {}
+  for (const level of ['log', 'info', 'warn', 'error', 'debug']) {
+    saved[level] = console[level]
+    console[level] = (...args) => lines.push(args.map(String).join(' '))
+  }
+  return { lines, restore: () => Object.assign(console, saved) }
+}
+
+test('a refused session is renewed with the refresh token, without wx.login', async () => {
+  const valid = new Set()
+  const wx = stubWx(refreshRoutes(valid))
+  const auth = createClient({ baseUrl, wx })
+  const seen = watchConsole()
+  try {
+    const who = await auth.login()
+    assert.equal(who.refreshToken, undefined, 'the page never gets the refresh token')
+    assert.equal(wx.getStorageSync('wxauth_refresh').startsWith('refresh-1-'), true)
+    valid.clear() // the 10-minute session ended
+    const session = await auth.request({ path: '/session' })
+    assert.equal(session.valid, true)
+    assert.equal(wx.calls.login, 1, 'no second wx.login')
+    assert.equal(auth.token(), 'renewed-2')
+    assert.equal(wx.getStorageSync('wxauth_refresh').startsWith('refresh-2-'), true, 'rotated')
+  } finally {
+    seen.restore()
+  }
+  assert.equal(seen.lines.some((line) => line.includes('refresh-')), false, 'the refresh token was logged')
+})
+
+test('concurrent 401s share one refresh', async () => {
+  const valid = new Set()
+  const wx = stubWx(refreshRoutes(valid))
+  const auth = createClient({ baseUrl, wx })
+  await auth.login()
+  valid.clear()
+  const answers = await Promise.all([1, 2, 3].map(() => auth.request({ path: '/session' })))
+  assert.equal(answers.every((a) => a.valid), true)
+  assert.equal(wx.calls.requests.filter((r) => r.path === '/refresh').length, 1)
+  assert.equal(wx.calls.login, 1)
+})
+
+test('a refused refresh token falls back to wx.login', async () => {
+  const valid = new Set()
+  const wx = stubWx(refreshRoutes(valid, { 'POST /refresh': () => [401, { error: 'invalid_refresh_token' }] }))
+  const auth = createClient({ baseUrl, wx })
+  await auth.login()
+  valid.clear()
+  const session = await auth.request({ path: '/session' })
+  assert.equal(session.valid, true)
+  assert.equal(wx.calls.login, 2)
+})
+
+test('session_key_expired needs wx.login, not a refresh, and the data again', async () => {
+  const wx = stubWx(
+    refreshRoutes(new Set(), { 'POST /phone': () => [401, { error: 'session_key_expired', message: 'log in' }] }),
+  )
+  const auth = createClient({ baseUrl, wx })
+  await auth.login()
+  await assert.rejects(
+    auth.getPhoneNumber({ detail: { errMsg: 'getPhoneNumber:ok', encryptedData: 'AAAA', iv: 'BBBB' } }),
+    (err) => err.code === 'session_key_expired' && err.fetchAgain === true,
+  )
+  assert.equal(wx.calls.login, 2)
+  assert.equal(wx.calls.requests.filter((r) => r.path === '/refresh').length, 0)
+})
+
+test('logout forgets the refresh token too', async () => {
+  const wx = stubWx(refreshRoutes(new Set(), { 'DELETE /session': () => [204, undefined] }))
+  const auth = createClient({ baseUrl, wx })
+  await auth.login()
+  await auth.logout()
+  assert.equal(wx.getStorageSync('wxauth_refresh'), undefined)
+  assert.equal(auth.token(), '')
 })

@@ -1,6 +1,9 @@
-// wxauth client for WeChat mini-programs: wx.login -> POST /login, the token in
-// storage, `Authorization: Bearer` on every call, and one re-login when the
-// server says the session is gone. Plain CommonJS, as the WeChat devtools expect.
+// wxauth client for WeChat mini-programs: wx.login -> POST /login, the token and
+// the refresh token in storage, `Authorization: Bearer` on every call; when the
+// server says the session is gone, POST /refresh first (no wx.login, which is
+// rate-limited and replaces the session_key), and wx.login only if that fails.
+// The refresh token is never shown or logged. Plain CommonJS, as the WeChat
+// devtools expect.
 //
 //   const { createClient } = require('./utils/wxauth')
 //   const auth = createClient({ baseUrl: 'https://<api-id>.execute-api.<region>.amazonaws.com' })
@@ -12,6 +15,7 @@
 //   const orders = await auth.callApi({ path: '/orders' })
 
 const TOKEN_KEY = 'wxauth_token'
+const REFRESH_KEY = 'wxauth_refresh'
 
 class WxAuthError extends Error {
   constructor(status, code, message) {
@@ -37,7 +41,10 @@ function classifyError(status, body, headers) {
     case 'decrypt_failed':
     case 'signature_mismatch':
     case 'session_key_invalid':
-      return { relogin: true, retry: false }
+    // A session renewed by POST /refresh after its login's 10 minutes has no
+    // session_key: only wx.login gives one, and the data must be made anew.
+    case 'session_key_expired':
+      return { relogin: true, retry: false, needsWxLogin: true }
     // Inside request() only /phone's code flow can answer this (login() has its
     // own handling): the phone code was used or expired, the session is fine.
     // The user must tap the button again for a new code.
@@ -80,12 +87,13 @@ function promisify(wx, name, options) {
 
 // apiBaseUrl: where the team's own APIs behind the wxauth authorizer live
 // (callApi), when not on the wxauth API itself.
-function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY } = {}) {
+function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY, refreshKey = REFRESH_KEY } = {}) {
   const wx = wxApi || globalThis.wx
   if (!baseUrl) throw new Error('wxauth: baseUrl is required')
   const base = baseUrl.replace(/\/+$/, '')
   const apiBase = (apiBaseUrl || baseUrl).replace(/\/+$/, '')
   let loggingIn = null
+  let renewing = null
   // The newest login's answer, without its token: userId, newUser, openid.
   let lastLogin = null
 
@@ -117,10 +125,10 @@ function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY }
           const data = device ? { code, device } : { code }
           const res = await send({ path: '/login', method: 'POST', data })
           if (res.status === 200) {
-            wx.setStorageSync(storageKey, res.body.token)
-            const { token: _token, ...who } = res.body
+            keep(res.body)
+            const { token: _token, refreshToken: _refresh, ...who } = res.body
             lastLogin = who
-            return res.body
+            return who
           }
           const body = res.body || {}
           // A code is single-use; one fresh code is worth a try.
@@ -134,11 +142,48 @@ function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY }
     return loggingIn
   }
 
-  // Ends the session on the server (DELETE /session), then forgets the token.
-  // The token is dropped even if the server cannot be reached.
+  // Stores a login or refresh answer's tokens.
+  function keep(body) {
+    wx.setStorageSync(storageKey, body.token)
+    if (body.refreshToken) wx.setStorageSync(refreshKey, body.refreshToken)
+    else wx.removeStorageSync(refreshKey)
+  }
+
+  function forget() {
+    wx.removeStorageSync(storageKey)
+    wx.removeStorageSync(refreshKey)
+  }
+
+  // A new session without WeChat (POST /refresh), else a login. One at a time:
+  // concurrent 401s share it, so a refresh token is sent once, not raced.
+  function renew() {
+    if (!renewing) {
+      renewing = (async () => {
+        const refreshToken = wx.getStorageSync(refreshKey)
+        if (refreshToken) {
+          const res = await send({ path: '/refresh', method: 'POST', data: { refreshToken } })
+          if (res.status === 200) {
+            keep(res.body)
+            return res.body
+          }
+          wx.removeStorageSync(refreshKey)
+          const body = res.body || {}
+          // A disabled account cannot log in either; anything else: wx.login.
+          if (body.error === 'account_disabled') throw new WxAuthError(res.status, body.error, body.message)
+        }
+        return login()
+      })().finally(() => {
+        renewing = null
+      })
+    }
+    return renewing
+  }
+
+  // Ends the session on the server (DELETE /session: its refresh token ends
+  // with it), then forgets both tokens, even if the server cannot be reached.
   async function logout() {
     const current = token()
-    wx.removeStorageSync(storageKey)
+    forget()
     if (!current) return
     const res = await send({ path: '/session', method: 'DELETE', token: current })
     if (res.status !== 204 && res.status !== 401) {
@@ -159,18 +204,18 @@ function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY }
   // account. Needs a live session: the user is logged in first if need be.
   async function deleteAccount() {
     await request({ path: '/account', method: 'DELETE' })
-    wx.removeStorageSync(storageKey)
+    forget()
   }
 
-  // Sends an authenticated request; logs in first if there is no token, and once
-  // more if the server refuses the session.
+  // Sends an authenticated request; logs in first if there is no token, and
+  // renews the session once (refresh, else login) if the server refuses it.
   async function request({ path, method = 'GET', data }) {
     if (!token()) await login()
     let res = await send({ path, method, data, token: token() })
     if (res.status >= 200 && res.status < 300) return res.body
     let verdict = classifyError(res.status, res.body, res.headers)
     if (verdict.relogin) {
-      await login()
+      await (verdict.needsWxLogin ? login() : renew())
       if (verdict.retry) {
         res = await send({ path, method, data, token: token() })
         if (res.status >= 200 && res.status < 300) return res.body
@@ -193,7 +238,7 @@ function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY }
     if (!token()) await login()
     let res = await send({ path, method, data, token: token(), origin: apiBase })
     if (res.status === 401 || res.status === 403) {
-      await login()
+      await renew()
       res = await send({ path, method, data, token: token(), origin: apiBase })
     }
     if (res.status >= 200 && res.status < 300) return res.body
@@ -220,7 +265,7 @@ function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY }
     const res = await send({ path: '/session?verify=wechat', token: token() })
     if (res.status === 200) return res.body
     const body = res.body || {}
-    if (body.error === 'session_key_invalid' || body.error === 'unauthorized') {
+    if (body.error === 'session_key_invalid' || body.error === 'session_key_expired' || body.error === 'unauthorized') {
       await login()
       return request({ path: '/session' })
     }
@@ -242,6 +287,7 @@ function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY }
 
   return {
     login,
+    renew,
     logout,
     request,
     callApi,
@@ -257,4 +303,4 @@ function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY }
   }
 }
 
-module.exports = { createClient, classifyError, deviceInfo, WxAuthError, TOKEN_KEY }
+module.exports = { createClient, classifyError, deviceInfo, WxAuthError, TOKEN_KEY, REFRESH_KEY }

@@ -1,7 +1,9 @@
 //! `POST /login`: exchanges a wx.login code for a wxauth session token;
 //! `POST /refresh`: a new session from a refresh token.
 
-use wxauth::aws::{DynamoSessionStore, SecretsManagerSigningKeys, SecretsManagerSource, load_sdk_config};
+use wxauth::aws::{
+    DynamoSessionStore, SecretsManagerSigningKeys, SecretsManagerSource, load_sdk_config,
+};
 use wxauth::config::{LoginConfig, ProcessEnv};
 use wxauth::edge::lambda::run;
 use wxauth::edge::startup::{init_logging, or_exit};

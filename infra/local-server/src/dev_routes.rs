@@ -6,9 +6,9 @@ use serde_json::json;
 use sha1::{Digest, Sha1};
 use wxauth::access::TokenCheck;
 use wxauth::api::{ApiRequest, ApiResponse, JsonBody, authenticate, invalid};
-use wxauth::jwt::PublicKeyStore;
 use wxauth::crypto::{decode_base64, encrypt_like_wechat};
 use wxauth::error::{ApiError, Upstream};
+use wxauth::jwt::PublicKeyStore;
 use wxauth::session::{SessionStore, epoch_seconds};
 
 use wechat_sim::DEFAULT_PHONE;
@@ -79,8 +79,11 @@ async fn encrypt_phone(
 /// `POST /dev/user-info` (simulator only): what `wx.getUserInfo` hands the
 /// mini-program, signed with the caller's session_key: `{"rawData", "signature"}`
 /// for `POST /session`. Body: `{"nickName": "..."}` (optional).
-pub async fn user_info(store: &(impl SessionStore + PublicKeyStore),
-    tokens: &TokenCheck, request: ApiRequest) -> ApiResponse {
+pub async fn user_info(
+    store: &(impl SessionStore + PublicKeyStore),
+    tokens: &TokenCheck,
+    request: ApiRequest,
+) -> ApiResponse {
     match sign_user_info(store, tokens, request).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
@@ -121,7 +124,9 @@ async fn sign_user_info(
 }
 
 /// The caller's session_key, as the product's routes would use it.
-fn session_key(session: &wxauth::session::Session) -> Result<&wxauth::redact::SessionKey, ApiError> {
+fn session_key(
+    session: &wxauth::session::Session,
+) -> Result<&wxauth::redact::SessionKey, ApiError> {
     session
         .usable_session_key(wxauth::session::epoch_seconds())
         .ok_or(ApiError::SessionKeyExpired)

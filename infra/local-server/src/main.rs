@@ -28,9 +28,9 @@ use wxauth::edge::{checked, respond, respond_with};
 use wxauth::error::ApiError;
 use wxauth::handlers::{CheckSession, DecryptPhone, LogSettings, Login, LoginSettings};
 use wxauth::jwt::{DEFAULT_AUDIENCE, JwtIssuer, JwtSettings, Signer, SigningKey, generate_key};
-use wxauth::refresh::RefreshSettings;
 use wxauth::login_log::DEFAULT_RETENTION_DAYS;
 use wxauth::redact::AppSecret;
+use wxauth::refresh::RefreshSettings;
 use wxauth::secret::StaticSecret;
 use wxauth::session::MemorySessionStore;
 use wxauth::wechat::{HttpWeChat, RetryPolicy};
@@ -131,8 +131,7 @@ where
 /// A development signing key, made at start-up and gone when the server
 /// stops: JWTs as production issues them, with no secret to manage.
 fn development_keys() -> Signer {
-    let key = generate_key("wxauth-local-dev")
-        .and_then(|secret| SigningKey::from_secret(&secret));
+    let key = generate_key("wxauth-local-dev").and_then(|secret| SigningKey::from_secret(&secret));
     Signer {
         current: Some(or_exit("wxauth-local", key)),
         ..Signer::default()
@@ -198,9 +197,14 @@ async fn app(config: LocalConfig) -> App {
             log_retention_days: DEFAULT_RETENTION_DAYS,
         },
     )
-        .with_single_session(single_session)
-        .with_refresh(RefreshSettings::default())
-        .with_jwt(JwtIssuer::new(development_keys(), jwt.clone(), appid.clone(), 0));
+    .with_single_session(single_session)
+    .with_refresh(RefreshSettings::default())
+    .with_jwt(JwtIssuer::new(
+        development_keys(),
+        jwt.clone(),
+        appid.clone(),
+        0,
+    ));
     or_exit("wxauth-local", login.load_signing_keys().await);
     App {
         phone: DecryptPhone::new(Arc::clone(&store), appid.clone())

@@ -29,6 +29,7 @@ use crate::phone::PhoneNumber;
 use crate::session::{LoginOutcome, LoginWrite, StoreError, sessions_a_login_removes};
 
 use super::refresh::FamilyMaps;
+use crate::refresh::REFRESH_PREFIX;
 
 pub const ACCOUNT_PREFIX: &str = "account#";
 pub const USER_PREFIX: &str = "user#";
@@ -218,7 +219,10 @@ impl Attempt<()> {
 }
 
 impl DynamoSessionStore {
-    pub(super) async fn read_account(&self, openid: &str) -> Result<Option<AccountItem>, StoreError> {
+    pub(super) async fn read_account(
+        &self,
+        openid: &str,
+    ) -> Result<Option<AccountItem>, StoreError> {
         let item = self.consistent_get(&account_pk(openid), None).await?;
         item.as_ref().map(account_from_item).transpose()
     }
@@ -235,7 +239,10 @@ impl DynamoSessionStore {
             .filter(|item| &item.account.user_id == user_id))
     }
 
-    pub(super) fn log_put(&self, entry: &LogEntry) -> Result<Option<TransactWriteItem>, StoreError> {
+    pub(super) fn log_put(
+        &self,
+        entry: &LogEntry,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
         let Some(table) = &self.log_table else {
             return Ok(None);
         };
@@ -313,7 +320,11 @@ impl DynamoSessionStore {
     }
 
     /// Retries `attempt` while it is contended, spreading the contenders out.
-    pub(super) async fn with_rounds<T, F, Fut>(&self, what: &str, mut attempt: F) -> Result<T, StoreError>
+    pub(super) async fn with_rounds<T, F, Fut>(
+        &self,
+        what: &str,
+        mut attempt: F,
+    ) -> Result<T, StoreError>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<Attempt<T>, StoreError>>,
@@ -592,7 +603,7 @@ impl DynamoSessionStore {
             TransactWriteItem::builder().delete(account).build(),
             TransactWriteItem::builder().delete(index).build(),
         ];
-        self.revoke_every_session(&item, changes, log).await
+        self.revoke_every_session(&item, changes, log, true).await
     }
 
     /// `changes` to an account (first: the one conditioned on its version),
@@ -603,14 +614,20 @@ impl DynamoSessionStore {
         item: &AccountItem,
         mut changes: Vec<TransactWriteItem>,
         log: Option<&LogEntry>,
+        delete_refresh_tokens: bool,
     ) -> Result<Attempt<bool>, StoreError> {
         // Sessions, live refresh tokens, kept session_keys: everything that
         // holds a token's power or the user's data.
         let mut keys: Vec<(String, i64)> = item.sessions.clone();
+        let family_keys = FamilyMaps::of(item).keys_to_delete();
+        // A disabled account's refresh tokens stay, listed (their families
+        // are gone, so they never refresh again), so that they are answered
+        // `account_disabled` and a later deletion still finds them; a deleted
+        // account's go.
         keys.extend(
-            FamilyMaps::of(item)
-                .keys_to_delete()
+            family_keys
                 .into_iter()
+                .filter(|key| delete_refresh_tokens || !key.starts_with(REFRESH_PREFIX))
                 .map(|key| (key, 0)),
         );
         let (inside, before) = keys.split_at(keys.len().min(REVOKE_IN_TRANSACTION));
@@ -638,7 +655,7 @@ impl DynamoSessionStore {
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(&account_pk(openid)))
-            .update_expression("SET #status = :disabled, #version = :next, #sessions = :none, families = :none, refreshTokens = :none, sessionFamilies = :none")
+            .update_expression("SET #status = :disabled, #version = :next, #sessions = :none, families = :none, sessionFamilies = :none")
             .condition_expression("#version = :version")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#version", "version")
@@ -650,7 +667,7 @@ impl DynamoSessionStore {
             .build()
             .map_err(build_error)?;
         let changes = vec![TransactWriteItem::builder().update(update).build()];
-        self.revoke_every_session(&item, changes, None).await
+        self.revoke_every_session(&item, changes, None, false).await
     }
 }
 

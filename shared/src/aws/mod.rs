@@ -4,9 +4,9 @@
 mod accounts;
 mod dynamodb;
 mod refresh;
+mod secrets_manager;
 mod signing_keys;
 mod signing_secret;
-mod secrets_manager;
 mod token_cache;
 
 use std::time::Duration;

@@ -28,8 +28,7 @@ use crate::account::{AccountStatus, UserId};
 use crate::login_log::{LogEntry, LogEvent};
 use crate::redact::SessionKey;
 use crate::refresh::{
-    KEPT_KEY_PREFIX, REFRESH_PREFIX, RefreshFamily, RefreshKey, RefreshOutcome,
-    RefreshWrite,
+    KEPT_KEY_PREFIX, REFRESH_PREFIX, RefreshFamily, RefreshKey, RefreshOutcome, RefreshWrite,
 };
 use crate::session::{LoginWrite, Session, StoreError, sessions_a_login_removes};
 use crate::token::TokenKey;
@@ -167,7 +166,10 @@ impl FamilyMaps {
     }
 }
 
-fn kept_key_from(item: Option<&HashMap<String, AttributeValue>>, now: i64) -> Option<(SessionKey, i64)> {
+fn kept_key_from(
+    item: Option<&HashMap<String, AttributeValue>>,
+    now: i64,
+) -> Option<(SessionKey, i64)> {
     let fields = Fields(item?);
     let expires_at = fields.number("expiresAt").ok()?;
     (expires_at > now).then_some(())?;
@@ -332,7 +334,10 @@ impl DynamoSessionStore {
         round: u32,
     ) -> Result<Attempt<RefreshOutcome>, StoreError> {
         let now = write.now;
-        let Some(item) = self.consistent_get(&refresh_pk(write.presented), None).await? else {
+        let Some(item) = self
+            .consistent_get(&refresh_pk(write.presented), None)
+            .await?
+        else {
             return Ok(Attempt::Done(RefreshOutcome::Invalid));
         };
         let token = refresh_from_item(&item)?;
@@ -375,7 +380,7 @@ impl DynamoSessionStore {
         }
         if token
             .spent_at
-            .is_some_and(|spent_at| now - spent_at > write.grace_seconds)
+            .is_some_and(|spent_at| now - spent_at >= write.grace_seconds)
         {
             let (kept, revoked) = maps.revoke_family(&token.family);
             let mut items = self.revocation_items(&account, &kept, &revoked, &[])?;
@@ -454,7 +459,7 @@ impl DynamoSessionStore {
             .key("pk", s(&refresh_pk(write.presented)))
             .update_expression("SET spentAt = if_not_exists(spentAt, :now)")
             .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(spentAt) OR spentAt >= :graceStart)",
+                "attribute_exists(pk) AND (attribute_not_exists(spentAt) OR spentAt > :graceStart)",
             )
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":graceStart", n(now - write.grace_seconds))
@@ -507,4 +512,3 @@ pub(super) async fn logout(
         .with_rounds("logout", |_| store.logout_round(key, session, family))
         .await
 }
-

@@ -62,7 +62,10 @@ impl DynamoSessionStore {
         let version = item
             .as_ref()
             .and_then(|item| item.get("version")?.as_n().ok()?.parse().ok());
-        Ok((item.as_ref().map(keys_from_item).unwrap_or_default(), version))
+        Ok((
+            item.as_ref().map(keys_from_item).unwrap_or_default(),
+            version,
+        ))
     }
 
     /// Replaces the set with `change(set)`, under the version read.
@@ -88,8 +91,12 @@ impl DynamoSessionStore {
                 );
             let put = match version {
                 Some(version) => put
-                    .condition_expression("version = :version")
-                    .expression_attribute_values(":version", AttributeValue::N(version.to_string())),
+                    .condition_expression("#version = :version")
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(
+                        ":version",
+                        AttributeValue::N(version.to_string()),
+                    ),
                 None => put.condition_expression("attribute_not_exists(pk)"),
             };
             if put_if(put).await? {
@@ -104,9 +111,19 @@ impl DynamoSessionStore {
 
 impl PublicKeyStore for DynamoSessionStore {
     async fn published_keys(&self) -> Result<Vec<PublishedKey>, StoreError> {
+        // `keys` is a reserved word in expressions: named by a placeholder.
         let item = self
-            .consistent_get(PUBLISHED_KEYS_PK, Some(PUBLISHED_KEYS_ATTRIBUTE))
-            .await?;
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(PUBLISHED_KEYS_PK.to_owned()))
+            .projection_expression("#keys")
+            .expression_attribute_names("#keys", PUBLISHED_KEYS_ATTRIBUTE)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| super::dynamodb::unavailable(&err))?
+            .item;
         Ok(item.as_ref().map(keys_from_item).unwrap_or_default())
     }
 

@@ -48,8 +48,11 @@ impl SecretsManagerSigningKeys {
 
 impl SigningKeySource for SecretsManagerSigningKeys {
     async fn signing_keys(&self) -> Result<Signer, SigningKeyError> {
-        let (current, previous, pending) =
-            tokio::join!(self.stage(CURRENT), self.stage(PREVIOUS), self.stage(PENDING));
+        let (current, previous, pending) = tokio::join!(
+            self.stage(CURRENT),
+            self.stage(PREVIOUS),
+            self.stage(PENDING)
+        );
         let current = current.map_err(SigningKeyError::Unavailable)?;
         let current = parse_stage(CURRENT, current.as_deref())
             .map_err(|err| SigningKeyError::Malformed(err.to_string()))?

@@ -14,7 +14,9 @@ use crate::session::SessionStore;
 /// Serves `authorizer` until the sandbox is shut down. A table that cannot be
 /// read in time fails the invocation (API Gateway then answers 500): an outage
 /// is not a reason to send the user back to log in.
-pub async fn run<S: SessionStore + PublicKeyStore>(authorizer: Authorizer<S>) -> Result<(), lambda_runtime::Error> {
+pub async fn run<S: SessionStore + PublicKeyStore>(
+    authorizer: Authorizer<S>,
+) -> Result<(), lambda_runtime::Error> {
     let authorizer = Arc::new(authorizer);
     Box::pin(lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Value>| {

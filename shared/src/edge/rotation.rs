@@ -36,12 +36,13 @@ pub async fn run(
             let shared = Arc::clone(&shared);
             async move {
                 let (sdk, store, only) = &*shared;
-                let event: RotationEvent = serde_json::from_value(event.payload).map_err(|err| {
-                    warn!(error = %err, "not a Secrets Manager rotation event");
-                    lambda_runtime::Error::from(format!(
-                        "not a rotation event {{Step, SecretId, ClientRequestToken}}: {err}"
-                    ))
-                })?;
+                let event: RotationEvent =
+                    serde_json::from_value(event.payload).map_err(|err| {
+                        warn!(error = %err, "not a Secrets Manager rotation event");
+                        lambda_runtime::Error::from(format!(
+                            "not a rotation event {{Step, SecretId, ClientRequestToken}}: {err}"
+                        ))
+                    })?;
                 if let Some(configured) = only.as_deref() {
                     if !same_secret(configured, &event.secret_id) {
                         let err = RotationError::WrongSecret {

@@ -12,11 +12,11 @@ use crate::api::{ApiRequest, ApiResponse, Handler, JsonBody, Route, authenticate
 use crate::crypto::{SIGNATURE_HEX_CHARS, signature_matches};
 use crate::deadline::Deadline;
 use crate::error::{ApiError, Upstream};
+use crate::jwt::PublicKeyStore;
 use crate::login_log::{DEFAULT_RETENTION_DAYS, LogEntry, LogEvent, LoginLog, epoch_millis};
 use crate::metrics::{self, Metric};
-use crate::redact::mask_openid;
-use crate::jwt::PublicKeyStore;
 use crate::redact::SessionKey;
+use crate::redact::mask_openid;
 use crate::session::{Session, SessionStore, epoch_seconds};
 use crate::token::TokenKey;
 use crate::wechat::SessionKeyStatus;

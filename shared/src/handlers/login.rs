@@ -11,9 +11,9 @@ use crate::deadline::Deadline;
 use crate::error::{ApiError, Upstream};
 use crate::jwt::{JwtIssuer, PublicKeyStore, Signer, SigningKeySource};
 use crate::login_log::{LogEntry, LogEvent, device_fields, epoch_millis};
-use crate::refresh::{RefreshFamily, RefreshIssue, RefreshSettings, RefreshToken};
 use crate::metrics::{self, Metric};
 use crate::redact::{AppSecret, mask_openid};
+use crate::refresh::{RefreshFamily, RefreshIssue, RefreshSettings, RefreshToken};
 use crate::secret::{SecretSource, with_appsecret};
 use crate::session::{
     Access, LoginOutcome, LoginWrite, Session, SessionStore, StoreError, epoch_seconds,
@@ -86,7 +86,11 @@ struct LoggedIn {
 /// A fresh session's secret and its table key: the opaque token, or in JWT
 /// mode the JWT's `sid`.
 pub(super) fn session_key_of(token: &SessionToken, jwt_mode: bool) -> TokenKey {
-    if jwt_mode { token.sid_key() } else { token.key() }
+    if jwt_mode {
+        token.sid_key()
+    } else {
+        token.key()
+    }
 }
 
 impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource> Login<S, W, K> {

@@ -107,14 +107,15 @@ impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Decryp
         data: &EncryptedData,
     ) -> Result<Map<String, Value>, ApiError> {
         let session_key = super::check_session::usable_session_key(session)?;
-        let opened = decrypt_open_data(session_key, data, &self.appid).and_then(
-            |object| match self.watermark_max_age_seconds {
-                Some(max_age) => {
-                    check_watermark_fresh(&object, max_age, epoch_seconds()).map(|()| object)
+        let opened =
+            decrypt_open_data(session_key, data, &self.appid).and_then(|object| {
+                match self.watermark_max_age_seconds {
+                    Some(max_age) => {
+                        check_watermark_fresh(&object, max_age, epoch_seconds()).map(|()| object)
+                    }
+                    None => Ok(object),
                 }
-                None => Ok(object),
-            },
-        );
+            });
         opened.map_err(|reason: DecryptFailure| {
             debug!(%reason, openid = %mask_openid(&session.openid), "decrypt failed");
             ApiError::DecryptFailed
@@ -205,7 +206,9 @@ pub fn encrypted_data(body: &JsonBody) -> Result<EncryptedData, ApiError> {
     })
 }
 
-impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Handler for DecryptPhone<S, A> {
+impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Handler
+    for DecryptPhone<S, A>
+{
     fn serves(&self, route: Route) -> bool {
         matches!(route, Route::Phone | Route::OpenData)
     }

@@ -102,7 +102,9 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
                 }
                 RefreshOutcome::Invalid => Err(ApiError::InvalidRefreshToken),
                 RefreshOutcome::Reused { .. } => {
-                    warn!("a spent refresh token was presented after its grace; its family is revoked");
+                    warn!(
+                        "a spent refresh token was presented after its grace; its family is revoked"
+                    );
                     metrics::count(Metric::RefreshReuse, &[]);
                     Err(ApiError::InvalidRefreshToken)
                 }

@@ -199,9 +199,7 @@ accounts_and_log_of_inner!(CollidingStore);
 macro_rules! published_keys_of_inner {
     ($store:ty) => {
         impl PublicKeyStore for $store {
-            async fn published_keys(
-                &self,
-            ) -> Result<Vec<crate::jwt::PublishedKey>, StoreError> {
+            async fn published_keys(&self) -> Result<Vec<crate::jwt::PublishedKey>, StoreError> {
                 self.inner.published_keys().await
             }
             async fn publish(
@@ -1211,3 +1209,5 @@ async fn accounts_through_the_handlers() {
         "method_not_allowed",
     );
 }
+
+mod refresh;

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use tracing::{info, warn};
 
-use super::{Claims, JwtSettings, KeyError, PublicKeyStore, PublishedKey, Signer, choose_signer, sign};
+use super::{
+    Claims, JwtSettings, KeyError, PublicKeyStore, PublishedKey, Signer, choose_signer, sign,
+};
 use crate::session::{Session, StoreError};
 use crate::token::SessionToken;
 
@@ -43,10 +45,12 @@ impl SigningKeySource for Signer {
 pub fn parse_stage(stage: &str, text: Option<&str>) -> Result<Option<super::SigningKey>, KeyError> {
     match text {
         None => Ok(None),
-        Some(text) => super::SigningKey::from_secret_string(text).map(Some).map_err(|err| {
-            warn!(stage, error = %err, "signing key stage is not a usable key");
-            err
-        }),
+        Some(text) => super::SigningKey::from_secret_string(text)
+            .map(Some)
+            .map_err(|err| {
+                warn!(stage, error = %err, "signing key stage is not a usable key");
+                err
+            }),
     }
 }
 

@@ -217,12 +217,12 @@ impl Signer {
 /// published `lead_seconds` (`current_published_at`, epoch seconds; `None`:
 /// not yet published), else `AWSPREVIOUS`; the current at once when there is
 /// no well-formed previous key (the first key of a deployment).
-pub fn choose_signer<'a>(
-    signer: &'a Signer,
+pub fn choose_signer(
+    signer: &Signer,
     current_published_at: Option<i64>,
     lead_seconds: i64,
     now: i64,
-) -> Option<&'a SigningKey> {
+) -> Option<&SigningKey> {
     let current = signer.current.as_ref()?;
     let Some(previous) = signer.previous.as_ref().filter(|p| p.kid != current.kid) else {
         return Some(current);

@@ -8,10 +8,10 @@ mod published;
 
 pub use issuer::{JwtIssuer, SECRET_REREAD_MS, SigningKeyError, SigningKeySource, parse_stage};
 pub use keys::{
-    KeyError, PublicKey, SigningKey, SigningKeySecret, Signer, choose_signer, generate_key,
+    KeyError, PublicKey, Signer, SigningKey, SigningKeySecret, choose_signer, generate_key,
     valid_kid,
 };
-pub use published::{PublicKeyStore, PublishedKey, PublishedKeys, RELOAD_AT_MOST_EVERY, KEYS_TTL};
+pub use published::{KEYS_TTL, PublicKeyStore, PublishedKey, PublishedKeys, RELOAD_AT_MOST_EVERY};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -79,11 +79,8 @@ pub fn looks_like_jwt(token: &str) -> bool {
 /// be exactly RS256 before anything else is looked at.
 pub fn header_kid(token: &str) -> Result<String, JwtRefusal> {
     let encoded = token.split('.').next().ok_or(JwtRefusal::Malformed)?;
-    let bytes = base64::Engine::decode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        encoded,
-    )
-    .map_err(|_| JwtRefusal::Malformed)?;
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, encoded)
+        .map_err(|_| JwtRefusal::Malformed)?;
     #[derive(Deserialize)]
     struct RawHeader {
         alg: String,

@@ -11,12 +11,7 @@ const NOW: i64 = 1_800_000_000;
 fn key(kid: &str) -> SigningKey {
     // RSA generation takes a while: two keys serve every test.
     static KEYS: OnceLock<(SigningKeySecret, SigningKeySecret)> = OnceLock::new();
-    let (a, b) = KEYS.get_or_init(|| {
-        (
-            generate_key("k1").unwrap(),
-            generate_key("k2").unwrap(),
-        )
-    });
+    let (a, b) = KEYS.get_or_init(|| (generate_key("k1").unwrap(), generate_key("k2").unwrap()));
     let secret = if kid == "k1" { a } else { b };
     SigningKey::from_secret(secret).unwrap()
 }
@@ -94,15 +89,15 @@ fn forgeries_are_refused() {
     let k1 = key("k1");
     let k2 = key("k2");
     let good = sign(&k1, &claims()).unwrap();
-    let [_, payload, signature]: [&str; 3] = good
-        .split('.')
-        .collect::<Vec<_>>()
-        .try_into()
-        .unwrap();
+    let [_, payload, signature]: [&str; 3] =
+        good.split('.').collect::<Vec<_>>().try_into().unwrap();
 
     // alg none, with and without a signature.
     let none = part(&serde_json::json!({"alg": "none", "typ": "JWT", "kid": "k1"}));
-    assert_eq!(check(&format!("{none}.{payload}."), &k1), Err(JwtRefusal::Algorithm));
+    assert_eq!(
+        check(&format!("{none}.{payload}."), &k1),
+        Err(JwtRefusal::Algorithm)
+    );
     assert_eq!(
         check(&format!("{none}.{payload}.{signature}"), &k1),
         Err(JwtRefusal::Algorithm)
@@ -220,9 +215,6 @@ fn a_new_key_signs_only_after_the_lead_time() {
         current: Some(key("k2")),
         ..Signer::default()
     };
-    assert_eq!(
-        choose_signer(&first, None, lead, NOW).unwrap().kid(),
-        "k2"
-    );
+    assert_eq!(choose_signer(&first, None, lead, NOW).unwrap().kid(), "k2");
     assert_eq!(signer.public_keys().len(), 2);
 }

@@ -41,7 +41,12 @@ impl RotationSecrets for Versions {
     }
 
     async fn secret_string(&self, version_id: &str) -> Result<Option<String>, RotationError> {
-        Ok(self.0.lock().unwrap().get(version_id).map(|(t, _)| t.clone()))
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .get(version_id)
+            .map(|(t, _)| t.clone()))
     }
 
     async fn put_pending(&self, token: &str, secret_string: &str) -> Result<(), RotationError> {
@@ -102,7 +107,10 @@ fn signer(secrets: &Versions) -> Signer {
 }
 
 fn published_at(published: &[PublishedKey], kid: &str) -> Option<i64> {
-    published.iter().find(|p| p.key.kid == kid).map(|p| p.published_at)
+    published
+        .iter()
+        .find(|p| p.key.kid == kid)
+        .map(|p| p.published_at)
 }
 
 #[tokio::test]
@@ -118,7 +126,9 @@ async fn the_first_rotation_replaces_the_placeholder_and_signs_at_once() {
     let published = store.published_keys().await.unwrap();
     assert_eq!(published_at(&published, "wxauth-token-1"), Some(1000));
     assert_eq!(
-        choose_signer(&signer, Some(1000), 7200, 1000).unwrap().kid(),
+        choose_signer(&signer, Some(1000), 7200, 1000)
+            .unwrap()
+            .kid(),
         "wxauth-token-1"
     );
 }
@@ -130,24 +140,38 @@ async fn a_second_rotation_publishes_first_and_keeps_the_previous_key() {
     let store = MemorySessionStore::new();
     store
         .publish(
-            &[SigningKey::from_secret(&first).unwrap().public_key().clone()],
+            &[SigningKey::from_secret(&first)
+                .unwrap()
+                .public_key()
+                .clone()],
             10,
         )
         .await
         .unwrap();
-    rotate("createSecret", "t2", &secrets, &store, 500).await.unwrap();
-    rotate("setSecret", "t2", &secrets, &store, 500).await.unwrap();
+    rotate("createSecret", "t2", &secrets, &store, 500)
+        .await
+        .unwrap();
+    rotate("setSecret", "t2", &secrets, &store, 500)
+        .await
+        .unwrap();
     // Published while still pending: accepted before anything signs with it.
     let published = store.published_keys().await.unwrap();
     assert_eq!(published_at(&published, "wxauth-t2"), Some(500));
     assert_eq!(published_at(&published, "old"), Some(10));
-    rotate("testSecret", "t2", &secrets, &store, 600).await.unwrap();
-    rotate("finishSecret", "t2", &secrets, &store, 700).await.unwrap();
+    rotate("testSecret", "t2", &secrets, &store, 600)
+        .await
+        .unwrap();
+    rotate("finishSecret", "t2", &secrets, &store, 700)
+        .await
+        .unwrap();
     let signer = signer(&secrets);
     assert_eq!(signer.current.as_ref().unwrap().kid(), "wxauth-t2");
     assert_eq!(signer.previous.as_ref().unwrap().kid(), "old");
     // The lead time counts from the first publication (setSecret).
-    assert_eq!(choose_signer(&signer, Some(500), 7200, 7699).unwrap().kid(), "old");
+    assert_eq!(
+        choose_signer(&signer, Some(500), 7200, 7699).unwrap().kid(),
+        "old"
+    );
     assert_eq!(
         choose_signer(&signer, Some(500), 7200, 7700).unwrap().kid(),
         "wxauth-t2"

@@ -1,0 +1,694 @@
+//! Tokens that travel (../shared/spec/API.md, "Refresh tokens" and "JWT access
+//! tokens"): every row through the release binaries under the Lambda Runtime
+//! API, on DynamoDB Local and moto. Time is never waited for: an item is aged
+//! in the table instead (its `spentAt` or `expiresAt` moved into the past),
+//! which is what the passing of time does to it.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{KeyInit, Mac};
+use serde_json::{Value, json};
+use wxauth::refresh::RefreshToken;
+use wxauth::session::epoch_seconds;
+use wxauth_tests::events::{HttpEvent, authorizer_event};
+use wxauth_tests::invoke::login_event;
+use wxauth_tests::logs::{has_metric, metric_records};
+use wxauth_tests::runtime::{LambdaFunction, Outcome};
+use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext};
+
+const ISSUER: &str = "https://auth.wxauth.test";
+
+/// The functions of one stack, configured as the template configures them
+/// (the signing key only for login).
+struct Stack {
+    login: LambdaFunction,
+    phone: LambdaFunction,
+    check: LambdaFunction,
+    authorizer: LambdaFunction,
+}
+
+impl Stack {
+    async fn start(
+        world: &World,
+        shared: &[(&'static str, String)],
+        login_only: &[(&'static str, String)],
+    ) -> Self {
+        let mut env = world.function_env();
+        env.extend(shared.iter().cloned());
+        let mut login_env = env.clone();
+        login_env.extend(login_only.iter().cloned());
+        Self {
+            login: LambdaFunction::start("login", &login_env).await,
+            phone: LambdaFunction::start("decrypt-phone", &env).await,
+            check: LambdaFunction::start("check-session", &env).await,
+            authorizer: LambdaFunction::start("authorizer", &env).await,
+        }
+    }
+
+    async fn log_in(&mut self, world: &World, openid: &str) -> (Value, wechat_sim::Issued) {
+        let (code, issued) = world.wechat.issue_code_for(openid, None);
+        let (status, _, body) = self.login.call(login_event(&code).build()).await;
+        assert_eq!(status, 200, "{body}");
+        (body, issued)
+    }
+
+    async fn refresh(&mut self, refresh_token: &str) -> (u16, Value) {
+        let event = HttpEvent::new("POST", "/refresh")
+            .json(&json!({"refreshToken": refresh_token}))
+            .build();
+        let (status, _, body) = self.login.call(event).await;
+        (status, body)
+    }
+
+    async fn session(&mut self, token: &str) -> (u16, Value) {
+        let event = HttpEvent::new("GET", "/session").bearer(token).build();
+        let (status, _, body) = self.check.call(event).await;
+        (status, body)
+    }
+
+    async fn allowed(&mut self, token: &str) -> bool {
+        match self
+            .authorizer
+            .invoke(authorizer_event(Some(&format!("Bearer {token}"))))
+            .await
+        {
+            Outcome::Response(answer) => answer["isAuthorized"] == true,
+            Outcome::Error(error) => panic!("authorizer failed: {error}"),
+        }
+    }
+
+    async fn stop(&mut self) -> String {
+        let mut logs = String::new();
+        for function in [
+            &mut self.login,
+            &mut self.phone,
+            &mut self.check,
+            &mut self.authorizer,
+        ] {
+            function.stop().await;
+            logs.push_str(&function.logs.text());
+        }
+        logs
+    }
+}
+
+fn text<'a>(body: &'a Value, name: &str) -> &'a str {
+    body[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} in {body}"))
+}
+
+fn refresh_pk(refresh_token: &str) -> String {
+    format!(
+        "refresh#{}",
+        RefreshToken::parse(refresh_token)
+            .expect("a refresh token")
+            .key()
+            .as_str()
+    )
+}
+
+/// Moves `attribute` of the item `pk` to `value`: what time does to it.
+async fn age(world: &World, pk: &str, attribute: &str, value: i64) {
+    world
+        .dynamodb
+        .update_item()
+        .table_name(&world.table)
+        .key("pk", AttributeValue::S(pk.to_owned()))
+        .update_expression("SET #a = :v")
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_names("#a", attribute)
+        .expression_attribute_values(":v", AttributeValue::N(value.to_string()))
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("aging {pk}: {err:?}"));
+}
+
+fn opaque_env() -> Vec<(&'static str, String)> {
+    vec![("ISSUER", ISSUER.to_owned())]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotates_allows_a_retry_then_revokes_the_family_on_reuse() {
+    let world = World::new().await;
+    let mut stack = Stack::start(&world, &opaque_env(), &[]).await;
+    let (login, _) = stack.log_in(&world, "oREFRESH0000000000000000001").await;
+    assert_eq!(text(&login, "refreshToken").len(), 43);
+    assert_eq!(login["refreshExpiresIn"], 2_592_000);
+
+    let (status, first) = stack.refresh(text(&login, "refreshToken")).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (
+            &first["userId"],
+            &first["openid"],
+            &first["newUser"],
+            &first["expiresIn"]
+        ),
+        (
+            &login["userId"],
+            &login["openid"],
+            &json!(false),
+            &json!(600)
+        )
+    );
+    assert_ne!(first["refreshToken"], login["refreshToken"]);
+    assert_eq!(stack.session(text(&first, "token")).await.0, 200);
+    // The table holds hashes only.
+    let items = format!("{:?}", world.scan(&world.table).await);
+    for secret in [
+        text(&login, "refreshToken"),
+        text(&first, "refreshToken"),
+        text(&first, "token"),
+    ] {
+        assert!(!items.contains(secret), "a raw token in the table");
+    }
+
+    // A retry after a lost answer, within the grace: answered.
+    let (status, retry) = stack.refresh(text(&login, "refreshToken")).await;
+    assert_eq!(status, 200, "{retry}");
+
+    // The same token 31 s after its first use: a thief. The family goes.
+    let spent = refresh_pk(text(&login, "refreshToken"));
+    age(&world, &spent, "spentAt", epoch_seconds() - 31).await;
+    let (status, reuse) = stack.refresh(text(&login, "refreshToken")).await;
+    assert_eq!(
+        (status, text(&reuse, "error")),
+        (401, "invalid_refresh_token")
+    );
+    for token in [
+        text(&login, "token"),
+        text(&first, "token"),
+        text(&retry, "token"),
+    ] {
+        assert_eq!(stack.session(token).await.0, 401);
+        assert!(!stack.allowed(token).await);
+    }
+    for descendant in [text(&first, "refreshToken"), text(&retry, "refreshToken")] {
+        assert_eq!(stack.refresh(descendant).await.0, 401);
+    }
+
+    // Expired: refused, though the item is still there.
+    let (later, _) = stack.log_in(&world, "oREFRESH0000000000000000001").await;
+    age(
+        &world,
+        &refresh_pk(text(&later, "refreshToken")),
+        "expiresAt",
+        epoch_seconds(),
+    )
+    .await;
+    let (status, expired) = stack.refresh(text(&later, "refreshToken")).await;
+    assert_eq!(
+        (status, text(&expired, "error")),
+        (401, "invalid_refresh_token")
+    );
+
+    // Malformed: 400 before anything is read.
+    for body in [
+        json!({}),
+        json!({"refreshToken": "short"}),
+        json!({"refreshToken": 7}),
+    ] {
+        let event = HttpEvent::new("POST", "/refresh").json(&body).build();
+        let (status, _, answer) = stack.login.call(event).await;
+        assert_eq!(
+            (status, text(&answer, "error")),
+            (400, "invalid_request"),
+            "{body}"
+        );
+    }
+
+    let logs = stack.stop().await;
+    let records = metric_records(&logs);
+    assert!(
+        has_metric(&records, "Refreshes", &[("Function", "login")]),
+        "{logs}"
+    );
+    assert!(
+        has_metric(&records, "RefreshReuse", &[("Function", "login")]),
+        "{logs}"
+    );
+    let user_id = wxauth::account::UserId::parse(text(&login, "userId")).unwrap();
+    let store = world.store().await;
+    let events: Vec<&str> = wxauth::login_log::LoginLog::entries(&store, &user_id, 50)
+        .await
+        .unwrap()
+        .iter()
+        .map(|entry| entry.event.as_str())
+        .collect();
+    assert_eq!(
+        events.iter().filter(|e| **e == "refresh").count(),
+        2,
+        "{events:?}"
+    );
+    assert!(events.contains(&"refresh_reused"), "{events:?}");
+    for secret in [text(&login, "refreshToken"), text(&first, "token")] {
+        assert!(!logs.contains(secret), "a token in the logs");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_a_later_login_deletion_and_disabling_revoke_refresh_tokens() {
+    let world = World::new().await;
+    let mut stack = Stack::start(&world, &opaque_env(), &[]).await;
+    let openid = "oREVOKE00000000000000000001";
+
+    // Logout of a refreshed session ends the whole family.
+    let (login, _) = stack.log_in(&world, openid).await;
+    let (_, refreshed) = stack.refresh(text(&login, "refreshToken")).await;
+    let logout = HttpEvent::new("DELETE", "/session")
+        .bearer(text(&refreshed, "token"))
+        .build();
+    assert_eq!(stack.check.call(logout).await.0, 204);
+    assert_eq!(stack.session(text(&login, "token")).await.0, 401);
+    assert_eq!(stack.refresh(text(&refreshed, "refreshToken")).await.0, 401);
+
+    // A later login (one session per user) revokes the earlier family.
+    let (earlier, _) = stack.log_in(&world, openid).await;
+    let (later, _) = stack.log_in(&world, openid).await;
+    assert_eq!(stack.refresh(text(&earlier, "refreshToken")).await.0, 401);
+
+    // Disabled: 403 before the token's own state; enabled again: revoked.
+    let user_id = wxauth::account::UserId::parse(text(&later, "userId")).unwrap();
+    let store = world.store().await;
+    use wxauth::account::{AccountStatus, AccountStore};
+    assert!(
+        store
+            .set_status(&user_id, openid, AccountStatus::Disabled)
+            .await
+            .unwrap()
+    );
+    let (status, refused) = stack.refresh(text(&later, "refreshToken")).await;
+    assert_eq!((status, text(&refused, "error")), (403, "account_disabled"));
+    assert!(
+        store
+            .set_status(&user_id, openid, AccountStatus::Active)
+            .await
+            .unwrap()
+    );
+    assert_eq!(stack.refresh(text(&later, "refreshToken")).await.0, 401);
+
+    // Deletion: every refresh token and kept session_key goes, and no item
+    // holds the openid.
+    let (last, _) = stack.log_in(&world, openid).await;
+    let (_, renewed) = stack.refresh(text(&last, "refreshToken")).await;
+    let delete = HttpEvent::new("DELETE", "/account")
+        .bearer(text(&renewed, "token"))
+        .build();
+    assert_eq!(stack.check.call(delete).await.0, 204);
+    assert_eq!(stack.refresh(text(&renewed, "refreshToken")).await.0, 401);
+    let items = world.scan(&world.table).await;
+    assert!(!format!("{items:?}").contains(openid), "{items:?}");
+    assert!(
+        items.iter().all(|item| {
+            let pk = item["pk"].as_s().unwrap();
+            let kept_key = pk.starts_with("sessionkey#");
+            let live_refresh = pk.starts_with("refresh#") && item.get("spentAt").is_none();
+            !(kept_key || live_refresh)
+        }),
+        "a live refresh token or a kept session_key survived the deletion: {items:?}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_session_has_the_session_key_only_within_the_window() {
+    let world = World::new().await;
+    let mut stack = Stack::start(&world, &opaque_env(), &[]).await;
+    let openid = "oWINDOW00000000000000000001";
+    let (login, issued) = stack.log_in(&world, openid).await;
+    let payload = encrypt_for(&issued, &phone_plaintext(APPID, "13811112222"));
+
+    let (_, within) = stack.refresh(text(&login, "refreshToken")).await;
+    let phone = |token: &str, body: &Value| {
+        HttpEvent::new("POST", "/phone")
+            .bearer(token)
+            .json(body)
+            .build()
+    };
+    let (status, _, answer) = stack
+        .phone
+        .call(phone(text(&within, "token"), &payload))
+        .await;
+    assert_eq!(status, 200, "the login's session_key is kept: {answer}");
+
+    // The login's 10 minutes are over: the kept session_key is gone.
+    let family = world
+        .item(&{
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(text(&login, "token").as_bytes()))
+        })
+        .await
+        .expect("the login's session")["family"]
+        .as_s()
+        .unwrap()
+        .clone();
+    age(
+        &world,
+        &format!("sessionkey#{family}"),
+        "expiresAt",
+        epoch_seconds(),
+    )
+    .await;
+    let (_, after) = stack.refresh(text(&within, "refreshToken")).await;
+    let token = text(&after, "token");
+    let (status, _, answer) = stack.phone.call(phone(token, &payload)).await;
+    assert_eq!(
+        (status, text(&answer, "error")),
+        (401, "session_key_expired"),
+        "{answer}"
+    );
+    // The body is still checked first.
+    let (status, _, answer) = stack.phone.call(phone(token, &json!({"iv": "x"}))).await;
+    assert_eq!((status, text(&answer, "error")), (400, "invalid_request"));
+    let raw = r#"{"nickName":"n"}"#;
+    let signed = HttpEvent::new("POST", "/session")
+        .bearer(token)
+        .json(&json!({"rawData": raw, "signature": "0".repeat(40)}))
+        .build();
+    let (status, _, answer) = stack.check.call(signed).await;
+    assert_eq!(
+        (status, text(&answer, "error")),
+        (401, "session_key_expired")
+    );
+    // Phone by code needs no session_key.
+    let code = world.wechat.issue_phone_code(openid, "13933334444");
+    let (status, _, answer) = stack.phone.call(phone(token, &json!({"code": code}))).await;
+    assert_eq!(status, 200, "{answer}");
+    stack.stop().await;
+}
+
+/// Runs the rotation function's four steps for `token` (each twice: they
+/// are idempotent) on the secret `arn`.
+async fn rotate(world: &World, arn: &str, token: &str) {
+    let mut env = world.function_env();
+    env.push(("SIGNING_KEY_SECRET_ID", arn.to_owned()));
+    let mut rotation = LambdaFunction::start("rotate-signing-key", &env).await;
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        for _ in 0..2 {
+            let event = json!({"Step": step, "SecretId": arn, "ClientRequestToken": token});
+            match rotation.invoke(event).await {
+                Outcome::Response(_) => {}
+                Outcome::Error(error) => panic!("{step}: {error}\n{}", rotation.logs.text()),
+            }
+        }
+    }
+    // Another secret, a step with no version: refused.
+    for (event, why) in [
+        (
+            json!({"Step": "createSecret", "SecretId": "other", "ClientRequestToken": "t"}),
+            "another secret",
+        ),
+        (
+            json!({"Step": "setSecret", "SecretId": arn, "ClientRequestToken": "no-such-version"}),
+            "no version",
+        ),
+        (
+            json!({"Step": "dance", "SecretId": arn, "ClientRequestToken": token}),
+            "unknown step",
+        ),
+    ] {
+        assert!(
+            matches!(rotation.invoke(event).await, Outcome::Error(_)),
+            "{why}"
+        );
+    }
+    rotation.stop().await;
+}
+
+fn jwt_part(token: &str, index: usize) -> Value {
+    let part = token.split('.').nth(index).expect("three parts");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
+}
+
+fn part(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
+}
+
+/// Tokens every checker must refuse, made from a genuine one.
+fn forgeries(genuine: &str, public_n: &[u8]) -> Vec<(&'static str, String)> {
+    let header = jwt_part(genuine, 0);
+    let claims = jwt_part(genuine, 1);
+    let signature = genuine.split('.').nth(2).unwrap();
+    let other = wxauth::jwt::SigningKey::from_secret(
+        &wxauth::jwt::generate_key(header["kid"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let resign = |claims: &Value| {
+        let claims: wxauth::jwt::Claims = serde_json::from_value(claims.clone()).unwrap();
+        wxauth::jwt::sign(&other, &claims).unwrap()
+    };
+    let with = |field: &str, value: Value| {
+        let mut changed = claims.clone();
+        changed[field] = value;
+        changed
+    };
+    let hs_header = part(&json!({"alg": "HS256", "typ": "JWT", "kid": header["kid"]}));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(public_n).unwrap();
+    mac.update(format!("{hs_header}.{}", part(&claims)).as_bytes());
+    let hs = format!(
+        "{hs_header}.{}.{}",
+        part(&claims),
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    );
+    let none = format!(
+        "{}.{}.",
+        part(&json!({"alg": "none", "typ": "JWT"})),
+        part(&claims)
+    );
+    let tampered = format!(
+        "{}.{}.{signature}",
+        part(&header),
+        part(&with("sub", json!("u_BBBBBBBBBBBBBBBBBBBBBB")))
+    );
+    let wrong_kid = format!(
+        "{}.{}.{signature}",
+        part(&json!({"alg": "RS256", "typ": "JWT", "kid": "nobody"})),
+        part(&claims)
+    );
+    vec![
+        ("alg none", none),
+        ("HS256 keyed with the public key", hs),
+        ("a tampered payload", tampered),
+        ("a kid nobody published", wrong_kid),
+        ("the right kid, another key", resign(&claims)),
+        (
+            "wrong iss",
+            resign(&with("iss", json!("https://evil.test"))),
+        ),
+        ("wrong aud", resign(&with("aud", json!("other")))),
+        ("expired", resign(&with("exp", json!(epoch_seconds() - 1)))),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_mode_signs_publishes_and_every_checker_refuses_forgeries() {
+    let world = World::new().await;
+    let arn = world
+        .standins
+        .create_secret(r#"{"placeholder": "replaced by the first rotation"}"#)
+        .await;
+    rotate(&world, &arn, "11111111-aaaa-4000-8000-000000000001").await;
+    let shared = vec![("ISSUER", ISSUER.to_owned())];
+    let mut stack = Stack::start(&world, &shared, &[("SIGNING_KEY_SECRET_ID", arn.clone())]).await;
+    let (login, _) = stack.log_in(&world, "oJWT000000000000000000000001").await;
+    let token = text(&login, "token").to_owned();
+
+    let header = jwt_part(&token, 0);
+    assert_eq!(
+        header,
+        json!({"alg": "RS256", "typ": "JWT", "kid": "wxauth-11111111-aaaa-4000-8000-000000000001"})
+    );
+    let claims = jwt_part(&token, 1);
+    let mut names: Vec<&String> = claims.as_object().unwrap().keys().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["appid", "aud", "exp", "iat", "iss", "openid", "sid", "sub"]
+    );
+    assert_eq!(
+        (
+            &claims["iss"],
+            &claims["aud"],
+            &claims["sub"],
+            &claims["appid"]
+        ),
+        (
+            &json!(ISSUER),
+            &json!("wxauth"),
+            &login["userId"],
+            &json!(APPID)
+        )
+    );
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
+    assert!(text(&claims, "sid").len() >= 22);
+
+    assert_eq!(stack.session(&token).await.0, 200);
+    assert!(stack.allowed(&token).await);
+    let (status, refreshed) = stack.refresh(text(&login, "refreshToken")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        jwt_part(text(&refreshed, "token"), 0)["kid"],
+        "wxauth-11111111-aaaa-4000-8000-000000000001"
+    );
+
+    // The JWKS and the OpenID configuration, from check-session.
+    let (status, headers, jwks) = stack
+        .check
+        .call(HttpEvent::new("GET", "/.well-known/jwks.json").build())
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["cache-control"], "public, max-age=300");
+    let key = &jwks["keys"][0];
+    assert_eq!(
+        (&key["kty"], &key["use"], &key["alg"], &key["kid"]),
+        (
+            &json!("RSA"),
+            &json!("sig"),
+            &json!("RS256"),
+            &header["kid"]
+        )
+    );
+    let (status, _, config) = stack
+        .check
+        .call(HttpEvent::new("GET", "/.well-known/openid-configuration").build())
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        config["jwks_uri"],
+        format!("{ISSUER}/.well-known/jwks.json")
+    );
+    assert_eq!(
+        config["id_token_signing_alg_values_supported"],
+        json!(["RS256"])
+    );
+
+    let n = URL_SAFE_NO_PAD.decode(text(key, "n")).unwrap();
+    for (what, forged) in forgeries(&token, &n) {
+        assert_eq!(
+            stack.session(&forged).await.0,
+            401,
+            "GET /session took {what}"
+        );
+        assert!(
+            !stack.allowed(&forged).await,
+            "the authorizer allowed {what}"
+        );
+    }
+
+    // Revocation stays instant on wxauth's own routes.
+    let logout = HttpEvent::new("DELETE", "/session").bearer(&token).build();
+    assert_eq!(stack.check.call(logout).await.0, 204);
+    assert_eq!(stack.session(&token).await.0, 401);
+    assert!(!stack.allowed(&token).await);
+    assert_eq!(
+        stack.session(text(&refreshed, "token")).await.0,
+        401,
+        "the family went with it"
+    );
+    let logs = stack.stop().await;
+    assert!(!logs.contains("PRIVATE KEY"), "the private key in a log");
+    assert!(!logs.contains(&token));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_signs_only_after_its_lead_and_the_previous_stays_accepted() {
+    let world = World::new().await;
+    let arn = world
+        .standins
+        .create_secret(r#"{"placeholder": true}"#)
+        .await;
+    rotate(&world, &arn, "22222222-aaaa-4000-8000-00000000000a").await;
+    let shared = vec![("ISSUER", ISSUER.to_owned())];
+    let signing = vec![("SIGNING_KEY_SECRET_ID", arn.clone())];
+    let mut stack = Stack::start(&world, &shared, &signing).await;
+    let (before, _) = stack.log_in(&world, "oROTATE00000000000000000001").await;
+    stack.stop().await;
+
+    rotate(&world, &arn, "22222222-aaaa-4000-8000-00000000000b").await;
+    // The default lead (2 hours): a fresh login still signs with the previous key.
+    let mut held = Stack::start(&world, &shared, &signing).await;
+    let (during, _) = held.log_in(&world, "oROTATE00000000000000000002").await;
+    assert_eq!(
+        jwt_part(text(&during, "token"), 0)["kid"],
+        "wxauth-22222222-aaaa-4000-8000-00000000000a"
+    );
+    let (_, _, jwks) = held
+        .check
+        .call(HttpEvent::new("GET", "/.well-known/jwks.json").build())
+        .await;
+    let mut kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    kids.sort_unstable();
+    assert_eq!(
+        kids,
+        [
+            "wxauth-22222222-aaaa-4000-8000-00000000000a",
+            "wxauth-22222222-aaaa-4000-8000-00000000000b"
+        ],
+        "the new key is published before it signs"
+    );
+    held.stop().await;
+
+    // Its lead over (here: a lead of 0): the new key signs; the token signed
+    // with the previous key is still accepted.
+    let mut lead = signing.clone();
+    lead.push(("SIGNING_KEY_LEAD_SECONDS", "0".to_owned()));
+    let mut after = Stack::start(&world, &shared, &lead).await;
+    let (switched, _) = after.log_in(&world, "oROTATE00000000000000000003").await;
+    assert_eq!(
+        jwt_part(text(&switched, "token"), 0)["kid"],
+        "wxauth-22222222-aaaa-4000-8000-00000000000b"
+    );
+    assert_eq!(after.session(text(&switched, "token")).await.0, 200);
+    assert!(after.allowed(text(&switched, "token")).await);
+    assert_eq!(
+        after.session(text(&before, "token")).await.0,
+        200,
+        "signed with AWSPREVIOUS"
+    );
+    assert!(after.allowed(text(&before, "token")).await);
+    after.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_signing_key_or_no_issuer_stops_login_at_start_up() {
+    let world = World::new().await;
+    let bad = world
+        .standins
+        .create_secret(r#"{"kid": "k", "privateKey": "not a key"}"#)
+        .await;
+    for (env, named) in [
+        (
+            vec![
+                ("SIGNING_KEY_SECRET_ID", bad.clone()),
+                ("ISSUER", ISSUER.to_owned()),
+            ],
+            "SIGNING_KEY_SECRET_ID",
+        ),
+        (vec![("SIGNING_KEY_SECRET_ID", bad.clone())], "ISSUER"),
+    ] {
+        let mut full = world.function_env();
+        full.extend(env);
+        let mut login = LambdaFunction::start("login", &full).await;
+        let status = login
+            .wait_exit(std::time::Duration::from_secs(10))
+            .await
+            .expect("login exits at start-up");
+        assert!(!status.success());
+        let logs = login.logs.text();
+        assert!(logs.contains(named), "{logs}");
+        assert!(
+            !logs.contains("not a key"),
+            "the secret's value in a log: {logs}"
+        );
+    }
+}
