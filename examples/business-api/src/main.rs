@@ -1,29 +1,39 @@
-//! A business API behind the wxauth authorizer: `GET /orders` answers for the
-//! user who calls. API Gateway runs the authorizer before this function, and
-//! hands its context (`openid`, `unionid`, `expiresAt`) to the function in
-//! `requestContext.authorizer.lambda`; a request the authorizer refused never
-//! gets here. The function never reads identity from a client-sent header.
+//! A business API behind wxauth: `GET /orders` behind the wxauth Lambda
+//! authorizer and `GET /profile` behind API Gateway's own JWT authorizer, both
+//! answering for the user who calls. API Gateway runs the authorizer before
+//! this function and hands it what it found: the Lambda authorizer's context
+//! (`userId`, `openid`, `expiresAt`) in `requestContext.authorizer.lambda`, or
+//! the JWT's verified claims (`sub`, `openid`, `exp`) in
+//! `requestContext.authorizer.jwt.claims`; a request it refused never gets
+//! here. The function never reads identity from a client-sent header.
 
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response, run, service_fn};
 use serde_json::{Value, json};
 
-/// The caller's openid, as the wxauth authorizer put it in the request context,
-/// while the session it came from lasts. With a positive result-cache TTL API
-/// Gateway can hand on a cached Allow after the session ended, so the context's
-/// `expiresAt` (epoch seconds) is checked against `now` as well.
+/// The caller's openid, as the wxauth Lambda authorizer put it in the request
+/// context or the JWT authorizer passed on from the token's claims, while the
+/// session (or token) lasts. With a positive result-cache TTL API Gateway can
+/// hand on a cached Allow after the session ended, so `expiresAt` (`exp` for a
+/// JWT; epoch seconds) is checked against `now` as well.
 pub fn caller_openid(request: &Request, now: i64) -> Option<String> {
     let RequestContext::ApiGatewayV2(context) = request.request_context_ref()? else {
         return None;
     };
-    let fields = &context.authorizer.as_ref()?.fields;
-    let expires_at = fields.get("expiresAt")?.as_i64()?;
-    if expires_at <= now {
-        return None;
-    }
-    let openid = fields.get("openid")?;
-    openid.as_str().filter(|o| !o.is_empty()).map(str::to_owned)
+    let authorizer = context.authorizer.as_ref()?;
+    let (openid, expires_at) = match &authorizer.jwt {
+        // API Gateway's JWT authorizer verified the signature, iss, aud and exp.
+        Some(jwt) => (
+            jwt.claims.get("openid")?.clone(),
+            jwt.claims.get("exp")?.parse::<i64>().ok()?,
+        ),
+        None => (
+            authorizer.fields.get("openid")?.as_str()?.to_owned(),
+            authorizer.fields.get("expiresAt")?.as_i64()?,
+        ),
+    };
+    (expires_at > now && !openid.is_empty()).then_some(openid)
 }
 
 fn epoch_seconds() -> i64 {
@@ -121,6 +131,17 @@ mod tests {
         assert_eq!(caller_openid(&request, 1_000), None);
         let without = event(Some(json!({"lambda": {"openid": "oUSER123"}})));
         assert_eq!(caller_openid(&without, 0), None);
+    }
+
+    #[tokio::test]
+    async fn answers_for_the_caller_of_a_verified_jwt() {
+        let live = (epoch_seconds() + 600).to_string();
+        let claims = json!({"jwt": {"claims": {"sub": "u_AAAAAAAAAAAAAAAAAAAAAA", "openid": "oJWT", "exp": live}, "scopes": null}});
+        let (status, body) = call(event(Some(claims))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["openid"], "oJWT");
+        let expired = json!({"jwt": {"claims": {"openid": "oJWT", "exp": "1000"}}});
+        assert_eq!(caller_openid(&event(Some(expired)), 1_000), None);
     }
 
     #[tokio::test]

@@ -30,6 +30,8 @@ enum Route {
     Phone,
     Session,
     Authorizer,
+    /// POST /refresh with the refresh token the previous answer rotated to.
+    Refresh,
 }
 
 struct Subject {
@@ -39,6 +41,16 @@ struct Subject {
     python: bool,
     /// Extra environment, e.g. `SINGLE_SESSION=false` to compare like with like.
     env: &'static [(&'static str, &'static str)],
+    /// JWT mode: a signing key in moto, `ISSUER` for every function.
+    jwt: bool,
+}
+
+const ISSUER: &str = "https://auth.wxauth.test";
+
+/// The tokens the measured requests carry.
+struct Tokens {
+    token: String,
+    refresh: String,
 }
 
 struct Row {
@@ -67,7 +79,13 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-async fn event_for(world: &World, route: Route, token: &str, issued: &wechat_sim::Issued) -> Value {
+async fn event_for(
+    world: &World,
+    route: Route,
+    tokens: &Tokens,
+    issued: &wechat_sim::Issued,
+) -> Value {
+    let token = tokens.token.as_str();
     match route {
         Route::Login => {
             let (code, _) = world.wechat.issue_code();
@@ -84,11 +102,21 @@ async fn event_for(world: &World, route: Route, token: &str, issued: &wechat_sim
             .build(),
         // What an HTTP API sends its authorizer for a protected route.
         Route::Authorizer => authorizer_event(Some(&format!("Bearer {token}"))),
+        Route::Refresh => HttpEvent::new("POST", "/refresh")
+            .json(&serde_json::json!({"refreshToken": tokens.refresh}))
+            .build(),
     }
 }
 
 /// One invocation that must succeed: a 200, or for the authorizer an allow.
-async fn succeed(function: &mut LambdaFunction, route: Route, event: Value, label: &str) {
+/// A refresh's rotated token is kept for the next.
+async fn succeed(
+    function: &mut LambdaFunction,
+    route: Route,
+    event: Value,
+    label: &str,
+    tokens: &mut Tokens,
+) {
     if route == Route::Authorizer {
         match function.invoke(event).await {
             Outcome::Response(answer) => {
@@ -99,6 +127,12 @@ async fn succeed(function: &mut LambdaFunction, route: Route, event: Value, labe
     } else {
         let (status, _, body) = function.call(event).await;
         assert_eq!(status, 200, "{label}: {body}");
+        if route == Route::Refresh {
+            tokens.refresh = body["refreshToken"]
+                .as_str()
+                .expect("refreshToken")
+                .to_owned();
+        }
     }
 }
 
@@ -129,11 +163,37 @@ async fn measure(subject: &Subject, runs: usize, warm: usize) -> Row {
     let world = World::new().await;
     let mut env = world.function_env();
     env.extend(subject.env.iter().map(|(k, v)| (*k, (*v).to_owned())));
-    // A session for the routes that need one, made by the product's login.
-    let login = world.login().await;
+    let mut login_env = env.clone();
+    if subject.jwt {
+        let key = wxauth::jwt::generate_key("bench").expect("an RSA key");
+        let arn = world
+            .standins
+            .create_secret(&serde_json::to_string(&key).expect("JSON"))
+            .await;
+        env.push(("ISSUER", ISSUER.to_owned()));
+        login_env = env.clone();
+        // Only login reads the key; the checkers read the published halves.
+        login_env.push(("SIGNING_KEY_SECRET_ID", arn));
+        if subject.name == "login" {
+            env = login_env.clone();
+        }
+    }
+    // A session and its refresh token for the routes that need them, made by
+    // the product's login binary in the subject's mode.
     let (code, issued) = world.wechat.issue_code();
-    let answer = wxauth_tests::invoke::call(&login, wxauth_tests::invoke::login_event(&code)).await;
-    let token = answer.body["token"].as_str().expect("token").to_owned();
+    let mut tokens = {
+        let mut login = LambdaFunction::start("login", &login_env).await;
+        let (status, _, body) = login.call(login_event(&code).build()).await;
+        assert_eq!(status, 200, "{body}");
+        login.stop().await;
+        Tokens {
+            token: body["token"].as_str().expect("token").to_owned(),
+            refresh: body["refreshToken"]
+                .as_str()
+                .expect("refreshToken")
+                .to_owned(),
+        }
+    };
 
     let mut row = Row {
         label: subject.label,
@@ -149,16 +209,30 @@ async fn measure(subject: &Subject, runs: usize, warm: usize) -> Row {
             .init_duration(Duration::from_secs(30))
             .await
             .expect("function never polled for work");
-        let event = event_for(&world, subject.route, &token, &issued).await;
+        let event = event_for(&world, subject.route, &tokens, &issued).await;
         let started = Instant::now();
-        succeed(&mut function, subject.route, event, subject.label).await;
+        succeed(
+            &mut function,
+            subject.route,
+            event,
+            subject.label,
+            &mut tokens,
+        )
+        .await;
         row.first.push(started.elapsed());
         row.init.push(init);
         if run + 1 == runs {
             for _ in 0..warm {
-                let event = event_for(&world, subject.route, &token, &issued).await;
+                let event = event_for(&world, subject.route, &tokens, &issued).await;
                 let started = Instant::now();
-                succeed(&mut function, subject.route, event, subject.label).await;
+                succeed(
+                    &mut function,
+                    subject.route,
+                    event,
+                    subject.label,
+                    &mut tokens,
+                )
+                .await;
                 row.warm.push(started.elapsed());
             }
             row.rss_kib = function.peak_rss_kib();
@@ -213,6 +287,7 @@ async fn main() {
             python: false,
             // The Python reference keeps every session; compare like with like.
             env: &[("SINGLE_SESSION", "false")],
+            jwt: false,
         },
         Subject {
             label: "login (Rust, single session)",
@@ -220,6 +295,7 @@ async fn main() {
             route: Route::Login,
             python: false,
             env: &[],
+            jwt: false,
         },
         Subject {
             label: "login (Rust, returning user)",
@@ -227,6 +303,7 @@ async fn main() {
             route: Route::ReturningLogin,
             python: false,
             env: &[("SINGLE_SESSION", "false")],
+            jwt: false,
         },
         Subject {
             label: "login (Rust, returning user, single session)",
@@ -234,6 +311,7 @@ async fn main() {
             route: Route::ReturningLogin,
             python: false,
             env: &[],
+            jwt: false,
         },
         Subject {
             label: "decrypt-phone (Rust)",
@@ -241,6 +319,7 @@ async fn main() {
             route: Route::Phone,
             python: false,
             env: &[],
+            jwt: false,
         },
         Subject {
             label: "check-session (Rust)",
@@ -248,6 +327,7 @@ async fn main() {
             route: Route::Session,
             python: false,
             env: &[],
+            jwt: false,
         },
         Subject {
             label: "authorizer (Rust)",
@@ -255,6 +335,47 @@ async fn main() {
             route: Route::Authorizer,
             python: false,
             env: &[],
+            jwt: false,
+        },
+        Subject {
+            label: "login (Rust, JWT, single session)",
+            name: "login",
+            route: Route::Login,
+            python: false,
+            env: &[],
+            jwt: true,
+        },
+        Subject {
+            label: "refresh (Rust, single session)",
+            name: "login",
+            route: Route::Refresh,
+            python: false,
+            env: &[],
+            jwt: false,
+        },
+        Subject {
+            label: "refresh (Rust, JWT)",
+            name: "login",
+            route: Route::Refresh,
+            python: false,
+            env: &[],
+            jwt: true,
+        },
+        Subject {
+            label: "check-session (Rust, JWT)",
+            name: "check-session",
+            route: Route::Session,
+            python: false,
+            env: &[],
+            jwt: true,
+        },
+        Subject {
+            label: "authorizer (Rust, JWT)",
+            name: "authorizer",
+            route: Route::Authorizer,
+            python: false,
+            env: &[],
+            jwt: true,
         },
         Subject {
             label: "login (Python ref)",
@@ -262,6 +383,7 @@ async fn main() {
             route: Route::Login,
             python: true,
             env: &[],
+            jwt: false,
         },
         Subject {
             label: "check-session (Python ref)",
@@ -269,6 +391,7 @@ async fn main() {
             route: Route::Session,
             python: true,
             env: &[],
+            jwt: false,
         },
     ];
     eprintln!("cold-start harness: {runs} cold starts per function, {warm} warm invocations");
