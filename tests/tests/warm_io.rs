@@ -294,3 +294,66 @@ async fn phone_by_code_keeps_the_access_token_in_the_process() {
         "one getuserphonenumber per request"
     );
 }
+
+/// JWT mode keeps the checkers' I/O: after the first request of a container
+/// (which loads the published key set), GET /session and the authorizer make
+/// exactly one GetItem per request, and neither ever reads the signing key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_checks_make_one_get_item_per_request() {
+    let Counted {
+        world,
+        dynamodb,
+        secrets,
+        mut env,
+    } = counted_world().await;
+    let key = wxauth::jwt::generate_key("warm-io").unwrap();
+    let arn = world
+        .standins
+        .create_secret(&serde_json::to_string(&key).unwrap())
+        .await;
+    env.push(("ISSUER", "https://auth.wxauth.test".to_owned()));
+    let mut login_env = world.function_env();
+    login_env.push(("ISSUER", "https://auth.wxauth.test".to_owned()));
+    login_env.push(("SIGNING_KEY_SECRET_ID", arn));
+    let mut login = LambdaFunction::start("login", &login_env).await;
+    let (code, _) = world.wechat.issue_code();
+    let (status, _, body) = login.call(login_event(&code).build()).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.split('.').count(), 3, "a JWT");
+    login.stop().await;
+
+    let mut check = LambdaFunction::start("check-session", &env).await;
+    let mut authorizer = LambdaFunction::start("authorizer", &env).await;
+    let session_event = || HttpEvent::new("GET", "/session").bearer(&token).build();
+    let authorizer_event =
+        || wxauth_tests::events::authorizer_event(Some(&format!("Bearer {token}")));
+    // The first request of each container loads the key set.
+    assert_eq!(check.call(session_event()).await.0, 200);
+    assert!(matches!(
+        authorizer.invoke(authorizer_event()).await,
+        wxauth_tests::runtime::Outcome::Response(answer) if answer["isAuthorized"] == true
+    ));
+    let first = dynamodb.counts();
+    for _ in 0..WARM_CALLS {
+        assert_eq!(check.call(session_event()).await.0, 200);
+        assert!(matches!(
+            authorizer.invoke(authorizer_event()).await,
+            wxauth_tests::runtime::Outcome::Response(answer) if answer["isAuthorized"] == true
+        ));
+    }
+    let warm = dynamodb.counts();
+    assert_eq!(
+        warm.op("GetItem") - first.op("GetItem"),
+        2 * WARM_CALLS,
+        "one GetItem (the session) per request"
+    );
+    assert_eq!(warm.operations.len(), 1, "{:?}", warm.operations);
+    assert_eq!(
+        secrets.counts().connections,
+        0,
+        "the checkers never read the signing key"
+    );
+    check.stop().await;
+    authorizer.stop().await;
+}

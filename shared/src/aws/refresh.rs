@@ -76,10 +76,13 @@ impl FamilyMaps {
             .into_iter()
             .partition(|(family, expires_at)| revoke(family, *expires_at));
         let is_revoked = |family: &str| revoked.iter().any(|(f, _)| f == family);
+        // A token whose family is no longer listed (a disabled account's) is
+        // dead already: it goes with the revoked ones.
+        let is_kept = |family: &str| kept.iter().any(|(f, _)| f == family);
         let (gone_tokens, tokens): (Vec<_>, Vec<_>) = self
             .refresh_tokens
             .into_iter()
-            .partition(|(_, family)| is_revoked(family));
+            .partition(|(_, family)| !is_kept(family));
         let (gone_sessions, sessions): (Vec<_>, Vec<_>) = self
             .session_families
             .into_iter()

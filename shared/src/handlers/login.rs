@@ -140,6 +140,14 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
         }
     }
 
+    /// JWT mode: the 5-minute re-read of the signing key, run beside a
+    /// request's own I/O.
+    pub(super) async fn reload_signing_keys_if_due(&self) {
+        if let Some(issuer) = &self.jwt {
+            issuer.reload_if_due(&self.store, epoch_millis()).await;
+        }
+    }
+
     pub(super) fn settings(&self) -> &LoginSettings {
         &self.settings
     }
@@ -211,7 +219,11 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
         let wechat_deadline = request
             .deadline
             .before(SESSION_WRITE_BUDGET + READ_BACK_BUDGET);
-        let wx = self.code_to_session(code, wechat_deadline).await?;
+        let (wx, ()) = tokio::join!(
+            self.code_to_session(code, wechat_deadline),
+            self.reload_signing_keys_if_due()
+        );
+        let wx = wx?;
         let random_failed = |err: getrandom::Error| {
             tracing::error!(error = %err, "the OS random source failed");
             ApiError::Unavailable(Upstream::SessionTable)

@@ -66,7 +66,11 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
                 grace_seconds: self.refresh.grace_seconds,
                 log: Some(&log),
             };
-            let outcome = match request.deadline.run(self.store.refresh(&write)).await {
+            let (outcome, ()) = tokio::join!(
+                request.deadline.run(self.store.refresh(&write)),
+                self.reload_signing_keys_if_due()
+            );
+            let outcome = match outcome {
                 Some(Ok(outcome)) => outcome,
                 Some(Err(StoreError::AlreadyExists)) => {
                     warn!("session key collided with an existing item; drawing another");

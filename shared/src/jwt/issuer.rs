@@ -54,6 +54,37 @@ pub fn parse_stage(stage: &str, text: Option<&str>) -> Result<Option<super::Sign
     }
 }
 
+/// Signs and verifies a throwaway token with `key`, on a blocking thread so
+/// that init's I/O goes on meanwhile: a key that cannot sign stops start-up,
+/// and the first signature's one-time cost (aws-lc seeds its random generator,
+/// about 30 ms here) is paid at init, not by the first login.
+async fn self_test(key: super::SigningKey) -> Result<(), SigningKeyError> {
+    let tested = tokio::task::spawn_blocking(move || {
+        let settings = JwtSettings {
+            issuer: "https://self-test.invalid".into(),
+            audience: "self-test".into(),
+        };
+        let claims = Claims {
+            iss: settings.issuer.clone(),
+            aud: settings.audience.clone(),
+            sub: "u_AAAAAAAAAAAAAAAAAAAAAA".into(),
+            openid: "self-test".into(),
+            unionid: None,
+            appid: "self-test".into(),
+            sid: "A".repeat(43),
+            iat: 0,
+            exp: i64::MAX / 2,
+        };
+        let jwt = sign(&key, &claims).map_err(|err| err.to_string())?;
+        super::verify(&jwt, &key.public_key().decoding_key(), &settings, 0)
+            .map(|_| ())
+            .map_err(|err| err.to_string())
+    })
+    .await
+    .map_err(|err| SigningKeyError::Malformed(err.to_string()))?;
+    tested.map_err(|reason| SigningKeyError::Malformed(format!("the key cannot sign: {reason}")))
+}
+
 #[derive(Debug, Clone)]
 struct Loaded {
     signer: Arc<Signer>,
@@ -84,6 +115,11 @@ impl<K: SigningKeySource> JwtIssuer<K> {
         &self.settings
     }
 
+    #[cfg(test)]
+    pub(super) fn source(&self) -> &K {
+        &self.source
+    }
+
     fn snapshot(&self) -> Option<Loaded> {
         self.loaded.lock().ok().and_then(|loaded| loaded.clone())
     }
@@ -97,6 +133,11 @@ impl<K: SigningKeySource> JwtIssuer<K> {
         now_ms: i64,
     ) -> Result<(), SigningKeyError> {
         let signer = self.source.signing_keys().await?;
+        if self.snapshot().is_none() {
+            if let Some(current) = signer.current.clone() {
+                self_test(current).await?;
+            }
+        }
         let published = store
             .publish(&signer.public_keys(), now_ms / 1000)
             .await
@@ -114,13 +155,10 @@ impl<K: SigningKeySource> JwtIssuer<K> {
         Ok(())
     }
 
-    /// The key that signs now, re-reading the secret when due (a failed
-    /// re-read keeps the keys we have).
-    async fn signing_key(
-        &self,
-        store: &impl PublicKeyStore,
-        now_ms: i64,
-    ) -> Result<super::SigningKey, SigningKeyError> {
+    /// Re-reads the secret when the copy is `SECRET_REREAD_MS` old. Run beside
+    /// the request's own I/O (WeChat, the refresh transaction), so that the
+    /// re-read adds no latency; a failure keeps the keys loaded.
+    pub async fn reload_if_due(&self, store: &impl PublicKeyStore, now_ms: i64) {
         let due = self
             .snapshot()
             .is_none_or(|loaded| now_ms - loaded.loaded_at_ms >= SECRET_REREAD_MS);
@@ -129,6 +167,16 @@ impl<K: SigningKeySource> JwtIssuer<K> {
                 warn!(error = %err, "re-reading the signing key failed; keeping the keys loaded");
             }
         }
+    }
+
+    /// The key that signs now (re-reading the secret first if nothing ran
+    /// `reload_if_due` in time).
+    async fn signing_key(
+        &self,
+        store: &impl PublicKeyStore,
+        now_ms: i64,
+    ) -> Result<super::SigningKey, SigningKeyError> {
+        self.reload_if_due(store, now_ms).await;
         let loaded = self
             .snapshot()
             .ok_or_else(|| SigningKeyError::Unavailable("no signing key loaded yet".into()))?;

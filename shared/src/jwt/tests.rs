@@ -218,3 +218,66 @@ fn a_new_key_signs_only_after_the_lead_time() {
     assert_eq!(choose_signer(&first, None, lead, NOW).unwrap().kid(), "k2");
     assert_eq!(signer.public_keys().len(), 2);
 }
+
+/// A secret whose stages change, as a rotation changes them.
+struct Changing(std::sync::Mutex<Signer>);
+
+impl SigningKeySource for Changing {
+    async fn signing_keys(&self) -> Result<Signer, SigningKeyError> {
+        Ok(self.0.lock().unwrap().clone())
+    }
+}
+
+fn kid_of(jwt: &str) -> String {
+    header_kid(jwt).unwrap()
+}
+
+#[tokio::test]
+async fn login_rereads_the_secret_and_holds_a_new_key_back_for_its_lead() {
+    use crate::session::Session;
+    let store = crate::memory::MemorySessionStore::new();
+    let source = Changing(std::sync::Mutex::new(Signer {
+        current: Some(key("k1")),
+        ..Signer::default()
+    }));
+    let lead = 7200;
+    let issuer = JwtIssuer::new(source, settings(), "wx1".into(), lead);
+    let sid = crate::token::SessionToken::generate().unwrap();
+    let session = Session {
+        user_id: crate::account::UserId::parse("u_AAAAAAAAAAAAAAAAAAAAAA").unwrap(),
+        openid: "o1".into(),
+        unionid: None,
+        session_key: None,
+        session_key_expires_at: None,
+        family: None,
+        created_at: NOW,
+        expires_at: NOW + 600,
+    };
+    let ms = |seconds: i64| seconds * 1000;
+    issuer.load(&store, ms(NOW)).await.unwrap();
+    let sign_at = |at: i64| issuer.token(&store, &session, &sid, ms(at));
+    assert_eq!(kid_of(&sign_at(NOW).await.unwrap()), "k1");
+
+    // A rotation: k2 becomes AWSCURRENT, k1 AWSPREVIOUS.
+    *issuer_source(&issuer).0.lock().unwrap() = Signer {
+        current: Some(key("k2")),
+        previous: Some(key("k1")),
+        pending: None,
+    };
+    // Not re-read yet: k1, and k2 is not published.
+    assert_eq!(kid_of(&sign_at(NOW + 299).await.unwrap()), "k1");
+    assert_eq!(store.published_keys().await.unwrap().len(), 1);
+    // Re-read at 5 minutes: k2 is published now, and held back for its lead.
+    let reread = NOW + 300;
+    assert_eq!(kid_of(&sign_at(reread).await.unwrap()), "k1");
+    let published = store.published_keys().await.unwrap();
+    let k2 = published.iter().find(|p| p.key.kid == "k2").unwrap();
+    assert_eq!(k2.published_at, reread);
+    assert_eq!(kid_of(&sign_at(reread + lead - 1).await.unwrap()), "k1");
+    // Later re-reads keep its first publication; the lead over, k2 signs.
+    assert_eq!(kid_of(&sign_at(reread + lead).await.unwrap()), "k2");
+}
+
+fn issuer_source(issuer: &JwtIssuer<Changing>) -> &Changing {
+    issuer.source()
+}
