@@ -82,7 +82,11 @@ expect 200 GET /.well-known/openid-configuration
 if [ -d "$root/examples/jwks-node/node_modules/jose" ]; then
   caller=$(node "$root/examples/jwks-node/verify.mjs" "$base" "$renewed")
   [ "$(field openid <<<"$caller")" != "" ] || { echo "FAIL: jwks-node: $caller" >&2; exit 1; }
-  if node "$root/examples/jwks-node/verify.mjs" "$base" "${renewed%?}x" 2>/dev/null; then
+  # Another first character of the signature (the last one may carry only
+  # padding bits a decoder ignores).
+  signature=${renewed##*.}
+  case $signature in A*) flipped="B${signature#?}" ;; *) flipped="A${signature#?}" ;; esac
+  if node "$root/examples/jwks-node/verify.mjs" "$base" "${renewed%.*}.$flipped" 2>/dev/null; then
     echo "FAIL: jwks-node accepted a tampered token" >&2; exit 1
   fi
   echo "ok: examples/jwks-node verified the JWT and refused a tampered one"
