@@ -283,7 +283,10 @@ impl SessionStore for MemorySessionStore {
             );
             return Ok(RefreshOutcome::Disabled { user_id });
         }
-        if !state.families.contains_key(&record.family) || record.expires_at <= now {
+        if &record.family != refresh.family
+            || !state.families.contains_key(&record.family)
+            || record.expires_at <= now
+        {
             return Ok(RefreshOutcome::Invalid);
         }
         if let Some(spent_at) = record.spent_at {

@@ -18,6 +18,8 @@ const REFRESH_BYTES: usize = 32;
 /// longer token should the size ever grow.
 pub const MIN_REFRESH_CHARS: usize = 43;
 pub const MAX_REFRESH_CHARS: usize = 128;
+/// A family id: 144 bits, base64url.
+const FAMILY_CHARS: usize = 24;
 /// The refresh item's key prefix (its key is `refresh#<SHA-256 hex>`).
 pub const REFRESH_PREFIX: &str = "refresh#";
 /// The session_key a family's login keeps (`sessionkey#<family>`).
@@ -32,6 +34,21 @@ impl RefreshToken {
         let mut bytes = [0u8; REFRESH_BYTES];
         getrandom::fill(&mut bytes)?;
         Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// A token of `family`: the family's id (24 characters) and 256 random
+    /// bits (43), 67 base64url characters. Naming the family lets a refresh
+    /// read the token's item and the family's kept session_key at once; the
+    /// family must still match the stored item.
+    pub fn issue(family: &RefreshFamily) -> Result<Self, getrandom::Error> {
+        Ok(Self(format!("{}{}", family.as_str(), Self::generate()?.0)))
+    }
+
+    /// The family a token issued by `issue` names (unchecked: the stored
+    /// item decides).
+    pub fn family_hint(&self) -> Option<RefreshFamily> {
+        (self.0.len() == FAMILY_CHARS + MIN_REFRESH_CHARS)
+            .then(|| RefreshFamily(self.0[..FAMILY_CHARS].to_owned()))
     }
 
     /// 43 to 128 base64url characters (no padding), or nothing.
@@ -79,9 +96,10 @@ impl RefreshKey {
 pub struct RefreshFamily(String);
 
 impl RefreshFamily {
-    /// 128 random bits, base64url.
+    /// 144 random bits, base64url: 24 characters, a whole number of base64
+    /// quanta, so that a token it prefixes is still one base64url string.
     pub fn generate() -> Result<Self, getrandom::Error> {
-        let mut bytes = [0u8; 16];
+        let mut bytes = [0u8; 18];
         getrandom::fill(&mut bytes)?;
         Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
     }
@@ -138,6 +156,8 @@ pub struct RefreshIssue<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct RefreshWrite<'a> {
     pub presented: &'a RefreshKey,
+    /// The family the presented token names (checked against its item).
+    pub family: &'a RefreshFamily,
     pub next: &'a RefreshKey,
     pub session_key: &'a TokenKey,
     pub now: i64,
@@ -191,6 +211,16 @@ mod tests {
             assert_eq!(RefreshToken::parse(&bad), None, "{bad:?}");
         }
         assert!(!format!("{token:?}").contains(token.expose()));
+    }
+
+    #[test]
+    fn an_issued_token_names_its_family() {
+        let family = RefreshFamily::generate().unwrap();
+        let token = RefreshToken::issue(&family).unwrap();
+        assert_eq!(token.expose().len(), 67);
+        assert_eq!(RefreshToken::parse(token.expose()), Some(token.clone()));
+        assert_eq!(token.family_hint(), Some(family));
+        assert_eq!(RefreshToken::generate().unwrap().family_hint(), None);
     }
 
     #[test]

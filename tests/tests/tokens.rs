@@ -134,7 +134,7 @@ async fn refresh_rotates_allows_a_retry_then_revokes_the_family_on_reuse() {
     let world = World::new().await;
     let mut stack = Stack::start(&world, &opaque_env(), &[]).await;
     let (login, _) = stack.log_in(&world, "oREFRESH0000000000000000001").await;
-    assert_eq!(text(&login, "refreshToken").len(), 43);
+    assert_eq!(text(&login, "refreshToken").len(), 67);
     assert_eq!(login["refreshExpiresIn"], 2_592_000);
 
     let (status, first) = stack.refresh(text(&login, "refreshToken")).await;

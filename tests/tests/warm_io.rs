@@ -357,3 +357,45 @@ async fn jwt_checks_make_one_get_item_per_request() {
     check.stop().await;
     authorizer.stop().await;
 }
+
+/// A refresh reads the token's item and its family's kept session_key at once
+/// and writes one transaction; one refresh in eight also reads the userId
+/// index and the account (to prune the account's expired sessions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_is_two_reads_at_once_and_one_transaction() {
+    let Counted {
+        world,
+        dynamodb,
+        // Kept alive: dropping the proxy would stop it.
+        secrets: _secrets,
+        env,
+    } = counted_world().await;
+    let mut login = LambdaFunction::start("login", &env).await;
+    let (code, _) = world.wechat.issue_code();
+    let (status, _, body) = login.call(login_event(&code).build()).await;
+    assert_eq!(status, 200, "{body}");
+    let mut refresh_token = body["refreshToken"].as_str().unwrap().to_owned();
+    let before = dynamodb.counts();
+    const REFRESHES: u64 = 16;
+    for _ in 0..REFRESHES {
+        let event = HttpEvent::new("POST", "/refresh")
+            .json(&serde_json::json!({"refreshToken": refresh_token}))
+            .build();
+        let (status, _, body) = login.call(event).await;
+        assert_eq!(status, 200, "{body}");
+        refresh_token = body["refreshToken"].as_str().unwrap().to_owned();
+    }
+    let after = dynamodb.counts();
+    assert_eq!(
+        after.op("TransactWriteItems") - before.op("TransactWriteItems"),
+        REFRESHES,
+        "one transaction per refresh"
+    );
+    let full_paths = REFRESHES / 8;
+    assert_eq!(
+        after.op("GetItem") - before.op("GetItem"),
+        2 * REFRESHES + 2 * full_paths,
+        "two reads per refresh, two more for each pruning one"
+    );
+    login.stop().await;
+}

@@ -184,6 +184,12 @@ struct RefreshItem {
     user_id: UserId,
     expires_at: i64,
     spent_at: Option<i64>,
+    /// While the token is live: its account (the fast path's one write
+    /// addresses it without a read). Removed when it is spent.
+    openid: Option<String>,
+    unionid: Option<String>,
+    /// How many refreshes led to this token (the login's is 1).
+    generation: i64,
 }
 
 fn refresh_from_item(item: &HashMap<String, AttributeValue>) -> Result<RefreshItem, StoreError> {
@@ -193,8 +199,16 @@ fn refresh_from_item(item: &HashMap<String, AttributeValue>) -> Result<RefreshIt
         user_id: fields.user_id()?,
         expires_at: fields.number("expiresAt")?,
         spent_at: fields.number("spentAt").ok(),
+        openid: fields.text("openid").ok(),
+        unionid: fields.text("unionid").ok(),
+        generation: fields.number("generation").unwrap_or(0),
     })
 }
+
+/// Every this many refreshes of a family, a refresh takes the full path
+/// (reads the account, prunes its expired sessions): the fast path cannot
+/// see them, and the account's list must stay bounded.
+const PRUNE_EVERY: i64 = 8;
 
 impl DynamoSessionStore {
     fn put(&self, item: HashMap<String, AttributeValue>) -> Result<TransactWriteItem, StoreError> {
@@ -207,19 +221,55 @@ impl DynamoSessionStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// A live refresh token's item: its family, user and account (openid,
+    /// unionid: removed when the token is spent, and the item deleted with
+    /// the account while live).
     fn refresh_item(
         &self,
         key: &RefreshKey,
-        family: &str,
-        user_id: &UserId,
-        expires_at: i64,
+        token: &RefreshItem,
     ) -> Result<TransactWriteItem, StoreError> {
-        self.put(HashMap::from([
+        let mut item = HashMap::from([
             ("pk".to_owned(), s(&refresh_pk(key))),
-            ("family".to_owned(), s(family)),
-            ("userId".to_owned(), s(user_id.as_str())),
-            ("expiresAt".to_owned(), n(expires_at)),
-        ]))
+            ("family".to_owned(), s(&token.family)),
+            ("userId".to_owned(), s(token.user_id.as_str())),
+            ("expiresAt".to_owned(), n(token.expires_at)),
+            ("generation".to_owned(), n(token.generation)),
+        ]);
+        if let Some(openid) = &token.openid {
+            item.insert("openid".to_owned(), s(openid));
+        }
+        if let Some(unionid) = &token.unionid {
+            item.insert("unionid".to_owned(), s(unionid));
+        }
+        self.put(item)
+    }
+
+    /// Marks the presented token spent (the first use is what the grace
+    /// counts from) and drops what it held about the person.
+    fn spend(
+        &self,
+        write: &RefreshWrite<'_>,
+        fresh_only: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let condition = if fresh_only {
+            "attribute_exists(pk) AND attribute_not_exists(spentAt)"
+        } else {
+            "attribute_exists(pk) AND (attribute_not_exists(spentAt) OR spentAt > :graceStart)"
+        };
+        let mut spend = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&refresh_pk(write.presented)))
+            .update_expression("SET spentAt = if_not_exists(spentAt, :now) REMOVE openid, unionid")
+            .condition_expression(condition)
+            .expression_attribute_values(":now", n(write.now));
+        if !fresh_only {
+            spend = spend
+                .expression_attribute_values(":graceStart", n(write.now - write.grace_seconds));
+        }
+        Ok(TransactWriteItem::builder()
+            .update(spend.build().map_err(build_error)?)
+            .build())
     }
 
     /// A login's refresh token and kept session_key.
@@ -232,7 +282,16 @@ impl DynamoSessionStore {
             return Ok(Vec::new());
         };
         let family = issue.family.as_str();
-        let mut items = vec![self.refresh_item(issue.key, family, user_id, issue.expires_at)?];
+        let token = RefreshItem {
+            family: family.to_owned(),
+            user_id: user_id.clone(),
+            expires_at: issue.expires_at,
+            spent_at: None,
+            openid: Some(login.session.openid.clone()),
+            unionid: login.session.unionid.clone(),
+            generation: 1,
+        };
+        let mut items = vec![self.refresh_item(issue.key, &token)?];
         if let Some(session_key) = &login.session.session_key {
             items.push(self.put(HashMap::from([
                 ("pk".to_owned(), s(&kept_key_pk(family))),
@@ -337,19 +396,38 @@ impl DynamoSessionStore {
         round: u32,
     ) -> Result<Attempt<RefreshOutcome>, StoreError> {
         let now = write.now;
-        let Some(item) = self
-            .consistent_get(&refresh_pk(write.presented), None)
-            .await?
-        else {
+        // The token names its family, so its kept session_key is read with it.
+        let (presented_pk, kept_pk) = (
+            refresh_pk(write.presented),
+            kept_key_pk(write.family.as_str()),
+        );
+        let (item, kept_key) = tokio::join!(
+            self.consistent_get(&presented_pk, None),
+            self.consistent_get(&kept_pk, None),
+        );
+        let Some(item) = item? else {
             return Ok(Attempt::Done(RefreshOutcome::Invalid));
         };
         let token = refresh_from_item(&item)?;
-        let (index_pk, kept_pk) = (user_pk(&token.user_id), kept_key_pk(&token.family));
-        let (index, kept_key) = tokio::join!(
-            self.consistent_get(&index_pk, None),
-            self.consistent_get(&kept_pk, None),
-        );
-        let Some(openid) = index?
+        if token.family != write.family.as_str() {
+            return Ok(Attempt::Done(RefreshOutcome::Invalid));
+        }
+        let kept_key = kept_key_from(kept_key?.as_ref(), now);
+        let fast = token.spent_at.is_none()
+            && token.openid.is_some()
+            && token.expires_at > now
+            && token.generation % PRUNE_EVERY != 0;
+        if fast {
+            if let Some(outcome) = self
+                .fast_refresh(write, &token, kept_key.clone(), round)
+                .await?
+            {
+                return Ok(Attempt::Done(outcome));
+            }
+        }
+        let Some(openid) = self
+            .consistent_get(&user_pk(&token.user_id), None)
+            .await?
             .as_ref()
             .and_then(|item| Fields(item).text("openid").ok())
         else {
@@ -396,7 +474,6 @@ impl DynamoSessionStore {
                 .answering(RefreshOutcome::Reused { user_id }));
         }
 
-        let kept_key = kept_key_from(kept_key?.as_ref(), now);
         let family = RefreshFamily::from_stored(token.family.clone());
         let session = Session {
             user_id: user_id.clone(),
@@ -457,28 +534,23 @@ impl DynamoSessionStore {
             .update_expression(expression)
             .build()
             .map_err(build_error)?;
-        let spend = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(&refresh_pk(write.presented)))
-            .update_expression("SET spentAt = if_not_exists(spentAt, :now)")
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(spentAt) OR spentAt > :graceStart)",
-            )
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":graceStart", n(now - write.grace_seconds))
-            .build()
-            .map_err(build_error)?;
         // Idempotent per round, as a login's (see `login_round`).
         let request_token = format!("{}-{round:03}", &write.session_key.as_str()[..32]);
         let mut items = vec![
             TransactWriteItem::builder().put(session_put).build(),
             TransactWriteItem::builder().update(update).build(),
-            TransactWriteItem::builder().update(spend).build(),
+            self.spend(write, false)?,
             self.refresh_item(
                 write.next,
-                &token.family,
-                &user_id,
-                write.refresh_expires_at,
+                &RefreshItem {
+                    family: token.family.clone(),
+                    user_id: user_id.clone(),
+                    expires_at: write.refresh_expires_at,
+                    spent_at: None,
+                    openid: Some(openid.clone()),
+                    unionid: account.account.unionid.clone(),
+                    generation: token.generation + 1,
+                },
             )?,
         ];
         for (key, _) in &gone {
@@ -491,6 +563,103 @@ impl DynamoSessionStore {
             .transact(items, Some(request_token), true, &[1, 2])
             .await?
             .answering(RefreshOutcome::Refreshed(session)))
+    }
+}
+
+impl DynamoSessionStore {
+    /// The common refresh, in one transaction and no account read: the live
+    /// token's item names the account, and the account's update is
+    /// conditioned on what the read would have checked (active, this user,
+    /// the family still listed). `None`: a condition failed (disabled,
+    /// revoked, spent meanwhile): the full path decides what to answer.
+    async fn fast_refresh(
+        &self,
+        write: &RefreshWrite<'_>,
+        token: &RefreshItem,
+        kept_key: Option<(SessionKey, i64)>,
+        round: u32,
+    ) -> Result<Option<RefreshOutcome>, StoreError> {
+        let Some(openid) = &token.openid else {
+            return Ok(None);
+        };
+        let now = write.now;
+        let session = Session {
+            user_id: token.user_id.clone(),
+            openid: openid.clone(),
+            unionid: token.unionid.clone(),
+            session_key: kept_key.as_ref().map(|(key, _)| key.clone()),
+            session_key_expires_at: kept_key.as_ref().map(|(_, until)| *until),
+            family: Some(RefreshFamily::from_stored(token.family.clone())),
+            created_at: now,
+            expires_at: write.session_expires_at,
+        };
+        let session_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::session_item(write.session_key, &session)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let account = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&account_pk(openid)))
+            .condition_expression(
+                "#status = :active AND userId = :user AND attribute_exists(#families.#f)",
+            )
+            .update_expression(
+                "SET #version = #version + :one, #sessions.#new = :expires, #families.#f = :refreshExpires, #tokens.#next = :family, #sessionFamilies.#new = :family REMOVE #tokens.#presented",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#sessions", "sessions")
+            .expression_attribute_names("#families", "families")
+            .expression_attribute_names("#tokens", "refreshTokens")
+            .expression_attribute_names("#sessionFamilies", "sessionFamilies")
+            .expression_attribute_names("#new", write.session_key.as_str())
+            .expression_attribute_names("#f", &token.family)
+            .expression_attribute_names("#next", write.next.as_str())
+            .expression_attribute_names("#presented", write.presented.as_str())
+            .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
+            .expression_attribute_values(":user", s(token.user_id.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expires", n(write.session_expires_at))
+            .expression_attribute_values(":refreshExpires", n(write.refresh_expires_at))
+            .expression_attribute_values(":family", s(&token.family))
+            .build()
+            .map_err(build_error)?;
+        let next = RefreshItem {
+            expires_at: write.refresh_expires_at,
+            spent_at: None,
+            generation: token.generation + 1,
+            family: token.family.clone(),
+            user_id: token.user_id.clone(),
+            openid: token.openid.clone(),
+            unionid: token.unionid.clone(),
+        };
+        let mut items = vec![
+            TransactWriteItem::builder().put(session_put).build(),
+            TransactWriteItem::builder().update(account).build(),
+            self.spend(write, true)?,
+            self.refresh_item(write.next, &next)?,
+        ];
+        if let Some(entry) = write.log {
+            let entry = LogEntry {
+                user_id: token.user_id.clone(),
+                event: LogEvent::Refresh,
+                outcome: "ok".into(),
+                ..entry.clone()
+            };
+            items.extend(self.log_put(&entry)?);
+        }
+        let request_token = format!("{}-f{round:02}", &write.session_key.as_str()[..32]);
+        Ok(
+            match self
+                .transact(items, Some(request_token), true, &[1, 2])
+                .await?
+            {
+                Attempt::Done(()) => Some(RefreshOutcome::Refreshed(session)),
+                Attempt::Contended => None,
+            },
+        )
     }
 }
 

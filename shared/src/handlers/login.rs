@@ -241,10 +241,11 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
         .with_origin(&request.origin)
         .with_device(device);
         let refresh = match self.refresh.enabled() {
-            true => Some((
-                RefreshToken::generate().map_err(random_failed)?,
-                RefreshFamily::generate().map_err(random_failed)?,
-            )),
+            true => {
+                let family = RefreshFamily::generate().map_err(random_failed)?;
+                let token = RefreshToken::issue(&family).map_err(random_failed)?;
+                Some((token, family))
+            }
             false => None,
         };
         let refresh_key = refresh.as_ref().map(|(token, _)| token.key());

@@ -33,6 +33,10 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
         if !self.refresh.enabled() {
             return Err(ApiError::InvalidRefreshToken);
         }
+        // Every token we issue names its family; one that does not is not ours.
+        let family = presented
+            .family_hint()
+            .ok_or(ApiError::InvalidRefreshToken)?;
         let random_failed = |err: getrandom::Error| {
             tracing::error!(error = %err, "the OS random source failed");
             ApiError::Unavailable(Upstream::SessionTable)
@@ -49,7 +53,7 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
         .map_err(random_failed)?
         .with_appid(Some(&settings.appid))
         .with_origin(&request.origin);
-        let next = RefreshToken::generate().map_err(random_failed)?;
+        let next = RefreshToken::issue(&family).map_err(random_failed)?;
         let presented_key = presented.key();
         let next_key = next.key();
         for _ in 0..TOKEN_ATTEMPTS {
@@ -58,6 +62,7 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
             let now = epoch_seconds();
             let write = RefreshWrite {
                 presented: &presented_key,
+                family: &family,
                 next: &next_key,
                 session_key: &key,
                 now,

@@ -104,7 +104,7 @@ async fn a_refresh_rotates_the_token_and_a_retry_within_the_grace_is_answered() 
     let api = api(grace(30), false).await;
     let login = api.log_in().await;
     assert_eq!(login["refreshExpiresIn"], 2_592_000);
-    assert_eq!(text(&login, "refreshToken").len(), 43);
+    assert_eq!(text(&login, "refreshToken").len(), 67);
     assert_eq!(login.as_object().unwrap().len(), 8);
 
     let first = api.refresh(text(&login, "refreshToken")).await;
@@ -267,14 +267,14 @@ async fn a_refreshed_session_has_the_key_only_while_the_login_keeps_it() {
     // A refresh made after the login's session ended (the store is told the
     // time; nothing waits): that session has no session_key.
     let now = epoch_seconds() + 601;
+    let presented = RefreshToken::parse(text(&refreshed, "refreshToken")).unwrap();
     let next = RefreshToken::generate().unwrap();
     let sid = SessionToken::generate().unwrap();
     let outcome = api
         .store
         .refresh(&RefreshWrite {
-            presented: &RefreshToken::parse(text(&refreshed, "refreshToken"))
-                .unwrap()
-                .key(),
+            presented: &presented.key(),
+            family: &presented.family_hint().unwrap(),
             next: &next.key(),
             session_key: &sid.key(),
             now,
