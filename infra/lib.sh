@@ -35,6 +35,51 @@ install_tools() {
   fi
 }
 
+# What `sam build` and the arm64 and sam local tests need beyond .tools/:
+# Debian's qemu-user-static and libc6-arm64-cross (the aarch64 bootstraps run
+# under qemu-aarch64-static -L /usr/aarch64-linux-gnu), docker.io (sam local),
+# and rustup's aarch64 standard library. Installed when absent (apt needs root,
+# as CI has).
+install_build_tools() {
+  local missing=()
+  command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
+  [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
+  { command -v dockerd >/dev/null 2>&1 || docker info >/dev/null 2>&1; } || missing+=(docker.io)
+  if [ ${#missing[@]} -gt 0 ]; then
+    step "installing ${missing[*]} (Debian packages)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    step "rustup target add aarch64-unknown-linux-gnu (sam build's arm64 artifacts)"
+    rustup target add aarch64-unknown-linux-gnu
+  fi
+}
+
+# A Docker daemon for sam local: the machine's own when one answers, else one
+# started here (CI runs as root) and stopped with the stand-ins. Call after
+# start_standins.
+start_docker() {
+  if docker info >/dev/null 2>&1; then
+    step "using the running Docker daemon"
+    return 0
+  fi
+  local run
+  run=$(mktemp -d /tmp/wxauth-docker.XXXXXX)
+  step "starting dockerd (socket $run/docker.sock, images under .tools/docker)"
+  dockerd --data-root "$tools/docker" --exec-root "$run/exec" --pidfile "$run/dockerd.pid" \
+    --host "unix://$run/docker.sock" >"$logs/dockerd.log" 2>&1 &
+  pids+=($!)
+  export DOCKER_HOST="unix://$run/docker.sock"
+  for _ in $(seq 1 600); do
+    if docker info >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "dockerd did not start; its log:" >&2
+  cat "$logs/dockerd.log" >&2
+  exit 1
+}
+
 start_standins() {
   # Called from a command that started them already (infra/test.sh running
   # infra/bench.sh): every test makes its own table and secret, so share them.

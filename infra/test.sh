@@ -25,6 +25,8 @@ source "$root/infra/lib.sh"
 # --- 1. tools ---------------------------------------------------------------
 install_tools
 
+install_build_tools
+
 # --- 2. format and lints ----------------------------------------------------
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -40,8 +42,17 @@ export WXAUTH_BIN_DIR="$root/target/release"
 cargo build --locked -p wxauth-admin
 export WXAUTH_ADMIN_BIN="$root/target/debug/wxauth-admin"
 
+step "sam build: the arm64 artifacts for AWS, by the template's rust-cargolambda build method (cargo-lambda and zig from .tools/venv)"
+PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0 "$venv/bin/sam" build
+export WXAUTH_SAM_BUILD_DIR="$root/.aws-sam/build"
+
 # --- 4. stand-ins -----------------------------------------------------------
 start_standins
+start_docker
+step "sam local's invoke image: a provided.al2023 stand-in built here, no registry (infra/sam-local-image.sh)"
+WXAUTH_SAM_LOCAL_IMAGE=$(bash infra/sam-local-image.sh wxauth-ci/provided-al2023:x86_64 \
+  "$WXAUTH_BIN_DIR"/{login,decrypt-phone,check-session,authorizer,rotate-signing-key})
+export WXAUTH_SAM_LOCAL_IMAGE WXAUTH_SAM="$venv/bin/sam" WXAUTH_PYTHON="$venv/bin/python"
 
 # --- 5. tests ---------------------------------------------------------------
 step "tests/events: what sam local generate-event writes today (infra/sam-events.sh)"
@@ -94,4 +105,6 @@ step "examples/business-api/template.yaml: cfn-lint and sam validate --lint"
 SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --template examples/business-api/template.yaml --region us-east-1
 
 step "all checks passed"
+echo "arm64 init under qemu-user (a figure, not a gate):"
+cat "$root/.aws-sam/qemu-init.txt"
 cat "$root/target/test-summary.txt"

@@ -6,6 +6,7 @@
 //! their endpoints; the tests here refuse to run without them rather than
 //! silently skipping.
 
+pub mod docker;
 pub mod events;
 pub mod invoke;
 pub mod logs;
@@ -13,6 +14,7 @@ pub mod proxy;
 pub mod runtime;
 pub mod server;
 pub mod standins;
+pub mod template;
 
 /// A fresh random suffix for table, secret and code names.
 pub fn unique(prefix: &str) -> String {

@@ -34,11 +34,17 @@ pub struct CountingProxy {
 impl CountingProxy {
     /// Forwards every connection to `upstream` (an `http://host:port` endpoint).
     pub async fn start(upstream: &str) -> Self {
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), upstream).await
+    }
+
+    /// As `start`, listening on `address` (for clients in another network
+    /// namespace, such as a Docker container on the bridge).
+    pub async fn start_on(address: std::net::IpAddr, upstream: &str) -> Self {
         let upstream = upstream
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = TcpListener::bind((address, 0)).await.expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
         let counts = Arc::new(Mutex::new(Counts::default()));
         let shared = Arc::clone(&counts);
