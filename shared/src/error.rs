@@ -20,6 +20,11 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("invalid code")]
     InvalidCode,
+    /// The same `invalid_code`, for a getPhoneNumber code: the session is
+    /// fine, so the advice differs from login's (a new code from the button,
+    /// not wx.login).
+    #[error("invalid phone code")]
+    InvalidPhoneCode,
     /// 401: the message says whether the token was missing, malformed or unknown.
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -58,10 +63,57 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// One error of each kind, for the documentation checks. Adding a kind
+    /// breaks the match below until it is listed here too.
+    pub fn every_kind() -> Vec<ApiError> {
+        let kinds = vec![
+            Self::InvalidRequest(String::new()),
+            Self::InvalidCode,
+            Self::InvalidPhoneCode,
+            Self::Unauthorized(""),
+            Self::SignatureMismatch,
+            Self::SessionKeyInvalid,
+            Self::SessionKeyExpired,
+            Self::InvalidRefreshToken,
+            Self::LoginBlocked,
+            Self::AccountDisabled,
+            Self::NotFound,
+            Self::MethodNotAllowed { allowed: "GET" },
+            Self::PayloadTooLarge,
+            Self::DecryptFailed,
+            Self::RateLimited,
+            Self::WeChat { errcode: None },
+            Self::Unavailable(Upstream::WeChat),
+        ];
+        for kind in &kinds {
+            match kind {
+                Self::InvalidRequest(_)
+                | Self::InvalidCode
+                | Self::InvalidPhoneCode
+                | Self::Unauthorized(_)
+                | Self::SignatureMismatch
+                | Self::SessionKeyInvalid
+                | Self::SessionKeyExpired
+                | Self::InvalidRefreshToken
+                | Self::LoginBlocked
+                | Self::AccountDisabled
+                | Self::NotFound
+                | Self::MethodNotAllowed { .. }
+                | Self::PayloadTooLarge
+                | Self::DecryptFailed
+                | Self::RateLimited
+                | Self::WeChat { .. }
+                | Self::Unavailable(_) => {}
+            }
+        }
+        kinds
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidRequest(_) => 400,
             Self::InvalidCode
+            | Self::InvalidPhoneCode
             | Self::Unauthorized(_)
             | Self::SignatureMismatch
             | Self::SessionKeyInvalid
@@ -82,7 +134,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "invalid_request",
-            Self::InvalidCode => "invalid_code",
+            Self::InvalidCode | Self::InvalidPhoneCode => "invalid_code",
             Self::Unauthorized(_) => "unauthorized",
             Self::SignatureMismatch => "signature_mismatch",
             Self::SessionKeyInvalid => "session_key_invalid",
@@ -105,6 +157,7 @@ impl ApiError {
         match self {
             Self::InvalidRequest(message) => message.clone(),
             Self::InvalidCode => "WeChat refused the login code: it is invalid or was already used. Call wx.login again and send the new code.".into(),
+            Self::InvalidPhoneCode => "WeChat refused the phone number code: it is invalid, was already used or has expired. The session is still valid: ask the user to tap the getPhoneNumber button again and send the new code (no wx.login needed).".into(),
             Self::Unauthorized(reason) => (*reason).into(),
             Self::SignatureMismatch => "The rawData signature does not match this session's session_key, which a later wx.login may have refreshed: log in again and fetch the user info anew.".into(),
             Self::SessionKeyInvalid => "WeChat no longer holds this session's session_key: log in again with wx.login.".into(),

@@ -45,7 +45,14 @@ async fn phone_by_code_answers_the_phone_of_the_sessions_user() {
         json!({"phoneNumber": "13800138000", "purePhoneNumber": "13800138000", "countryCode": "86"})
     );
     // The code is single-use, and a code another user received is refused.
-    expect_error(&phone, phone_by_code(&token, &code), 401, "invalid_code").await;
+    // The advice is the phone path's own: a new code from the button, not
+    // wx.login (the session is fine).
+    let spent = expect_error(&phone, phone_by_code(&token, &code), 401, "invalid_code").await;
+    let advice = spent.body["message"].as_str().unwrap_or_default();
+    assert!(
+        advice.contains("getPhoneNumber") && !advice.contains("Call wx.login"),
+        "{advice}"
+    );
     let someone_else = world.wechat.issue_phone_code("oSOMEONEELSE", "13900139000");
     expect_error(
         &phone,

@@ -125,7 +125,7 @@ impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Decryp
     /// `POST /open-data`: the decrypted object without its watermark.
     async fn open_data(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
         let (_, session) = authenticate(&self.store, &self.tokens, &request).await?;
-        let body = JsonBody::parse(&request.body)?;
+        let body = JsonBody::from_request(&request)?;
         let mut object = self.open(&session, &encrypted_data(&body)?)?;
         object.remove("watermark");
         info!(openid = %mask_openid(&session.openid), "open data decrypted");
@@ -135,7 +135,7 @@ impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Decryp
     /// `POST /phone`: by code, or by decrypting encryptedData + iv.
     async fn phone(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
         let (_, session) = authenticate(&self.store, &self.tokens, &request).await?;
-        let body = JsonBody::parse(&request.body)?;
+        let body = JsonBody::from_request(&request)?;
         if body.has("code") {
             return self.phone_by_code(&body, &session, request.deadline).await;
         }
@@ -172,7 +172,11 @@ impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Decryp
         let info = self
             .wechat
             .phone_number(code, &session.openid, deadline)
-            .await?;
+            .await
+            .map_err(|err| match ApiError::from(err) {
+                ApiError::InvalidCode => ApiError::InvalidPhoneCode,
+                other => other,
+            })?;
         if info
             .watermark_appid
             .as_deref()
