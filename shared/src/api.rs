@@ -324,6 +324,26 @@ impl JsonBody {
         }
     }
 
+    /// The request's body as a JSON object. A body that is not JSON but is
+    /// form-encoded, by its Content-Type or by its `k=v&…` shape, is named as
+    /// such: `wx.request` with a form content-type is the usual cause. A JSON
+    /// body is read whatever its label.
+    pub fn from_request(request: &ApiRequest) -> Result<Self, ApiError> {
+        Self::parse(&request.body).map_err(|err| {
+            let labelled = request.header("content-type").is_some_and(|value| {
+                value
+                    .trim()
+                    .to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+            if labelled || looks_form_encoded(&request.body) {
+                invalid(FORM_ENCODED.into())
+            } else {
+                err
+            }
+        })
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
@@ -358,6 +378,27 @@ impl JsonBody {
             Base64Error::Invalid => invalid(format!("{name} is not valid base64.")),
         })
     }
+}
+
+const FORM_ENCODED: &str = "The request body is form-encoded (application/x-www-form-urlencoded), and this API takes JSON: send a JSON object with content-type: application/json (wx.request with an object as data).";
+
+/// `key=value` pairs joined by `&`, with nothing a JSON document starts with.
+fn looks_form_encoded(body: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return false;
+    };
+    let text = text.trim();
+    !text.is_empty()
+        && !text.starts_with(['{', '[', '"'])
+        && !text.contains(char::is_whitespace)
+        && text.split('&').all(|pair| {
+            pair.split_once('=').is_some_and(|(key, _)| {
+                !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.%[]".contains(c))
+            })
+        })
 }
 
 pub fn invalid(message: String) -> ApiError {
@@ -468,6 +509,35 @@ mod tests {
         assert_eq!(body.required_str("n"), Err(invalid("n is missing.".into())));
         assert_eq!(body.required_str("z"), Err(invalid("z is missing.".into())));
         assert_eq!(body.required_str("c"), Ok("x"));
+    }
+
+    #[test]
+    fn a_form_encoded_body_is_named_as_such() {
+        let with = |body: &str, content_type: Option<&str>| {
+            let mut req = request("POST");
+            req.body = body.as_bytes().to_vec();
+            if let Some(value) = content_type {
+                req = req.with_header("content-type", value);
+            }
+            JsonBody::from_request(&req).map(|_| ())
+        };
+        let form = Err(invalid(FORM_ENCODED.into()));
+        let not_json = Err(invalid("The request body must be a JSON object.".into()));
+        // By its shape, whatever the label.
+        assert_eq!(with("code=0a1b2c", None), form);
+        assert_eq!(
+            with("encryptedData=AbC%2B&iv=r7BX", Some("text/plain")),
+            form
+        );
+        assert_eq!(with("refreshToken=x&", None), not_json);
+        // By its label, whatever the shape.
+        let label = Some("application/x-www-form-urlencoded; charset=UTF-8");
+        assert_eq!(with("{broken", label), form);
+        // JSON is read whatever its label; other non-JSON is just not JSON.
+        assert_eq!(with(r#"{"code":"x"}"#, label), Ok(()));
+        for body in ["", "hello", "{\"code\": 1", "a = b", "=x", "[1]"] {
+            assert_eq!(with(body, None), not_json, "{body}");
+        }
     }
 
     #[test]

@@ -275,6 +275,56 @@ async fn request_checks_run_in_contract_order() {
         "invalid_request",
     )
     .await;
+    // A form-encoded body is told apart from other bad JSON, on every route
+    // with a body, and only after the token check.
+    for (handler_body, label) in [
+        ("code=0a1b2c3d", None),
+        ("{not json", Some("application/x-www-form-urlencoded")),
+    ] {
+        let form = |event: HttpEvent| match label {
+            Some(value) => event.header("content-type", value).raw_body(handler_body),
+            None => event.raw_body(handler_body),
+        };
+        for answer in [
+            expect_error(
+                &login,
+                form(HttpEvent::new("POST", "/login")),
+                400,
+                "invalid_request",
+            )
+            .await,
+            expect_error(
+                &phone,
+                form(HttpEvent::new("POST", "/phone").bearer(&token)),
+                400,
+                "invalid_request",
+            )
+            .await,
+            expect_error(
+                &check,
+                form(HttpEvent::new("POST", "/session").bearer(&token)),
+                400,
+                "invalid_request",
+            )
+            .await,
+        ] {
+            assert!(
+                answer.body["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("form-encoded"),
+                "{}",
+                answer.raw
+            );
+        }
+    }
+    expect_error(
+        &phone,
+        HttpEvent::new("POST", "/phone").raw_body("code=x"),
+        401,
+        "unauthorized",
+    )
+    .await;
 
     // Exactly 16 KiB is allowed through to field checks.
     let padded = format!(

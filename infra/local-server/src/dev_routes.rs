@@ -38,7 +38,7 @@ async fn encrypt_phone(
     let phone = if request.body.iter().all(u8::is_ascii_whitespace) {
         DEFAULT_PHONE.to_owned()
     } else {
-        JsonBody::parse(&request.body)?
+        JsonBody::from_request(&request)?
             .required_str("phoneNumber")?
             .to_owned()
     };
@@ -99,7 +99,7 @@ async fn sign_user_info(
     let nick_name = if request.body.iter().all(u8::is_ascii_whitespace) {
         "wxauth-dev".to_owned()
     } else {
-        JsonBody::parse(&request.body)?
+        JsonBody::from_request(&request)?
             .required_str("nickName")?
             .to_owned()
     };

@@ -323,7 +323,7 @@ fn verify_with_wechat(request: &ApiRequest) -> Result<bool, ApiError> {
 
 /// Checks `signature == sha1(rawData + session_key)` and returns rawData parsed.
 fn verify_raw_data(request: &ApiRequest, session: &Session) -> Result<Value, ApiError> {
-    let body = JsonBody::parse(&request.body)?;
+    let body = JsonBody::from_request(request)?;
     let raw_data = body.required_str("rawData")?;
     let signature_hex = body.required_str("signature")?;
     if raw_data.chars().count() > MAX_RAW_DATA_CHARS {

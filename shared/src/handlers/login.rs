@@ -210,7 +210,7 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
     }
 
     async fn login(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
-        let body = JsonBody::parse(&request.body)?;
+        let body = JsonBody::from_request(&request)?;
         let code = code_field(&body)?;
         let device = match body.get("device") {
             Some(device) => Some(device_fields(device).map_err(invalid)?),

@@ -24,7 +24,7 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
     Login<S, W, K, J>
 {
     pub(super) async fn refresh(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
-        let body = JsonBody::parse(&request.body)?;
+        let body = JsonBody::from_request(&request)?;
         let presented = RefreshToken::parse(body.required_str("refreshToken")?).ok_or_else(|| {
             invalid(format!(
                 "refreshToken must be {MIN_REFRESH_CHARS} to {MAX_REFRESH_CHARS} base64url characters, as POST /login returned it."
