@@ -13,6 +13,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 # shellcheck source=infra/lib.sh
 source "$root/infra/lib.sh"
+target=$(cargo_target_dir)
 
 quick=()
 [ "${1:-}" = "--quick" ] && quick=(--quick)
@@ -20,7 +21,7 @@ quick=()
 install_tools
 step "building the release binaries"
 cargo build --release --locked -p login -p decrypt-phone -p check-session -p authorizer -p rotate-signing-key
-export WXAUTH_BIN_DIR="$root/target/release"
+export WXAUTH_BIN_DIR="$target/release"
 start_standins
 
 step "criterion: hot paths in-process (cargo bench -p wxauth --bench hot_paths)"

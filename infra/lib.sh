@@ -5,6 +5,13 @@
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Where cargo puts what it builds: CARGO_TARGET_DIR or a config's build.target-dir
+# when set, else target/ (cargo metadata resolves it the way cargo build does).
+cargo_target_dir() {
+  cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
+}
+
 install_tools() {
   tools="$root/.tools"
   mkdir -p "$tools"
@@ -97,7 +104,7 @@ start_standins() {
   }
   trap cleanup EXIT
 
-  logs="$root/target/standins"
+  logs="$(cargo_target_dir)/standins"
   mkdir -p "$logs"
   ddb_port=$(free_port)
   step "starting DynamoDB Local on 127.0.0.1:$ddb_port"

@@ -21,6 +21,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 # shellcheck source=infra/lib.sh
 source "$root/infra/lib.sh"
+target=$(cargo_target_dir)
 
 # --- 1. tools ---------------------------------------------------------------
 install_tools
@@ -36,11 +37,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # --- 3. release binaries ----------------------------------------------------
 step "building the release binaries"
 cargo build --release --locked -p login -p decrypt-phone -p check-session -p authorizer -p rotate-signing-key
-export WXAUTH_BIN_DIR="$root/target/release"
+export WXAUTH_BIN_DIR="$target/release"
 # The operator tool, run as a process by tests/tests/accounts.rs (cargo test
 # builds only its test harness).
 cargo build --locked -p wxauth-admin
-export WXAUTH_ADMIN_BIN="$root/target/debug/wxauth-admin"
+export WXAUTH_ADMIN_BIN="$target/debug/wxauth-admin"
 
 step "sam build: the arm64 artifacts for AWS, by the template's rust-cargolambda build method (cargo-lambda and zig from .tools/venv)"
 PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0 "$venv/bin/sam" build
@@ -62,12 +63,12 @@ diff -r "$generated" tests/events
 
 step "cargo test (unit, contract on the stand-ins, end-to-end through the Lambda Runtime API and cargo lambda watch)"
 export WXAUTH_CARGO_LAMBDA="$venv/bin/cargo-lambda"
-results="$root/target/test-output.txt"
+results="$target/test-output.txt"
 # --all-targets: the criterion benchmarks run once each in test mode, so they cannot rot.
 cargo test --workspace --all-targets --locked 2>&1 | tee "$results"
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$results" \
-  > "$root/target/test-summary.txt"
+  > "$target/test-summary.txt"
 
 step "the benchmark command as documented, quick mode: bash infra/bench.sh --quick (numbers not asserted; one valid session per design is)"
 bash infra/bench.sh --quick
@@ -107,4 +108,4 @@ SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --template examples/business
 step "all checks passed"
 echo "arm64 init under qemu-user (a figure, not a gate):"
 cat "$root/.aws-sam/qemu-init.txt"
-cat "$root/target/test-summary.txt"
+cat "$target/test-summary.txt"

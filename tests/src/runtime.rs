@@ -40,11 +40,30 @@ struct Shared {
     first_next_at: Option<Instant>,
 }
 
-/// Where the release binaries are: `WXAUTH_BIN_DIR`, else `target/release`.
+/// Where the release binaries are: `WXAUTH_BIN_DIR`, else `release/` in the
+/// target directory this test was built in.
 pub fn bin_dir() -> PathBuf {
     std::env::var_os("WXAUTH_BIN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release"))
+        .unwrap_or_else(|| target_dir().join("release"))
+}
+
+/// The cargo target directory this program was built in, wherever
+/// `CARGO_TARGET_DIR` or `build.target-dir` put it: the parent of the profile
+/// folder (`debug`, `release`) above the running executable
+/// (`<target>/debug/deps/<test>` or `<target>/release/<bin>`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the running executable's path");
+    exe.ancestors()
+        .find(|dir| {
+            matches!(
+                dir.file_name().and_then(|n| n.to_str()),
+                Some("debug" | "release")
+            )
+        })
+        .and_then(|profile| profile.parent())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
 pub struct LambdaFunction {
