@@ -9,19 +9,31 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# shellcheck source=infra/lib.sh
+source "$root/infra/lib.sh"
+target=$(cargo_target_dir)
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
 
 cargo build --locked -p wxauth-local
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-log="$root/target/local-smoke.log"
-PORT=$port "$root/target/debug/wxauth-local" >"$log" 2>&1 &
+log="$target/local-smoke.log"
+PORT=$port "$target/debug/wxauth-local" >"$log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
+# A second server for the README's SINGLE_SESSION=false walkthrough block.
+port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+SINGLE_SESSION=false PORT=$port2 "$target/debug/wxauth-local" >"$log.multi-session" 2>&1 &
+server2=$!
+trap 'kill $server $server2 2>/dev/null || true; wait $server $server2 2>/dev/null || true' EXIT
+for p in $port $port2; do
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break
+    sleep 0.1
+  done
 done
 base="http://127.0.0.1:$port"
+
+# The README's walkthrough, as written, every answer checked.
+python3 infra/readme-walkthrough.py README.md "$base" "http://127.0.0.1:$port2"
 
 # field NAME < json: prints one top-level field, fails if absent.
 field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
@@ -117,10 +129,29 @@ python="${WXAUTH_PYTHON:-python3}"
 # checks that nothing answers 5xx and every response conforms to the spec.
 schemathesis="$(dirname "$python")/schemathesis"
 if [ -x "$schemathesis" ]; then
-  token=$(curl -sS -X POST "$base/login" -d '{"code":"schemathesis-1"}' | field token)
-  "$schemathesis" run "$root/docs/openapi.yaml" --url "$base" -H "Authorization: Bearer $token" \
+  # tests/schemathesis_hooks.py: a fresh token per request (so generated
+  # logouts cannot stop the fuzzing at 401), and a tally of the answers.
+  report="$target/schemathesis-answers.json"
+  PYTHONPATH="$root/tests" SCHEMATHESIS_HOOKS=schemathesis_hooks \
+    WXAUTH_SCHEMATHESIS_BASE="$base" WXAUTH_SCHEMATHESIS_REPORT="$report" \
+    "$schemathesis" run "$root/docs/openapi.yaml" --url "$base" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
     --max-examples "${SCHEMATHESIS_EXAMPLES:-100}" --generation-deterministic --no-color
+  # Every authenticated route with a body must have been reached past the
+  # token check: some answer that is not 401 unauthorized.
+  python3 - "$report" <<'PY'
+import json, sys
+answers = json.load(open(sys.argv[1]))
+for operation, counts in answers.items():
+    print(f"schemathesis answers {operation}: {counts}")
+authenticated = ["POST /phone", "POST /open-data", "POST /session", "GET /session",
+                 "DELETE /session", "GET /account", "DELETE /account", "GET /me"]
+stopped = [op for op in authenticated
+           if not any(not a.startswith("401 unauthorized") for a in answers.get(op, {}))]
+if stopped:
+    sys.exit(f"FAIL: schemathesis never got past the token check on {stopped}")
+print(f"schemathesis reached past the token check on all {len(authenticated)} authenticated operations")
+PY
 else
   echo "schemathesis not installed next to $python: skipped (infra/test.sh installs it)"
 fi
