@@ -10,6 +10,7 @@ pub mod account;
 pub mod admin;
 pub mod api;
 pub mod authorizer;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod backoff;
 pub mod config;

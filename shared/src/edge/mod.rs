@@ -8,7 +8,9 @@
 
 pub mod authorizer;
 pub mod lambda;
+#[cfg(feature = "aws")]
 pub mod rotation;
+#[cfg(feature = "aws")]
 pub mod startup;
 
 use std::future::Future;
