@@ -13,9 +13,12 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 cd "$root/fuzz"
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -s none
+# Logs beside the fuzz crate, whatever CARGO_TARGET_DIR says about the build.
+logs="$root/fuzz/logs"
+mkdir -p "$logs"
 total=0
 for target in decrypt request_body api_gateway_event token authorizer_event jwt refresh_body; do
-  log="$root/fuzz/target/$target.log"
+  log="$logs/$target.log"
   echo "==> fuzzing $target for ${seconds}s"
   # -timeout: any single input taking over 10 s is a hang and fails the run.
   cargo fuzz run -s none "$target" -- -max_total_time="$seconds" -timeout=10 -print_final_stats=1 2>&1 | tee "$log" | grep -E "^#[0-9]+ +DONE|stat::number_of_executed_units|SUMMARY|panicked" || true
