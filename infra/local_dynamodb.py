@@ -19,6 +19,16 @@ import boto3
 FIXTURE = Path(__file__).resolve().parent / "events" / "fixture.json"
 
 
+def exists(client, table):
+    """DescribeTable, not ListTables: a listing comes in pages of 100 names, so a
+    table past the first page would look absent (and CreateTable then fail)."""
+    try:
+        client.describe_table(TableName=table)
+        return True
+    except client.exceptions.ResourceNotFoundException:
+        return False
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", default="http://localhost:8000")
@@ -34,7 +44,7 @@ def main():
         "dynamodb", endpoint_url=args.endpoint, region_name=args.region,
         aws_access_key_id="local", aws_secret_access_key="local",
     )
-    if args.table not in client.list_tables()["TableNames"]:
+    if not exists(client, args.table):
         client.create_table(
             TableName=args.table,
             BillingMode="PAY_PER_REQUEST",
@@ -44,7 +54,7 @@ def main():
         client.get_waiter("table_exists").wait(TableName=args.table)
         print(f"created table {args.table}")
 
-    if args.log_table not in client.list_tables()["TableNames"]:
+    if not exists(client, args.log_table):
         client.create_table(
             TableName=args.log_table,
             BillingMode="PAY_PER_REQUEST",
