@@ -6,11 +6,8 @@ use std::future::Future;
 
 use tracing::info;
 
-use crate::jwt::{
-    Claims, JwtSettings, PublicKeyStore, SigningKey, generate_key, sign, valid_kid, verify,
-};
+use crate::jwt::{PublicKeyStore, SigningKey, generate_key, sign_and_verify, valid_kid};
 use crate::session::StoreError;
-use crate::token::SessionToken;
 
 pub const CURRENT: &str = "AWSCURRENT";
 pub const PENDING: &str = "AWSPENDING";
@@ -111,108 +108,88 @@ pub async fn rotate(
     now: i64,
 ) -> Result<(), RotationError> {
     let versions = secrets.versions().await?;
-    let has_version = versions.contains_key(token);
+    if step == "createSecret" {
+        if versions.contains_key(token) {
+            info!("createSecret: the version exists already");
+            return Ok(());
+        }
+        let secret = generate_key(&kid_for(token))
+            .map_err(|err| RotationError::BadKey(token.to_owned(), err.to_string()))?;
+        let text = serde_json::to_string(&secret)
+            .map_err(|err| RotationError::BadKey(token.to_owned(), err.to_string()))?;
+        secrets.put_pending(token, &text).await?;
+        info!(
+            kid = secret.kid,
+            "createSecret: new RSA-2048 key under AWSPENDING"
+        );
+        return Ok(());
+    }
+    if !matches!(step, "setSecret" | "testSecret" | "finishSecret") {
+        return Err(RotationError::UnknownStep(step.to_owned()));
+    }
+    if !versions.contains_key(token) {
+        return Err(RotationError::NoVersion(token.to_owned()));
+    }
+    let key = key_of(secrets, token).await?;
+    if step != "testSecret" {
+        // finishSecret publishes too: the key is public before it can sign,
+        // even if setSecret was skipped.
+        store
+            .publish(std::slice::from_ref(key.public_key()), now)
+            .await
+            .map_err(RotationError::Publish)?;
+    }
     match step {
-        "createSecret" => {
-            if has_version {
-                info!("createSecret: the version exists already");
-                return Ok(());
-            }
-            let secret = generate_key(&kid_for(token))
-                .map_err(|err| RotationError::BadKey(token.to_owned(), err.to_string()))?;
-            let text = serde_json::to_string(&secret)
-                .map_err(|err| RotationError::BadKey(token.to_owned(), err.to_string()))?;
-            secrets.put_pending(token, &text).await?;
-            info!(
-                kid = secret.kid,
-                "createSecret: new RSA-2048 key under AWSPENDING"
-            );
-            Ok(())
-        }
-        "setSecret" => {
-            if !has_version {
-                return Err(RotationError::NoVersion(token.to_owned()));
-            }
-            let key = key_of(secrets, token).await?;
-            store
-                .publish(std::slice::from_ref(key.public_key()), now)
-                .await
-                .map_err(RotationError::Publish)?;
-            info!(kid = key.kid(), "setSecret: public key published");
-            Ok(())
-        }
+        "setSecret" => info!(kid = key.kid(), "setSecret: public key published"),
         "testSecret" => {
-            if !has_version {
-                return Err(RotationError::NoVersion(token.to_owned()));
-            }
-            let key = key_of(secrets, token).await?;
-            let settings = JwtSettings {
-                issuer: "https://rotation.test".into(),
-                audience: "rotation".into(),
-            };
-            let sid = SessionToken::generate()
-                .map_err(|err| RotationError::BadKey(token.to_owned(), err.to_string()))?;
-            let claims = Claims {
-                iss: settings.issuer.clone(),
-                aud: settings.audience.clone(),
-                sub: "u_AAAAAAAAAAAAAAAAAAAAAA".into(),
-                openid: "rotation-test".into(),
-                unionid: None,
-                appid: "rotation-test".into(),
-                sid: sid.expose().to_owned(),
-                iat: now,
-                exp: now + 60,
-            };
-            let jwt = sign(&key, &claims)
-                .map_err(|err| RotationError::BadKey(token.to_owned(), err.to_string()))?;
-            verify(&jwt, &key.public_key().decoding_key(), &settings, now).map_err(|err| {
+            sign_and_verify(&key).map_err(|err| {
                 RotationError::BadKey(token.to_owned(), format!("sign and verify: {err}"))
             })?;
             info!(kid = key.kid(), "testSecret: signed and verified");
-            Ok(())
         }
-        "finishSecret" => {
-            if !has_version {
-                return Err(RotationError::NoVersion(token.to_owned()));
-            }
-            let key = key_of(secrets, token).await?;
-            // Published before it can sign, even if setSecret was skipped.
-            store
-                .publish(std::slice::from_ref(key.public_key()), now)
-                .await
-                .map_err(RotationError::Publish)?;
-            let current = stage_holder(&versions, CURRENT);
-            if current != Some(token) {
-                secrets.move_stage(CURRENT, Some(token), current).await?;
-            }
-            if versions
-                .get(token)
-                .is_some_and(|stages| stages.iter().any(|s| s == PENDING))
-            {
-                secrets.move_stage(PENDING, None, Some(token)).await?;
-            }
-            // Accepted from now on: the new key and the one it replaces.
-            let mut keep = vec![key.kid().to_owned()];
-            let replaced = match current {
-                Some(id) if id != token => Some(id),
-                // Run again after it finished: the one it replaced is AWSPREVIOUS.
-                _ => stage_holder(&versions, PREVIOUS),
-            };
-            if let Some(previous) = replaced {
-                if let Ok(old) = key_of(secrets, previous).await {
-                    keep.push(old.kid().to_owned());
-                }
-            }
-            let kids: Vec<&str> = keep.iter().map(String::as_str).collect();
-            store
-                .unpublish_all_but(&kids)
-                .await
-                .map_err(RotationError::Publish)?;
-            info!(kid = key.kid(), "finishSecret: the new key is AWSCURRENT");
-            Ok(())
-        }
-        other => Err(RotationError::UnknownStep(other.to_owned())),
+        _ => finish(token, &key, &versions, secrets, store).await?,
     }
+    Ok(())
+}
+
+/// `finishSecret`: the version becomes AWSCURRENT, and the published set keeps
+/// only the new key and the one it replaces.
+async fn finish(
+    token: &str,
+    key: &SigningKey,
+    versions: &HashMap<String, Vec<String>>,
+    secrets: &impl RotationSecrets,
+    store: &impl PublicKeyStore,
+) -> Result<(), RotationError> {
+    let current = stage_holder(versions, CURRENT);
+    if current != Some(token) {
+        secrets.move_stage(CURRENT, Some(token), current).await?;
+    }
+    if versions
+        .get(token)
+        .is_some_and(|stages| stages.iter().any(|s| s == PENDING))
+    {
+        secrets.move_stage(PENDING, None, Some(token)).await?;
+    }
+    // Accepted from now on: the new key and the one it replaces.
+    let mut keep = vec![key.kid().to_owned()];
+    let replaced = match current {
+        Some(id) if id != token => Some(id),
+        // Run again after it finished: the one it replaced is AWSPREVIOUS.
+        _ => stage_holder(versions, PREVIOUS),
+    };
+    if let Some(previous) = replaced {
+        if let Ok(old) = key_of(secrets, previous).await {
+            keep.push(old.kid().to_owned());
+        }
+    }
+    let kids: Vec<&str> = keep.iter().map(String::as_str).collect();
+    store
+        .unpublish_all_but(&kids)
+        .await
+        .map_err(RotationError::Publish)?;
+    info!(kid = key.kid(), "finishSecret: the new key is AWSCURRENT");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -59,29 +59,9 @@ pub fn parse_stage(stage: &str, text: Option<&str>) -> Result<Option<super::Sign
 /// and the first signature's one-time cost (aws-lc seeds its random generator,
 /// about 30 ms here) is paid at init, not by the first login.
 async fn self_test(key: super::SigningKey) -> Result<(), SigningKeyError> {
-    let tested = tokio::task::spawn_blocking(move || {
-        let settings = JwtSettings {
-            issuer: "https://self-test.invalid".into(),
-            audience: "self-test".into(),
-        };
-        let claims = Claims {
-            iss: settings.issuer.clone(),
-            aud: settings.audience.clone(),
-            sub: "u_AAAAAAAAAAAAAAAAAAAAAA".into(),
-            openid: "self-test".into(),
-            unionid: None,
-            appid: "self-test".into(),
-            sid: "A".repeat(43),
-            iat: 0,
-            exp: i64::MAX / 2,
-        };
-        let jwt = sign(&key, &claims).map_err(|err| err.to_string())?;
-        super::verify(&jwt, &key.public_key().decoding_key(), &settings, 0)
-            .map(|_| ())
-            .map_err(|err| err.to_string())
-    })
-    .await
-    .map_err(|err| SigningKeyError::Malformed(err.to_string()))?;
+    let tested = tokio::task::spawn_blocking(move || super::sign_and_verify(&key))
+        .await
+        .map_err(|err| SigningKeyError::Malformed(err.to_string()))?;
     tested.map_err(|reason| SigningKeyError::Malformed(format!("the key cannot sign: {reason}")))
 }
 

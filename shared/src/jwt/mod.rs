@@ -138,5 +138,30 @@ pub fn sign(key: &SigningKey, claims: &Claims) -> Result<String, KeyError> {
     jsonwebtoken::encode(&header, claims, key.encoding_key()).map_err(|_| KeyError::Signing)
 }
 
+/// Signs a throwaway token with `key` and verifies it with the key's public
+/// half: proof that the key can sign what checkers accept. Login runs it at
+/// start-up, the rotation in `testSecret`.
+pub fn sign_and_verify(key: &SigningKey) -> Result<(), String> {
+    let settings = JwtSettings {
+        issuer: "https://self-test.invalid".into(),
+        audience: "self-test".into(),
+    };
+    let claims = Claims {
+        iss: settings.issuer.clone(),
+        aud: settings.audience.clone(),
+        sub: "u_AAAAAAAAAAAAAAAAAAAAAA".into(),
+        openid: "self-test".into(),
+        unionid: None,
+        appid: "self-test".into(),
+        sid: "A".repeat(43),
+        iat: 0,
+        exp: i64::MAX / 2,
+    };
+    let jwt = sign(key, &claims).map_err(|err| err.to_string())?;
+    verify(&jwt, &key.public_key().decoding_key(), &settings, 0)
+        .map(|_| ())
+        .map_err(|err| err.to_string())
+}
+
 #[cfg(test)]
 mod tests;
