@@ -35,21 +35,6 @@ impl SessionToken {
         }
     }
 
-    /// The token in an `Authorization: Bearer <token>` header's value: the one
-    /// rule for `GET /session`, every route that needs a session, and the
-    /// authorizer. The scheme is case-insensitive; surrounding spaces are dropped.
-    pub fn from_bearer(authorization: Option<&str>) -> Result<Self, BearerError> {
-        let value = authorization
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .ok_or(BearerError::Missing)?;
-        let (scheme, token) = value.split_once(' ').ok_or(BearerError::Malformed)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(BearerError::Malformed);
-        }
-        Self::parse(token.trim()).ok_or(BearerError::Malformed)
-    }
-
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -333,13 +333,9 @@ impl DynamoSessionStore {
             .collect();
         if !listed.is_empty() {
             update = update.expression_attribute_names("#sessions", "sessions");
-            let mut removed = Vec::new();
-            for (i, key) in listed.iter().enumerate() {
-                let name = format!("#s{i}");
-                update = update.expression_attribute_names(&name, *key);
-                removed.push(format!("#sessions.{name}"));
-            }
-            expression.push_str(&format!(" REMOVE {}", removed.join(", ")));
+            let clause;
+            (update, clause) = remove_sessions(update, listed);
+            expression.push_str(&clause);
         }
         let update = update
             .update_expression(expression)
@@ -521,15 +517,9 @@ impl DynamoSessionStore {
             "SET #version = :next, #sessions.#new = :expires{}",
             FamilyMaps::SET_CLAUSE
         );
-        if !gone.is_empty() {
-            let mut removed = Vec::new();
-            for (i, (key, _)) in gone.iter().enumerate() {
-                let name = format!("#gone{i}");
-                update = update.expression_attribute_names(&name, key);
-                removed.push(format!("#sessions.{name}"));
-            }
-            expression.push_str(&format!(" REMOVE {}", removed.join(", ")));
-        }
+        let clause;
+        (update, clause) = remove_sessions(update, gone.iter().map(|(key, _)| key.as_str()));
+        expression.push_str(&clause);
         let update = update
             .update_expression(expression)
             .build()
@@ -683,4 +673,24 @@ pub(super) async fn logout(
     store
         .with_rounds("logout", |_| store.logout_round(key, session, family))
         .await
+}
+
+/// ` REMOVE #sessions.#gone0, …`: the clause that drops `keys` from the
+/// account's session map, with each key named in `update` (which names
+/// `#sessions` itself). Empty when there is nothing to drop.
+fn remove_sessions<'a>(
+    mut update: UpdateBuilder,
+    keys: impl IntoIterator<Item = &'a str>,
+) -> (UpdateBuilder, String) {
+    let mut removed = Vec::new();
+    for (i, key) in keys.into_iter().enumerate() {
+        let name = format!("#gone{i}");
+        update = update.expression_attribute_names(&name, key);
+        removed.push(format!("#sessions.{name}"));
+    }
+    if removed.is_empty() {
+        return (update, String::new());
+    }
+    let clause = format!(" REMOVE {}", removed.join(", "));
+    (update, clause)
 }
