@@ -253,3 +253,131 @@ async fn every_function_at_trace_writes_no_secret() {
         }
     }
 }
+
+/// Tokens that travel, at TRACE: the rotation function generating and
+/// publishing a signing key, login signing JWTs and rotating refresh tokens,
+/// and check-session and the authorizer checking a JWT. No line carries the
+/// private key, a JWT, a refresh token, the session_key or the openid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_mode_and_refresh_tokens_at_trace_write_no_secret() {
+    let world = World::new().await;
+    let arn = world
+        .standins
+        .create_secret(r#"{"placeholder": "replaced by the first rotation"}"#)
+        .await;
+    let mut env = world.function_env();
+    env.push(("AWS_LAMBDA_LOG_LEVEL", "TRACE".into()));
+    env.push(("SIGNING_KEY_SECRET_ID", arn.clone()));
+    env.push(("ISSUER", "https://auth.wxauth.test".into()));
+
+    let mut rotation = LambdaFunction::start("rotate-signing-key", &env).await;
+    let version = "44444444-aaaa-4000-8000-000000000001";
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        let event = json!({"Step": step, "SecretId": arn, "ClientRequestToken": version});
+        assert!(
+            matches!(
+                rotation.invoke(event).await,
+                wxauth_tests::runtime::Outcome::Response(_)
+            ),
+            "{step}:\n{}",
+            rotation.logs.text()
+        );
+    }
+    let key: serde_json::Value = serde_json::from_str(
+        world
+            .standins
+            .secrets_client()
+            .await
+            .get_secret_value()
+            .secret_id(&arn)
+            .version_id(version)
+            .send()
+            .await
+            .expect("the rotated key")
+            .secret_string()
+            .unwrap_or_default(),
+    )
+    .expect("key JSON");
+    // 40 characters from the middle of the PEM body: the key in a log, whole
+    // or wrapped differently, would carry them.
+    let body: String = key["privateKey"]
+        .as_str()
+        .unwrap_or_else(|| panic!("privateKey in {key}"))
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    assert!(body.len() > 1000, "an RSA-2048 PEM body");
+    let pem_line = body[body.len() / 2..body.len() / 2 + 40].to_owned();
+
+    let mut login = LambdaFunction::start("login", &env).await;
+    let mut check = LambdaFunction::start("check-session", &env).await;
+    let mut authorizer = LambdaFunction::start("authorizer", &env).await;
+    let (code, issued) = world.wechat.issue_code();
+    let (status, _, first) = login.call(login_event(&code).build()).await;
+    assert_eq!(status, 200, "{first}");
+    let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let (jwt, refresh) = (text(&first, "token"), text(&first, "refreshToken"));
+    assert_eq!(jwt.matches('.').count(), 2, "JWT mode: {jwt}");
+    let (status, _, renewed) = login
+        .call(
+            HttpEvent::new("POST", "/refresh")
+                .json(&json!({"refreshToken": refresh}))
+                .build(),
+        )
+        .await;
+    assert_eq!(status, 200, "{renewed}");
+    let (renewed_jwt, next_refresh) = (text(&renewed, "token"), text(&renewed, "refreshToken"));
+    let (status, _, _) = check
+        .call(
+            HttpEvent::new("GET", "/session")
+                .bearer(&renewed_jwt)
+                .build(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // A forged JWT: refused, and our own DEBUG line says so (TRACE in force).
+    let forged = format!("{}x", &renewed_jwt[..renewed_jwt.len() - 1]);
+    let (status, _, _) = check
+        .call(HttpEvent::new("GET", "/session").bearer(&forged).build())
+        .await;
+    assert_eq!(status, 401);
+    assert!(matches!(
+        authorizer
+            .invoke(authorizer_event(Some(&format!("Bearer {renewed_jwt}"))))
+            .await,
+        wxauth_tests::runtime::Outcome::Response(answer) if answer["isAuthorized"] == true
+    ));
+
+    for function in [&mut rotation, &mut login, &mut check, &mut authorizer] {
+        function.stop().await;
+    }
+    assert!(
+        check.logs.text().contains("JWT refused"),
+        "TRACE not in force:\n{}",
+        check.logs.text()
+    );
+    for (name, function) in [
+        ("rotate-signing-key", &rotation),
+        ("login", &login),
+        ("check-session", &check),
+        ("authorizer", &authorizer),
+    ] {
+        let logs = function.logs.text();
+        for (what, secret) in [
+            ("private key", pem_line.as_str()),
+            ("JWT", jwt.as_str()),
+            ("refreshed JWT", renewed_jwt.as_str()),
+            ("forged JWT", forged.as_str()),
+            ("refresh token", refresh.as_str()),
+            ("next refresh token", next_refresh.as_str()),
+            ("session_key", issued.session_key.as_str()),
+            ("appsecret", world.appsecret.as_str()),
+            ("openid", issued.openid.as_str()),
+        ] {
+            assert!(
+                !logs.contains(secret),
+                "{name} at TRACE logged the {what}:\n{logs}"
+            );
+        }
+    }
+}
