@@ -13,6 +13,7 @@ pub mod logs;
 pub mod proxy;
 pub mod runtime;
 pub mod server;
+pub mod stack;
 pub mod standins;
 pub mod template;
 

@@ -7,72 +7,11 @@ use std::process::Command;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use wxauth_tests::events::{HttpEvent, authorizer_event};
+use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::login_event;
 use wxauth_tests::logs::{has_metric, metric_records};
-use wxauth_tests::runtime::{LambdaFunction, Outcome};
+use wxauth_tests::stack::Stack;
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext, sign};
-
-/// The four functions of one stack, configured as the template configures them.
-struct Stack {
-    login: LambdaFunction,
-    phone: LambdaFunction,
-    check: LambdaFunction,
-    authorizer: LambdaFunction,
-}
-
-impl Stack {
-    async fn start(world: &World, extra: &[(&'static str, &str)]) -> Self {
-        let mut env = world.function_env();
-        env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
-        Self {
-            login: LambdaFunction::start("login", &env).await,
-            phone: LambdaFunction::start("decrypt-phone", &env).await,
-            check: LambdaFunction::start("check-session", &env).await,
-            authorizer: LambdaFunction::start("authorizer", &env).await,
-        }
-    }
-
-    async fn log_in(&mut self, code: &str) -> (u16, Value) {
-        let (status, _, body) = self.login.call(login_event(code).build()).await;
-        (status, body)
-    }
-
-    async fn with_token(&mut self, method: &str, path: &str, token: &str) -> (u16, Value) {
-        let event = HttpEvent::new(method, path).bearer(token).build();
-        let function = match path {
-            "/phone" | "/open-data" => &mut self.phone,
-            _ => &mut self.check,
-        };
-        let (status, _, body) = function.call(event).await;
-        (status, body)
-    }
-
-    async fn authorized(&mut self, token: &str) -> Value {
-        match self
-            .authorizer
-            .invoke(authorizer_event(Some(&format!("Bearer {token}"))))
-            .await
-        {
-            Outcome::Response(answer) => answer,
-            Outcome::Error(error) => panic!("authorizer failed: {error}"),
-        }
-    }
-
-    async fn stop(&mut self) -> String {
-        let mut logs = String::new();
-        for function in [
-            &mut self.login,
-            &mut self.phone,
-            &mut self.check,
-            &mut self.authorizer,
-        ] {
-            function.stop().await;
-            logs.push_str(&function.logs.text());
-        }
-        logs
-    }
-}
 
 /// `wxauth-admin`, the binary cargo built, as an operator runs it: only the
 /// standard AWS variables and the two table names.
@@ -117,12 +56,12 @@ fn item_text(items: &[std::collections::HashMap<String, AttributeValue>]) -> Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_from_first_login_to_deletion() {
     let world = World::new().await;
-    let mut stack = Stack::start(&world, &[]).await;
+    let mut stack = Stack::start(&world, &[], &[]).await;
     let openid = "oACCOUNT000000000000000001";
 
     // The first login creates the account; a later one finds it.
     let (code, _) = world.wechat.issue_code_for(openid, None);
-    let (status, first) = stack.log_in(&code).await;
+    let (status, first) = stack.log_in_with_code(&code).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["newUser"], true);
     let user_id = first["userId"].as_str().unwrap().to_owned();
@@ -131,7 +70,7 @@ async fn accounts_from_first_login_to_deletion() {
         "{user_id}"
     );
     let (code, issued) = world.wechat.issue_code_for(openid, Some("uACCOUNT"));
-    let (status, second) = stack.log_in(&code).await;
+    let (status, second) = stack.log_in_with_code(&code).await;
     assert_eq!(status, 200, "{second}");
     assert_eq!(
         (second["newUser"].clone(), second["userId"].clone()),
@@ -268,7 +207,7 @@ async fn accounts_from_first_login_to_deletion() {
 
     // The next login of the openid is a new account.
     let (code, _) = world.wechat.issue_code_for(openid, None);
-    let (status, reborn) = stack.log_in(&code).await;
+    let (status, reborn) = stack.log_in_with_code(&code).await;
     assert_eq!(status, 200);
     assert_eq!(reborn["newUser"], true);
     assert_ne!(reborn["userId"], user_id.as_str());
@@ -390,13 +329,13 @@ async fn concurrent_first_logins_make_exactly_one_account() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletion_ends_every_session_of_the_user() {
     let world = World::new().await;
-    let mut stack = Stack::start(&world, &[("SINGLE_SESSION", "false")]).await;
+    let mut stack = Stack::start(&world, &[("SINGLE_SESSION", "false".into())], &[]).await;
     let openid = "oMULTI0000000000000000000001";
     let mut tokens = Vec::new();
     let mut user_id = String::new();
     for _ in 0..3 {
         let (code, _) = world.wechat.issue_code_for(openid, None);
-        let (status, body) = stack.log_in(&code).await;
+        let (status, body) = stack.log_in_with_code(&code).await;
         assert_eq!(status, 200);
         tokens.push(body["token"].as_str().unwrap().to_owned());
         user_id = body["userId"].as_str().unwrap().to_owned();
@@ -438,10 +377,10 @@ async fn deletion_ends_every_session_of_the_user() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_account_cannot_log_in_and_its_sessions_end() {
     let world = World::new().await;
-    let mut stack = Stack::start(&world, &[]).await;
+    let mut stack = Stack::start(&world, &[], &[]).await;
     let openid = "oDISABLE000000000000000001";
     let (code, _) = world.wechat.issue_code_for(openid, Some("uKEPT"));
-    let (_, body) = stack.log_in(&code).await;
+    let (_, body) = stack.log_in_with_code(&code).await;
     let (token, user_id) = (
         body["token"].as_str().unwrap().to_owned(),
         body["userId"].as_str().unwrap().to_owned(),
@@ -459,7 +398,7 @@ async fn a_disabled_account_cannot_log_in_and_its_sessions_end() {
     );
     assert_eq!(stack.with_token("GET", "/session", &token).await.0, 401);
     let (code, _) = world.wechat.issue_code_for(openid, None);
-    let (status, refused) = stack.log_in(&code).await;
+    let (status, refused) = stack.log_in_with_code(&code).await;
     assert_eq!(
         (status, refused["error"].as_str()),
         (403, Some("account_disabled")),
@@ -473,7 +412,7 @@ async fn a_disabled_account_cannot_log_in_and_its_sessions_end() {
         json!({"isAuthorized": false})
     );
     let (code, _) = world.wechat.issue_code_for(openid, None);
-    let (status, back) = stack.log_in(&code).await;
+    let (status, back) = stack.log_in_with_code(&code).await;
     assert_eq!(
         (status, back["userId"].as_str(), back["newUser"].as_bool()),
         (200, Some(user_id.as_str()), Some(false))
@@ -503,7 +442,7 @@ async fn a_disabled_account_cannot_log_in_and_its_sessions_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_info_is_validated_and_logged_and_binding_can_be_off() {
     let world = World::new().await;
-    let mut stack = Stack::start(&world, &[("BIND_PHONE", "false")]).await;
+    let mut stack = Stack::start(&world, &[("BIND_PHONE", "false".into())], &[]).await;
     let (code, issued) = world.wechat.issue_code();
     let calls = world.wechat.calls();
     for device in [
@@ -567,12 +506,12 @@ async fn device_info_is_validated_and_logged_and_binding_can_be_off() {
 async fn a_user_keeps_a_bounded_number_of_sessions() {
     use wxauth::session::MAX_SESSIONS_PER_USER;
     let world = World::new().await;
-    let mut stack = Stack::start(&world, &[("SINGLE_SESSION", "false")]).await;
+    let mut stack = Stack::start(&world, &[("SINGLE_SESSION", "false".into())], &[]).await;
     let openid = "oMANY00000000000000000000001";
     let mut tokens = Vec::new();
     for _ in 0..=MAX_SESSIONS_PER_USER {
         let (code, _) = world.wechat.issue_code_for(openid, None);
-        let (status, body) = stack.log_in(&code).await;
+        let (status, body) = stack.log_in_with_code(&code).await;
         assert_eq!(status, 200, "{body}");
         tokens.push(body["token"].as_str().unwrap().to_owned());
     }

@@ -11,87 +11,13 @@ use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use wxauth::refresh::RefreshToken;
 use wxauth::session::epoch_seconds;
-use wxauth_tests::events::{HttpEvent, authorizer_event};
-use wxauth_tests::invoke::login_event;
+use wxauth_tests::events::HttpEvent;
 use wxauth_tests::logs::{has_metric, metric_records};
 use wxauth_tests::runtime::{LambdaFunction, Outcome};
+use wxauth_tests::stack::Stack;
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext};
 
 const ISSUER: &str = "https://auth.wxauth.test";
-
-/// The functions of one stack, configured as the template configures them
-/// (the signing key only for login).
-struct Stack {
-    login: LambdaFunction,
-    phone: LambdaFunction,
-    check: LambdaFunction,
-    authorizer: LambdaFunction,
-}
-
-impl Stack {
-    async fn start(
-        world: &World,
-        shared: &[(&'static str, String)],
-        login_only: &[(&'static str, String)],
-    ) -> Self {
-        let mut env = world.function_env();
-        env.extend(shared.iter().cloned());
-        let mut login_env = env.clone();
-        login_env.extend(login_only.iter().cloned());
-        Self {
-            login: LambdaFunction::start("login", &login_env).await,
-            phone: LambdaFunction::start("decrypt-phone", &env).await,
-            check: LambdaFunction::start("check-session", &env).await,
-            authorizer: LambdaFunction::start("authorizer", &env).await,
-        }
-    }
-
-    async fn log_in(&mut self, world: &World, openid: &str) -> (Value, wechat_sim::Issued) {
-        let (code, issued) = world.wechat.issue_code_for(openid, None);
-        let (status, _, body) = self.login.call(login_event(&code).build()).await;
-        assert_eq!(status, 200, "{body}");
-        (body, issued)
-    }
-
-    async fn refresh(&mut self, refresh_token: &str) -> (u16, Value) {
-        let event = HttpEvent::new("POST", "/refresh")
-            .json(&json!({"refreshToken": refresh_token}))
-            .build();
-        let (status, _, body) = self.login.call(event).await;
-        (status, body)
-    }
-
-    async fn session(&mut self, token: &str) -> (u16, Value) {
-        let event = HttpEvent::new("GET", "/session").bearer(token).build();
-        let (status, _, body) = self.check.call(event).await;
-        (status, body)
-    }
-
-    async fn allowed(&mut self, token: &str) -> bool {
-        match self
-            .authorizer
-            .invoke(authorizer_event(Some(&format!("Bearer {token}"))))
-            .await
-        {
-            Outcome::Response(answer) => answer["isAuthorized"] == true,
-            Outcome::Error(error) => panic!("authorizer failed: {error}"),
-        }
-    }
-
-    async fn stop(&mut self) -> String {
-        let mut logs = String::new();
-        for function in [
-            &mut self.login,
-            &mut self.phone,
-            &mut self.check,
-            &mut self.authorizer,
-        ] {
-            function.stop().await;
-            logs.push_str(&function.logs.text());
-        }
-        logs
-    }
-}
 
 fn text<'a>(body: &'a Value, name: &str) -> &'a str {
     body[name]
