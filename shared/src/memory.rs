@@ -8,7 +8,10 @@ use std::sync::{Mutex, MutexGuard};
 use crate::account::{Account, AccountStatus, AccountStore, BoundPhone, UserId};
 use crate::jwt::{PublicKey, PublicKeyStore, PublishedKey};
 use crate::login_log::{LogEntry, LogEvent, LoginLog};
-use crate::refresh::{KeptSessionKey, RefreshFamily, RefreshKey, RefreshOutcome, RefreshWrite};
+use crate::refresh::{
+    KeptSessionKey, RefreshFamily, RefreshKey, RefreshOutcome, RefreshWrite,
+    families_a_login_revokes,
+};
 use crate::session::{
     LoginOutcome, LoginWrite, Session, SessionStore, StoreError, sessions_a_login_removes,
 };
@@ -75,6 +78,16 @@ impl State {
             self.revoke_family(family);
         }
         keys
+    }
+
+    /// When a family's newest refresh token expires.
+    fn family_expires_at(&self, family: &RefreshFamily) -> i64 {
+        self.refresh_tokens
+            .values()
+            .filter(|record| &record.family == family)
+            .map(|record| record.expires_at)
+            .max()
+            .unwrap_or_default()
     }
 
     /// The family, its sessions and its kept key. Its refresh tokens are
@@ -174,17 +187,40 @@ impl SessionStore for MemorySessionStore {
                 (wx.user_id.clone(), true)
             }
         };
+        // As in the table: several sessions per user keep a bounded number of
+        // refresh families, and a revoked family's live sessions are revoked
+        // (and logged) with it.
+        let mut revoked: Vec<TokenKey> = Vec::new();
+        if !login.single_session {
+            let held_families: Vec<(RefreshFamily, i64)> = state
+                .families
+                .iter()
+                .filter(|(_, owner)| **owner == user_id)
+                .map(|(family, _)| (family.clone(), state.family_expires_at(family)))
+                .collect();
+            for (family, _) in families_a_login_revokes(&held_families, now) {
+                revoked.extend(
+                    state
+                        .sessions
+                        .iter()
+                        .filter(|(_, s)| s.family.as_ref() == Some(&family) && s.expires_at > now)
+                        .map(|(key, _)| key.clone()),
+                );
+                state.revoke_family(&family);
+            }
+        }
         let held: Vec<(TokenKey, i64)> = state
             .sessions
             .iter()
             .filter(|(_, session)| session.user_id == user_id)
             .map(|(key, session)| (key.clone(), session.expires_at))
             .collect();
-        let revoked: Vec<TokenKey> = sessions_a_login_removes(&held, now, login.single_session)
-            .into_iter()
-            .filter(|(_, expires_at)| *expires_at > now)
-            .map(|(key, _)| key)
-            .collect();
+        revoked.extend(
+            sessions_a_login_removes(&held, now, login.single_session)
+                .into_iter()
+                .filter(|(_, expires_at)| *expires_at > now)
+                .map(|(key, _)| key),
+        );
         for (key, _) in sessions_a_login_removes(&held, now, login.single_session) {
             state.sessions.remove(&key);
         }
@@ -526,6 +562,47 @@ mod tests {
                 .await,
             Err(StoreError::AlreadyExists)
         );
+    }
+
+    /// Several sessions per user: each login starts a refresh family, and
+    /// the one beyond the bound revokes the family ending soonest with its
+    /// sessions, so what a user holds stays bounded.
+    #[tokio::test]
+    async fn a_user_keeps_a_bounded_number_of_refresh_families() {
+        use crate::refresh::{RefreshIssue, RefreshToken};
+        use crate::session::MAX_SESSIONS_PER_USER;
+        let store = MemorySessionStore::new();
+        let session = session("o1");
+        let mut keys = Vec::new();
+        for i in 0..=MAX_SESSIONS_PER_USER {
+            let key = SessionToken::generate().unwrap().key();
+            let family = RefreshFamily::generate().unwrap();
+            let refresh = RefreshToken::issue(&family).unwrap().key();
+            let outcome = store
+                .login(&LoginWrite {
+                    key: &key,
+                    session: &session,
+                    single_session: false,
+                    log: None,
+                    refresh: Some(RefreshIssue {
+                        key: &refresh,
+                        family: &family,
+                        // The first login's family ends soonest.
+                        expires_at: 10_000 + i as i64,
+                    }),
+                })
+                .await
+                .unwrap();
+            assert!(matches!(outcome, LoginOutcome::LoggedIn { .. }));
+            keys.push(key);
+        }
+        let state = store.state.lock().unwrap();
+        assert_eq!(state.families.len(), MAX_SESSIONS_PER_USER);
+        assert!(
+            !state.sessions.contains_key(&keys[0]),
+            "revoked with its family"
+        );
+        assert!(keys[1..].iter().all(|key| state.sessions.contains_key(key)));
     }
 
     #[tokio::test]

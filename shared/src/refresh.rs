@@ -24,6 +24,24 @@ const FAMILY_CHARS: usize = 24;
 pub const REFRESH_PREFIX: &str = "refresh#";
 /// The session_key a family's login keeps (`sessionkey#<family>`).
 pub const KEPT_KEY_PREFIX: &str = "sessionkey#";
+/// Refresh families one login revokes at most beyond the expired ones' first
+/// (the rest go with later logins): their deletions share the login's
+/// transaction, which holds at most 100 items.
+pub const FAMILIES_REVOKED_AT_MOST: usize = 8;
+
+/// Which of a user's refresh families (`(family, expiresAt of its newest
+/// token)`) a login revokes when the user may keep several sessions: the
+/// expired ones, and the live ones ending soonest beyond
+/// `MAX_SESSIONS_PER_USER - 1`, as with sessions. Each login starts a family
+/// that lives 30 days by default, so without this bound what an account lists
+/// (and every login reads) would grow with every login until the item reached
+/// DynamoDB's 400 KB limit. Soonest ending first, at most
+/// `FAMILIES_REVOKED_AT_MOST`.
+pub fn families_a_login_revokes<K: Clone>(families: &[(K, i64)], now: i64) -> Vec<(K, i64)> {
+    let mut revoked = crate::session::sessions_a_login_removes(families, now, false);
+    revoked.truncate(FAMILIES_REVOKED_AT_MOST);
+    revoked
+}
 
 /// The refresh token handed to the client. Never logged, never stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -190,6 +208,29 @@ pub struct KeptSessionKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_login_revokes_expired_families_and_the_oldest_beyond_the_bound() {
+        use crate::session::MAX_SESSIONS_PER_USER;
+        let now = 1000;
+        // Two expired, then MAX live: the expired and the soonest ending live
+        // one go, so MAX - 1 stay beside the family the login starts.
+        let families: Vec<(usize, i64)> = (0..MAX_SESSIONS_PER_USER + 2)
+            .map(|i| (i, now - 1 + i as i64))
+            .collect();
+        let revoked: Vec<usize> = families_a_login_revokes(&families, now)
+            .into_iter()
+            .map(|(family, _)| family)
+            .collect();
+        assert_eq!(revoked, [0, 1, 2]);
+        // However many an account lists (one written before the bound), a
+        // login's transaction revokes at most FAMILIES_REVOKED_AT_MOST.
+        let many: Vec<(usize, i64)> = (0..500).map(|i| (i, now + 1 + i as i64)).collect();
+        let revoked = families_a_login_revokes(&many, now);
+        assert_eq!(revoked.len(), FAMILIES_REVOKED_AT_MOST);
+        assert_eq!(revoked[0], (0, now + 1));
+        assert!(families_a_login_revokes(&many[..MAX_SESSIONS_PER_USER - 1], now).is_empty());
+    }
 
     #[test]
     fn tokens_are_43_chars_and_parse_takes_43_to_128_base64url() {

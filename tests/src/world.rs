@@ -130,6 +130,14 @@ impl World {
     }
 
     /// The table's item under `pk`, read consistently, as the functions read it.
+    /// The refresh item of `refresh_token` in the session table, if any.
+    pub async fn refresh_item(
+        &self,
+        refresh_token: &str,
+    ) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.item(&refresh_pk(refresh_token)).await
+    }
+
     pub async fn item(
         &self,
         pk: &str,
@@ -208,4 +216,16 @@ pub fn phone_plaintext(appid: &str, phone: &str) -> String {
 /// `sha1(rawData + session_key)`, hex, as wx.getUserInfo computes it.
 pub fn sign(raw_data: &str, session_key: &str) -> String {
     hex::encode(Sha1::digest(format!("{raw_data}{session_key}").as_bytes()))
+}
+
+/// The session table key of `refresh_token`'s item: `refresh#` and its SHA-256.
+pub fn refresh_pk(refresh_token: &str) -> String {
+    format!(
+        "{}{}",
+        wxauth::refresh::REFRESH_PREFIX,
+        wxauth::refresh::RefreshToken::parse(refresh_token)
+            .expect("a refresh token")
+            .key()
+            .as_str()
+    )
 }

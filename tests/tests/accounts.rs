@@ -509,11 +509,13 @@ async fn a_user_keeps_a_bounded_number_of_sessions() {
     let mut stack = Stack::start(&world, &[("SINGLE_SESSION", "false".into())], &[]).await;
     let openid = "oMANY00000000000000000000001";
     let mut tokens = Vec::new();
+    let mut refresh_tokens = Vec::new();
     for _ in 0..=MAX_SESSIONS_PER_USER {
         let (code, _) = world.wechat.issue_code_for(openid, None);
         let (status, body) = stack.log_in_with_code(&code).await;
         assert_eq!(status, 200, "{body}");
         tokens.push(body["token"].as_str().unwrap().to_owned());
+        refresh_tokens.push(body["refreshToken"].as_str().unwrap().to_owned());
     }
     // The one ending soonest went (within one second, any of them).
     let mut refused = 0;
@@ -533,5 +535,33 @@ async fn a_user_keeps_a_bounded_number_of_sessions() {
         account["sessions"].as_m().unwrap().len(),
         MAX_SESSIONS_PER_USER
     );
+    // Each login starts a refresh family (30 days by default): they are
+    // bounded the same way, or the account item would grow with every login.
+    // The family revoked goes whole: its live token's item (which holds the
+    // openid) and its kept session_key.
+    assert_eq!(
+        account["families"].as_m().unwrap().len(),
+        MAX_SESSIONS_PER_USER
+    );
+    let mut gone = Vec::new();
+    for refresh_token in &refresh_tokens {
+        if world.refresh_item(refresh_token).await.is_none() {
+            gone.push(refresh_token);
+        }
+    }
+    assert_eq!(gone.len(), 1, "exactly one earlier family revoked");
+    let family = &gone[0][..24];
+    let kept_key = format!("{}{family}", wxauth::refresh::KEPT_KEY_PREFIX);
+    assert!(
+        world.item(&kept_key).await.is_none(),
+        "its kept session_key"
+    );
+    let (status, body) = stack.refresh(gone[0]).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (401, &json!("invalid_refresh_token"))
+    );
+    let (status, body) = stack.refresh(&refresh_tokens[MAX_SESSIONS_PER_USER]).await;
+    assert_eq!(status, 200, "{body}");
     stack.stop().await;
 }

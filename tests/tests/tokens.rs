@@ -9,13 +9,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
-use wxauth::refresh::RefreshToken;
 use wxauth::session::epoch_seconds;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::logs::{has_metric, metric_records};
 use wxauth_tests::runtime::{LambdaFunction, Outcome};
 use wxauth_tests::stack::Stack;
-use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext};
+use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext, refresh_pk};
 
 const ISSUER: &str = "https://auth.wxauth.test";
 
@@ -23,16 +22,6 @@ fn text<'a>(body: &'a Value, name: &str) -> &'a str {
     body[name]
         .as_str()
         .unwrap_or_else(|| panic!("{name} in {body}"))
-}
-
-fn refresh_pk(refresh_token: &str) -> String {
-    format!(
-        "refresh#{}",
-        RefreshToken::parse(refresh_token)
-            .expect("a refresh token")
-            .key()
-            .as_str()
-    )
 }
 
 /// Moves `attribute` of the item `pk` to `value`: what time does to it.

@@ -483,8 +483,33 @@ impl DynamoSessionStore {
         // (their items may still be present, TTL being lazy, and hold the
         // openid, which a deletion must not leave behind) and those ending soonest beyond
         // MAX_SESSIONS_PER_USER.
-        let mut gone = sessions_a_login_removes(&item.sessions, now, login.single_session);
-        gone.truncate(PRUNE_AT_MOST);
+        // One session per user revokes every refresh family too; otherwise
+        // the expired ones and the oldest beyond what one user keeps.
+        let (kept, revoked_families) = if login.single_session {
+            FamilyMaps::of(item).revoke_all()
+        } else {
+            FamilyMaps::of(item).revoke_expired_and_over(now)
+        };
+        // A revoked family's sessions go with it, first; then the sessions a
+        // login prunes, as many as the transaction has room for.
+        let mut gone: Vec<(String, i64)> = item
+            .sessions
+            .iter()
+            .filter(|(key, _)| revoked_families.session_keys().any(|k| k == key))
+            .cloned()
+            .collect();
+        let others: Vec<(String, i64)> = item
+            .sessions
+            .iter()
+            .filter(|session| !gone.contains(session))
+            .cloned()
+            .collect();
+        let room = PRUNE_AT_MOST.saturating_sub(gone.len());
+        gone.extend(
+            sessions_a_login_removes(&others, now, login.single_session)
+                .into_iter()
+                .take(room),
+        );
         let revoked = gone
             .iter()
             .filter(|(_, expires_at)| *expires_at > now)
@@ -503,15 +528,7 @@ impl DynamoSessionStore {
             .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":expires", n(wx.expires_at));
-        // One session per user revokes every refresh family too; otherwise
-        // only the expired ones leave the account's lists.
-        let kept = FamilyMaps::of(item).without_sessions(&gone);
-        let (kept, revoked_families) = if login.single_session {
-            kept.revoke_all()
-        } else {
-            kept.revoke_expired(now)
-        };
-        let family_maps = kept.with_login(login);
+        let family_maps = kept.without_sessions(&gone).with_login(login);
         let mut set = "lastLoginAt = :now, #version = :next, #sessions.#new = :expires".to_owned();
         update = family_maps.bind(update);
         set.push_str(FamilyMaps::SET_CLAUSE);

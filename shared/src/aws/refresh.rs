@@ -29,6 +29,7 @@ use crate::login_log::{LogEntry, LogEvent};
 use crate::redact::SessionKey;
 use crate::refresh::{
     KEPT_KEY_PREFIX, REFRESH_PREFIX, RefreshFamily, RefreshKey, RefreshOutcome, RefreshWrite,
+    families_a_login_revokes,
 };
 use crate::session::{LoginWrite, Session, StoreError, sessions_a_login_removes};
 use crate::token::TokenKey;
@@ -106,9 +107,10 @@ impl FamilyMaps {
         self.split(|_, _| true)
     }
 
-    /// (kept, revoked): the families whose every token has expired.
-    pub(super) fn revoke_expired(self, now: i64) -> (Self, Self) {
-        self.split(|_, expires_at| expires_at <= now)
+    /// (kept, revoked): what `families_a_login_revokes` picks.
+    pub(super) fn revoke_expired_and_over(self, now: i64) -> (Self, Self) {
+        let revoked = families_a_login_revokes(&self.families, now);
+        self.split(|family, _| revoked.iter().any(|(f, _)| f == family))
     }
 
     fn revoke_family(self, family: &str) -> (Self, Self) {
@@ -142,7 +144,7 @@ impl FamilyMaps {
         tokens.chain(kept).collect()
     }
 
-    fn session_keys(&self) -> impl Iterator<Item = &str> {
+    pub(super) fn session_keys(&self) -> impl Iterator<Item = &str> {
         self.session_families.iter().map(|(key, _)| key.as_str())
     }
 

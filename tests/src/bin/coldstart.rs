@@ -9,7 +9,10 @@
 //!
 //! Run with `bash infra/bench.sh` (starts the stand-ins); `--quick` for CI.
 //! Options: `--runs N` cold starts, `--warm N` warm invocations, `--rust-only`,
-//! `--only BINARY` (one function, e.g. `--only authorizer`).
+//! `--only BINARY` (one function, e.g. `--only authorizer`), `--label TEXT` (only
+//! the rows whose label holds TEXT, e.g. `--label "login (Rust"`), `--env NAME=VALUE`
+//! (repeatable: more environment for every function, e.g. `REFRESH_TTL_SECONDS=0`
+//! to compare with binaries from before refresh tokens, via `WXAUTH_BIN_DIR`).
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -159,10 +162,16 @@ async fn start(subject: &Subject, env: &[(&str, String)]) -> LambdaFunction {
     }
 }
 
-async fn measure(subject: &Subject, runs: usize, warm: usize) -> Row {
+async fn measure(
+    subject: &Subject,
+    extra: &[(&'static str, String)],
+    runs: usize,
+    warm: usize,
+) -> Row {
     let world = World::new().await;
     let mut env = world.function_env();
     env.extend(subject.env.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    env.extend(extra.iter().cloned());
     let mut login_env = env.clone();
     if subject.jwt {
         let key = wxauth::jwt::generate_key("bench").expect("an RSA key");
@@ -188,10 +197,8 @@ async fn measure(subject: &Subject, runs: usize, warm: usize) -> Row {
         login.stop().await;
         Tokens {
             token: body["token"].as_str().expect("token").to_owned(),
-            refresh: body["refreshToken"]
-                .as_str()
-                .expect("refreshToken")
-                .to_owned(),
+            // Absent when refresh tokens are off (or in binaries from before them).
+            refresh: body["refreshToken"].as_str().unwrap_or_default().to_owned(),
         }
     };
 
@@ -279,6 +286,16 @@ async fn main() {
     warm = number("--warm").unwrap_or(warm);
     let rust_only = flag("--rust-only").is_some();
     let only = flag("--only").and_then(|i| args.get(i + 1)).cloned();
+    let label = flag("--label").and_then(|i| args.get(i + 1)).cloned();
+    let extra: Vec<(&'static str, String)> = args
+        .windows(2)
+        .filter(|pair| pair[0] == "--env")
+        .map(|pair| match pair[1].split_once('=') {
+            // Leaked once per run: the environment lists are `&'static str`-keyed.
+            Some((name, value)) => (&*name.to_owned().leak(), value.to_owned()),
+            None => panic!("--env takes NAME=VALUE, not {}", pair[1]),
+        })
+        .collect();
     let subjects = [
         Subject {
             label: "login (Rust)",
@@ -398,11 +415,13 @@ async fn main() {
     warm_up_standins(if quick { 20 } else { 300 }).await;
     let mut rows = Vec::new();
     let chosen = |s: &&Subject| {
-        !(rust_only && s.python) && only.as_deref().is_none_or(|name| s.name == name)
+        !(rust_only && s.python)
+            && only.as_deref().is_none_or(|name| s.name == name)
+            && label.as_deref().is_none_or(|text| s.label.contains(text))
     };
     for subject in subjects.iter().filter(chosen) {
         eprintln!("measuring {}", subject.label);
-        rows.push(measure(subject, runs, warm).await);
+        rows.push(measure(subject, &extra, runs, warm).await);
     }
     println!(
         "| function | init p50 | init max | first invocation p50 | warm p50 | warm p99 | peak RSS | binary |"
