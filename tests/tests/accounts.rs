@@ -322,6 +322,31 @@ async fn concurrent_first_logins_make_exactly_one_account() {
         })
         .count();
     assert_eq!(accounts, 1);
+    // The log tells exactly what happened, however the logins contended:
+    // one `login` per 200, one `revoked` per session a later login ended
+    // (one session per user: every login but the first ends one), and
+    // nothing under another userId (a round that lost its race leaves no
+    // entry behind).
+    let entries = world.scan(&world.log_table).await;
+    let user_id = *user_ids.iter().next().unwrap();
+    let of = |event: &str| {
+        entries
+            .iter()
+            .filter(|e| e["event"].as_s().is_ok_and(|v| v == event))
+            .count()
+    };
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["userId"].as_s().is_ok_and(|v| v == user_id)),
+        "{entries:?}"
+    );
+    assert_eq!(
+        (of("login"), of("revoked")),
+        (LOGINS, LOGINS - 1),
+        "{entries:?}"
+    );
+    assert_eq!(entries.len(), 2 * LOGINS - 1);
 }
 
 /// With SINGLE_SESSION=false a user holds several sessions; deletion ends them
