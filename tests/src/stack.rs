@@ -53,12 +53,29 @@ impl Stack {
 
     /// `method path` with the bearer token, to the function that serves it.
     pub async fn with_token(&mut self, method: &str, path: &str, token: &str) -> (u16, Value) {
-        let event = HttpEvent::new(method, path).bearer(token).build();
+        self.serve(path, HttpEvent::new(method, path).bearer(token))
+            .await
+    }
+
+    /// `method path` with the bearer token and a JSON body.
+    pub async fn with_json(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        self.serve(path, HttpEvent::new(method, path).bearer(token).json(body))
+            .await
+    }
+
+    /// The event, to the function that serves `path` (login's routes aside).
+    async fn serve(&mut self, path: &str, event: HttpEvent) -> (u16, Value) {
         let function = match path {
             "/phone" | "/open-data" => &mut self.phone,
             _ => &mut self.check,
         };
-        let (status, _, body) = function.call(event).await;
+        let (status, _, body) = function.call(event.build()).await;
         (status, body)
     }
 

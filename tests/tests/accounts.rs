@@ -87,15 +87,7 @@ async fn accounts_from_first_login_to_deletion() {
     );
     let raw = r#"{"nickName":"A"}"#;
     let signed = json!({"rawData": raw, "signature": sign(raw, &issued.session_key)});
-    let (status, _, posted) = stack
-        .check
-        .call(
-            HttpEvent::new("POST", "/session")
-                .bearer(&token)
-                .json(&signed)
-                .build(),
-        )
-        .await;
+    let (status, posted) = stack.with_json("POST", "/session", &token, &signed).await;
     assert_eq!(
         (status, posted["userId"].as_str()),
         (200, Some(user_id.as_str()))
@@ -117,27 +109,13 @@ async fn accounts_from_first_login_to_deletion() {
     assert_eq!(account["unionid"], "uACCOUNT");
     assert!(account.get("phoneNumber").is_none(), "{account}");
     let payload = encrypt_for(&issued, &phone_plaintext(APPID, "13811112222"));
-    let (status, _, _) = stack
-        .phone
-        .call(
-            HttpEvent::new("POST", "/phone")
-                .bearer(&token)
-                .json(&payload)
-                .build(),
-        )
-        .await;
+    let (status, _) = stack.with_json("POST", "/phone", &token, &payload).await;
     assert_eq!(status, 200);
     let (_, account) = stack.with_token("GET", "/account", &token).await;
     assert_eq!(account["purePhoneNumber"], "13811112222", "{account}");
     let phone_code = world.wechat.issue_phone_code(openid, "13933334444");
-    let (status, _, _) = stack
-        .phone
-        .call(
-            HttpEvent::new("POST", "/phone")
-                .bearer(&token)
-                .json(&json!({"code": phone_code}))
-                .build(),
-        )
+    let (status, _) = stack
+        .with_json("POST", "/phone", &token, &json!({"code": phone_code}))
         .await;
     assert_eq!(status, 200);
     let (_, account) = stack.with_token("GET", "/account", &token).await;
@@ -498,15 +476,7 @@ async fn device_info_is_validated_and_logged_and_binding_can_be_off() {
         body["userId"].as_str().unwrap().to_owned(),
     );
     let payload = encrypt_for(&issued, &phone_plaintext(APPID, "13755556666"));
-    let (status, _, phone) = stack
-        .phone
-        .call(
-            HttpEvent::new("POST", "/phone")
-                .bearer(&token)
-                .json(&payload)
-                .build(),
-        )
-        .await;
+    let (status, phone) = stack.with_json("POST", "/phone", &token, &payload).await;
     assert_eq!(
         (status, phone["purePhoneNumber"].as_str()),
         (200, Some("13755556666"))

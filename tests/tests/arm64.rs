@@ -12,9 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wxauth_tests::events::{HttpEvent, authorizer_event};
-use wxauth_tests::invoke::login_event;
-use wxauth_tests::runtime::{LambdaFunction, Outcome, bin_dir};
+use wxauth_tests::runtime::{LambdaFunction, bin_dir};
+use wxauth_tests::stack::Stack;
 use wxauth_tests::template::{TemplateFunction, functions, repo_root};
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext};
 
@@ -239,67 +238,48 @@ async fn readme_flow(
     openid: &str,
 ) -> (Vec<Value>, Vec<(String, Duration)>) {
     let env = world.function_env();
-    let mut login = machine.start(&function("login"), &env).await;
-    let mut phone = machine.start(&function("decrypt-phone"), &env).await;
-    let mut check = machine.start(&function("check-session"), &env).await;
-    let mut authorizer = machine.start(&function("authorizer"), &env).await;
+    let mut stack = Stack {
+        login: machine.start(&function("login"), &env).await,
+        phone: machine.start(&function("decrypt-phone"), &env).await,
+        check: machine.start(&function("check-session"), &env).await,
+        authorizer: machine.start(&function("authorizer"), &env).await,
+    };
     let mut rotation = machine.start(&function("rotate-signing-key"), &env).await;
 
     let mut steps = Vec::new();
     let (code, issued) = world.wechat.issue_code_for(openid, None);
-    let (status, _, body) = login.call(login_event(&code).build()).await;
-    assert_eq!(status, 200, "{body}\n{}", login.logs.text());
+    let (status, body) = stack.log_in_with_code(&code).await;
+    assert_eq!(status, 200, "{body}\n{}", stack.login.logs.text());
     steps.push(summary(status, &body, openid));
     let token = body["token"].as_str().expect("token").to_owned();
 
-    let (status, _, body) = check
-        .call(HttpEvent::new("GET", "/session").bearer(&token).build())
-        .await;
+    let (status, body) = stack.session(&token).await;
     steps.push(summary(status, &body, openid));
 
     let payload = encrypt_for(&issued, &phone_plaintext(APPID, "13800138000"));
-    let (status, _, body) = phone
-        .call(
-            HttpEvent::new("POST", "/phone")
-                .bearer(&token)
-                .json(&payload)
-                .build(),
-        )
-        .await;
+    let (status, body) = stack.with_json("POST", "/phone", &token, &payload).await;
     steps.push(summary(status, &body, openid));
     let phone_code = world.wechat.issue_phone_code(openid, "13900139000");
-    let (status, _, body) = phone
-        .call(
-            HttpEvent::new("POST", "/phone")
-                .bearer(&token)
-                .json(&json!({"code": phone_code}))
-                .build(),
-        )
+    let (status, body) = stack
+        .with_json("POST", "/phone", &token, &json!({"code": phone_code}))
         .await;
     steps.push(summary(status, &body, openid));
 
-    let bearer = format!("Bearer {token}");
     // The authorizer answers API Gateway's simple response, not an HTTP one.
-    match authorizer.invoke(authorizer_event(Some(&bearer))).await {
-        Outcome::Response(decision) => steps.push(summary(200, &decision, openid)),
-        Outcome::Error(error) => panic!("{error}\n{}", authorizer.logs.text()),
-    }
+    let decision = stack.authorized(&token).await;
+    steps.push(summary(200, &decision, openid));
 
-    let (status, _, body) = check
-        .call(HttpEvent::new("DELETE", "/session").bearer(&token).build())
-        .await;
+    let (status, body) = stack.with_token("DELETE", "/session", &token).await;
     steps.push(summary(status, &body, openid));
-    let (status, _, body) = check
-        .call(HttpEvent::new("GET", "/session").bearer(&token).build())
-        .await;
+    let (status, body) = stack.session(&token).await;
     steps.push(summary(status, &body, openid));
 
     let mut inits = Vec::new();
     for (name, function) in [
-        ("login", &mut login),
-        ("decrypt-phone", &mut phone),
-        ("check-session", &mut check),
-        ("authorizer", &mut authorizer),
+        ("login", &mut stack.login),
+        ("decrypt-phone", &mut stack.phone),
+        ("check-session", &mut stack.check),
+        ("authorizer", &mut stack.authorizer),
         ("rotate-signing-key", &mut rotation),
     ] {
         let init = function
