@@ -11,6 +11,7 @@ pub mod events;
 pub mod invoke;
 pub mod logs;
 pub mod proxy;
+pub mod rotation;
 pub mod runtime;
 pub mod server;
 pub mod stack;

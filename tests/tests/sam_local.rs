@@ -180,7 +180,7 @@ async fn sam_local_invokes_every_function_and_serves_the_readme_flow() {
         .expect("WeChat simulator");
     let signing_secret = world
         .standins
-        .create_secret(r#"{"placeholder": "replaced by the first rotation"}"#)
+        .create_secret(wxauth_tests::rotation::UNROTATED_SECRET)
         .await;
     let work = std::env::temp_dir().join(wxauth_tests::unique("wxauth-sam-local"));
     let template = stage_for_the_host(&work);

@@ -223,6 +223,20 @@ async fn every_function_at_trace_writes_no_secret() {
             phone_logs.contains("decrypt failed"),
             "{variable}: TRACE not in force:\n{phone_logs}"
         );
+        let secrets = [
+            ("session_key", issued.session_key.as_str()),
+            ("appsecret", world.appsecret.as_str()),
+            ("access token", access_token.as_str()),
+            ("session token", token.as_str()),
+            ("second session token", second_token.as_str()),
+            ("login code", code.as_str()),
+            ("second login code", second_code.as_str()),
+            ("phone code", phone_code.as_str()),
+            ("phone number", "13700137000"),
+            ("phone number", "13600136000"),
+            ("openid", issued.openid.as_str()),
+            ("AWS security token", security_token.as_str()),
+        ];
         for (name, function) in [
             ("login", &login),
             ("decrypt-phone", &phone),
@@ -231,25 +245,11 @@ async fn every_function_at_trace_writes_no_secret() {
         ] {
             let logs = function.logs.text();
             assert!(!logs.is_empty(), "{name} wrote nothing");
-            for (what, secret) in [
-                ("session_key", issued.session_key.as_str()),
-                ("appsecret", world.appsecret.as_str()),
-                ("access token", access_token.as_str()),
-                ("session token", token.as_str()),
-                ("second session token", second_token.as_str()),
-                ("login code", code.as_str()),
-                ("second login code", second_code.as_str()),
-                ("phone code", phone_code.as_str()),
-                ("phone number", "13700137000"),
-                ("phone number", "13600136000"),
-                ("openid", issued.openid.as_str()),
-                ("AWS security token", security_token.as_str()),
-            ] {
-                assert!(
-                    !logs.contains(secret),
-                    "{name} at TRACE ({variable}, {format}) logged the {what}:\n{logs}"
-                );
-            }
+            assert_no_secret(
+                &format!("{name} at TRACE ({variable}, {format})"),
+                &logs,
+                &secrets,
+            );
         }
     }
 }
@@ -263,7 +263,7 @@ async fn jwt_mode_and_refresh_tokens_at_trace_write_no_secret() {
     let world = World::new().await;
     let arn = world
         .standins
-        .create_secret(r#"{"placeholder": "replaced by the first rotation"}"#)
+        .create_secret(wxauth_tests::rotation::UNROTATED_SECRET)
         .await;
     let mut env = world.function_env();
     env.push(("AWS_LAMBDA_LOG_LEVEL", "TRACE".into()));
@@ -272,17 +272,7 @@ async fn jwt_mode_and_refresh_tokens_at_trace_write_no_secret() {
 
     let mut rotation = LambdaFunction::start("rotate-signing-key", &env).await;
     let version = "44444444-aaaa-4000-8000-000000000001";
-    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-        let event = json!({"Step": step, "SecretId": arn, "ClientRequestToken": version});
-        assert!(
-            matches!(
-                rotation.invoke(event).await,
-                wxauth_tests::runtime::Outcome::Response(_)
-            ),
-            "{step}:\n{}",
-            rotation.logs.text()
-        );
-    }
+    wxauth_tests::rotation::run_steps(&mut rotation, &arn, version, 1).await;
     let key: serde_json::Value = serde_json::from_str(
         world
             .standins
@@ -356,28 +346,30 @@ async fn jwt_mode_and_refresh_tokens_at_trace_write_no_secret() {
         "TRACE not in force:\n{}",
         check.logs.text()
     );
+    let secrets = [
+        ("private key", pem_line.as_str()),
+        ("JWT", jwt.as_str()),
+        ("refreshed JWT", renewed_jwt.as_str()),
+        ("forged JWT", forged.as_str()),
+        ("refresh token", refresh.as_str()),
+        ("next refresh token", next_refresh.as_str()),
+        ("session_key", issued.session_key.as_str()),
+        ("appsecret", world.appsecret.as_str()),
+        ("openid", issued.openid.as_str()),
+    ];
     for (name, function) in [
         ("rotate-signing-key", &rotation),
         ("login", &login),
         ("check-session", &check),
         ("authorizer", &authorizer),
     ] {
-        let logs = function.logs.text();
-        for (what, secret) in [
-            ("private key", pem_line.as_str()),
-            ("JWT", jwt.as_str()),
-            ("refreshed JWT", renewed_jwt.as_str()),
-            ("forged JWT", forged.as_str()),
-            ("refresh token", refresh.as_str()),
-            ("next refresh token", next_refresh.as_str()),
-            ("session_key", issued.session_key.as_str()),
-            ("appsecret", world.appsecret.as_str()),
-            ("openid", issued.openid.as_str()),
-        ] {
-            assert!(
-                !logs.contains(secret),
-                "{name} at TRACE logged the {what}:\n{logs}"
-            );
-        }
+        assert_no_secret(&format!("{name} at TRACE"), &function.logs.text(), &secrets);
+    }
+}
+
+/// Fails if `logs` hold any of `secrets` (what, value), naming `whose` logs.
+fn assert_no_secret(whose: &str, logs: &str, secrets: &[(&str, &str)]) {
+    for (what, secret) in secrets {
+        assert!(!logs.contains(secret), "{whose} logged the {what}:\n{logs}");
     }
 }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use wxauth::session::epoch_seconds;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::logs::{has_metric, metric_records};
+use wxauth_tests::rotation::{UNROTATED_SECRET, run_steps};
 use wxauth_tests::runtime::{LambdaFunction, Outcome};
 use wxauth_tests::stack::Stack;
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext, refresh_pk};
@@ -236,15 +237,8 @@ async fn a_refreshed_session_has_the_session_key_only_within_the_window() {
     let payload = encrypt_for(&issued, &phone_plaintext(APPID, "13811112222"));
 
     let (_, within) = stack.refresh(text(&login, "refreshToken")).await;
-    let phone = |token: &str, body: &Value| {
-        HttpEvent::new("POST", "/phone")
-            .bearer(token)
-            .json(body)
-            .build()
-    };
-    let (status, _, answer) = stack
-        .phone
-        .call(phone(text(&within, "token"), &payload))
+    let (status, answer) = stack
+        .with_json("POST", "/phone", text(&within, "token"), &payload)
         .await;
     assert_eq!(status, 200, "the login's session_key is kept: {answer}");
 
@@ -268,28 +262,29 @@ async fn a_refreshed_session_has_the_session_key_only_within_the_window() {
     .await;
     let (_, after) = stack.refresh(text(&within, "refreshToken")).await;
     let token = text(&after, "token");
-    let (status, _, answer) = stack.phone.call(phone(token, &payload)).await;
+    let (status, answer) = stack.with_json("POST", "/phone", token, &payload).await;
     assert_eq!(
         (status, text(&answer, "error")),
         (401, "session_key_expired"),
         "{answer}"
     );
     // The body is still checked first.
-    let (status, _, answer) = stack.phone.call(phone(token, &json!({"iv": "x"}))).await;
+    let (status, answer) = stack
+        .with_json("POST", "/phone", token, &json!({"iv": "x"}))
+        .await;
     assert_eq!((status, text(&answer, "error")), (400, "invalid_request"));
     let raw = r#"{"nickName":"n"}"#;
-    let signed = HttpEvent::new("POST", "/session")
-        .bearer(token)
-        .json(&json!({"rawData": raw, "signature": "0".repeat(40)}))
-        .build();
-    let (status, _, answer) = stack.check.call(signed).await;
+    let signed = json!({"rawData": raw, "signature": "0".repeat(40)});
+    let (status, answer) = stack.with_json("POST", "/session", token, &signed).await;
     assert_eq!(
         (status, text(&answer, "error")),
         (401, "session_key_expired")
     );
     // Phone by code needs no session_key.
     let code = world.wechat.issue_phone_code(openid, "13933334444");
-    let (status, _, answer) = stack.phone.call(phone(token, &json!({"code": code}))).await;
+    let (status, answer) = stack
+        .with_json("POST", "/phone", token, &json!({"code": code}))
+        .await;
     assert_eq!(status, 200, "{answer}");
     stack.stop().await;
 }
@@ -300,15 +295,7 @@ async fn rotate(world: &World, arn: &str, token: &str) {
     let mut env = world.function_env();
     env.push(("SIGNING_KEY_SECRET_ID", arn.to_owned()));
     let mut rotation = LambdaFunction::start("rotate-signing-key", &env).await;
-    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-        for _ in 0..2 {
-            let event = json!({"Step": step, "SecretId": arn, "ClientRequestToken": token});
-            match rotation.invoke(event).await {
-                Outcome::Response(_) => {}
-                Outcome::Error(error) => panic!("{step}: {error}\n{}", rotation.logs.text()),
-            }
-        }
-    }
+    run_steps(&mut rotation, arn, token, 2).await;
     // Another secret, a step with no version: refused.
     for (event, why) in [
         (
@@ -400,10 +387,7 @@ fn forgeries(genuine: &str, public_n: &[u8]) -> Vec<(&'static str, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwt_mode_signs_publishes_and_every_checker_refuses_forgeries() {
     let world = World::new().await;
-    let arn = world
-        .standins
-        .create_secret(r#"{"placeholder": "replaced by the first rotation"}"#)
-        .await;
+    let arn = world.standins.create_secret(UNROTATED_SECRET).await;
     rotate(&world, &arn, "11111111-aaaa-4000-8000-000000000001").await;
     let shared = vec![("ISSUER", ISSUER.to_owned())];
     let mut stack = Stack::start(&world, &shared, &[("SIGNING_KEY_SECRET_ID", arn.clone())]).await;
