@@ -479,31 +479,23 @@ impl DynamoSessionStore {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_error)?;
-        // One session per user: every other one goes; otherwise the expired
-        // (their items may still be present, TTL being lazy, and hold the
-        // openid, which a deletion must not leave behind) and those ending soonest beyond
-        // MAX_SESSIONS_PER_USER.
-        // One session per user revokes every refresh family too; otherwise
-        // the expired ones and the oldest beyond what one user keeps.
+        // One session per user: every other session and refresh family goes.
+        // Otherwise the expired families and the oldest beyond what one user
+        // keeps go, each with its sessions; then the expired sessions (their
+        // items may still be present, TTL being lazy, and hold the openid,
+        // which a deletion must not leave behind) and those ending soonest
+        // beyond MAX_SESSIONS_PER_USER, as many as the transaction has room for.
         let (kept, revoked_families) = if login.single_session {
             FamilyMaps::of(item).revoke_all()
         } else {
             FamilyMaps::of(item).revoke_expired_and_over(now)
         };
-        // A revoked family's sessions go with it, first; then the sessions a
-        // login prunes, as many as the transaction has room for.
-        let mut gone: Vec<(String, i64)> = item
-            .sessions
-            .iter()
-            .filter(|(key, _)| revoked_families.session_keys().any(|k| k == key))
-            .cloned()
-            .collect();
-        let others: Vec<(String, i64)> = item
-            .sessions
-            .iter()
-            .filter(|session| !gone.contains(session))
-            .cloned()
-            .collect();
+        let (mut gone, others): (Vec<_>, Vec<_>) =
+            item.sessions.iter().cloned().partition(|(key, _)| {
+                revoked_families
+                    .session_keys()
+                    .any(|family_session| family_session == key)
+            });
         let room = PRUNE_AT_MOST.saturating_sub(gone.len());
         gone.extend(
             sessions_a_login_removes(&others, now, login.single_session)
