@@ -20,7 +20,7 @@ quick=()
 
 install_tools
 step "building the release binaries"
-cargo build --release --locked -p login -p decrypt-phone -p check-session -p authorizer -p rotate-signing-key
+cargo build --release --locked -p login -p decrypt-phone -p check-session -p authorizer -p rotate-signing-key -p tls-floor
 export WXAUTH_BIN_DIR="$target/release"
 start_standins
 

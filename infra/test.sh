@@ -36,7 +36,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # --- 3. release binaries ----------------------------------------------------
 step "building the release binaries"
-cargo build --release --locked -p login -p decrypt-phone -p check-session -p authorizer -p rotate-signing-key
+cargo build --release --locked -p login -p decrypt-phone -p check-session -p authorizer -p rotate-signing-key -p tls-floor
 export WXAUTH_BIN_DIR="$target/release"
 # The operator tool, run as a process by tests/tests/accounts.rs (cargo test
 # builds only its test harness).

@@ -17,6 +17,7 @@ pub mod server;
 pub mod stack;
 pub mod standins;
 pub mod template;
+pub mod tls;
 
 /// A fresh random suffix for table, secret and code names.
 pub fn unique(prefix: &str) -> String {

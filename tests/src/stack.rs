@@ -25,7 +25,16 @@ impl Stack {
         shared: &[(&'static str, String)],
         login_only: &[(&'static str, String)],
     ) -> Self {
-        let mut env = world.function_env();
+        Self::start_with(world.function_env(), shared, login_only).await
+    }
+
+    /// As `start`, on top of `env` instead of the world's environment (the
+    /// world reached over TLS, say).
+    pub async fn start_with(
+        mut env: Vec<(&'static str, String)>,
+        shared: &[(&'static str, String)],
+        login_only: &[(&'static str, String)],
+    ) -> Self {
         env.extend(shared.iter().cloned());
         let mut login_env = env.clone();
         login_env.extend(login_only.iter().cloned());

@@ -173,6 +173,33 @@ impl World {
     }
 }
 
+impl World {
+    /// `function_env`, with DynamoDB, Secrets Manager and WeChat reached over
+    /// TLS, each behind a proxy with a certificate of `ca`, and
+    /// `AWS_CA_BUNDLE` naming `ca`'s certificate: as on AWS, where every
+    /// endpoint is HTTPS.
+    pub async fn function_env_over_tls(
+        &self,
+        ca: &crate::tls::TestCa,
+    ) -> Vec<(&'static str, String)> {
+        let dynamodb = ca.front(&self.standins.dynamodb).await;
+        let secrets = ca.front(&self.standins.secrets_manager).await;
+        let wechat = ca.front(&self.wechat.base).await;
+        let mut env: Vec<(&'static str, String)> = self
+            .function_env()
+            .into_iter()
+            .map(|(name, value)| match name {
+                "AWS_ENDPOINT_URL_DYNAMODB" => (name, dynamodb.clone()),
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER" => (name, secrets.clone()),
+                "WECHAT_API_BASE" => (name, wechat.clone()),
+                _ => (name, value),
+            })
+            .collect();
+        env.push(("AWS_CA_BUNDLE", ca.bundle.display().to_string()));
+        env
+    }
+}
+
 /// The login handler as the function builds it, over any store, WeChat base and
 /// secret source (a fault test's proxy, a closed port, a stand-in that is down).
 pub fn login_with<S: SessionStore + wxauth::jwt::PublicKeyStore, K: SecretSource>(

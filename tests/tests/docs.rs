@@ -42,6 +42,8 @@ fn variables() -> Vec<String> {
                 .collect::<Vec<_>>()
         })
         .collect();
+    // The one variable read outside those files: trusted roots.
+    names.push(wxauth::tls::CA_BUNDLE_VARIABLE.to_owned());
     names.sort();
     names.dedup();
     names

@@ -441,3 +441,90 @@ async fn a_phone_code_spent_by_our_own_timed_out_attempt_is_told_apart() {
     ));
     assert!(!logs.contains("13900139000"));
 }
+
+/// On AWS every endpoint is HTTPS. Here DynamoDB Local, moto and the WeChat
+/// simulator sit behind TLS with a CA made for this run, which only
+/// `AWS_CA_BUNDLE` names: the release binaries trust it (for the AWS clients
+/// and the WeChat client alike) on top of their compiled-in roots, and the
+/// whole flow works, JWTs included. Without the bundle the same endpoints
+/// are refused (503, nobody logged out); an unreadable or empty bundle stops
+/// start-up, naming the variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_over_tls_with_the_aws_ca_bundle() {
+    use wxauth_tests::stack::Stack;
+    let world = World::new().await;
+    let ca = wxauth_tests::tls::TestCa::new();
+    let env = world.function_env_over_tls(&ca).await;
+    let arn = world
+        .standins
+        .create_secret(&serde_json::to_string(&wxauth::jwt::generate_key("tls").unwrap()).unwrap())
+        .await;
+    let shared = vec![("ISSUER", "https://auth.wxauth.test".to_owned())];
+    let mut stack =
+        Stack::start_with(env.clone(), &shared, &[("SIGNING_KEY_SECRET_ID", arn)]).await;
+    let (login, _) = stack.log_in(&world, "oTLS0000000000000000000001").await;
+    let token = login["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        token.matches('.').count(),
+        2,
+        "a JWT: the key came over TLS"
+    );
+    assert_eq!(stack.session(&token).await.0, 200);
+    assert!(stack.allowed(&token).await);
+    // Phone by code: the access token (Secrets Manager, WeChat) over TLS too.
+    let code = world
+        .wechat
+        .issue_phone_code("oTLS0000000000000000000001", "13911112222");
+    let (status, phone) = stack
+        .with_json("POST", "/phone", &token, &json!({"code": code}))
+        .await;
+    assert_eq!(status, 200, "{phone}");
+    let (status, refreshed) = stack.refresh(login["refreshToken"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let logs = stack.stop().await;
+    assert!(!logs.contains("PRIVATE KEY"));
+
+    // The same endpoints without the bundle: the run's CA is trusted nowhere.
+    let untrusted: Vec<(&str, String)> = env
+        .iter()
+        .filter(|(name, _)| *name != "AWS_CA_BUNDLE")
+        .cloned()
+        .collect();
+    let mut login = LambdaFunction::start("login", &untrusted).await;
+    let (code, _) = world.wechat.issue_code();
+    let (status, _, body) = login.call(login_event(&code).build()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("upstream_unavailable")),
+        "{body}"
+    );
+    login.stop().await;
+
+    let empty = std::env::temp_dir().join(wxauth_tests::unique("empty-bundle"));
+    std::fs::write(&empty, "no certificate here\n").unwrap();
+    for bundle in [
+        empty.display().to_string(),
+        "/nonexistent/ca.pem".to_owned(),
+    ] {
+        let mut bad = env.clone();
+        for (name, value) in bad.iter_mut() {
+            if *name == "AWS_CA_BUNDLE" {
+                *value = bundle.clone();
+            }
+        }
+        for binary in ["login", "check-session", "authorizer"] {
+            let mut function = LambdaFunction::start(binary, &bad).await;
+            let exit = function
+                .wait_exit(Duration::from_secs(10))
+                .await
+                .expect("exits at start-up");
+            assert!(!exit.success());
+            assert!(
+                function.logs.text().contains("AWS_CA_BUNDLE"),
+                "{binary}: {}",
+                function.logs.text()
+            );
+        }
+    }
+    let _ = std::fs::remove_file(empty);
+}

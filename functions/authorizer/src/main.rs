@@ -6,11 +6,11 @@ use wxauth::authorizer::Authorizer;
 use wxauth::aws::{DynamoSessionStore, load_sdk_config};
 use wxauth::config::{AuthorizerConfig, ProcessEnv};
 use wxauth::edge::authorizer::run;
-use wxauth::edge::startup::{init_logging, or_exit};
+use wxauth::edge::startup::{begin, or_exit};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_logging();
+    begin("authorizer");
     let config = or_exit("authorizer", AuthorizerConfig::from_env(&ProcessEnv));
     let sdk = load_sdk_config().await;
     let authorizer = Authorizer::new(DynamoSessionStore::new(&sdk, config.table))

@@ -6,13 +6,13 @@ use wxauth::access::TokenCheck;
 use wxauth::aws::{DynamoSessionStore, load_sdk_config, shared_access_tokens};
 use wxauth::config::{CheckSessionConfig, ProcessEnv};
 use wxauth::edge::lambda::run;
-use wxauth::edge::startup::{init_logging, or_exit};
+use wxauth::edge::startup::{begin, or_exit};
 use wxauth::handlers::{CheckSession, LogSettings};
 use wxauth::session::{Access, SessionStore};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_logging();
+    begin("check-session");
     let config = or_exit("check-session", CheckSessionConfig::from_env(&ProcessEnv));
     let sdk = load_sdk_config().await;
     let log = LogSettings {

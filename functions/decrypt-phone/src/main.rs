@@ -5,13 +5,13 @@ use wxauth::access::TokenCheck;
 use wxauth::aws::{DynamoSessionStore, load_sdk_config, shared_access_tokens};
 use wxauth::config::{DecryptPhoneConfig, ProcessEnv};
 use wxauth::edge::lambda::run;
-use wxauth::edge::startup::{init_logging, or_exit};
+use wxauth::edge::startup::{begin, or_exit};
 use wxauth::handlers::DecryptPhone;
 use wxauth::session::{Access, SessionStore};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_logging();
+    begin("decrypt-phone");
     let config = or_exit("decrypt-phone", DecryptPhoneConfig::from_env(&ProcessEnv));
     let sdk = load_sdk_config().await;
     let store = DynamoSessionStore::new(&sdk, config.table);

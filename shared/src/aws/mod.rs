@@ -81,7 +81,7 @@ fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
     let trust_store = TrustStore::empty()
         .with_native_roots(false)
-        .with_pem_certificate(crate::tls::root_certificates_pem());
+        .with_pem_certificate(crate::tls::trusted_roots_pem());
     let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
         tls::rustls_provider::CryptoMode::AwsLc,
     ));

@@ -74,6 +74,36 @@ pub fn log_filter(level: LevelFilter) -> Targets {
     )
 }
 
+/// What every function does first: AWS-LC's random generator starts seeding
+/// on a thread of its own (see `start_entropy_seeding`), logging is set up,
+/// and `AWS_CA_BUNDLE` is checked (a bad bundle stops start-up, naming it).
+pub fn begin(function: &str) {
+    start_entropy_seeding();
+    init_logging();
+    or_exit(function, crate::tls::check_ca_bundle());
+}
+
+/// AWS-LC seeds its random generator at the process's first draw, from CPU
+/// jitter (tens of milliseconds of busy work) and the OS; every TLS handshake
+/// draws, so the first ClientHello would wait for it. Drawn here, on a thread
+/// of its own, the seeding overlaps reading the configuration, DNS and TCP.
+/// Jitter entropy stays on (`AWS_LC_SYS_NO_JITTER_ENTROPY` is not set): it is
+/// one of the two sources, and dropping it to save milliseconds would leave
+/// the OS alone.
+pub fn start_entropy_seeding() {
+    let spawned = std::thread::Builder::new()
+        .name("entropy-seeding".into())
+        .spawn(|| {
+            let mut byte = [0u8; 1];
+            if aws_lc_rs::rand::fill(&mut byte).is_err() {
+                tracing::warn!("AWS-LC's random generator failed its first draw");
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "no thread for early entropy seeding; the first handshake seeds");
+    }
+}
+
 /// Ends start-up with a message naming what is wrong: a function that cannot
 /// serve correctly should not serve at all.
 pub fn or_exit<T, E: Display>(function: &str, result: Result<T, E>) -> T {

@@ -25,11 +25,11 @@ impl HttpWeChat {
 
     /// `base` is `WECHAT_API_BASE`, e.g. `https://api.weixin.qq.com`.
     pub fn new(base: &str, connect_timeout: Duration) -> Result<Self, reqwest::Error> {
-        let roots = crate::tls::root_certificates()
+        let roots = crate::tls::trusted_roots()
             .map(reqwest::Certificate::from_der)
             .collect::<Result<Vec<_>, _>>()?;
         let client = reqwest::Client::builder()
-            // Compiled-in roots: no certificate files read at start-up.
+            // Compiled-in roots (and AWS_CA_BUNDLE's): no certificate directory read at start-up.
             .tls_certs_only(roots)
             .connect_timeout(connect_timeout)
             // The URL carries the appsecret: never hand it to another host.

@@ -22,7 +22,41 @@ use serde_json::Value;
 use wxauth_tests::events::{HttpEvent, authorizer_event};
 use wxauth_tests::invoke::login_event;
 use wxauth_tests::runtime::{LambdaFunction, Outcome, bin_dir};
+use wxauth_tests::tls::TestCa;
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext};
+
+/// The subjects measured over TLS as well: one row per function and mode
+/// that does TLS at init, and the Python reference.
+const OVER_TLS: [&str; 7] = [
+    "login (Rust, single session)",
+    "login (Rust, JWT, single session)",
+    "decrypt-phone (Rust)",
+    "check-session (Rust)",
+    "authorizer (Rust)",
+    "login (Python ref)",
+    "check-session (Python ref)",
+];
+
+/// `tls-floor`'s runs, process start to exit: what an init cannot go below.
+fn floor(args: &[&str], runs: usize) -> Vec<Duration> {
+    let binary = bin_dir().join("tls-floor");
+    (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            let status = std::process::Command::new(&binary)
+                .args(args)
+                .status()
+                .unwrap_or_else(|err| {
+                    panic!(
+                        "{}: {err} (cargo build --release -p tls-floor)",
+                        binary.display()
+                    )
+                });
+            assert!(status.success(), "tls-floor {args:?} failed");
+            started.elapsed()
+        })
+        .collect()
+}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Route {
@@ -57,7 +91,7 @@ struct Tokens {
 }
 
 struct Row {
-    label: &'static str,
+    label: String,
     init: Vec<Duration>,
     first: Vec<Duration>,
     warm: Vec<Duration>,
@@ -145,6 +179,14 @@ async fn start(subject: &Subject, env: &[(&str, String)]) -> LambdaFunction {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/bench/python_ref");
         let mut env = env.to_vec();
         env.push(("PYTHONPATH", dir.display().to_string()));
+        // boto3 reads AWS_CA_BUNDLE itself; urllib (WeChat) reads this.
+        if let Some((_, bundle)) = env
+            .iter()
+            .find(|(name, _)| *name == "AWS_CA_BUNDLE")
+            .cloned()
+        {
+            env.push(("SSL_CERT_FILE", bundle));
+        }
         let handler = if subject.route == Route::Login {
             "handlers.login"
         } else {
@@ -167,9 +209,13 @@ async fn measure(
     extra: &[(&'static str, String)],
     runs: usize,
     warm: usize,
+    tls: Option<&TestCa>,
 ) -> Row {
     let world = World::new().await;
-    let mut env = world.function_env();
+    let mut env = match tls {
+        Some(ca) => world.function_env_over_tls(ca).await,
+        None => world.function_env(),
+    };
     env.extend(subject.env.iter().map(|(k, v)| (*k, (*v).to_owned())));
     env.extend(extra.iter().cloned());
     let mut login_env = env.clone();
@@ -203,7 +249,10 @@ async fn measure(
     };
 
     let mut row = Row {
-        label: subject.label,
+        label: match tls {
+            Some(_) => format!("{} over TLS", subject.label),
+            None => subject.label.to_owned(),
+        },
         init: vec![],
         first: vec![],
         warm: vec![],
@@ -419,10 +468,26 @@ async fn main() {
             && only.as_deref().is_none_or(|name| s.name == name)
             && label.as_deref().is_none_or(|text| s.label.contains(text))
     };
+    let ca = TestCa::new();
     for subject in subjects.iter().filter(chosen) {
         eprintln!("measuring {}", subject.label);
-        rows.push(measure(subject, &extra, runs, warm).await);
+        rows.push(measure(subject, &extra, runs, warm, None).await);
+        if OVER_TLS.contains(&subject.label) {
+            eprintln!("measuring {} over TLS", subject.label);
+            rows.push(measure(subject, &extra, runs, warm, Some(&ca)).await);
+        }
     }
+    // The floor: a process that only seeds AWS-LC's generator, and one that
+    // only makes one TLS handshake (to DynamoDB Local behind this run's CA).
+    let floor_runs = (runs * 5).max(10);
+    let target = ca
+        .front(&wxauth_tests::standins::StandIns::from_env().dynamodb)
+        .await
+        .trim_start_matches("https://")
+        .to_owned();
+    let bundle = ca.bundle.display().to_string();
+    let entropy = floor(&["entropy"], floor_runs);
+    let handshake = floor(&["handshake", &target, &bundle], floor_runs);
     println!(
         "| function | init p50 | init max | first invocation p50 | warm p50 | warm p99 | peak RSS | binary |"
     );
@@ -443,10 +508,41 @@ async fn main() {
         );
     }
     let find = |label: &str| rows.iter().find(|r| r.label == label);
+    let p50 = |samples: &[Duration]| percentile(samples, 50.0);
+    println!();
+    println!(
+        "floor: AWS-LC's seeding alone {} p50, seeding + one TLS handshake {} p50 ({floor_runs} processes each)",
+        ms(p50(&entropy)),
+        ms(p50(&handshake))
+    );
+    println!();
+    println!(
+        "| function | init p50, plain HTTP | init p50, TLS | TLS / (seeding + one handshake) |"
+    );
+    println!("| --- | --- | --- | --- |");
+    for label in OVER_TLS {
+        let (Some(plain), Some(tls)) = (find(label), find(&format!("{label} over TLS"))) else {
+            continue;
+        };
+        println!(
+            "| {label} | {} | {} | {:.2}x |",
+            ms(p50(&plain.init)),
+            ms(p50(&tls.init)),
+            p50(&tls.init).as_secs_f64() / p50(&handshake).as_secs_f64().max(1e-9)
+        );
+    }
     println!();
     for (rust, python) in [
         ("login (Rust)", "login (Python ref)"),
         ("check-session (Rust)", "check-session (Python ref)"),
+        (
+            "login (Rust, single session) over TLS",
+            "login (Python ref) over TLS",
+        ),
+        (
+            "check-session (Rust) over TLS",
+            "check-session (Python ref) over TLS",
+        ),
     ] {
         let (Some(r), Some(p)) = (find(rust), find(python)) else {
             continue;
