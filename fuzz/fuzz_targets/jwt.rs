@@ -26,7 +26,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     let key = SigningKey::from_secret(&generate_key("fuzz").expect("key")).expect("key");
     let store = MemorySessionStore::new();
     runtime
-        .block_on(store.publish(std::slice::from_ref(key.public_key()), 0))
+        .block_on(store.publish(&[key.key_version()], 0))
         .expect("publish");
     let settings = JwtSettings { issuer: "https://fuzz.test".into(), audience: "wxauth".into() };
     let claims = Claims {

@@ -616,7 +616,7 @@ mod tests {
         }
         async fn publish(
             &self,
-            _: &[crate::jwt::PublicKey],
+            _: &[crate::jwt::KeyVersion],
             _: i64,
         ) -> Result<Vec<crate::jwt::PublishedKey>, StoreError> {
             Err(StoreError::Unavailable("down".into()))

@@ -2,6 +2,7 @@
 
 use crate::jwt::{DEFAULT_AUDIENCE, JwtSettings};
 use crate::refresh::RefreshSettings;
+use crate::rotation::KeyLifetimes;
 use crate::wechat::DEFAULT_API_BASE;
 
 pub const DEFAULT_SESSION_TTL_SECONDS: i64 = 600;
@@ -172,13 +173,16 @@ pub fn jwt_settings(env: &impl Lookup) -> Result<Option<JwtSettings>, ConfigErro
     Ok(Some(JwtSettings { issuer, audience }))
 }
 
-/// JWT mode for `login`: `SIGNING_KEY_SECRET_ID` (needs `ISSUER`) and
-/// `SIGNING_KEY_LEAD_SECONDS`.
+/// JWT mode for `login`: `SIGNING_KEY_SECRET_ID` (needs `ISSUER`),
+/// `SIGNING_KEY_LEAD_SECONDS` and `SIGNING_KEY_REREAD_SECONDS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningConfig {
     pub secret_id: String,
     pub jwt: JwtSettings,
     pub lead_seconds: i64,
+    /// How often login re-reads the secret: 300 s at most (the contract's
+    /// "at least every 5 minutes"), sooner if the operator asks.
+    pub reread_seconds: i64,
 }
 
 impl SigningConfig {
@@ -191,22 +195,39 @@ impl SigningConfig {
             name: "SIGNING_KEY_SECRET_ID",
             reason: "needs ISSUER, the API's https:// base URL (the JWTs' iss)",
         })?;
-        let lead_seconds = number(
+        let lead_seconds = lead_seconds(env)?;
+        let reread_seconds = number(
             env,
-            "SIGNING_KEY_LEAD_SECONDS",
-            DEFAULT_SIGNING_KEY_LEAD_SECONDS,
-            0..=2_592_000,
-            "must be a whole number of seconds from 0 to 2592000",
+            "SIGNING_KEY_REREAD_SECONDS",
+            DEFAULT_SIGNING_KEY_REREAD_SECONDS,
+            0..=DEFAULT_SIGNING_KEY_REREAD_SECONDS,
+            "must be a whole number of seconds from 0 (every request) to 300",
         )?;
         Ok(Some(Self {
             secret_id,
             jwt,
             lead_seconds,
+            reread_seconds,
         }))
     }
 }
 
-pub const DEFAULT_SIGNING_KEY_LEAD_SECONDS: i64 = 7200;
+/// API Gateway's JWT authorizer caches a key set for up to 2 hours; our own
+/// JWKS answer may be cached 300 s (`max-age`) and a checker keeps its copy 300 s
+/// on top: a new key signs only once every one of them has it.
+pub const DEFAULT_SIGNING_KEY_LEAD_SECONDS: i64 = 7200 + 300 + 300;
+pub const DEFAULT_SIGNING_KEY_REREAD_SECONDS: i64 = 300;
+
+/// `SIGNING_KEY_LEAD_SECONDS`: 0 to 30 days.
+fn lead_seconds(env: &impl Lookup) -> Result<i64, ConfigError> {
+    number(
+        env,
+        "SIGNING_KEY_LEAD_SECONDS",
+        DEFAULT_SIGNING_KEY_LEAD_SECONDS,
+        0..=2_592_000,
+        "must be a whole number of seconds from 0 to 2592000",
+    )
+}
 
 /// The login log: `LOGIN_LOG_TABLE` (none: no log) and
 /// `LOGIN_LOG_RETENTION_DAYS` (1 to 3650, 180 by default).
@@ -397,12 +418,15 @@ impl AuthorizerConfig {
 }
 
 /// The rotation function: the signing key's secret is in its event; it
-/// publishes public keys in the session table.
+/// publishes public keys in the session table, and keeps them published as
+/// long as login's `SIGNING_KEY_LEAD_SECONDS` and `SESSION_TTL_SECONDS` say a
+/// token signed with them may live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotationConfig {
     pub table: String,
     /// `SIGNING_KEY_SECRET_ID`: when set, events for any other secret fail.
     pub secret_id: Option<String>,
+    pub lifetimes: KeyLifetimes,
 }
 
 impl RotationConfig {
@@ -410,6 +434,10 @@ impl RotationConfig {
         Ok(Self {
             table: required(env, "SESSION_TABLE")?,
             secret_id: optional(env, "SIGNING_KEY_SECRET_ID"),
+            lifetimes: KeyLifetimes {
+                lead_seconds: lead_seconds(env)?,
+                session_ttl_seconds: session_ttl(env)?,
+            },
         })
     }
 }

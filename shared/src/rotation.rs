@@ -6,7 +6,9 @@ use std::future::Future;
 
 use tracing::info;
 
-use crate::jwt::{PublicKeyStore, SigningKey, generate_key, sign_and_verify, valid_kid};
+use crate::jwt::{
+    KeyVersion, PublicKeyStore, PublishedKey, SigningKey, generate_key, sign_and_verify, valid_kid,
+};
 use crate::session::StoreError;
 
 pub const CURRENT: &str = "AWSCURRENT";
@@ -40,6 +42,12 @@ pub enum RotationError {
     Secrets(String),
     #[error("publishing the public key failed: {0}")]
     Publish(StoreError),
+    #[error(
+        "version {0:?} is neither AWSPENDING nor AWSCURRENT: a step runs only for the version being rotated in"
+    )]
+    NotPending(String),
+    #[error("the key {0:?} is not in the published set: run setSecret first")]
+    NotPublished(String),
 }
 
 /// What the rotation needs of Secrets Manager.
@@ -99,19 +107,75 @@ fn stage_holder<'a>(versions: &'a HashMap<String, Vec<String>>, stage: &str) -> 
         .map(|(id, _)| id.as_str())
 }
 
+/// How long keys stay public around a rotation: `SIGNING_KEY_LEAD_SECONDS`
+/// (a new key is published this long before it signs) and
+/// `SESSION_TTL_SECONDS` (a token signed with a key lives this long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyLifetimes {
+    pub lead_seconds: i64,
+    pub session_ttl_seconds: i64,
+}
+
+/// Why the steps refuse a version, as AWS's own rotation templates do: a
+/// version that is `AWSCURRENT` already is done (the step succeeds and changes
+/// nothing); any other version must be `AWSPENDING`, so that a step run by
+/// hand with an older version's token can never move `AWSCURRENT` back.
+fn stage_check(
+    versions: &HashMap<String, Vec<String>>,
+    token: &str,
+) -> Result<StageCheck, RotationError> {
+    let Some(stages) = versions.get(token) else {
+        return Ok(StageCheck::NoVersion);
+    };
+    if stages.iter().any(|s| s == CURRENT) {
+        return Ok(StageCheck::AlreadyCurrent);
+    }
+    if !stages.iter().any(|s| s == PENDING) {
+        return Err(RotationError::NotPending(token.to_owned()));
+    }
+    Ok(StageCheck::Pending)
+}
+
+enum StageCheck {
+    NoVersion,
+    AlreadyCurrent,
+    Pending,
+}
+
 /// Runs one step for version `token` at `now` (epoch seconds).
 pub async fn rotate(
     step: &str,
     token: &str,
     secrets: &impl RotationSecrets,
     store: &impl PublicKeyStore,
+    lifetimes: KeyLifetimes,
     now: i64,
 ) -> Result<(), RotationError> {
+    if !matches!(
+        step,
+        "createSecret" | "setSecret" | "testSecret" | "finishSecret"
+    ) {
+        return Err(RotationError::UnknownStep(step.to_owned()));
+    }
     let versions = secrets.versions().await?;
-    if step == "createSecret" {
-        if versions.contains_key(token) {
-            info!("createSecret: the version exists already");
+    match stage_check(&versions, token)? {
+        StageCheck::AlreadyCurrent => {
+            info!(step, "the version is AWSCURRENT already: nothing to do");
             return Ok(());
+        }
+        StageCheck::NoVersion if step != "createSecret" => {
+            return Err(RotationError::NoVersion(token.to_owned()));
+        }
+        StageCheck::NoVersion | StageCheck::Pending => {}
+    }
+    if step == "createSecret" {
+        // Secrets Manager makes the AWSPENDING version before it calls this
+        // step, with no value yet: the key is made unless it holds one.
+        if let Some(text) = secrets.secret_string(token).await? {
+            if SigningKey::from_secret_string(&text).is_ok() {
+                info!("createSecret: the version holds its key already");
+                return Ok(());
+            }
         }
         let secret = generate_key(&kid_for(token))
             .map_err(|err| RotationError::BadKey(token.to_owned(), err.to_string()))?;
@@ -124,42 +188,83 @@ pub async fn rotate(
         );
         return Ok(());
     }
-    if !matches!(step, "setSecret" | "testSecret" | "finishSecret") {
-        return Err(RotationError::UnknownStep(step.to_owned()));
-    }
-    if !versions.contains_key(token) {
-        return Err(RotationError::NoVersion(token.to_owned()));
-    }
     let key = key_of(secrets, token).await?;
-    if step != "testSecret" {
-        // finishSecret publishes too: the key is public before it can sign,
-        // even if setSecret was skipped.
-        store
-            .publish(std::slice::from_ref(key.public_key()), now)
-            .await
-            .map_err(RotationError::Publish)?;
-    }
+    let version = KeyVersion {
+        key: key.public_key().clone(),
+        version_id: Some(token.to_owned()),
+    };
     match step {
-        "setSecret" => info!(kid = key.kid(), "setSecret: public key published"),
+        "setSecret" => {
+            store
+                .publish(&[version], now)
+                .await
+                .map_err(RotationError::Publish)?;
+            info!(kid = key.kid(), "setSecret: public key published");
+        }
         "testSecret" => {
+            // Published (setSecret ran) and able to sign what checkers accept.
+            let published = store
+                .published_keys()
+                .await
+                .map_err(RotationError::Publish)?;
+            if !published.iter().any(|p| p.key == *key.public_key()) {
+                return Err(RotationError::NotPublished(key.kid().to_owned()));
+            }
             sign_and_verify(&key).map_err(|err| {
                 RotationError::BadKey(token.to_owned(), format!("sign and verify: {err}"))
             })?;
-            info!(kid = key.kid(), "testSecret: signed and verified");
+            info!(
+                kid = key.kid(),
+                "testSecret: published, signed and verified"
+            );
         }
-        _ => finish(token, &key, &versions, secrets, store).await?,
+        _ => {
+            // Published before it can sign, even if setSecret was skipped.
+            let published = store
+                .publish(&[version], now)
+                .await
+                .map_err(RotationError::Publish)?;
+            finish(
+                token, &key, &versions, secrets, store, &published, lifetimes, now,
+            )
+            .await?;
+        }
     }
     Ok(())
 }
 
+/// The keys the published set must keep at `now`: every key that may have
+/// signed a token still alive. A key signs until a newer one has been public
+/// for the lead, and its tokens live a session's lifetime after that, so a key
+/// goes once the next newer one was published `lead + session TTL` ago.
+pub fn keys_to_keep(published: &[PublishedKey], lifetimes: KeyLifetimes, now: i64) -> Vec<String> {
+    let span = lifetimes.lead_seconds + lifetimes.session_ttl_seconds;
+    published
+        .iter()
+        .filter(|key| {
+            let next_newer = published
+                .iter()
+                .filter(|other| other.published_at > key.published_at)
+                .map(|other| other.published_at)
+                .min();
+            next_newer.is_none_or(|at| now - at < span)
+        })
+        .map(|key| key.key.kid.clone())
+        .collect()
+}
+
 /// `finishSecret`: the version becomes AWSCURRENT, and the published set keeps
-/// only the new key and the one it replaces.
+/// every key that may still have signed a live token (`keys_to_keep`).
+#[allow(clippy::too_many_arguments)]
 async fn finish(
     token: &str,
     key: &SigningKey,
     versions: &HashMap<String, Vec<String>>,
     secrets: &impl RotationSecrets,
     store: &impl PublicKeyStore,
+    published: &[PublishedKey],
+    lifetimes: KeyLifetimes,
+    now: i64,
 ) -> Result<(), RotationError> {
     let current = stage_holder(versions, CURRENT);
     if current != Some(token) {
@@ -171,24 +276,20 @@ async fn finish(
     {
         secrets.move_stage(PENDING, None, Some(token)).await?;
     }
-    // Accepted from now on: the new key and the one it replaces.
-    let mut keep = vec![key.kid().to_owned()];
-    let replaced = match current {
-        Some(id) if id != token => Some(id),
-        // Run again after it finished: the one it replaced is AWSPREVIOUS.
-        _ => stage_holder(versions, PREVIOUS),
-    };
-    if let Some(previous) = replaced {
-        if let Ok(old) = key_of(secrets, previous).await {
-            keep.push(old.kid().to_owned());
-        }
+    let mut keep = keys_to_keep(published, lifetimes, now);
+    if !keep.iter().any(|kid| kid == key.kid()) {
+        keep.push(key.kid().to_owned());
     }
     let kids: Vec<&str> = keep.iter().map(String::as_str).collect();
     store
         .unpublish_all_but(&kids)
         .await
         .map_err(RotationError::Publish)?;
-    info!(kid = key.kid(), "finishSecret: the new key is AWSCURRENT");
+    info!(
+        kid = key.kid(),
+        kept = kids.len(),
+        "finishSecret: the new key is AWSCURRENT"
+    );
     Ok(())
 }
 

@@ -6,14 +6,14 @@ use wxauth::aws::{
 };
 use wxauth::config::{LoginConfig, ProcessEnv};
 use wxauth::edge::lambda::run;
-use wxauth::edge::startup::{init_logging, or_exit};
+use wxauth::edge::startup::{begin, or_exit};
 use wxauth::handlers::{Login, LoginSettings};
 use wxauth::jwt::JwtIssuer;
 use wxauth::wechat::{HttpWeChat, RetryPolicy};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_logging();
+    begin("login");
     let config = or_exit("login", LoginConfig::from_env(&ProcessEnv));
     let sdk = load_sdk_config().await;
     let wechat = or_exit(
@@ -39,12 +39,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             run(login).await
         }
         Some(signing) => {
-            let login = login.with_jwt(JwtIssuer::new(
-                SecretsManagerSigningKeys::new(&sdk, signing.secret_id),
-                signing.jwt,
-                config.appid,
-                signing.lead_seconds,
-            ));
+            let login = login.with_jwt(
+                JwtIssuer::new(
+                    SecretsManagerSigningKeys::new(&sdk, signing.secret_id),
+                    signing.jwt,
+                    config.appid,
+                    signing.lead_seconds,
+                )
+                .with_reread_ms(signing.reread_seconds * 1000),
+            );
             // Published before anything is signed; a bad key stops here.
             let (loaded, ()) = tokio::join!(login.load_signing_keys(), login.warm_up());
             or_exit(

@@ -5,13 +5,13 @@
 use wxauth::aws::{DynamoSessionStore, load_sdk_config};
 use wxauth::config::{ProcessEnv, RotationConfig};
 use wxauth::edge::rotation::run;
-use wxauth::edge::startup::{init_logging, or_exit};
+use wxauth::edge::startup::{begin, or_exit};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_logging();
+    begin("rotate-signing-key");
     let config = or_exit("rotate-signing-key", RotationConfig::from_env(&ProcessEnv));
     let sdk = load_sdk_config().await;
     let store = DynamoSessionStore::new(&sdk, config.table);
-    run(sdk, store, config.secret_id).await
+    run(sdk, store, config.secret_id, config.lifetimes).await
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::dynamodb::{DynamoSessionStore, put_if};
-use crate::jwt::{PublicKey, PublicKeyStore, PublishedKey};
+use crate::jwt::{KeyVersion, PublicKey, PublicKeyStore, PublishedKey, merge_published};
 use crate::session::StoreError;
 
 pub const PUBLISHED_KEYS_PK: &str = "signingkeys#published";
@@ -28,7 +28,12 @@ fn keys_from_item(item: &HashMap<String, AttributeValue>) -> Vec<PublishedKey> {
             let text = |name: &str| fields.get(name)?.as_s().ok().cloned();
             let key = PublicKey::from_encoded(kid, &text("n")?, &text("e")?)?;
             let published_at = fields.get("publishedAt")?.as_n().ok()?.parse().ok()?;
-            Some(PublishedKey { key, published_at })
+            let version_id = text("versionId");
+            Some(PublishedKey {
+                key,
+                published_at,
+                version_id,
+            })
         })
         .collect();
     published.sort_by(|a, b| a.key.kid.cmp(&b.key.kid));
@@ -40,17 +45,21 @@ fn keys_value(keys: &[PublishedKey]) -> AttributeValue {
         keys.iter()
             .map(|published| {
                 let key = &published.key;
-                (
-                    key.kid.clone(),
-                    AttributeValue::M(HashMap::from([
-                        ("n".to_owned(), AttributeValue::S(key.encoded_n())),
-                        ("e".to_owned(), AttributeValue::S(key.encoded_e())),
-                        (
-                            "publishedAt".to_owned(),
-                            AttributeValue::N(published.published_at.to_string()),
-                        ),
-                    ])),
-                )
+                let mut fields = HashMap::from([
+                    ("n".to_owned(), AttributeValue::S(key.encoded_n())),
+                    ("e".to_owned(), AttributeValue::S(key.encoded_e())),
+                    (
+                        "publishedAt".to_owned(),
+                        AttributeValue::N(published.published_at.to_string()),
+                    ),
+                ]);
+                if let Some(version_id) = &published.version_id {
+                    fields.insert(
+                        "versionId".to_owned(),
+                        AttributeValue::S(version_id.clone()),
+                    );
+                }
+                (key.kid.clone(), AttributeValue::M(fields))
             })
             .collect(),
     )
@@ -127,20 +136,13 @@ impl PublicKeyStore for DynamoSessionStore {
         Ok(item.as_ref().map(keys_from_item).unwrap_or_default())
     }
 
-    async fn publish(&self, keys: &[PublicKey], now: i64) -> Result<Vec<PublishedKey>, StoreError> {
-        self.change_published(|mut published| {
-            for key in keys {
-                if !published.iter().any(|p| p.key.kid == key.kid) {
-                    published.push(PublishedKey {
-                        key: key.clone(),
-                        published_at: now,
-                    });
-                }
-            }
-            published.sort_by(|a, b| a.key.kid.cmp(&b.key.kid));
-            published
-        })
-        .await
+    async fn publish(
+        &self,
+        keys: &[KeyVersion],
+        now: i64,
+    ) -> Result<Vec<PublishedKey>, StoreError> {
+        self.change_published(|published| merge_published(published, keys, now))
+            .await
     }
 
     async fn unpublish_all_but(&self, kids: &[&str]) -> Result<(), StoreError> {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 
-use crate::jwt::{Signer, SigningKeyError, SigningKeySource, parse_stage};
+use crate::jwt::{KeyError, Signer, SigningKey, SigningKeyError, SigningKeySource, parse_stage};
 use crate::rotation::{CURRENT, PENDING, PREVIOUS, RotationError, RotationSecrets};
 
 #[derive(Debug, Clone)]
@@ -23,8 +23,9 @@ impl SecretsManagerSigningKeys {
         }
     }
 
-    /// A stage's SecretString; `None` when no version holds the stage.
-    async fn stage(&self, stage: &str) -> Result<Option<String>, String> {
+    /// A stage's SecretString and version id; `None` when no version holds
+    /// the stage.
+    async fn stage(&self, stage: &str) -> Result<Option<(String, Option<String>)>, String> {
         match self
             .client
             .get_secret_value()
@@ -33,7 +34,9 @@ impl SecretsManagerSigningKeys {
             .send()
             .await
         {
-            Ok(output) => Ok(output.secret_string().map(str::to_owned)),
+            Ok(output) => Ok(output
+                .secret_string()
+                .map(|text| (text.to_owned(), output.version_id().map(str::to_owned)))),
             Err(err)
                 if err.as_service_error().and_then(ProvideErrorMetadata::code)
                     == Some("ResourceNotFoundException")
@@ -46,6 +49,17 @@ impl SecretsManagerSigningKeys {
     }
 }
 
+/// A stage's key, with its version id.
+fn keyed(
+    stage: &str,
+    read: Option<(String, Option<String>)>,
+) -> Result<Option<SigningKey>, KeyError> {
+    let Some((text, version_id)) = read else {
+        return Ok(None);
+    };
+    Ok(parse_stage(stage, Some(&text))?.map(|key| key.with_version_id(version_id)))
+}
+
 impl SigningKeySource for SecretsManagerSigningKeys {
     async fn signing_keys(&self) -> Result<Signer, SigningKeyError> {
         let (current, previous, pending) = tokio::join!(
@@ -54,21 +68,50 @@ impl SigningKeySource for SecretsManagerSigningKeys {
             self.stage(PENDING)
         );
         let current = current.map_err(SigningKeyError::Unavailable)?;
-        let current = parse_stage(CURRENT, current.as_deref())
+        let current = keyed(CURRENT, current)
             .map_err(|err| SigningKeyError::Malformed(err.to_string()))?
             .ok_or_else(|| SigningKeyError::Malformed("AWSCURRENT has no SecretString".into()))?;
         // A previous or pending stage that is no key (the placeholder the
         // template created the secret with) is simply not accepted.
-        let optional = |stage, text: Result<Option<String>, String>| {
-            text.ok()
-                .flatten()
-                .and_then(|text| parse_stage(stage, Some(&text)).ok().flatten())
+        let optional = |stage, read: Result<Option<(String, Option<String>)>, String>| {
+            read.ok().and_then(|read| keyed(stage, read).ok().flatten())
         };
         Ok(Signer {
             current: Some(current),
             previous: optional(PREVIOUS, previous),
             pending: optional(PENDING, pending),
+            older: Vec::new(),
         })
+    }
+
+    async fn key_of_version(
+        &self,
+        version_id: &str,
+    ) -> Result<Option<SigningKey>, SigningKeyError> {
+        let text = match self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .version_id(version_id)
+            .send()
+            .await
+        {
+            Ok(output) => output.secret_string().map(str::to_owned),
+            Err(err)
+                if err.as_service_error().and_then(ProvideErrorMetadata::code)
+                    == Some("ResourceNotFoundException") =>
+            {
+                None
+            }
+            Err(err) => {
+                return Err(SigningKeyError::Unavailable(
+                    DisplayErrorContext(&err).to_string(),
+                ));
+            }
+        };
+        Ok(text
+            .and_then(|text| SigningKey::from_secret_string(&text).ok())
+            .map(|key| key.with_version_id(Some(version_id.to_owned()))))
     }
 }
 

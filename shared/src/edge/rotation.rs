@@ -9,7 +9,7 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::aws::{DynamoSessionStore, SecretsManagerSigningKeys};
-use crate::rotation::{RotationError, RotationEvent, rotate};
+use crate::rotation::{KeyLifetimes, RotationError, RotationEvent, rotate};
 use crate::session::epoch_seconds;
 
 /// Whether the event's `SecretId` (Secrets Manager sends the ARN) names the
@@ -29,6 +29,7 @@ pub async fn run(
     sdk: aws_config::SdkConfig,
     store: DynamoSessionStore,
     only: Option<String>,
+    lifetimes: KeyLifetimes,
 ) -> Result<(), lambda_runtime::Error> {
     let shared = Arc::new((sdk, store, only));
     Box::pin(lambda_runtime::run(service_fn(
@@ -55,12 +56,19 @@ pub async fn run(
                 }
                 let secrets = SecretsManagerSigningKeys::new(sdk, event.secret_id.clone());
                 info!(step = %event.step, "rotation step");
-                rotate(&event.step, &event.token, &secrets, store, epoch_seconds())
-                    .await
-                    .map_err(|err| {
-                        warn!(step = %event.step, error = %err, "rotation step failed");
-                        lambda_runtime::Error::from(err.to_string())
-                    })?;
+                rotate(
+                    &event.step,
+                    &event.token,
+                    &secrets,
+                    store,
+                    lifetimes,
+                    epoch_seconds(),
+                )
+                .await
+                .map_err(|err| {
+                    warn!(step = %event.step, error = %err, "rotation step failed");
+                    lambda_runtime::Error::from(err.to_string())
+                })?;
                 Ok::<Value, lambda_runtime::Error>(Value::Null)
             }
         },

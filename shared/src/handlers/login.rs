@@ -141,10 +141,12 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
     }
 
     /// JWT mode: the 5-minute re-read of the signing key, run beside a
-    /// request's own I/O.
-    pub(super) async fn reload_signing_keys_if_due(&self) {
+    /// request's own I/O and within `deadline` (see `JwtIssuer::reload_if_due`).
+    pub(super) async fn reload_signing_keys_if_due(&self, deadline: Deadline) {
         if let Some(issuer) = &self.jwt {
-            issuer.reload_if_due(&self.store, epoch_millis()).await;
+            issuer
+                .reload_if_due(&self.store, epoch_millis(), deadline)
+                .await;
         }
     }
 
@@ -160,21 +162,19 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
     }
 
     /// What the client gets for `session` made under `token`: the opaque
-    /// token, or its JWT.
-    pub(super) async fn hand_out(
+    /// token, or its JWT, signed with the keys already loaded (no I/O between
+    /// the committed session and its answer).
+    pub(super) fn hand_out(
         &self,
         token: &SessionToken,
         session: &Session,
     ) -> Result<String, ApiError> {
         match &self.jwt {
             None => Ok(token.expose().to_owned()),
-            Some(issuer) => issuer
-                .token(&self.store, session, token, epoch_millis())
-                .await
-                .map_err(|err| {
-                    tracing::error!(error = %err, "signing the JWT failed");
-                    ApiError::Unavailable(Upstream::SecretStore)
-                }),
+            Some(issuer) => issuer.token(session, token, epoch_millis()).map_err(|err| {
+                tracing::error!(error = %err, "signing the JWT failed");
+                ApiError::Unavailable(Upstream::SecretStore)
+            }),
         }
     }
 
@@ -221,7 +221,7 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
             .before(SESSION_WRITE_BUDGET + READ_BACK_BUDGET);
         let (wx, ()) = tokio::join!(
             self.code_to_session(code, wechat_deadline),
-            self.reload_signing_keys_if_due()
+            self.reload_signing_keys_if_due(wechat_deadline)
         );
         let wx = wx?;
         let random_failed = |err: getrandom::Error| {
@@ -276,7 +276,7 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
             unionid: unionid.clone(),
             ..session
         };
-        let token = self.hand_out(&logged_in.token, &session).await?;
+        let token = self.hand_out(&logged_in.token, &session)?;
         info!(openid = %mask_openid(&wx.openid), new_user = logged_in.new_user, "login succeeded");
         Ok(ApiResponse::json(
             200,

@@ -10,6 +10,8 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::{KeyVersion, PublishedKey};
+
 const MIN_BITS: usize = 2048;
 const MAX_BITS: usize = 4096;
 const MAX_KID_CHARS: usize = 64;
@@ -109,6 +111,9 @@ pub struct SigningKey {
     kid: String,
     encoding: EncodingKey,
     public: PublicKey,
+    /// The secret version it was read from, when known: what finds it again
+    /// once it holds no stage.
+    version_id: Option<String>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -153,7 +158,26 @@ impl SigningKey {
                 n: strip_leading_zeros(public.n),
                 e: strip_leading_zeros(public.e),
             },
+            version_id: None,
         })
+    }
+
+    /// The key as read from secret version `version_id`.
+    pub fn with_version_id(mut self, version_id: Option<String>) -> Self {
+        self.version_id = version_id;
+        self
+    }
+
+    pub fn version_id(&self) -> Option<&str> {
+        self.version_id.as_deref()
+    }
+
+    /// The public half, with the version it can be read from again.
+    pub fn key_version(&self) -> KeyVersion {
+        KeyVersion {
+            key: self.public.clone(),
+            version_id: self.version_id.clone(),
+        }
     }
 
     pub fn kid(&self) -> &str {
@@ -189,46 +213,98 @@ pub fn generate_key(kid: &str) -> Result<SigningKeySecret, KeyError> {
     })
 }
 
-/// The keys the secret holds, by stage.
+/// The keys the secret holds, by stage, and older versions read by id.
 #[derive(Debug, Clone, Default)]
 pub struct Signer {
     pub current: Option<SigningKey>,
     pub previous: Option<SigningKey>,
     pub pending: Option<SigningKey>,
+    /// Versions that hold no stage any more but may still have to sign: the
+    /// newer keys have not been published for the lead time yet.
+    pub older: Vec<SigningKey>,
 }
 
 impl Signer {
-    /// Every accepted key (the published set).
-    pub fn public_keys(&self) -> Vec<PublicKey> {
-        let mut keys: Vec<PublicKey> = Vec::new();
+    /// Every key held, newest stage first.
+    pub fn keys(&self) -> impl Iterator<Item = &SigningKey> {
+        [&self.current, &self.previous, &self.pending]
+            .into_iter()
+            .flatten()
+            .chain(&self.older)
+    }
+
+    /// The key named `kid`, if held.
+    pub fn key(&self, kid: &str) -> Option<&SigningKey> {
+        self.keys().find(|key| key.kid() == kid)
+    }
+
+    /// The stages' keys, to publish (each once).
+    pub fn key_versions(&self) -> Vec<KeyVersion> {
+        let mut keys: Vec<KeyVersion> = Vec::new();
         for key in [&self.current, &self.previous, &self.pending]
             .into_iter()
             .flatten()
         {
-            if !keys.iter().any(|k| k.kid == key.kid) {
-                keys.push(key.public.clone());
+            if !keys.iter().any(|k| k.key.kid == key.kid) {
+                keys.push(key.key_version());
             }
         }
         keys
     }
+
+    /// Every stage's public half (the published set).
+    pub fn public_keys(&self) -> Vec<PublicKey> {
+        self.key_versions().into_iter().map(|k| k.key).collect()
+    }
 }
 
-/// Which key signs at `now`: `AWSCURRENT` once its public half has been
-/// published `lead_seconds` (`current_published_at`, epoch seconds; `None`:
-/// not yet published), else `AWSPREVIOUS`; the current at once when there is
-/// no well-formed previous key (the first key of a deployment).
-pub fn choose_signer(
-    signer: &Signer,
-    current_published_at: Option<i64>,
+/// The published key that should sign at `now`: the newest one published
+/// `lead_seconds` ago or more (API Gateway's and every other cache of the key
+/// set has it by then); in a deployment younger than the lead, none is, and
+/// the oldest one signs (the first key of a deployment signs at once, and
+/// keeps signing until a newer one has been public for the lead).
+pub fn preferred_key(
+    published: &[PublishedKey],
     lead_seconds: i64,
     now: i64,
-) -> Option<&SigningKey> {
-    let current = signer.current.as_ref()?;
-    let Some(previous) = signer.previous.as_ref().filter(|p| p.kid != current.kid) else {
-        return Some(current);
+) -> Option<&PublishedKey> {
+    let qualified = published
+        .iter()
+        .filter(|p| now - p.published_at >= lead_seconds)
+        .max_by(|a, b| (a.published_at, &a.key.kid).cmp(&(b.published_at, &b.key.kid)));
+    qualified.or_else(|| {
+        published
+            .iter()
+            .min_by(|a, b| (a.published_at, &a.key.kid).cmp(&(b.published_at, &b.key.kid)))
+    })
+}
+
+/// Which key signs at `now`: the `preferred_key` if it is held; else the
+/// next best held key in the same order (newest qualified first, then oldest
+/// first); `AWSCURRENT` when no published key is held (nothing published yet).
+pub fn choose_signer<'a>(
+    signer: &'a Signer,
+    published: &[PublishedKey],
+    lead_seconds: i64,
+    now: i64,
+) -> Option<&'a SigningKey> {
+    let mut qualified: Vec<&PublishedKey> = published
+        .iter()
+        .filter(|p| now - p.published_at >= lead_seconds)
+        .collect();
+    qualified.sort_by(|a, b| (b.published_at, &b.key.kid).cmp(&(a.published_at, &a.key.kid)));
+    let mut young: Vec<&PublishedKey> = published
+        .iter()
+        .filter(|p| now - p.published_at < lead_seconds)
+        .collect();
+    young.sort_by(|a, b| (a.published_at, &a.key.kid).cmp(&(b.published_at, &b.key.kid)));
+    let order: Vec<&PublishedKey> = if qualified.is_empty() {
+        young
+    } else {
+        qualified
     };
-    match current_published_at {
-        Some(at) if now - at >= lead_seconds => Some(current),
-        _ => Some(previous),
-    }
+    order
+        .into_iter()
+        .find_map(|p| signer.key(&p.key.kid))
+        .or(signer.current.as_ref())
 }

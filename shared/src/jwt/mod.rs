@@ -6,12 +6,18 @@ mod issuer;
 mod keys;
 mod published;
 
-pub use issuer::{JwtIssuer, SECRET_REREAD_MS, SigningKeyError, SigningKeySource, parse_stage};
+pub use issuer::{
+    JwtIssuer, RELOAD_BUDGET, RELOAD_RETRY_AFTER_MS, SECRET_REREAD_MS, SigningKeyError,
+    SigningKeySource, parse_stage,
+};
 pub use keys::{
     KeyError, PublicKey, Signer, SigningKey, SigningKeySecret, choose_signer, generate_key,
-    valid_kid,
+    preferred_key, valid_kid,
 };
-pub use published::{KEYS_TTL, PublicKeyStore, PublishedKey, PublishedKeys, RELOAD_AT_MOST_EVERY};
+pub use published::{
+    KEYS_TTL, KeyVersion, PublicKeyStore, PublishedKey, PublishedKeys, RELOAD_AT_MOST_EVERY,
+    merge_published,
+};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};

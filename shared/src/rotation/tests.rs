@@ -1,6 +1,7 @@
 use std::sync::Mutex;
 
 use super::*;
+use crate::jwt::PublicKeyStore;
 use crate::jwt::{PublishedKey, Signer, SigningKeySecret, choose_signer};
 use crate::memory::MemorySessionStore;
 
@@ -85,11 +86,26 @@ impl RotationSecrets for Versions {
     }
 }
 
+const LIFETIMES: KeyLifetimes = KeyLifetimes {
+    lead_seconds: 7800,
+    session_ttl_seconds: 600,
+};
+
+async fn step(
+    step: &str,
+    token: &str,
+    secrets: &Versions,
+    store: &MemorySessionStore,
+    now: i64,
+) -> Result<(), RotationError> {
+    rotate(step, token, secrets, store, LIFETIMES, now).await
+}
+
 async fn all_steps(secrets: &Versions, store: &MemorySessionStore, token: &str, now: i64) {
-    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-        rotate(step, token, secrets, store, now).await.unwrap();
+    for name in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        step(name, token, secrets, store, now).await.unwrap();
         // Each step is idempotent: run twice.
-        rotate(step, token, secrets, store, now).await.unwrap();
+        step(name, token, secrets, store, now).await.unwrap();
     }
 }
 
@@ -103,6 +119,7 @@ fn signer(secrets: &Versions) -> Signer {
         current: parse(CURRENT),
         previous: parse(PREVIOUS),
         pending: parse(PENDING),
+        older: Vec::new(),
     }
 }
 
@@ -111,6 +128,16 @@ fn published_at(published: &[PublishedKey], kid: &str) -> Option<i64> {
         .iter()
         .find(|p| p.key.kid == kid)
         .map(|p| p.published_at)
+}
+
+async fn kids(store: &MemorySessionStore) -> Vec<String> {
+    store
+        .published_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.key.kid)
+        .collect()
 }
 
 #[tokio::test]
@@ -126,7 +153,12 @@ async fn the_first_rotation_replaces_the_placeholder_and_signs_at_once() {
     let published = store.published_keys().await.unwrap();
     assert_eq!(published_at(&published, "wxauth-token-1"), Some(1000));
     assert_eq!(
-        choose_signer(&signer, Some(1000), 7200, 1000)
+        published[0].version_id.as_deref(),
+        Some("token-1"),
+        "the version it can be read from"
+    );
+    assert_eq!(
+        choose_signer(&signer, &published, 7800, 1000)
             .unwrap()
             .kid(),
         "wxauth-token-1"
@@ -138,75 +170,178 @@ async fn a_second_rotation_publishes_first_and_keeps_the_previous_key() {
     let first: SigningKeySecret = generate_key("old").unwrap();
     let secrets = Versions::with_current(&serde_json::to_string(&first).unwrap());
     let store = MemorySessionStore::new();
-    store
-        .publish(
-            &[SigningKey::from_secret(&first)
-                .unwrap()
-                .public_key()
-                .clone()],
-            10,
-        )
+    let old = SigningKey::from_secret(&first)
+        .unwrap()
+        .with_version_id(Some("v0".into()));
+    store.publish(&[old.key_version()], 10).await.unwrap();
+    step("createSecret", "t2", &secrets, &store, 500)
         .await
         .unwrap();
-    rotate("createSecret", "t2", &secrets, &store, 500)
-        .await
-        .unwrap();
-    rotate("setSecret", "t2", &secrets, &store, 500)
+    step("setSecret", "t2", &secrets, &store, 500)
         .await
         .unwrap();
     // Published while still pending: accepted before anything signs with it.
     let published = store.published_keys().await.unwrap();
     assert_eq!(published_at(&published, "wxauth-t2"), Some(500));
     assert_eq!(published_at(&published, "old"), Some(10));
-    rotate("testSecret", "t2", &secrets, &store, 600)
+    step("testSecret", "t2", &secrets, &store, 600)
         .await
         .unwrap();
-    rotate("finishSecret", "t2", &secrets, &store, 700)
+    step("finishSecret", "t2", &secrets, &store, 700)
         .await
         .unwrap();
     let signer = signer(&secrets);
     assert_eq!(signer.current.as_ref().unwrap().kid(), "wxauth-t2");
     assert_eq!(signer.previous.as_ref().unwrap().kid(), "old");
     // The lead time counts from the first publication (setSecret).
+    let published = store.published_keys().await.unwrap();
     assert_eq!(
-        choose_signer(&signer, Some(500), 7200, 7699).unwrap().kid(),
+        choose_signer(&signer, &published, 7800, 8299)
+            .unwrap()
+            .kid(),
         "old"
     );
     assert_eq!(
-        choose_signer(&signer, Some(500), 7200, 7700).unwrap().kid(),
+        choose_signer(&signer, &published, 7800, 8300)
+            .unwrap()
+            .kid(),
         "wxauth-t2"
     );
-    // A third rotation drops the oldest key from the published set.
-    all_steps(&secrets, &store, "t3", 9000).await;
-    let kids: Vec<String> = store
-        .published_keys()
-        .await
+    // A third rotation, 90 days on: "old" has signed nothing for far longer
+    // than a session lives, and goes.
+    let later = 90 * 86_400;
+    all_steps(&secrets, &store, "t3", later).await;
+    let kept = kids(&store).await;
+    assert!(kept.contains(&"wxauth-t3".to_owned()));
+    assert!(kept.contains(&"wxauth-t2".to_owned()));
+    assert!(!kept.contains(&"old".to_owned()));
+}
+
+/// A scheduled rotation at T0, and an operator's change an hour later that
+/// rotates again: the key that signed before T0 still signs (until T0's key
+/// has been public for the lead) and must stay published, with every key
+/// that may have signed a live token.
+#[tokio::test]
+async fn two_rotations_within_the_lead_unpublish_nothing_that_still_signs() {
+    let first: SigningKeySecret = generate_key("old").unwrap();
+    let secrets = Versions::with_current(&serde_json::to_string(&first).unwrap());
+    let store = MemorySessionStore::new();
+    let old = SigningKey::from_secret(&first)
         .unwrap()
-        .into_iter()
-        .map(|p| p.key.kid)
-        .collect();
-    assert!(kids.contains(&"wxauth-t3".to_owned()));
-    assert!(kids.contains(&"wxauth-t2".to_owned()));
-    assert!(!kids.contains(&"old".to_owned()));
+        .with_version_id(Some("v0".into()));
+    store.publish(&[old.key_version()], 0).await.unwrap();
+    let t0 = 90 * 86_400;
+    all_steps(&secrets, &store, "t1", t0).await;
+    all_steps(&secrets, &store, "t2", t0 + 3600).await;
+    let kept = kids(&store).await;
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    // login, after both: "old" signs (read by its version, v0), the keys
+    // public for an hour do not.
+    let published = store.published_keys().await.unwrap();
+    let wanted = crate::jwt::preferred_key(&published, LIFETIMES.lead_seconds, t0 + 3600).unwrap();
+    assert_eq!(
+        (wanted.key.kid.as_str(), wanted.version_id.as_deref()),
+        ("old", Some("v0"))
+    );
+    // The next rotation once t1's key has signed and its tokens expired
+    // drops what cannot have signed a live token.
+    let span = LIFETIMES.lead_seconds + LIFETIMES.session_ttl_seconds;
+    assert_eq!(
+        keys_to_keep(&published, LIFETIMES, t0 + span - 1).len(),
+        3,
+        "old signed until t0 + lead; its tokens live a session more"
+    );
+    assert_eq!(keys_to_keep(&published, LIFETIMES, t0 + span).len(), 2);
+    assert_eq!(
+        keys_to_keep(&published, LIFETIMES, t0 + 3600 + span).len(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn steps_other_than_create_need_the_version_and_unknown_steps_fail() {
     let secrets = Versions::with_current("x");
     let store = MemorySessionStore::new();
-    for step in ["setSecret", "testSecret", "finishSecret"] {
+    for name in ["setSecret", "testSecret", "finishSecret"] {
         assert_eq!(
-            rotate(step, "nope", &secrets, &store, 1).await,
+            step(name, "nope", &secrets, &store, 1).await,
             Err(RotationError::NoVersion("nope".into()))
         );
     }
     assert!(matches!(
-        rotate("dance", "nope", &secrets, &store, 1).await,
+        step("dance", "nope", &secrets, &store, 1).await,
         Err(RotationError::UnknownStep(_))
     ));
+}
+
+/// As AWS's rotation templates check: a version that is AWSCURRENT already
+/// is done, and every other must be AWSPENDING. finishSecret run by hand
+/// with an older version's token cannot move AWSCURRENT back.
+#[tokio::test]
+async fn the_steps_check_the_version_stage() {
+    let first: SigningKeySecret = generate_key("old").unwrap();
+    let secrets = Versions::with_current(&serde_json::to_string(&first).unwrap());
+    let store = MemorySessionStore::new();
+    all_steps(&secrets, &store, "t1", 100).await;
+    // v0 is AWSPREVIOUS now.
+    for name in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        assert_eq!(
+            step(name, "v0", &secrets, &store, 200).await,
+            Err(RotationError::NotPending("v0".into())),
+            "{name}"
+        );
+    }
+    assert_eq!(signer(&secrets).current.unwrap().kid(), "wxauth-t1");
+    // The current version: every step is a no-op that succeeds.
+    for name in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        step(name, "t1", &secrets, &store, 300).await.unwrap();
+    }
+    assert_eq!(signer(&secrets).current.unwrap().kid(), "wxauth-t1");
+}
+
+/// Secrets Manager makes the AWSPENDING version, with no value, before it
+/// calls createSecret: the key is made into that version.
+#[tokio::test]
+async fn create_fills_the_pending_version_secrets_manager_made() {
+    let secrets = Versions::with_current("x");
+    secrets
+        .0
+        .lock()
+        .unwrap()
+        .insert("t1".into(), (String::new(), vec![PENDING.into()]));
+    let store = MemorySessionStore::new();
+    step("createSecret", "t1", &secrets, &store, 1)
+        .await
+        .unwrap();
+    let pending = secrets.stage(PENDING).unwrap();
+    assert_eq!(
+        SigningKey::from_secret_string(&pending).unwrap().kid(),
+        "wxauth-t1"
+    );
+}
+
+/// testSecret refuses a key nobody published: it could not be checked.
+#[tokio::test]
+async fn test_needs_the_key_published() {
+    let secrets = Versions::with_current("x");
+    let store = MemorySessionStore::new();
+    step("createSecret", "t1", &secrets, &store, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        step("testSecret", "t1", &secrets, &store, 1).await,
+        Err(RotationError::NotPublished("wxauth-t1".into()))
+    );
+    step("setSecret", "t1", &secrets, &store, 1).await.unwrap();
+    step("testSecret", "t1", &secrets, &store, 1).await.unwrap();
     // A version that holds no key fails the test step.
+    secrets
+        .0
+        .lock()
+        .unwrap()
+        .insert("t9".into(), ("not a key".into(), vec![PENDING.into()]));
     assert!(matches!(
-        rotate("testSecret", "v0", &secrets, &store, 1).await,
+        step("testSecret", "t9", &secrets, &store, 1).await,
         Err(RotationError::BadKey(..))
     ));
 }
