@@ -51,8 +51,23 @@ PUBLISHED_KEYS_PROJECTED = str({
 })
 CALLER_ATTRIBUTES = ["pk", "userId", "openid", "unionid", "expiresAt"]
 LOG_TABLE_ARN = {"Fn::GetAtt": ["LoginLogTable", "Arn"]}
-# decrypt-phone binds the phone number: it may update account items only.
-ACCOUNT_ITEMS_ONLY = str({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["account#*"]}})
+# decrypt-phone binds the phone number: it may update account items only,
+# and of them the phone fields only.
+PHONE_FIELDS_OF_ACCOUNTS_ONLY = str({
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["account#*"]},
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "userId", "phoneNumber", "purePhoneNumber", "countryCode", "phoneBoundAt"]},
+    "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
+})
+# check-session's logout revokes a refresh family: the account's lists only.
+FAMILY_LISTS_OF_ACCOUNTS_ONLY = str({
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["account#*"]},
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "version", "sessions", "families", "refreshTokens", "sessionFamilies"]},
+    "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
+})
+# What login deletes: never an account, its index, the published key set
+# (a JWT outage) or the access token; check-session deletes accounts.
+LOGIN_DELETES = str({"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["signingkeys#*", "wxauth#*", "account#*", "user#*"]}})
+CHECK_SESSION_DELETES = str({"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["signingkeys#*", "wxauth#*"]}})
 CALLER_FIELDS_OF_SESSIONS_ONLY = str({
     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [SESSION_KEY_PATTERN, JWT_SESSION_KEY_PATTERN]},
     "ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["*#*"]},
@@ -64,7 +79,7 @@ EXPECTED = {
         ("dynamodb:PutItem", str(TABLE_ARN), None),
         ("dynamodb:GetItem", str(TABLE_ARN), None),
         ("dynamodb:UpdateItem", str(TABLE_ARN), None),
-        ("dynamodb:DeleteItem", str(TABLE_ARN), None),
+        ("dynamodb:DeleteItem", str(TABLE_ARN), LOGIN_DELETES),
         ("dynamodb:PutItem", str(LOG_TABLE_ARN), None),
         ("secretsmanager:GetSecretValue", str(SECRET), None),
         ("secretsmanager:GetSecretValue", str(SECRET_BY_PARTIAL_ARN), None),
@@ -74,14 +89,14 @@ EXPECTED = {
         ("dynamodb:GetItem", str(TABLE_ARN), None),
         ("dynamodb:PutItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
         ("dynamodb:UpdateItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
-        ("dynamodb:UpdateItem", str(TABLE_ARN), ACCOUNT_ITEMS_ONLY),
+        ("dynamodb:UpdateItem", str(TABLE_ARN), PHONE_FIELDS_OF_ACCOUNTS_ONLY),
         ("secretsmanager:GetSecretValue", str(SECRET), None),
         ("secretsmanager:GetSecretValue", str(SECRET_BY_PARTIAL_ARN), None),
     },
     "CheckSessionFunction": {
         ("dynamodb:GetItem", str(TABLE_ARN), None),
-        ("dynamodb:DeleteItem", str(TABLE_ARN), None),
-        ("dynamodb:UpdateItem", str(TABLE_ARN), ACCOUNT_ITEMS_ONLY),
+        ("dynamodb:DeleteItem", str(TABLE_ARN), CHECK_SESSION_DELETES),
+        ("dynamodb:UpdateItem", str(TABLE_ARN), FAMILY_LISTS_OF_ACCOUNTS_ONLY),
         ("dynamodb:PutItem", str(LOG_TABLE_ARN), None),
         ("dynamodb:PutItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
         ("dynamodb:UpdateItem", str(TABLE_ARN), TOKEN_ITEMS_ONLY),
@@ -265,8 +280,8 @@ def main():
               variables.get("ISSUER") == issuer and variables.get("AUDIENCE") == {"Ref": "Audience"}
               and "SIGNING_KEY_SECRET_ID" not in variables, str(variables))
     defaults = {k: template["Parameters"][k].get("Default") for k in ("RefreshTtlSeconds", "RefreshReuseGraceSeconds", "SigningKeyLeadSeconds", "SigningKeyRotationDays", "Audience", "Issuer")}
-    check("defaults: 30-day refresh tokens, 30 s grace, 2 h lead, 90-day rotation, aud wxauth, no issuer",
-          defaults == {"RefreshTtlSeconds": 2592000, "RefreshReuseGraceSeconds": 30, "SigningKeyLeadSeconds": 7200,
+    check("defaults: 30-day refresh tokens, 30 s grace, 2 h 10 min lead, 90-day rotation, aud wxauth, no issuer",
+          defaults == {"RefreshTtlSeconds": 2592000, "RefreshReuseGraceSeconds": 30, "SigningKeyLeadSeconds": 7800,
                        "SigningKeyRotationDays": 90, "Audience": "wxauth", "Issuer": ""}, str(defaults))
     login_routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in functions["LoginFunction"]["Properties"]["Events"].values()}
     check("POST /refresh (and its 405s) on login", {("POST", "/refresh"), ("ANY", "/refresh")} <= login_routes, str(login_routes))
@@ -287,6 +302,14 @@ def main():
           schedule.get("SecretId") == SIGNING_SECRET and schedule.get("RotateImmediatelyOnUpdate") is True
           and schedule.get("RotationLambdaARN") == {"Fn::GetAtt": ["RotateSigningKeyFunction", "Arn"]}
           and schedule.get("RotationRules") == {"AutomaticallyAfterDays": {"Ref": "SigningKeyRotationDays"}}, str(schedule))
+    rotation = functions["RotateSigningKeyFunction"]["Properties"]
+    rotation_vars = rotation["Environment"]["Variables"]
+    check("the rotation keeps keys published for login's lead and session lifetime",
+          rotation_vars.get("SIGNING_KEY_LEAD_SECONDS") == {"Ref": "SigningKeyLeadSeconds"}
+          and rotation_vars.get("SESSION_TTL_SECONDS") == {"Ref": "SessionTtlSeconds"}, str(rotation_vars))
+    check("the rotation has the CPU and the time RSA key generation's tail needs (>= 512 MB, >= 30 s)",
+          rotation.get("MemorySize", 0) >= 512 and rotation.get("Timeout", 0) >= 30,
+          f"{rotation.get('MemorySize')} MB, {rotation.get('Timeout')} s")
     rotation_permission = resources.get("RotationInvokePermission", {}).get("Properties", {})
     check("Secrets Manager (of this account) may invoke the rotation function",
           rotation_permission.get("Principal") == "secretsmanager.amazonaws.com"

@@ -87,7 +87,7 @@ pub fn device_fields(device: &Value) -> Result<Map<String, Value>, String> {
     let mut kept = Map::new();
     for name in DEVICE_FIELDS {
         match fields.get(name) {
-            None | Some(Value::Null) => {}
+            None => {}
             Some(Value::String(text)) if text.chars().count() <= MAX_DEVICE_FIELD_CHARS => {
                 kept.insert(name.to_owned(), Value::String(text.clone()));
             }
@@ -152,6 +152,14 @@ impl LogEntry {
             event,
             ..self.clone()
         })
+    }
+
+    /// The retention this entry was written with (whole days from its time
+    /// to its expiry), if its time reads as ours.
+    pub fn retention_days(&self) -> Option<i64> {
+        let written = parse_iso8601_millis(self.at.split('#').next()?)?;
+        let seconds = self.expires_at - written.div_euclid(1000);
+        (seconds > 0).then(|| (seconds + 43_200) / 86_400)
     }
 
     pub fn with_appid(mut self, appid: Option<&str>) -> Self {
@@ -245,6 +253,26 @@ pub fn iso8601_millis(epoch_ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{hours:02}:{minutes:02}:{seconds:02}.{millis:03}Z")
 }
 
+/// Epoch milliseconds of `iso8601_millis`'s form, `2026-11-30T16:04:05.123Z`.
+pub fn parse_iso8601_millis(text: &str) -> Option<i64> {
+    if text.len() != 24 || !text.is_ascii() || !text.ends_with('Z') {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hours, minutes) = (num(11..13)?, num(14..16)?);
+    let (seconds, millis) = (num(17..19)?, num(20..23)?);
+    // Howard Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hours) * 60 + minutes) * 60_000 + seconds * 1000 + millis)
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn epoch_millis() -> i64 {
     std::time::SystemTime::now()
@@ -273,6 +301,11 @@ mod tests {
         );
         // Text order is time order.
         assert!(iso8601_millis(1_795_334_400_999) < iso8601_millis(1_795_334_401_000));
+        // And back.
+        for ms in [0, 1_795_334_400_007, 951_782_400_000, 4_107_542_399_999] {
+            assert_eq!(parse_iso8601_millis(&iso8601_millis(ms)), Some(ms));
+        }
+        assert_eq!(parse_iso8601_millis("2026-11-30"), None);
     }
 
     #[test]
@@ -283,6 +316,7 @@ mod tests {
         assert_ne!(a.at, b.at);
         assert!(a.at.starts_with("1970-01-01T00:16:40.500Z#"));
         assert_eq!(a.expires_at, 1000 + 180 * 86_400);
+        assert_eq!(a.retention_days(), Some(180));
     }
 
     #[test]
@@ -302,6 +336,8 @@ mod tests {
             json!({"brand": 7}),
             json!({"model": "x".repeat(65)}),
             json!({"system": {"name": "iOS"}}),
+            // A kept field that is there must be a string: null is not one.
+            json!({"system": null}),
         ] {
             assert!(device_fields(&bad).is_err(), "{bad}");
         }

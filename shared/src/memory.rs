@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::account::{Account, AccountStatus, AccountStore, BoundPhone, UserId};
-use crate::jwt::{PublicKey, PublicKeyStore, PublishedKey};
+use crate::jwt::{KeyVersion, PublicKeyStore, PublishedKey, merge_published};
 use crate::login_log::{LogEntry, LogEvent, LoginLog};
 use crate::refresh::{
     KeptSessionKey, RefreshFamily, RefreshKey, RefreshOutcome, RefreshWrite,
@@ -41,6 +41,9 @@ struct RefreshRecord {
     user_id: UserId,
     expires_at: i64,
     spent_at: Option<i64>,
+    /// Once spent: the session its refresh made (a retry within the grace
+    /// revokes it).
+    successor_session: Option<TokenKey>,
 }
 
 impl State {
@@ -241,6 +244,7 @@ impl SessionStore for MemorySessionStore {
                     user_id: user_id.clone(),
                     expires_at: issue.expires_at,
                     spent_at: None,
+                    successor_session: None,
                 },
             );
             if let Some(session_key) = &wx.session_key {
@@ -302,10 +306,18 @@ impl SessionStore for MemorySessionStore {
         let Some(record) = state.refresh_tokens.get(refresh.presented).cloned() else {
             return Ok(RefreshOutcome::Invalid);
         };
-        let Some(openid) = state.openid_of(&record.user_id) else {
+        if &record.family != refresh.family {
             return Ok(RefreshOutcome::Invalid);
-        };
+        }
         let user_id = record.user_id.clone();
+        let refused = |state: &mut State| {
+            let reason = "invalid_refresh_token";
+            state.log_as(refresh.log, &user_id, LogEvent::RefreshRefused, reason);
+            Ok(RefreshOutcome::Invalid)
+        };
+        let Some(openid) = state.openid_of(&record.user_id) else {
+            return refused(&mut state);
+        };
         if state
             .accounts
             .get(&openid)
@@ -319,11 +331,8 @@ impl SessionStore for MemorySessionStore {
             );
             return Ok(RefreshOutcome::Disabled { user_id });
         }
-        if &record.family != refresh.family
-            || !state.families.contains_key(&record.family)
-            || record.expires_at <= now
-        {
-            return Ok(RefreshOutcome::Invalid);
+        if !state.families.contains_key(&record.family) || record.expires_at <= now {
+            return refused(&mut state);
         }
         if let Some(spent_at) = record.spent_at {
             if now - spent_at >= refresh.grace_seconds {
@@ -340,6 +349,16 @@ impl SessionStore for MemorySessionStore {
             .get(&openid)
             .cloned()
             .ok_or_else(|| StoreError::Malformed("account vanished".into()))?;
+        // A retry within the grace replaces what the first use made: the
+        // family's live token and that use's session (as in the table).
+        if record.spent_at.is_some() {
+            state
+                .refresh_tokens
+                .retain(|_, held| held.family != record.family || held.spent_at.is_some());
+            if let Some(replaced) = &record.successor_session {
+                state.sessions.remove(replaced);
+            }
+        }
         let kept = state
             .kept_keys
             .get(&record.family)
@@ -363,6 +382,7 @@ impl SessionStore for MemorySessionStore {
             .insert(refresh.session_key.clone(), session.clone());
         if let Some(spent) = state.refresh_tokens.get_mut(refresh.presented) {
             spent.spent_at.get_or_insert(now);
+            spent.successor_session = Some(refresh.session_key.clone());
         }
         state.refresh_tokens.insert(
             refresh.next.clone(),
@@ -371,6 +391,7 @@ impl SessionStore for MemorySessionStore {
                 user_id: user_id.clone(),
                 expires_at: refresh.refresh_expires_at,
                 spent_at: None,
+                successor_session: None,
             },
         );
         state.log_as(refresh.log, &user_id, LogEvent::Refresh, "ok");
@@ -383,16 +404,14 @@ impl PublicKeyStore for MemorySessionStore {
         Ok(self.lock().published.clone())
     }
 
-    async fn publish(&self, keys: &[PublicKey], now: i64) -> Result<Vec<PublishedKey>, StoreError> {
+    async fn publish(
+        &self,
+        keys: &[KeyVersion],
+        now: i64,
+    ) -> Result<Vec<PublishedKey>, StoreError> {
         let mut state = self.lock();
-        for key in keys {
-            if !state.published.iter().any(|p| p.key.kid == key.kid) {
-                state.published.push(PublishedKey {
-                    key: key.clone(),
-                    published_at: now,
-                });
-            }
-        }
+        let merged = merge_published(std::mem::take(&mut state.published), keys, now);
+        state.published = merged;
         Ok(state.published.clone())
     }
 

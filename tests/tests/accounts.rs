@@ -10,12 +10,19 @@ use serde_json::{Value, json};
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::login_event;
 use wxauth_tests::logs::{has_metric, metric_records};
+use wxauth_tests::runtime::LambdaFunction;
 use wxauth_tests::stack::Stack;
 use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext, sign};
 
 /// `wxauth-admin`, the binary cargo built, as an operator runs it: only the
 /// standard AWS variables and the two table names.
 fn admin(world: &World, args: &[&str]) -> (i32, Value, String) {
+    admin_with(world, args, &[("LOGIN_LOG_TABLE", &world.log_table)])
+}
+
+/// `wxauth-admin` with `extra` variables besides the session table's and
+/// AWS's (the log table among them, or not).
+fn admin_with(world: &World, args: &[&str], extra: &[(&str, &str)]) -> (i32, Value, String) {
     // WXAUTH_ADMIN_BIN (infra/test.sh builds it), else beside this test's
     // deps folder: target/<profile>/deps/<this test> → target/<profile>/wxauth-admin.
     let bin: PathBuf = std::env::var_os("WXAUTH_ADMIN_BIN")
@@ -36,7 +43,7 @@ fn admin(world: &World, args: &[&str]) -> (i32, Value, String) {
         .args(args)
         .env_clear()
         .env("SESSION_TABLE", &world.table)
-        .env("LOGIN_LOG_TABLE", &world.log_table)
+        .envs(extra.iter().copied())
         .env("AWS_ENDPOINT_URL_DYNAMODB", &world.standins.dynamodb)
         .env("AWS_REGION", wxauth_tests::standins::REGION)
         .env("AWS_ACCESS_KEY_ID", "operator")
@@ -452,6 +459,8 @@ async fn device_info_is_validated_and_logged_and_binding_can_be_off() {
         json!("iPhone"),
         json!({"model": 7}),
         json!({"brand": "x".repeat(65)}),
+        // A kept field that is there must be a string.
+        json!({"system": null}),
     ] {
         let event = HttpEvent::new("POST", "/login")
             .json(&json!({"code": code, "device": device}))
@@ -559,4 +568,337 @@ async fn a_user_keeps_a_bounded_number_of_sessions() {
     let (status, body) = stack.refresh(&refresh_tokens[MAX_SESSIONS_PER_USER]).await;
     assert_eq!(status, 200, "{body}");
     stack.stop().await;
+}
+
+/// Revocations of any size stay within DynamoDB's 100 items per transaction,
+/// and nothing leaves the account's lists without being deleted. 20 refresh
+/// families of 7 live sessions each (SINGLE_SESSION=false, each refreshed 6
+/// times on the fast path), then a login with one session per user: it
+/// revokes 140 sessions, 20 refresh tokens and 20 kept session_keys, and logs
+/// 140 `revoked` entries. Afterwards the table holds only the new login's
+/// items, and a deletion leaves nothing of the person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_revokes_any_number_of_sessions_within_the_transaction_limit() {
+    let world = World::new().await;
+    let mut stack = Stack::start(&world, &[("SINGLE_SESSION", "false".into())], &[]).await;
+    let openid = "oBOUNDS0000000000000000001";
+    let mut tokens = Vec::new();
+    let mut refresh_tokens = Vec::new();
+    let mut logins = Vec::new();
+    for _ in 0..20 {
+        let (login, _) = stack.log_in(&world, openid).await;
+        logins.push(login);
+    }
+    // Then the refreshes: their fast path prunes nothing (a login would).
+    for login in &logins {
+        let mut refresh = login["refreshToken"].as_str().unwrap().to_owned();
+        tokens.push(login["token"].as_str().unwrap().to_owned());
+        for _ in 0..6 {
+            let (status, body) = stack.refresh(&refresh).await;
+            assert_eq!(status, 200, "{body}");
+            tokens.push(body["token"].as_str().unwrap().to_owned());
+            refresh = body["refreshToken"].as_str().unwrap().to_owned();
+        }
+        refresh_tokens.push(refresh);
+    }
+    let account_pk = format!("{}{openid}", wxauth::aws::ACCOUNT_PREFIX);
+    let account = world.item(&account_pk).await.expect("account");
+    assert_eq!(account["sessions"].as_m().unwrap().len(), 140);
+
+    let mut single = LambdaFunction::start("login", &world.function_env()).await;
+    let (code, _) = world.wechat.issue_code_for(openid, None);
+    let (status, _, body) = single.call(login_event(&code).build()).await;
+    assert_eq!(status, 200, "{body}\n{}", single.logs.text());
+    let user_id = body["userId"].as_str().unwrap().to_owned();
+    let token = body["token"].as_str().unwrap().to_owned();
+    for old in tokens.iter().step_by(13) {
+        assert_eq!(stack.session(old).await.0, 401);
+    }
+    for old in refresh_tokens.iter().take(3) {
+        assert_eq!(stack.refresh(old).await.0, 401);
+    }
+    let account = world.item(&account_pk).await.expect("account");
+    for (list, live) in [
+        ("sessions", 1),
+        ("families", 1),
+        ("refreshTokens", 1),
+        ("sessionFamilies", 1),
+    ] {
+        assert_eq!(account[list].as_m().unwrap().len(), live, "{list}");
+    }
+    // Only the new login's items are left: its session, refresh token and
+    // kept key beside the account, its index and spent tokens (no openid).
+    let items = world.scan(&world.table).await;
+    let sessions = items
+        .iter()
+        .filter(|item| item["pk"].as_s().unwrap().len() == 64)
+        .count();
+    assert_eq!(sessions, 1, "one session item");
+    let with_openid = items
+        .iter()
+        .filter(|item| item.contains_key("openid") && item["pk"].as_s().unwrap() != &account_pk)
+        .filter(|item| {
+            !item["pk"]
+                .as_s()
+                .unwrap()
+                .starts_with(wxauth::aws::USER_PREFIX)
+        })
+        .count();
+    assert_eq!(with_openid, 2, "the new session and its live refresh token");
+    let kept_keys = items
+        .iter()
+        .filter(|item| {
+            item["pk"]
+                .as_s()
+                .unwrap()
+                .starts_with(wxauth::refresh::KEPT_KEY_PREFIX)
+        })
+        .count();
+    assert_eq!(kept_keys, 1);
+    let (_, log, _) = admin(&world, &["log", &user_id, "--limit", "1000"]);
+    let revoked = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["event"] == "revoked")
+        .count();
+    assert_eq!(revoked, 140, "one entry per revoked live session");
+
+    let (status, _) = stack.with_token("DELETE", "/account", &token).await;
+    assert_eq!(status, 204);
+    let text = item_text(&world.scan(&world.table).await);
+    assert!(!text.contains(openid), "the openid is gone: {text}");
+    single.stop().await;
+    stack.stop().await;
+}
+
+/// The operator tool cannot mislead: `delete` shows the account and deletes
+/// nothing without `--yes` (stdin is no terminal here, so nobody can type
+/// the userId); `delete` and `log` refuse to run without the log table; a
+/// deletion's entry is kept as the stack keeps entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_tool_asks_before_deleting_and_needs_the_log_table() {
+    let world = World::new().await;
+    let mut stack = Stack::start(&world, &[("LOGIN_LOG_RETENTION_DAYS", "365".into())], &[]).await;
+    let openid = "oOPERATOR0000000000000000001";
+    let (login, _) = stack.log_in(&world, openid).await;
+    let user_id = login["userId"].as_str().unwrap().to_owned();
+
+    let (code, printed, stderr) = admin(&world, &["delete", &user_id]);
+    assert_eq!((code, printed), (4, Value::Null), "{stderr}");
+    assert!(
+        stderr.contains(openid) && stderr.contains("--yes"),
+        "{stderr}"
+    );
+    assert_eq!(admin(&world, &["show", &user_id]).0, 0, "nothing deleted");
+
+    for args in [vec!["delete", &user_id, "--yes"], vec!["log", &user_id]] {
+        let (code, _, stderr) = admin_with(&world, &args, &[]);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains("LOGIN_LOG_TABLE"), "{stderr}");
+    }
+    assert_eq!(admin(&world, &["show", &user_id]).0, 0, "nothing deleted");
+
+    // The operator did not set the retention: the stack's 365 days, read
+    // off the user's newest entry.
+    let (code, deleted, stderr) = admin(&world, &["delete", &user_id, "--yes"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(deleted["account"]["openid"], openid);
+    let (_, log, _) = admin(&world, &["log", &user_id, "--limit", "1"]);
+    assert_eq!(log[0]["event"], "account_deleted");
+    let kept_for = log[0]["expiresAt"].as_i64().unwrap() - wxauth::session::epoch_seconds();
+    assert!(
+        (364 * 86_400..=365 * 86_400).contains(&kept_for),
+        "{kept_for}"
+    );
+    assert_eq!(stack.session(login["token"].as_str().unwrap()).await.0, 401);
+    stack.stop().await;
+}
+
+/// What one function sent DynamoDB through `proxy`: each item it deleted
+/// (on its own or in a transaction), and each item it updated with the
+/// top-level attributes its expressions name.
+fn writes(proxy: &wxauth_tests::proxy::DynamoDbProxy) -> (Vec<String>, Vec<(String, Vec<String>)>) {
+    let key = |op: &Value| op["Key"]["pk"]["S"].as_str().unwrap_or_default().to_owned();
+    let attributes = |op: &Value| {
+        let names = &op["ExpressionAttributeNames"];
+        let text = format!(
+            "{} {}",
+            op["UpdateExpression"].as_str().unwrap_or_default(),
+            op["ConditionExpression"].as_str().unwrap_or_default()
+        );
+        let mut found: Vec<String> = text
+            .split(|c: char| !(c.is_alphanumeric() || c == '#' || c == '_' || c == ':' || c == '.'))
+            .filter(|word| !word.is_empty() && !word.starts_with(':'))
+            .filter_map(|word| {
+                let top = word.split('.').next().unwrap_or_default();
+                match top.strip_prefix('#') {
+                    Some(_) => names[top].as_str().map(str::to_owned),
+                    None => Some(top.to_owned()),
+                }
+            })
+            .filter(|word| {
+                !matches!(
+                    word.as_str(),
+                    "SET"
+                        | "REMOVE"
+                        | "ADD"
+                        | "DELETE"
+                        | "AND"
+                        | "OR"
+                        | "NOT"
+                        | "if_not_exists"
+                        | "attribute_exists"
+                        | "attribute_not_exists"
+                        | "size"
+                ) && !word.chars().all(|c| c.is_ascii_digit())
+            })
+            .collect();
+        found.push("pk".to_owned());
+        found.sort();
+        found.dedup();
+        found
+    };
+    let mut deleted = Vec::new();
+    let mut updated = Vec::new();
+    for body in proxy.bodies("DeleteItem") {
+        deleted.push(key(&body));
+    }
+    for body in proxy.bodies("UpdateItem") {
+        updated.push((key(&body), attributes(&body)));
+    }
+    for body in proxy.bodies("TransactWriteItems") {
+        for item in body["TransactItems"].as_array().into_iter().flatten() {
+            if let Some(delete) = item.get("Delete") {
+                deleted.push(key(delete));
+            }
+            if let Some(update) = item.get("Update") {
+                updated.push((key(update), attributes(update)));
+            }
+        }
+    }
+    (deleted, updated)
+}
+
+/// The narrowed IAM policies of template.yaml hold for what the release
+/// binaries really send: login and check-session never delete the published
+/// key set or the access token (login no account either), and the account
+/// updates of decrypt-phone (the phone) and check-session (a logout's
+/// revocation) name only the attributes their policies list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_fits_the_functions_narrowed_policies() {
+    use wxauth_tests::proxy::DynamoDbProxy;
+    use wxauth_tests::template::{condition_values, iam_like};
+    let world = World::new().await;
+    let mut proxies = Vec::new();
+    let mut functions = Vec::new();
+    for binary in ["login", "decrypt-phone", "check-session"] {
+        let proxy = DynamoDbProxy::start(&world.standins.dynamodb).await;
+        let env: Vec<(&str, String)> = world
+            .function_env()
+            .into_iter()
+            .map(|(name, value)| match name {
+                "AWS_ENDPOINT_URL_DYNAMODB" => (name, proxy.endpoint.clone()),
+                _ => (name, value),
+            })
+            .collect();
+        functions.push(LambdaFunction::start(binary, &env).await);
+        proxies.push(proxy);
+    }
+    let [login, phone, check] = &mut functions[..] else {
+        unreachable!()
+    };
+    let openid = "oPOLICY00000000000000000001";
+    async fn log_in(
+        world: &World,
+        login: &mut LambdaFunction,
+        openid: &str,
+    ) -> (Value, wechat_sim::Issued) {
+        let (code, issued) = world.wechat.issue_code_for(openid, None);
+        let (status, _, body) = login.call(login_event(&code).build()).await;
+        assert_eq!(status, 200, "{body}");
+        (body, issued)
+    }
+    let (first, _) = log_in(&world, login, openid).await;
+    let (second, issued) = log_in(&world, login, openid).await;
+    let refresh = |token: &Value| {
+        HttpEvent::new("POST", "/refresh")
+            .json(&json!({"refreshToken": token}))
+            .build()
+    };
+    let (status, _, refreshed) = login.call(refresh(&second["refreshToken"])).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let (status, _, _) = login.call(refresh(&second["refreshToken"])).await;
+    assert_eq!(status, 200, "a retry within the grace");
+    let (status, _, _) = login.call(refresh(&first["refreshToken"])).await;
+    assert_eq!(status, 401, "revoked by the second login");
+    let token = second["token"].as_str().unwrap();
+    let payload = encrypt_for(&issued, &phone_plaintext(APPID, "13700001111"));
+    let (status, _, _) = phone
+        .call(
+            HttpEvent::new("POST", "/phone")
+                .bearer(token)
+                .json(&payload)
+                .build(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = check
+        .call(HttpEvent::new("DELETE", "/session").bearer(token).build())
+        .await;
+    assert_eq!(status, 204);
+    let (third, _) = log_in(&world, login, openid).await;
+    let (status, _, _) = check
+        .call(
+            HttpEvent::new("DELETE", "/account")
+                .bearer(third["token"].as_str().unwrap())
+                .build(),
+        )
+        .await;
+    assert_eq!(status, 204);
+
+    let [login_proxy, phone_proxy, check_proxy] = &proxies[..] else {
+        unreachable!()
+    };
+    for (function, proxy) in [
+        ("LoginFunction", login_proxy),
+        ("CheckSessionFunction", check_proxy),
+    ] {
+        let excluded = condition_values(function, "dynamodb:DeleteItem", "dynamodb:LeadingKeys");
+        assert!(
+            excluded.contains(&"signingkeys#*".to_owned()),
+            "{function}: {excluded:?}"
+        );
+        let (deleted, _) = writes(proxy);
+        assert!(!deleted.is_empty(), "{function} deleted something");
+        for key in &deleted {
+            assert!(
+                !excluded.iter().any(|pattern| iam_like(pattern, key)),
+                "{function} deleted {key}, which its policy excludes"
+            );
+        }
+    }
+    for (function, proxy) in [
+        ("DecryptPhoneFunction", phone_proxy),
+        ("CheckSessionFunction", check_proxy),
+    ] {
+        let allowed = condition_values(function, "\"account#*\"", "dynamodb:Attributes");
+        let (_, updated) = writes(proxy);
+        let accounts: Vec<_> = updated
+            .iter()
+            .filter(|(key, _)| key.starts_with(wxauth::aws::ACCOUNT_PREFIX))
+            .collect();
+        assert!(!accounts.is_empty(), "{function} updated an account");
+        for (key, attributes) in accounts {
+            for attribute in attributes {
+                assert!(
+                    allowed.contains(attribute),
+                    "{function} updated {attribute} of {key}; its policy allows {allowed:?}"
+                );
+            }
+        }
+    }
+    for function in &mut functions {
+        function.stop().await;
+    }
 }

@@ -373,9 +373,7 @@ async fn me_answers_from_the_authorizer_context() {
 /// authorizer still allows and denies as before under that narrowed read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_authorizer_reads_only_what_its_narrowed_policy_allows() {
-    let template =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
-            .expect("template.yaml");
+    let template = wxauth_tests::template::resource_text("AuthorizerFunction");
     let allowed: Vec<String> = template
         .lines()
         .find_map(|line| line.trim().strip_prefix("dynamodb:Attributes: ["))

@@ -216,3 +216,140 @@ async fn a_committed_login_whose_answer_is_late_is_read_back() {
         "{logs}"
     );
 }
+
+/// The refresh transaction commits but its answer comes back too late: the
+/// release binary reads the new session back and answers 200 with the new
+/// pair within the invocation's time. A 503 would leave the client holding a
+/// spent token, which, presented again after the grace, revokes its family.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_refresh_whose_answer_is_late_is_read_back() {
+    let world = World::new().await;
+    let proxy = DynamoDbProxy::start(&world.standins.dynamodb).await;
+    let env: Vec<(&str, String)> = world
+        .function_env()
+        .into_iter()
+        .map(|(name, value)| match name {
+            "AWS_ENDPOINT_URL_DYNAMODB" => (name, proxy.endpoint.clone()),
+            _ => (name, value),
+        })
+        .collect();
+    let mut login = LambdaFunction::start("login", &env).await;
+    let (code, _) = world.wechat.issue_code();
+    let (status, _, logged_in) = login.call(login_event(&code).build()).await;
+    assert_eq!(status, 200, "{logged_in}");
+    login.timeout = Duration::from_secs(3);
+    proxy.delay_answers("TransactWriteItems", Duration::from_secs(6));
+    let refresh = |token: &str| {
+        HttpEvent::new("POST", "/refresh")
+            .json(&serde_json::json!({"refreshToken": token}))
+            .build()
+    };
+    let started = Instant::now();
+    let (status, _, body) = login
+        .call(refresh(logged_in["refreshToken"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200, "{body}\n{}", login.logs.text());
+    assert!(started.elapsed() < login.timeout, "{:?}", started.elapsed());
+    let check = world.check().await;
+    let token = body["token"].as_str().unwrap();
+    let answer = call(&check, HttpEvent::new("GET", "/session").bearer(token)).await;
+    assert_eq!(answer.status, 200, "{}", answer.raw);
+    // The new refresh token is the family's live one.
+    proxy.delay_answers("TransactWriteItems", Duration::ZERO);
+    login.timeout = Duration::from_secs(10);
+    let (status, _, next) = login
+        .call(refresh(body["refreshToken"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200, "{next}");
+    login.stop().await;
+}
+
+/// JWT mode with Secrets Manager slow for minutes (it holds every answer):
+/// the re-read of the signing key gives up within its budget and waits
+/// before the next try, the keys loaded go on signing, and nothing is read
+/// between a committed refresh and its answer. Logins and refreshes answer
+/// 200 in time; the old code took the SDK's timeout twice per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_secrets_manager_logs_nobody_out_in_jwt_mode() {
+    let world = World::new().await;
+    let arn = world
+        .standins
+        .create_secret(wxauth_tests::rotation::UNROTATED_SECRET)
+        .await;
+    let mut rotation_env = world.function_env();
+    rotation_env.push(("SIGNING_KEY_SECRET_ID", arn.clone()));
+    let mut rotation = LambdaFunction::start("rotate-signing-key", &rotation_env).await;
+    wxauth_tests::rotation::run_steps(
+        &mut rotation,
+        &arn,
+        "33333333-aaaa-4000-8000-000000000001",
+        1,
+    )
+    .await;
+    rotation.stop().await;
+
+    let secrets = DynamoDbProxy::start(&world.standins.secrets_manager).await;
+    let mut env: Vec<(&str, String)> = world
+        .function_env()
+        .into_iter()
+        .map(|(name, value)| match name {
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER" => (name, secrets.endpoint.clone()),
+            _ => (name, value),
+        })
+        .collect();
+    env.extend([
+        ("SIGNING_KEY_SECRET_ID", arn.clone()),
+        ("ISSUER", "https://auth.wxauth.test".to_owned()),
+        // Every request is due for a re-read: the outage meets the first one.
+        ("SIGNING_KEY_REREAD_SECONDS", "0".to_owned()),
+    ]);
+    let mut login = LambdaFunction::start("login", &env).await;
+    let (code, _) = world.wechat.issue_code();
+    let (status, _, logged_in) = login.call(login_event(&code).build()).await;
+    assert_eq!(status, 200, "{logged_in}");
+
+    secrets.delay_answers("GetSecretValue", Duration::from_secs(60));
+    login.timeout = Duration::from_secs(4);
+    let before = secrets.calls("GetSecretValue");
+    let mut refresh_token = logged_in["refreshToken"].as_str().unwrap().to_owned();
+    let check = CheckSession::new(world.store().await).with_token_check(
+        wxauth::access::TokenCheck::new(Some(wxauth::jwt::JwtSettings {
+            issuer: "https://auth.wxauth.test".into(),
+            audience: wxauth::jwt::DEFAULT_AUDIENCE.into(),
+        })),
+    );
+    for round in 0..4 {
+        let event = HttpEvent::new("POST", "/refresh")
+            .json(&serde_json::json!({"refreshToken": refresh_token}))
+            .build();
+        let started = Instant::now();
+        let (status, _, body) = login.call(event).await;
+        assert_eq!(status, 200, "round {round}: {body}\n{}", login.logs.text());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "round {round}: {:?}",
+            started.elapsed()
+        );
+        refresh_token = body["refreshToken"].as_str().unwrap().to_owned();
+        let token = body["token"].as_str().unwrap();
+        assert_eq!(token.matches('.').count(), 2, "a JWT");
+        let answer = call(&check, HttpEvent::new("GET", "/session").bearer(token)).await;
+        assert_eq!(
+            answer.status, 200,
+            "signed with a key checkers accept: {}",
+            answer.raw
+        );
+    }
+    // One failed re-read (the three stages at once), then a pause: the next
+    // requests read nothing.
+    let during = secrets.calls("GetSecretValue") - before;
+    assert!(
+        (1..=3).contains(&during),
+        "{during} reads during the outage"
+    );
+    let (code, _) = world.wechat.issue_code();
+    let (status, _, body) = login.call(login_event(&code).build()).await;
+    assert_eq!(status, 200, "a login during the outage: {body}");
+    assert_eq!(secrets.calls("GetSecretValue") - before, during);
+    login.stop().await;
+}

@@ -81,9 +81,33 @@ async fn refresh_rotates_allows_a_retry_then_revokes_the_family_on_reuse() {
         assert!(!items.contains(secret), "a raw token in the table");
     }
 
-    // A retry after a lost answer, within the grace: answered.
+    // A retry after a lost answer, within the grace: answered, with a pair
+    // that replaces the one the lost answer carried. A family never holds
+    // two live refresh tokens, so a replay within the grace cannot fork it.
     let (status, retry) = stack.refresh(text(&login, "refreshToken")).await;
     assert_eq!(status, 200, "{retry}");
+    assert_eq!(stack.session(text(&first, "token")).await.0, 401);
+    assert_eq!(stack.refresh(text(&first, "refreshToken")).await.0, 401);
+    assert!(
+        world
+            .refresh_item(text(&first, "refreshToken"))
+            .await
+            .is_none()
+    );
+    for _ in 0..5 {
+        let (status, again) = stack.refresh(text(&login, "refreshToken")).await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(stack.refresh(text(&again, "refreshToken")).await.0, 200);
+    }
+    let (status, retry) = stack.refresh(text(&login, "refreshToken")).await;
+    assert_eq!(status, 200, "{retry}");
+    let account_pk = format!("{}{}", wxauth::aws::ACCOUNT_PREFIX, text(&login, "openid"));
+    let account = world.item(&account_pk).await.expect("the account");
+    assert_eq!(
+        account["refreshTokens"].as_m().unwrap().len(),
+        1,
+        "one live refresh token in the family"
+    );
 
     // The same token 31 s after its first use: a thief. The family goes.
     let spent = refresh_pk(text(&login, "refreshToken"));
@@ -104,6 +128,14 @@ async fn refresh_rotates_allows_a_retry_then_revokes_the_family_on_reuse() {
     for descendant in [text(&first, "refreshToken"), text(&retry, "refreshToken")] {
         assert_eq!(stack.refresh(descendant).await.0, 401);
     }
+    // The stolen token replayed once more, its family gone: refused, and
+    // its user's log says so (a revoked family's live tokens are deleted
+    // with it, and are unknown from then on).
+    let (status, replay) = stack.refresh(text(&login, "refreshToken")).await;
+    assert_eq!(
+        (status, text(&replay, "error")),
+        (401, "invalid_refresh_token")
+    );
 
     // Expired: refused, though the item is still there.
     let (later, _) = stack.log_in(&world, "oREFRESH0000000000000000001").await;
@@ -135,6 +167,17 @@ async fn refresh_rotates_allows_a_retry_then_revokes_the_family_on_reuse() {
         );
     }
 
+    // Well-formed but unknown (any 43 to 128 base64url characters, whether or
+    // not they decode): 401, as with refresh tokens off.
+    for unknown in ["x".repeat(43), "A".repeat(45), "_".repeat(128)] {
+        let (status, answer) = stack.refresh(&unknown).await;
+        assert_eq!(
+            (status, text(&answer, "error")),
+            (401, "invalid_refresh_token"),
+            "{unknown}"
+        );
+    }
+
     let logs = stack.stop().await;
     let records = metric_records(&logs);
     assert!(
@@ -155,10 +198,16 @@ async fn refresh_rotates_allows_a_retry_then_revokes_the_family_on_reuse() {
         .collect();
     assert_eq!(
         events.iter().filter(|e| **e == "refresh").count(),
-        2,
+        13,
         "{events:?}"
     );
     assert!(events.contains(&"refresh_reused"), "{events:?}");
+    // The replayed spent token and the expired one: tokens we issued.
+    assert_eq!(
+        events.iter().filter(|e| **e == "refresh_refused").count(),
+        2,
+        "{events:?}"
+    );
     for secret in [text(&login, "refreshToken"), text(&first, "token")] {
         assert!(!logs.contains(secret), "a token in the logs");
     }
@@ -509,53 +558,76 @@ async fn a_rotated_key_signs_only_after_its_lead_and_the_previous_stays_accepted
     stack.stop().await;
 
     rotate(&world, &arn, "22222222-aaaa-4000-8000-00000000000b").await;
-    // The default lead (2 hours): a fresh login still signs with the previous key.
+    let (a, b, c) = (
+        "wxauth-22222222-aaaa-4000-8000-00000000000a",
+        "wxauth-22222222-aaaa-4000-8000-00000000000b",
+        "wxauth-22222222-aaaa-4000-8000-00000000000c",
+    );
+    // The default lead (2 hours and the caches' 10 minutes): a fresh login
+    // still signs with the key that signed before the rotation.
     let mut held = Stack::start(&world, &shared, &signing).await;
     let (during, _) = held.log_in(&world, "oROTATE00000000000000000002").await;
+    assert_eq!(jwt_part(text(&during, "token"), 0)["kid"], a);
     assert_eq!(
-        jwt_part(text(&during, "token"), 0)["kid"],
-        "wxauth-22222222-aaaa-4000-8000-00000000000a"
-    );
-    let (_, _, jwks) = held
-        .check
-        .call(HttpEvent::new("GET", "/.well-known/jwks.json").build())
-        .await;
-    let mut kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
-    kids.sort_unstable();
-    assert_eq!(
-        kids,
-        [
-            "wxauth-22222222-aaaa-4000-8000-00000000000a",
-            "wxauth-22222222-aaaa-4000-8000-00000000000b"
-        ],
+        jwks_kids(&mut held).await,
+        [a, b],
         "the new key is published before it signs"
     );
     held.stop().await;
 
-    // Its lead over (here: a lead of 0): the new key signs; the token signed
-    // with the previous key is still accepted.
+    // A second rotation within the lead (an operator's change an hour after
+    // the schedule's): AWSPREVIOUS is now b, public for minutes. Nothing
+    // that may still sign is unpublished, and login reads a by its version
+    // (it holds no stage any more) to go on signing with it.
+    rotate(&world, &arn, "22222222-aaaa-4000-8000-00000000000c").await;
+    let mut twice = Stack::start(&world, &shared, &signing).await;
+    let (after_two, _) = twice.log_in(&world, "oROTATE00000000000000000004").await;
+    assert_eq!(jwt_part(text(&after_two, "token"), 0)["kid"], a);
+    assert_eq!(twice.session(text(&after_two, "token")).await.0, 200);
+    assert_eq!(jwks_kids(&mut twice).await, [a, b, c]);
+    twice.stop().await;
+    // The steps check the version's stage, as AWS's rotation templates do:
+    // finishSecret by hand with b's token (AWSPREVIOUS) changes nothing.
+    let mut env = world.function_env();
+    env.push(("SIGNING_KEY_SECRET_ID", arn.clone()));
+    let mut rotation = LambdaFunction::start("rotate-signing-key", &env).await;
+    let back = json!({"Step": "finishSecret", "SecretId": arn, "ClientRequestToken": "22222222-aaaa-4000-8000-00000000000b"});
+    assert!(matches!(rotation.invoke(back).await, Outcome::Error(_)));
+    rotation.stop().await;
+
+    // The lead over (here: a lead of 0): the newest key signs; tokens signed
+    // with the earlier keys are still accepted.
     let mut lead = signing.clone();
     lead.push(("SIGNING_KEY_LEAD_SECONDS", "0".to_owned()));
     let mut after = Stack::start(&world, &shared, &lead).await;
     let (switched, _) = after.log_in(&world, "oROTATE00000000000000000003").await;
-    assert_eq!(
-        jwt_part(text(&switched, "token"), 0)["kid"],
-        "wxauth-22222222-aaaa-4000-8000-00000000000b"
-    );
+    assert_eq!(jwt_part(text(&switched, "token"), 0)["kid"], c);
     assert_eq!(after.session(text(&switched, "token")).await.0, 200);
     assert!(after.allowed(text(&switched, "token")).await);
-    assert_eq!(
-        after.session(text(&before, "token")).await.0,
-        200,
-        "signed with AWSPREVIOUS"
-    );
-    assert!(after.allowed(text(&before, "token")).await);
+    for earlier in [&before, &after_two] {
+        assert_eq!(
+            after.session(text(earlier, "token")).await.0,
+            200,
+            "signed with a"
+        );
+        assert!(after.allowed(text(earlier, "token")).await);
+    }
     after.stop().await;
+}
+
+async fn jwks_kids(stack: &mut Stack) -> Vec<String> {
+    let (_, _, jwks) = stack
+        .check
+        .call(HttpEvent::new("GET", "/.well-known/jwks.json").build())
+        .await;
+    let mut kids: Vec<String> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    kids.sort_unstable();
+    kids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -590,4 +662,29 @@ async fn a_malformed_signing_key_or_no_issuer_stops_login_at_start_up() {
             "the secret's value in a log: {logs}"
         );
     }
+}
+
+/// The shape of a refresh token does not depend on the setting: with refresh
+/// tokens off, a well-formed token is 401 `invalid_refresh_token` (as an
+/// unknown one is with them on) and a malformed one 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_tokens_off_refuse_a_well_formed_token_as_401() {
+    let world = World::new().await;
+    let mut env = world.function_env();
+    env.push(("REFRESH_TTL_SECONDS", "0".to_owned()));
+    let mut login = LambdaFunction::start("login", &env).await;
+    for (token, status, error) in [
+        ("x".repeat(43), 401, "invalid_refresh_token"),
+        ("A".repeat(67), 401, "invalid_refresh_token"),
+        ("x".repeat(42), 400, "invalid_request"),
+        ("x".repeat(129), 400, "invalid_request"),
+        (format!("{}=", "A".repeat(43)), 400, "invalid_request"),
+    ] {
+        let event = HttpEvent::new("POST", "/refresh")
+            .json(&json!({"refreshToken": token}))
+            .build();
+        let (got, _, answer) = login.call(event).await;
+        assert_eq!((got, text(&answer, "error")), (status, error), "{token}");
+    }
+    login.stop().await;
 }

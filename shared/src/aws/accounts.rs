@@ -42,9 +42,17 @@ const CONTENTION_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_mi
 /// Expired sessions a login deletes at most (the rest go with later logins):
 /// a transaction holds at most 100 items.
 const PRUNE_AT_MOST: usize = 40;
-/// Sessions a deletion or a disable revokes inside its transaction; any more
-/// are deleted one by one first.
-pub(super) const REVOKE_IN_TRANSACTION: usize = 90;
+/// DynamoDB's limit on the items of one transaction: what does not fit is
+/// deleted just before it (see `plan`).
+pub(super) const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// One change of an account, within DynamoDB's limits: the transaction, the
+/// deletes done before it, the log entries written after it.
+pub(super) struct Plan {
+    pub(super) items: Vec<TransactWriteItem>,
+    pub(super) delete_first: Vec<String>,
+    pub(super) log_after: Vec<LogEntry>,
+}
 
 pub(super) fn account_pk(openid: &str) -> String {
     format!("{ACCOUNT_PREFIX}{openid}")
@@ -387,9 +395,9 @@ impl DynamoSessionStore {
                     new_user: false,
                     unionid,
                 };
-                let items = self.later_login_items(login, &item)?;
+                let plan = self.later_login_items(login, &item)?;
                 Ok(self
-                    .transact(items, request_token, true, &[1])
+                    .run_plan(plan, request_token, true, &[1])
                     .await?
                     .answering(outcome))
             }
@@ -459,13 +467,14 @@ impl DynamoSessionStore {
     }
 
     /// A later login: the session (under the account's userId), the account's
-    /// update (conditioned on the version read), the sessions it revokes or
-    /// prunes, the log entries.
+    /// update (conditioned on the version read), the sessions and families it
+    /// revokes or prunes, the log entries. What leaves the account's lists is
+    /// deleted in the transaction or, beyond its 100 items, just before it.
     fn later_login_items(
         &self,
         login: &LoginWrite<'_>,
         item: &AccountItem,
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+    ) -> Result<Plan, StoreError> {
         let wx = login.session;
         let user_id = &item.account.user_id;
         let now = wx.created_at;
@@ -484,7 +493,8 @@ impl DynamoSessionStore {
         // keeps go, each with its sessions; then the expired sessions (their
         // items may still be present, TTL being lazy, and hold the openid,
         // which a deletion must not leave behind) and those ending soonest
-        // beyond MAX_SESSIONS_PER_USER, as many as the transaction has room for.
+        // beyond MAX_SESSIONS_PER_USER, at most PRUNE_AT_MOST of them (the
+        // rest stay listed for a later login).
         let (kept, revoked_families) = if login.single_session {
             FamilyMaps::of(item).revoke_all()
         } else {
@@ -496,16 +506,23 @@ impl DynamoSessionStore {
                     .session_keys()
                     .any(|family_session| family_session == key)
             });
-        let room = PRUNE_AT_MOST.saturating_sub(gone.len());
-        gone.extend(
-            sessions_a_login_removes(&others, now, login.single_session)
-                .into_iter()
-                .take(room),
-        );
+        let pruned = sessions_a_login_removes(&others, now, login.single_session);
+        if login.single_session {
+            gone.extend(pruned);
+        } else {
+            gone.extend(pruned.into_iter().take(PRUNE_AT_MOST));
+        }
         let revoked = gone
             .iter()
             .filter(|(_, expires_at)| *expires_at > now)
             .count();
+        let sessions: Vec<(String, i64)> = item
+            .sessions
+            .iter()
+            .filter(|(key, _)| !gone.iter().any(|(g, _)| g == key))
+            .cloned()
+            .chain([(login.key.as_str().to_owned(), wx.expires_at)])
+            .collect();
 
         let mut update = Update::builder()
             .table_name(&self.table)
@@ -514,67 +531,107 @@ impl DynamoSessionStore {
             .expression_attribute_names("#version", "version")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#sessions", "sessions")
-            .expression_attribute_names("#new", login.key.as_str())
             .expression_attribute_values(":version", n(item.version))
             .expression_attribute_values(":next", n(item.version + 1))
             .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":expires", n(wx.expires_at));
+            .expression_attribute_values(":sessions", number_map_value(&sessions));
         let family_maps = kept.without_sessions(&gone).with_login(login);
-        let mut set = "lastLoginAt = :now, #version = :next, #sessions.#new = :expires".to_owned();
+        // The whole map, not a REMOVE per key: an expression holds at most 4 KB,
+        // and the version condition makes the rewrite safe.
+        let mut set = "lastLoginAt = :now, #version = :next, #sessions = :sessions".to_owned();
         update = family_maps.bind(update);
         set.push_str(FamilyMaps::SET_CLAUSE);
         if let (None, Some(unionid)) = (&item.account.unionid, &wx.unionid) {
             set.push_str(", unionid = :unionid");
             update = update.expression_attribute_values(":unionid", s(unionid));
         }
-        let mut expression = format!("SET {set}");
-        if !gone.is_empty() {
-            let names: Vec<String> = (0..gone.len()).map(|i| format!("#gone{i}")).collect();
-            for (name, (key, _)) in names.iter().zip(&gone) {
-                update = update.expression_attribute_names(name, key);
-            }
-            let removed: Vec<String> = names
-                .iter()
-                .map(|name| format!("#sessions.{name}"))
-                .collect();
-            expression.push_str(&format!(" REMOVE {}", removed.join(", ")));
-        }
         let update = update
-            .update_expression(expression)
+            .update_expression(format!("SET {set}"))
             .build()
             .map_err(build_error)?;
         let mut items = vec![
             TransactWriteItem::builder().put(session).build(),
             TransactWriteItem::builder().update(update).build(),
         ];
-        for (key, _) in &gone {
-            items.push(self.delete_key(key)?);
-        }
-        for key in revoked_families.keys_to_delete() {
-            if items.len() >= REVOKE_IN_TRANSACTION {
-                break;
-            }
-            items.push(self.delete_key(&key)?);
-        }
         items.extend(self.refresh_issue_items(login, user_id)?);
+        let mut logs = Vec::new();
         if let Some(entry) = login.log {
             let entry = LogEntry {
                 user_id: user_id.clone(),
                 ..entry.clone()
             };
             for _ in 0..revoked {
-                let revocation = entry.sibling(LogEvent::Revoked).map_err(build_error)?;
-                items.extend(self.log_put(&revocation)?);
+                logs.push(entry.sibling(LogEvent::Revoked).map_err(build_error)?);
             }
             items.extend(self.log_put(&entry)?);
         }
-        Ok(items)
+        let doomed: Vec<String> = gone
+            .into_iter()
+            .map(|(key, _)| key)
+            .chain(revoked_families.keys_to_delete())
+            .collect();
+        self.plan(items, doomed, logs)
     }
 
-    /// Deletes sessions one by one (beyond what fits a transaction).
-    async fn delete_sessions(&self, keys: &[(String, i64)]) -> Result<(), StoreError> {
-        for (key, _) in keys {
+    /// `items` (the changes, conditioned first) with the deletion of `doomed`
+    /// and the entries `logs`, within DynamoDB's 100 items per transaction:
+    /// deletes that do not fit are done first (the account still lists them,
+    /// so a transaction that fails leaves nothing unlisted), entries that do
+    /// not fit are written once the transaction has committed.
+    pub(super) fn plan(
+        &self,
+        mut items: Vec<TransactWriteItem>,
+        doomed: Vec<String>,
+        logs: Vec<LogEntry>,
+    ) -> Result<Plan, StoreError> {
+        let room = MAX_TRANSACTION_ITEMS.saturating_sub(items.len());
+        let (delete_first, delete_inside) = doomed.split_at(doomed.len().saturating_sub(room));
+        let delete_first = delete_first.to_vec();
+        for key in delete_inside {
+            items.push(self.delete_key(key)?);
+        }
+        let mut log_after = Vec::new();
+        for entry in logs {
+            if items.len() < MAX_TRANSACTION_ITEMS && self.log_table.is_some() {
+                items.extend(self.log_put(&entry)?);
+            } else {
+                log_after.push(entry);
+            }
+        }
+        Ok(Plan {
+            items,
+            delete_first,
+            log_after,
+        })
+    }
+
+    /// Runs a plan: its first deletes, its transaction, and once that has
+    /// committed, its remaining log entries (best effort: the change is done).
+    pub(super) async fn run_plan(
+        &self,
+        plan: Plan,
+        request_token: Option<String>,
+        first_is_new: bool,
+        conditioned: &[usize],
+    ) -> Result<Attempt<()>, StoreError> {
+        self.delete_keys(&plan.delete_first).await?;
+        let attempt = self
+            .transact(plan.items, request_token, first_is_new, conditioned)
+            .await?;
+        if matches!(attempt, Attempt::Done(())) {
+            for entry in &plan.log_after {
+                if let Err(err) = self.append(entry).await {
+                    tracing::warn!(error = %err, "a revocation's log entry was not written");
+                }
+            }
+        }
+        Ok(attempt)
+    }
+
+    /// Deletes items one by one (beyond what fits a transaction).
+    pub(super) async fn delete_keys(&self, keys: &[String]) -> Result<(), StoreError> {
+        for key in keys {
             self.client
                 .delete_item()
                 .table_name(&self.table)
@@ -639,16 +696,14 @@ impl DynamoSessionStore {
                 .filter(|key| delete_refresh_tokens || !key.starts_with(REFRESH_PREFIX))
                 .map(|key| (key, 0)),
         );
-        let (inside, before) = keys.split_at(keys.len().min(REVOKE_IN_TRANSACTION));
-        self.delete_sessions(before).await?;
-        for (key, _) in inside {
-            changes.push(self.delete_key(key)?);
-        }
+        // The log entry first: it must be in the transaction.
         if let Some(entry) = log {
             changes.extend(self.log_put(entry)?);
         }
+        let doomed = keys.into_iter().map(|(key, _)| key).collect();
+        let plan = self.plan(changes, doomed, Vec::new())?;
         Ok(self
-            .transact(changes, None, false, &[0])
+            .run_plan(plan, None, false, &[0])
             .await?
             .answering(true))
     }

@@ -20,8 +20,8 @@ use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use super::accounts::{
-    AccountItem, Attempt, REVOKE_IN_TRANSACTION, account_pk, build_error, n, number_map_value, s,
-    text_map_value, user_pk,
+    AccountItem, Attempt, Plan, account_pk, build_error, n, number_map_value, s, text_map_value,
+    user_pk,
 };
 use super::dynamodb::{DynamoSessionStore, Fields};
 use crate::account::{AccountStatus, UserId};
@@ -65,10 +65,24 @@ impl FamilyMaps {
     }
 
     /// Forgets sessions that are being deleted anyway.
-    pub(super) fn without_sessions(mut self, gone: &[(String, i64)]) -> Self {
-        self.session_families
-            .retain(|(key, _)| !gone.iter().any(|(g, _)| g == key));
+    pub(super) fn without_sessions(self, gone: &[(String, i64)]) -> Self {
+        let keys: Vec<String> = gone.iter().map(|(key, _)| key.clone()).collect();
+        self.without_session_keys(&keys)
+    }
+
+    pub(super) fn without_session_keys(mut self, gone: &[String]) -> Self {
+        self.session_families.retain(|(key, _)| !gone.contains(key));
         self
+    }
+
+    /// The live (unspent) refresh tokens of `family`: one, unless an older
+    /// version of wxauth forked it.
+    fn live_tokens_of(&self, family: &str) -> Vec<String> {
+        self.refresh_tokens
+            .iter()
+            .filter(|(_, f)| f == family)
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     fn split(self, revoke: impl Fn(&str, i64) -> bool) -> (Self, Self) {
@@ -192,6 +206,9 @@ struct RefreshItem {
     unionid: Option<String>,
     /// How many refreshes led to this token (the login's is 1).
     generation: i64,
+    /// Once spent: the session its refresh made, which a retry within the
+    /// grace revokes (its answer is taken to be lost).
+    successor_session: Option<String>,
 }
 
 fn refresh_from_item(item: &HashMap<String, AttributeValue>) -> Result<RefreshItem, StoreError> {
@@ -204,6 +221,7 @@ fn refresh_from_item(item: &HashMap<String, AttributeValue>) -> Result<RefreshIt
         openid: fields.text("openid").ok(),
         unionid: fields.text("unionid").ok(),
         generation: fields.number("generation").unwrap_or(0),
+        successor_session: fields.text("successorSession").ok(),
     })
 }
 
@@ -248,24 +266,29 @@ impl DynamoSessionStore {
     }
 
     /// Marks the presented token spent (the first use is what the grace
-    /// counts from) and drops what it held about the person.
+    /// counts from), records the session this refresh makes (a retry within
+    /// the grace revokes it) and drops what it held about the person. Fresh:
+    /// only an unspent token; else only one spent within the grace.
     fn spend(
         &self,
         write: &RefreshWrite<'_>,
-        fresh_only: bool,
+        fresh: bool,
     ) -> Result<TransactWriteItem, StoreError> {
-        let condition = if fresh_only {
+        let condition = if fresh {
             "attribute_exists(pk) AND attribute_not_exists(spentAt)"
         } else {
-            "attribute_exists(pk) AND (attribute_not_exists(spentAt) OR spentAt > :graceStart)"
+            "attribute_exists(pk) AND spentAt > :graceStart"
         };
         let mut spend = Update::builder()
             .table_name(&self.table)
             .key("pk", s(&refresh_pk(write.presented)))
-            .update_expression("SET spentAt = if_not_exists(spentAt, :now) REMOVE openid, unionid")
+            .update_expression(
+                "SET spentAt = if_not_exists(spentAt, :now), successorSession = :session REMOVE openid, unionid",
+            )
             .condition_expression(condition)
-            .expression_attribute_values(":now", n(write.now));
-        if !fresh_only {
+            .expression_attribute_values(":now", n(write.now))
+            .expression_attribute_values(":session", s(write.session_key.as_str()));
+        if !fresh {
             spend = spend
                 .expression_attribute_values(":graceStart", n(write.now - write.grace_seconds));
         }
@@ -292,6 +315,7 @@ impl DynamoSessionStore {
             openid: Some(login.session.openid.clone()),
             unionid: login.session.unionid.clone(),
             generation: 1,
+            successor_session: None,
         };
         let mut items = vec![self.refresh_item(issue.key, &token)?];
         if let Some(session_key) = &login.session.session_key {
@@ -305,56 +329,51 @@ impl DynamoSessionStore {
     }
 
     /// Everything that revokes `revoked` (the account's update first, the
-    /// one conditioned on its version); `also` deletes more session keys.
-    fn revocation_items(
+    /// one conditioned on its version); `also` deletes more session keys;
+    /// `log` is written with it.
+    fn revocation_plan(
         &self,
         account: &AccountItem,
         kept: &FamilyMaps,
         revoked: &FamilyMaps,
         also: &[&str],
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let mut sessions: Vec<&str> = revoked.session_keys().collect();
+        log: Option<&LogEntry>,
+    ) -> Result<Plan, StoreError> {
+        let mut doomed: Vec<String> = revoked.session_keys().map(str::to_owned).collect();
         for key in also {
-            if !sessions.contains(key) {
-                sessions.push(key);
+            if !doomed.iter().any(|d| d == key) {
+                doomed.push((*key).to_owned());
             }
         }
+        let sessions: Vec<(String, i64)> = account
+            .sessions
+            .iter()
+            .filter(|(key, _)| !doomed.contains(key))
+            .cloned()
+            .collect();
         let mut update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(&account_pk(&account.account.openid)))
             .condition_expression("#version = :version")
             .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#sessions", "sessions")
             .expression_attribute_values(":version", n(account.version))
-            .expression_attribute_values(":next", n(account.version + 1));
+            .expression_attribute_values(":next", n(account.version + 1))
+            .expression_attribute_values(":sessions", number_map_value(&sessions));
         update = kept.bind(update);
-        let mut expression = format!("SET #version = :next{}", FamilyMaps::SET_CLAUSE);
-        let listed: Vec<&str> = sessions
-            .iter()
-            .copied()
-            .filter(|key| account.sessions.iter().any(|(k, _)| k == key))
-            .collect();
-        if !listed.is_empty() {
-            update = update.expression_attribute_names("#sessions", "sessions");
-            let clause;
-            (update, clause) = remove_sessions(update, listed);
-            expression.push_str(&clause);
-        }
         let update = update
-            .update_expression(expression)
+            .update_expression(format!(
+                "SET #version = :next, #sessions = :sessions{}",
+                FamilyMaps::SET_CLAUSE
+            ))
             .build()
             .map_err(build_error)?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        for key in sessions
-            .iter()
-            .map(|key| (*key).to_owned())
-            .chain(revoked.keys_to_delete())
-        {
-            if items.len() >= REVOKE_IN_TRANSACTION {
-                break;
-            }
-            items.push(self.delete_key(&key)?);
+        if let Some(entry) = log {
+            items.extend(self.log_put(entry)?);
         }
-        Ok(items)
+        doomed.extend(revoked.keys_to_delete());
+        self.plan(items, doomed, Vec::new())
     }
 
     /// Logout of a session with a family: the family goes with it.
@@ -373,8 +392,8 @@ impl DynamoSessionStore {
             return Ok(Attempt::Done(()));
         };
         let (kept, revoked) = FamilyMaps::of(&account).revoke_family(family.as_str());
-        let items = self.revocation_items(&account, &kept, &revoked, &[key.as_str()])?;
-        self.transact(items, None, false, &[0]).await
+        let plan = self.revocation_plan(&account, &kept, &revoked, &[key.as_str()], None)?;
+        self.run_plan(plan, None, false, &[0]).await
     }
 
     pub(super) async fn delete_plain(&self, key: &TokenKey) -> Result<(), StoreError> {
@@ -423,21 +442,6 @@ impl DynamoSessionStore {
                 return Ok(Attempt::Done(outcome));
             }
         }
-        let Some(openid) = self
-            .consistent_get(&user_pk(&token.user_id), None)
-            .await?
-            .as_ref()
-            .and_then(|item| Fields(item).text("openid").ok())
-        else {
-            return Ok(Attempt::Done(RefreshOutcome::Invalid));
-        };
-        let Some(account) = self
-            .read_account(&openid)
-            .await?
-            .filter(|item| item.account.user_id == token.user_id)
-        else {
-            return Ok(Attempt::Done(RefreshOutcome::Invalid));
-        };
         let user_id = token.user_id.clone();
         let entry = |event: LogEvent, outcome: &str| {
             write.log.map(|entry| LogEntry {
@@ -447,6 +451,28 @@ impl DynamoSessionStore {
                 ..entry.clone()
             })
         };
+        // A token we issued, refused: its user's log says so.
+        let refused = || async {
+            if let Some(refusal) = entry(LogEvent::RefreshRefused, "invalid_refresh_token") {
+                crate::login_log::LoginLog::append(self, &refusal).await?;
+            }
+            Ok::<_, StoreError>(Attempt::Done(RefreshOutcome::Invalid))
+        };
+        let Some(openid) = self
+            .consistent_get(&user_pk(&token.user_id), None)
+            .await?
+            .as_ref()
+            .and_then(|item| Fields(item).text("openid").ok())
+        else {
+            return refused().await;
+        };
+        let Some(account) = self
+            .read_account(&openid)
+            .await?
+            .filter(|item| item.account.user_id == token.user_id)
+        else {
+            return refused().await;
+        };
         if account.account.status == AccountStatus::Disabled {
             if let Some(refusal) = entry(LogEvent::RefreshRefused, "account_disabled") {
                 crate::login_log::LoginLog::append(self, &refusal).await?;
@@ -455,23 +481,33 @@ impl DynamoSessionStore {
         }
         let maps = FamilyMaps::of(&account);
         if !maps.has_family(&token.family) || token.expires_at <= now {
-            return Ok(Attempt::Done(RefreshOutcome::Invalid));
+            return refused().await;
         }
         if token
             .spent_at
             .is_some_and(|spent_at| now - spent_at >= write.grace_seconds)
         {
             let (kept, revoked) = maps.revoke_family(&token.family);
-            let mut items = self.revocation_items(&account, &kept, &revoked, &[])?;
-            if let Some(reuse) = entry(LogEvent::RefreshReused, "revoked") {
-                items.extend(self.log_put(&reuse)?);
-            }
+            let reuse = entry(LogEvent::RefreshReused, "revoked");
+            let plan = self.revocation_plan(&account, &kept, &revoked, &[], reuse.as_ref())?;
             return Ok(self
-                .transact(items, None, false, &[0])
+                .run_plan(plan, None, false, &[0])
                 .await?
                 .answering(RefreshOutcome::Reused { user_id }));
         }
 
+        // A retry within the grace (the first answer taken to be lost): the
+        // new pair replaces what the first use made, so that a family never
+        // holds two live tokens: its live token goes, and the session that
+        // use made.
+        let retry = token.spent_at.is_some();
+        let (replaced_tokens, replaced_session) = match retry {
+            true => (
+                maps.live_tokens_of(&token.family),
+                token.successor_session.clone(),
+            ),
+            false => (Vec::new(), None),
+        };
         let family = RefreshFamily::from_stored(token.family.clone());
         let session = Session {
             user_id: user_id.clone(),
@@ -483,18 +519,32 @@ impl DynamoSessionStore {
             created_at: now,
             expires_at: write.session_expires_at,
         };
-        let mut gone = sessions_a_login_removes(&account.sessions, now, false);
-        gone.truncate(PRUNE_AT_MOST);
-        let mut maps = maps.without_sessions(&gone);
+        let mut gone: Vec<String> = sessions_a_login_removes(&account.sessions, now, false)
+            .into_iter()
+            .take(PRUNE_AT_MOST)
+            .map(|(key, _)| key)
+            .collect();
+        gone.extend(replaced_session);
+        let mut maps = maps.without_session_keys(&gone);
         maps.families.retain(|(f, _)| *f != token.family);
         maps.families
             .push((token.family.clone(), write.refresh_expires_at));
         maps.refresh_tokens
-            .retain(|(key, _)| key != write.presented.as_str());
+            .retain(|(key, _)| key != write.presented.as_str() && !replaced_tokens.contains(key));
         maps.refresh_tokens
             .push((write.next.as_str().to_owned(), token.family.clone()));
         maps.session_families
             .push((write.session_key.as_str().to_owned(), token.family.clone()));
+        let sessions: Vec<(String, i64)> = account
+            .sessions
+            .iter()
+            .filter(|(key, _)| !gone.contains(key))
+            .cloned()
+            .chain([(
+                write.session_key.as_str().to_owned(),
+                write.session_expires_at,
+            )])
+            .collect();
 
         let session_put = Put::builder()
             .table_name(&self.table)
@@ -509,21 +559,16 @@ impl DynamoSessionStore {
             .expression_attribute_names("#version", "version")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#sessions", "sessions")
-            .expression_attribute_names("#new", write.session_key.as_str())
             .expression_attribute_values(":version", n(account.version))
             .expression_attribute_values(":next", n(account.version + 1))
             .expression_attribute_values(":active", s(AccountStatus::Active.as_str()))
-            .expression_attribute_values(":expires", n(write.session_expires_at));
+            .expression_attribute_values(":sessions", number_map_value(&sessions));
         update = maps.bind(update);
-        let mut expression = format!(
-            "SET #version = :next, #sessions.#new = :expires{}",
-            FamilyMaps::SET_CLAUSE
-        );
-        let clause;
-        (update, clause) = remove_sessions(update, gone.iter().map(|(key, _)| key.as_str()));
-        expression.push_str(&clause);
         let update = update
-            .update_expression(expression)
+            .update_expression(format!(
+                "SET #version = :next, #sessions = :sessions{}",
+                FamilyMaps::SET_CLAUSE
+            ))
             .build()
             .map_err(build_error)?;
         // Idempotent per round, as a login's (see `login_round`).
@@ -531,7 +576,7 @@ impl DynamoSessionStore {
         let mut items = vec![
             TransactWriteItem::builder().put(session_put).build(),
             TransactWriteItem::builder().update(update).build(),
-            self.spend(write, false)?,
+            self.spend(write, !retry)?,
             self.refresh_item(
                 write.next,
                 &RefreshItem {
@@ -542,17 +587,24 @@ impl DynamoSessionStore {
                     openid: Some(openid.clone()),
                     unionid: account.account.unionid.clone(),
                     generation: token.generation + 1,
+                    successor_session: None,
                 },
             )?,
         ];
-        for (key, _) in &gone {
-            items.push(self.delete_key(key)?);
-        }
         if let Some(refreshed) = entry(LogEvent::Refresh, "ok") {
             items.extend(self.log_put(&refreshed)?);
         }
+        let doomed = gone
+            .into_iter()
+            .chain(
+                replaced_tokens
+                    .iter()
+                    .map(|key| refresh_pk(&RefreshKey::from_stored(key.clone()))),
+            )
+            .collect();
+        let plan = self.plan(items, doomed, Vec::new())?;
         Ok(self
-            .transact(items, Some(request_token), true, &[1, 2])
+            .run_plan(plan, Some(request_token), true, &[1, 2])
             .await?
             .answering(RefreshOutcome::Refreshed(session)))
     }
@@ -622,6 +674,7 @@ impl DynamoSessionStore {
             expires_at: write.refresh_expires_at,
             spent_at: None,
             generation: token.generation + 1,
+            successor_session: None,
             family: token.family.clone(),
             user_id: token.user_id.clone(),
             openid: token.openid.clone(),
@@ -675,24 +728,4 @@ pub(super) async fn logout(
     store
         .with_rounds("logout", |_| store.logout_round(key, session, family))
         .await
-}
-
-/// ` REMOVE #sessions.#gone0, …`: the clause that drops `keys` from the
-/// account's session map, with each key named in `update` (which names
-/// `#sessions` itself). Empty when there is nothing to drop.
-fn remove_sessions<'a>(
-    mut update: UpdateBuilder,
-    keys: impl IntoIterator<Item = &'a str>,
-) -> (UpdateBuilder, String) {
-    let mut removed = Vec::new();
-    for (i, key) in keys.into_iter().enumerate() {
-        let name = format!("#gone{i}");
-        update = update.expression_attribute_names(&name, key);
-        removed.push(format!("#sessions.{name}"));
-    }
-    if removed.is_empty() {
-        return (update, String::new());
-    }
-    let clause = format!(" REMOVE {}", removed.join(", "));
-    (update, clause)
 }

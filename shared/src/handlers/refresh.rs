@@ -3,7 +3,7 @@
 
 use tracing::{info, warn};
 
-use super::login::{Login, LoginBody, session_key_of};
+use super::login::{Login, LoginBody, READ_BACK_BUDGET, session_key_of};
 use crate::api::{ApiRequest, ApiResponse, JsonBody, invalid};
 use crate::error::{ApiError, Upstream};
 use crate::jwt::{PublicKeyStore, SigningKeySource};
@@ -71,9 +71,11 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
                 grace_seconds: self.refresh.grace_seconds,
                 log: Some(&log),
             };
+            // The end of the budget belongs to the read-back, as at login.
+            let write_deadline = request.deadline.before(READ_BACK_BUDGET);
             let (outcome, ()) = tokio::join!(
-                request.deadline.run(self.store.refresh(&write)),
-                self.reload_signing_keys_if_due()
+                write_deadline.run(self.store.refresh(&write)),
+                self.reload_signing_keys_if_due(write_deadline)
             );
             let outcome = match outcome {
                 Some(Ok(outcome)) => outcome,
@@ -81,19 +83,23 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
                     warn!("session key collided with an existing item; drawing another");
                     continue;
                 }
-                Some(Err(err)) => {
+                Some(Err(err @ (StoreError::Refused(_) | StoreError::Malformed(_)))) => {
                     warn!(error = %err, "refresh failed");
                     return Err(ApiError::Unavailable(Upstream::SessionTable));
                 }
+                Some(Err(err)) => {
+                    warn!(error = %err, "refresh write failed; reading back whether it committed");
+                    self.refreshed_anyway(&key, request.deadline).await?
+                }
                 None => {
-                    warn!("refresh ran out of time");
-                    return Err(ApiError::Unavailable(Upstream::SessionTable));
+                    warn!("refresh ran out of time; reading back whether it committed");
+                    self.refreshed_anyway(&key, request.deadline).await?
                 }
             };
             return match outcome {
                 RefreshOutcome::Refreshed(session) => {
                     metrics::count(Metric::Refreshes, &[]);
-                    let handed_out = self.hand_out(&token, &session).await?;
+                    let handed_out = self.hand_out(&token, &session)?;
                     info!(openid = %mask_openid(&session.openid), "refreshed");
                     Ok(ApiResponse::json(
                         200,
@@ -122,5 +128,33 @@ impl<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource, J: Signing
         }
         tracing::error!("session key collided {TOKEN_ATTEMPTS} times in a row");
         Err(ApiError::Unavailable(Upstream::SessionTable))
+    }
+
+    /// After a refresh whose outcome is unknown: the refresh, if its session
+    /// is in the table (read consistently; its key is this attempt's own, so
+    /// an item there is this write's), else 503. The presented token is then
+    /// spent and the new one live: answering 200 keeps a client that retries
+    /// later from being taken for a thief.
+    async fn refreshed_anyway(
+        &self,
+        key: &crate::token::TokenKey,
+        deadline: crate::deadline::Deadline,
+    ) -> Result<RefreshOutcome, ApiError> {
+        match deadline.run(self.store.get(key)).await {
+            Some(Ok(Some(session))) => {
+                info!("the refresh committed though its answer was lost");
+                metrics::count(Metric::SessionWriteConfirmed, &[]);
+                Ok(RefreshOutcome::Refreshed(session))
+            }
+            Some(Ok(None)) => Err(ApiError::Unavailable(Upstream::SessionTable)),
+            Some(Err(err)) => {
+                warn!(error = %err, "reading back the refreshed session failed");
+                Err(ApiError::Unavailable(Upstream::SessionTable))
+            }
+            None => {
+                warn!("reading back the refreshed session ran out of time");
+                Err(ApiError::Unavailable(Upstream::SessionTable))
+            }
+        }
     }
 }

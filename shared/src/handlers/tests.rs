@@ -204,7 +204,7 @@ macro_rules! published_keys_of_inner {
             }
             async fn publish(
                 &self,
-                keys: &[crate::jwt::PublicKey],
+                keys: &[crate::jwt::KeyVersion],
                 now: i64,
             ) -> Result<Vec<crate::jwt::PublishedKey>, StoreError> {
                 self.inner.publish(keys, now).await

@@ -119,17 +119,69 @@ async fn a_refresh_rotates_the_token_and_a_retry_within_the_grace_is_answered() 
     assert_ne!(first["token"], login["token"]);
     assert_eq!(api.session(text(&first, "token")).await.status, 200);
 
-    // The answer was lost: the client retries with the spent token.
+    // The answer was lost: the client retries with the spent token. The new
+    // pair replaces the first one, which the client never had: a family
+    // holds one live refresh token, so a replay cannot fork it.
     let retry = api.refresh(text(&login, "refreshToken")).await;
     assert_eq!(retry.status, 200);
     let retry = json_of(&retry);
-    assert_eq!(api.refresh(text(&retry, "refreshToken")).await.status, 200);
+    assert_eq!(api.session(text(&first, "token")).await.status, 401);
+    assert_eq!(
+        api.refresh(text(&first, "refreshToken")).await.status,
+        401,
+        "the replaced successor is unknown now, not a reuse"
+    );
+    assert_eq!(api.session(text(&retry, "token")).await.status, 200);
+    // However often it is replayed within the grace, one token stays live.
+    for _ in 0..5 {
+        assert_eq!(api.refresh(text(&login, "refreshToken")).await.status, 200);
+    }
+    let last = json_of(&api.refresh(text(&login, "refreshToken")).await);
+    assert_eq!(api.refresh(text(&retry, "refreshToken")).await.status, 401);
+    assert_eq!(api.refresh(text(&last, "refreshToken")).await.status, 200);
     assert_eq!(api.session(text(&login, "token")).await.status, 200);
     let events: Vec<LogEvent> = api.store.log().iter().map(|e| e.event).collect();
     assert_eq!(
         events.iter().filter(|e| **e == LogEvent::Refresh).count(),
-        3
+        9
     );
+    // A replaced token is gone as if never issued (its answer was lost).
+    assert!(!events.contains(&LogEvent::RefreshRefused));
+}
+
+/// A refused refresh of a token we issued (revoked with its family by a
+/// logout, or spent and presented after its family went) leaves a trace in
+/// its user's log; an unknown token belongs to no user and leaves none.
+#[tokio::test]
+async fn a_refused_refresh_of_a_known_token_is_logged() {
+    let api = api(grace(30), false).await;
+    let login = api.log_in().await;
+    let first = json_of(&api.refresh(text(&login, "refreshToken")).await);
+    let logout = api
+        .check
+        .call(request("DELETE", "/session").with_bearer(text(&first, "token")))
+        .await;
+    assert_eq!(logout.status, 204);
+    let refused = |api: &Api| {
+        api.store
+            .log()
+            .iter()
+            .filter(|e| e.event == LogEvent::RefreshRefused)
+            .map(|e| (e.user_id.to_string(), e.outcome.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(api.refresh(text(&first, "refreshToken")).await.status, 401);
+    assert_eq!(api.refresh(text(&login, "refreshToken")).await.status, 401);
+    let user = text(&login, "userId").to_owned();
+    assert_eq!(
+        refused(&api),
+        vec![
+            (user.clone(), "invalid_refresh_token".to_owned()),
+            (user, "invalid_refresh_token".to_owned())
+        ]
+    );
+    assert_eq!(api.refresh(&"x".repeat(67)).await.status, 401);
+    assert_eq!(refused(&api).len(), 2, "an unknown token is nobody's");
 }
 
 #[tokio::test]
@@ -394,26 +446,128 @@ async fn a_jwt_for_another_user_of_a_live_sid_is_refused() {
     assert_error(&api.session(&forged).await, 401, "unauthorized");
     // The same claims signed by the published key pass: the refusal above
     // is the signature's, and below the sub's.
+    let borrowed = api
+        .store
+        .get(&SessionToken::parse(&claims.sid).unwrap().sid_key())
+        .await
+        .unwrap()
+        .map(|mut s| {
+            s.user_id = UserId::generate().unwrap();
+            s
+        })
+        .unwrap();
     let genuine = api
         .login
         .jwt
         .as_ref()
         .unwrap()
         .token(
-            &api.store,
-            &api.store
-                .get(&SessionToken::parse(&claims.sid).unwrap().sid_key())
-                .await
-                .unwrap()
-                .map(|mut s| {
-                    s.user_id = UserId::generate().unwrap();
-                    s
-                })
-                .unwrap(),
+            &borrowed,
             &SessionToken::parse(&claims.sid).unwrap(),
             crate::login_log::epoch_millis(),
         )
-        .await
         .unwrap();
     assert_error(&api.session(&genuine).await, 401, "unauthorized");
+}
+
+/// A store whose refresh transactions commit (or not) and whose answers
+/// are lost, as DynamoDB's can be: a transaction already sent is not
+/// cancelled by giving up on it.
+struct LostRefreshes {
+    inner: MemorySessionStore,
+    commits: bool,
+}
+
+impl SessionStore for LostRefreshes {
+    async fn login(&self, login: &LoginWrite<'_>) -> Result<LoginOutcome, StoreError> {
+        self.inner.login(login).await
+    }
+    async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn logout(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
+        self.inner.logout(key, session).await
+    }
+    async fn refresh(&self, refresh: &RefreshWrite<'_>) -> Result<RefreshOutcome, StoreError> {
+        if self.commits {
+            self.inner.refresh(refresh).await?;
+        }
+        std::future::pending().await
+    }
+}
+
+published_keys_of_inner!(LostRefreshes);
+
+async fn lost_refresh(commits: bool) -> (ApiResponse, tokio::time::Duration, Arc<LostRefreshes>) {
+    let store = Arc::new(LostRefreshes {
+        inner: MemorySessionStore::new(),
+        commits,
+    });
+    let login = Login::new(
+        Arc::clone(&store),
+        InProcessWeChat::logging_in(wx_session(), vec![]),
+        StaticSecret::new(AppSecret::new("s")),
+        settings(),
+    )
+    .with_refresh(RefreshSettings::default());
+    let logged_in = json_of(&post_login(&login, r#"{"code":"c1"}"#).await);
+    let started = tokio::time::Instant::now();
+    let response = login
+        .call(
+            request("POST", "/refresh")
+                .with_body(json!({"refreshToken": text(&logged_in, "refreshToken")}).to_string()),
+        )
+        .await;
+    (response, started.elapsed(), store)
+}
+
+/// The refresh committed but its answer was lost: one consistent read of the
+/// new session finds it, and the client gets the new pair (a 503 would leave
+/// it holding a spent token, taken for a thief's once the grace is over).
+#[tokio::test(start_paused = true)]
+async fn a_committed_refresh_whose_answer_was_lost_is_answered() {
+    let (response, took, store) = lost_refresh(true).await;
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(took, ANSWER_WITHIN - READ_BACK_BUDGET);
+    let body = json_of(&response);
+    let key = SessionToken::parse(text(&body, "token")).unwrap().key();
+    let session = store.inner.get(&key).await.unwrap().expect("the session");
+    assert_eq!(session.user_id.as_str(), text(&body, "userId"));
+    // The new refresh token is the live one.
+    let write = |presented: &str| {
+        let token = RefreshToken::parse(presented).unwrap();
+        (token.key(), token.family_hint().unwrap())
+    };
+    let (next, family) = write(text(&body, "refreshToken"));
+    let outcome = store
+        .inner
+        .refresh(&RefreshWrite {
+            presented: &next,
+            family: &family,
+            next: &RefreshToken::issue(&family).unwrap().key(),
+            session_key: &SessionToken::generate().unwrap().key(),
+            now: crate::session::epoch_seconds(),
+            session_expires_at: crate::session::epoch_seconds() + 600,
+            refresh_expires_at: crate::session::epoch_seconds() + 600,
+            grace_seconds: 30,
+            log: None,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(outcome, RefreshOutcome::Refreshed(_)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_that_did_not_commit_is_503_within_the_budget() {
+    let (response, took, _) = lost_refresh(false).await;
+    assert_error(&response, 503, "upstream_unavailable");
+    assert!(took <= ANSWER_WITHIN);
 }
