@@ -38,7 +38,7 @@ SECRET_BY_PARTIAL_ARN = {"Fn::Sub": "${WeChatSecretArn}-??????"}
 # Functions that only share WeChat's access token may write only its items.
 TOKEN_ITEMS_ONLY = str({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["wxauth#access-token#*"]}})
 # What the authorizer may read: session items (64 hex digits, no prefixed key),
-# and of them only the key, who and until when (shared/src/aws/dynamodb.rs,
+# and of them only the key, who and until when (shared/src/aws/dynamodb/items.rs,
 # CALLER_ATTRIBUTES; tests/tests/authorizer.rs checks the requests against it).
 SESSION_KEY_PATTERN = "?" * 64
 # A JWT session's key: SHA-256 of its sid in base64url (43 characters).

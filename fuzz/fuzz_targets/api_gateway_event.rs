@@ -12,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use wxauth::edge::lambda::{Context, handle_event};
 use wxauth::handlers::CheckSession;
-use wxauth::session::MemorySessionStore;
+use wxauth::ports::memory::MemorySessionStore;
 
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime")

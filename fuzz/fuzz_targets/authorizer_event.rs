@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
-use wxauth::authorizer::Authorizer;
-use wxauth::deadline::Deadline;
-use wxauth::session::MemorySessionStore;
+use wxauth::handlers::authorizer::Authorizer;
+use wxauth::runtime::deadline::Deadline;
+use wxauth::ports::memory::MemorySessionStore;
 use wxauth_fuzz::{runtime, store_with_live_session};
 
 struct World {
@@ -28,7 +28,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
 fn allowed(event: Value) -> bool {
     let world = &*WORLD;
     let deadline = Deadline::after(Duration::from_secs(5));
-    let answer = world.runtime.block_on(world.authorizer.answer(event, deadline)).expect("the memory store answers");
+    let answer = world.runtime.block_on(world.authorizer.decide_answer(event, deadline)).expect("the memory store answers");
     answer.is_allowed()
 }
 

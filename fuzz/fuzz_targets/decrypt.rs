@@ -6,9 +6,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use libfuzzer_sys::fuzz_target;
-use wxauth::crypto::{EncryptedData, decode_base64, decrypt_open_data};
-use wxauth::phone::decrypt_phone;
-use wxauth::redact::SessionKey;
+use wxauth::domain::crypto::{EncryptedData, decode_base64, decrypt_open_data};
+use wxauth::domain::phone::decrypt_phone;
+use wxauth::domain::redact::SessionKey;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {

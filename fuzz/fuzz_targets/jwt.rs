@@ -8,10 +8,11 @@ use std::sync::LazyLock;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libfuzzer_sys::fuzz_target;
-use wxauth::access::TokenCheck;
-use wxauth::jwt::{Claims, JwtSettings, PublicKeyStore, SigningKey, generate_key, sign};
-use wxauth::session::MemorySessionStore;
-use wxauth::token::Bearer;
+use wxauth::services::access::TokenCheck;
+use wxauth::domain::jwt::{Claims, JwtSettings, SigningKey, generate_key, sign};
+use wxauth::ports::keys::PublicKeyStore;
+use wxauth::ports::memory::MemorySessionStore;
+use wxauth::domain::token::Bearer;
 use wxauth_fuzz::runtime;
 
 struct World {

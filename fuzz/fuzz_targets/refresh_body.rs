@@ -7,14 +7,14 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use wxauth::api::ApiRequest;
-use wxauth::deadline::Deadline;
+use wxauth::edge::request::ApiRequest;
+use wxauth::runtime::deadline::Deadline;
 use wxauth::edge::dispatch;
 use wxauth::handlers::{Login, LoginSettings};
-use wxauth::redact::AppSecret;
-use wxauth::refresh::RefreshSettings;
-use wxauth::secret::StaticSecret;
-use wxauth::session::MemorySessionStore;
+use wxauth::domain::redact::AppSecret;
+use wxauth::domain::refresh::RefreshSettings;
+use wxauth::ports::secrets::StaticSecret;
+use wxauth::ports::memory::MemorySessionStore;
 use wxauth::wechat::RetryPolicy;
 use wxauth_fuzz::{Stub, runtime};
 

@@ -8,14 +8,15 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use wxauth::access_token::{AccessTokens, MemoryTokenCache};
-use wxauth::api::ApiRequest;
+use wxauth::wechat::access_token::AccessTokens;
+use wxauth::ports::memory::MemoryTokenCache;
+use wxauth::edge::request::ApiRequest;
 use wxauth::edge::dispatch;
-use wxauth::deadline::Deadline;
+use wxauth::runtime::deadline::Deadline;
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
-use wxauth::redact::AppSecret;
-use wxauth::secret::StaticSecret;
-use wxauth::session::MemorySessionStore;
+use wxauth::domain::redact::AppSecret;
+use wxauth::ports::secrets::StaticSecret;
+use wxauth::ports::memory::MemorySessionStore;
 use wxauth_fuzz::{Stub, runtime, store_with_live_session};
 use wxauth::wechat::RetryPolicy;
 

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use wxauth::api::{ApiRequest, bearer_token};
-use wxauth::deadline::Deadline;
-use wxauth::token::SessionToken;
+use wxauth::edge::request::ApiRequest;
+use wxauth::edge::authenticate::bearer_token;
+use wxauth::runtime::deadline::Deadline;
+use wxauth::domain::token::SessionToken;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

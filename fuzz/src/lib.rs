@@ -5,10 +5,13 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use wxauth::phone::PhoneNumber;
-use wxauth::redact::{AccessToken, AppSecret, SessionKey};
-use wxauth::session::{MemorySessionStore, Session, epoch_seconds};
-use wxauth::wechat::{FetchedToken, PhoneInfo, WeChatApi, WeChatError, WxSession};
+use wxauth::domain::phone::PhoneNumber;
+use wxauth::domain::redact::{AccessToken, AppSecret, SessionKey};
+use wxauth::ports::memory::MemorySessionStore;
+use wxauth::domain::session::Session;
+use wxauth::domain::time::epoch_seconds;
+use wxauth::domain::wechat::{FetchedToken, PhoneInfo, WeChatError, WxSession};
+use wxauth::ports::wechat::WeChatApi;
 
 pub const OPENID: &str = "oFUZZ";
 
@@ -22,7 +25,7 @@ pub fn store_with_live_session() -> (Arc<MemorySessionStore>, String) {
     let store = Arc::new(MemorySessionStore::new());
     let now = epoch_seconds();
     let session = Session {
-        user_id: wxauth::account::UserId::generate().expect("OS random source"),
+        user_id: wxauth::domain::account::UserId::generate().expect("OS random source"),
         openid: OPENID.into(),
         unionid: None,
         session_key: Some(SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==")),

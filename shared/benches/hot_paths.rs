@@ -17,16 +17,20 @@ use base64::engine::general_purpose::STANDARD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
-use wxauth::api::Handler;
-use wxauth::crypto::{EncryptedData, decode_base64, signature_matches};
+use wxauth::domain::crypto::{EncryptedData, decode_base64, signature_matches};
+use wxauth::domain::phone::decrypt_phone;
+use wxauth::domain::redact::{AppSecret, SessionKey};
+use wxauth::domain::session::Session;
+use wxauth::domain::time::epoch_seconds;
+use wxauth::domain::token::SessionToken;
+use wxauth::domain::wechat::{WeChatError, WxSession};
 use wxauth::edge::lambda::{Context, handle_event};
+use wxauth::edge::routes::Handler;
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
-use wxauth::phone::decrypt_phone;
-use wxauth::redact::{AppSecret, SessionKey};
-use wxauth::secret::StaticSecret;
-use wxauth::session::{MemorySessionStore, Session, epoch_seconds};
-use wxauth::token::SessionToken;
-use wxauth::wechat::{RetryPolicy, WeChatApi, WeChatError, WxSession};
+use wxauth::ports::memory::MemorySessionStore;
+use wxauth::ports::secrets::StaticSecret;
+use wxauth::ports::wechat::WeChatApi;
+use wxauth::wechat::RetryPolicy;
 
 const APPID: &str = "wx4f4bc4dec97d474b";
 const KEY: [u8; 16] = *b"0123456789abcdef";
@@ -46,7 +50,7 @@ fn phone_payload() -> (String, String) {
         "watermark": {"appid": APPID, "timestamp": 1_795_334_400}
     })
     .to_string();
-    let ciphertext = wxauth::crypto::encrypt_like_wechat(&KEY, &iv, plaintext.as_bytes());
+    let ciphertext = wxauth::domain::crypto::encrypt_like_wechat(&KEY, &iv, plaintext.as_bytes());
     (STANDARD.encode(ciphertext), STANDARD.encode(iv))
 }
 
@@ -144,7 +148,7 @@ fn store_with_session(unionid: Option<&str>) -> (std::sync::Arc<MemorySessionSto
     let now = epoch_seconds();
     let token = store
         .insert_new(Session {
-            user_id: wxauth::account::UserId::generate().unwrap(),
+            user_id: wxauth::domain::account::UserId::generate().unwrap(),
             openid: OPENID.into(),
             unionid: unionid.map(Into::into),
             session_key: Some(session_key()),
@@ -231,7 +235,7 @@ fn authorizer(c: &mut Criterion) {
         .build()
         .unwrap();
     let (store, token) = store_with_session(Some("oUNION"));
-    let authorizer = wxauth::authorizer::Authorizer::new(store);
+    let authorizer = wxauth::handlers::authorizer::Authorizer::new(store);
     let bearer = format!("Bearer {}", token.expose());
     let event = json!({
         "version": "2.0",
@@ -258,8 +262,8 @@ fn authorizer(c: &mut Criterion) {
     c.bench_function("authorizer: HTTP API allow (memory store)", |b| {
         b.to_async(&runtime).iter(|| async {
             let payload: Value = serde_json::from_str(black_box(&event)).unwrap();
-            let deadline = wxauth::deadline::Deadline::after(Duration::from_secs(5));
-            let answer = authorizer.answer(payload, deadline).await.unwrap();
+            let deadline = wxauth::runtime::deadline::Deadline::after(Duration::from_secs(5));
+            let answer = authorizer.decide_answer(payload, deadline).await.unwrap();
             let text = serde_json::to_string(&answer).unwrap();
             assert!(text.starts_with("{\"isAuthorized\":true"), "{text}");
         })
@@ -270,9 +274,10 @@ fn authorizer(c: &mut Criterion) {
 /// every route and the authorizer add for a JWT; signing one, what login
 /// adds; parsing the private key, what a (re-)read of the secret costs.
 fn jwts(c: &mut Criterion) {
-    use wxauth::access::TokenCheck;
-    use wxauth::jwt::{Claims, JwtSettings, PublicKeyStore, SigningKey, generate_key, sign};
-    use wxauth::token::Bearer;
+    use wxauth::domain::jwt::{Claims, JwtSettings, SigningKey, generate_key, sign};
+    use wxauth::domain::token::Bearer;
+    use wxauth::ports::keys::PublicKeyStore;
+    use wxauth::services::access::TokenCheck;
 
     let secret = generate_key("bench").unwrap();
     let key = SigningKey::from_secret(&secret).unwrap();

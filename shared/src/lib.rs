@@ -1,35 +1,21 @@
-//! wxauth: a WeChat mini-program login backend for AWS Lambda.
+//! wxauth: a WeChat login backend for AWS Lambda, in layers. Imports point
+//! down this list only (`tests/tests/architecture.rs` keeps it so):
 //!
-//! The domain (tokens, sessions, crypto, errors, handlers) is plain Rust; the
-//! adapters to AWS, WeChat's HTTP API and the Lambda Runtime sit at the edges
-//! behind `SessionStore`, `TokenCache`, `SecretSource` and `WeChatApi`.
+//! - `domain`: plain Rust, no AWS or HTTP types;
+//! - `runtime`: configuration, start-up, metrics, deadlines, TLS roots;
+//! - `ports`: what the domain needs from the world, and its in-memory adapter;
+//! - `wechat`: WeChat's API over HTTP, retries, the appsecret, the shared access token;
+//! - `services`: the use cases over the ports; `aws`: the DynamoDB and
+//!   Secrets Manager adapters (siblings: neither imports the other);
+//! - `edge`: HTTP in and out (requests, routes, errors to status, Lambda);
+//! - `handlers`: one per function.
 
-pub mod access;
-pub mod access_token;
-pub mod account;
-pub mod admin;
-pub mod api;
-pub mod authorizer;
 #[cfg(feature = "aws")]
 pub mod aws;
-pub mod backoff;
-pub mod config;
-pub mod crypto;
-pub mod deadline;
+pub mod domain;
 pub mod edge;
-pub mod error;
 pub mod handlers;
-pub mod jwt;
-pub mod login_log;
-pub mod memory;
-pub mod metrics;
-pub mod phone;
-pub mod redact;
-pub mod refresh;
-pub mod rotation;
-pub mod secret;
-pub mod session;
-pub mod tls;
-pub mod token;
-pub mod upstream;
+pub mod ports;
+pub mod runtime;
+pub mod services;
 pub mod wechat;

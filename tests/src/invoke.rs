@@ -1,8 +1,8 @@
 //! Driving handlers in-process through the functions' own Lambda edge.
 
 use serde_json::{Value, json};
-use wxauth::api::Handler;
 use wxauth::edge::lambda::handle_event;
+use wxauth::edge::routes::Handler;
 
 use crate::events::HttpEvent;
 use crate::world::World;

@@ -7,11 +7,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
-use wxauth::access_token::AccessTokens;
 use wxauth::aws::{DynamoSessionStore, SecretsManagerSource, SharedAccessTokens};
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
-use wxauth::secret::SecretSource;
-use wxauth::session::SessionStore;
+use wxauth::ports::secrets::SecretSource;
+use wxauth::wechat::access_token::AccessTokens;
 use wxauth::wechat::{HttpWeChat, RetryPolicy};
 
 use crate::standins::StandIns;
@@ -202,7 +201,7 @@ impl World {
 
 /// The login handler as the function builds it, over any store, WeChat base and
 /// secret source (a fault test's proxy, a closed port, a stand-in that is down).
-pub fn login_with<S: SessionStore + wxauth::jwt::PublicKeyStore, K: SecretSource>(
+pub fn login_with<S: wxauth::handlers::LoginFunctionStore, K: SecretSource>(
     store: S,
     wechat_base: &str,
     secrets: K,
@@ -226,7 +225,7 @@ pub fn encrypt_for(issued: &Issued, plaintext: &str) -> Value {
     let mut iv = [0u8; 16];
     getrandom::fill(&mut iv).expect("random");
     let ciphertext =
-        wxauth::crypto::encrypt_like_wechat(&issued.key_bytes, &iv, plaintext.as_bytes());
+        wxauth::domain::crypto::encrypt_like_wechat(&issued.key_bytes, &iv, plaintext.as_bytes());
     json!({"encryptedData": STANDARD.encode(ciphertext), "iv": STANDARD.encode(iv)})
 }
 
@@ -235,7 +234,7 @@ pub fn phone_plaintext(appid: &str, phone: &str) -> String {
         "phoneNumber": phone,
         "purePhoneNumber": phone,
         "countryCode": "86",
-        "watermark": {"appid": appid, "timestamp": wxauth::session::epoch_seconds()}
+        "watermark": {"appid": appid, "timestamp": wxauth::domain::time::epoch_seconds()}
     })
     .to_string()
 }
@@ -249,8 +248,8 @@ pub fn sign(raw_data: &str, session_key: &str) -> String {
 pub fn refresh_pk(refresh_token: &str) -> String {
     format!(
         "{}{}",
-        wxauth::refresh::REFRESH_PREFIX,
-        wxauth::refresh::RefreshToken::parse(refresh_token)
+        wxauth::domain::refresh::REFRESH_PREFIX,
+        wxauth::domain::refresh::RefreshToken::parse(refresh_token)
             .expect("a refresh token")
             .key()
             .as_str()

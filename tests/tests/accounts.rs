@@ -73,7 +73,7 @@ async fn accounts_from_first_login_to_deletion() {
     assert_eq!(first["newUser"], true);
     let user_id = first["userId"].as_str().unwrap().to_owned();
     assert!(
-        wxauth::account::UserId::parse(&user_id).is_some(),
+        wxauth::domain::account::UserId::parse(&user_id).is_some(),
         "{user_id}"
     );
     let (code, issued) = world.wechat.issue_code_for(openid, Some("uACCOUNT"));
@@ -224,7 +224,8 @@ async fn accounts_from_first_login_to_deletion() {
         assert_eq!(entry["outcome"], "ok");
         assert_eq!(entry["sourceIp"], "203.0.113.7");
         assert_eq!(entry["userAgent"], "Mozilla/5.0 MicroMessenger/8.0.50");
-        let expires_in = entry["expiresAt"].as_i64().unwrap() - wxauth::session::epoch_seconds();
+        let expires_in =
+            entry["expiresAt"].as_i64().unwrap() - wxauth::domain::time::epoch_seconds();
         assert!(
             (180 * 86_400 - 60..=180 * 86_400).contains(&expires_in),
             "{entry}"
@@ -508,7 +509,7 @@ async fn device_info_is_validated_and_logged_and_binding_can_be_off() {
 /// what the account lists stays bounded however often someone logs in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_keeps_a_bounded_number_of_sessions() {
-    use wxauth::session::MAX_SESSIONS_PER_USER;
+    use wxauth::domain::session::MAX_SESSIONS_PER_USER;
     let world = World::new().await;
     let mut stack = Stack::start(&world, &[("SINGLE_SESSION", "false".into())], &[]).await;
     let openid = "oMANY00000000000000000000001";
@@ -555,7 +556,7 @@ async fn a_user_keeps_a_bounded_number_of_sessions() {
     }
     assert_eq!(gone.len(), 1, "exactly one earlier family revoked");
     let family = &gone[0][..24];
-    let kept_key = format!("{}{family}", wxauth::refresh::KEPT_KEY_PREFIX);
+    let kept_key = format!("{}{family}", wxauth::domain::refresh::KEPT_KEY_PREFIX);
     assert!(
         world.item(&kept_key).await.is_none(),
         "its kept session_key"
@@ -651,7 +652,7 @@ async fn a_login_revokes_any_number_of_sessions_within_the_transaction_limit() {
             item["pk"]
                 .as_s()
                 .unwrap()
-                .starts_with(wxauth::refresh::KEPT_KEY_PREFIX)
+                .starts_with(wxauth::domain::refresh::KEPT_KEY_PREFIX)
         })
         .count();
     assert_eq!(kept_keys, 1);
@@ -706,7 +707,7 @@ async fn the_operator_tool_asks_before_deleting_and_needs_the_log_table() {
     assert_eq!(deleted["account"]["openid"], openid);
     let (_, log, _) = admin(&world, &["log", &user_id, "--limit", "1"]);
     assert_eq!(log[0]["event"], "account_deleted");
-    let kept_for = log[0]["expiresAt"].as_i64().unwrap() - wxauth::session::epoch_seconds();
+    let kept_for = log[0]["expiresAt"].as_i64().unwrap() - wxauth::domain::time::epoch_seconds();
     assert!(
         (364 * 86_400..=365 * 86_400).contains(&kept_for),
         "{kept_for}"

@@ -7,9 +7,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use wxauth::authorizer::Authorizer;
 use wxauth::aws::DynamoSessionStore;
-use wxauth::deadline::Deadline;
+use wxauth::handlers::authorizer::Authorizer;
+use wxauth::runtime::deadline::Deadline;
 use wxauth_tests::events::{
     AUTHORIZED_ROUTE_ARN, AUTHORIZED_STAGE_ARN, HttpEvent, authorizer_event,
 };
@@ -29,7 +29,7 @@ async fn answer(authorizer: &Authorizer<DynamoSessionStore>, event: Value) -> Va
     let deadline = Deadline::after(Duration::from_secs(5));
     serde_json::to_value(
         authorizer
-            .answer(event, deadline)
+            .decide_answer(event, deadline)
             .await
             .expect("the table answers"),
     )
@@ -57,7 +57,7 @@ async fn every_contract_row_on_dynamodb_local() {
     assert_eq!(allowed["context"]["openid"], issued.openid.as_str());
     assert_eq!(allowed["context"]["unionid"], "uAUTHZ");
     let expires_at = allowed["context"]["expiresAt"].as_i64().unwrap();
-    let left = expires_at - wxauth::session::epoch_seconds();
+    let left = expires_at - wxauth::domain::time::epoch_seconds();
     assert!((590..=600).contains(&left), "{left}");
 
     // What GET /session answers 401 for is denied.
@@ -67,7 +67,9 @@ async fn every_contract_row_on_dynamodb_local() {
         Some(format!("Token {token}")),
         Some("Bearer short".to_owned()),
         Some(bearer(
-            wxauth::token::SessionToken::generate().unwrap().expose(),
+            wxauth::domain::token::SessionToken::generate()
+                .unwrap()
+                .expose(),
         )),
     ] {
         let denied = answer(&authorizer, authorizer_event(refused.as_deref())).await;
@@ -77,7 +79,7 @@ async fn every_contract_row_on_dynamodb_local() {
     // Expired but still in the table (TTL is off here, as in the service for hours).
     let (expired, _) = logged_in(&world, &login).await;
     let pk = hex::encode(Sha256::digest(expired.as_bytes()));
-    let past = wxauth::session::epoch_seconds() - 5;
+    let past = wxauth::domain::time::epoch_seconds() - 5;
     world
         .dynamodb
         .update_item()
@@ -303,7 +305,7 @@ async fn me_answers_from_the_authorizer_context() {
         .bearer(&token)
         .header("x-openid", "oFORGED")
         .build();
-    let live = wxauth::session::epoch_seconds() + 600;
+    let live = wxauth::domain::time::epoch_seconds() + 600;
     let user_id = "u_AAAAAAAAAAAAAAAAAAAAAA";
     event["requestContext"]["authorizer"] = json!({"lambda": {"userId": user_id, "openid": issued.openid, "unionid": "uME", "expiresAt": live}});
     let answer = invoke_event(&check, &event, None).await;
@@ -313,7 +315,7 @@ async fn me_answers_from_the_authorizer_context() {
         json!({"userId": user_id, "openid": issued.openid, "unionid": "uME"})
     );
     // A cached Allow that outlived its session (or a context without expiresAt).
-    let ended = wxauth::session::epoch_seconds() - 1;
+    let ended = wxauth::domain::time::epoch_seconds() - 1;
     for stale in [json!(ended), json!(ended.to_string()), Value::Null] {
         event["requestContext"]["authorizer"]["lambda"]["expiresAt"] = stale.clone();
         let answer = invoke_event(&check, &event, None).await;
@@ -412,7 +414,7 @@ async fn the_authorizer_reads_only_what_its_narrowed_policy_allows() {
     };
     assert_eq!(allowed_answer["isAuthorized"], true, "{allowed_answer}");
     assert_eq!(allowed_answer["context"]["openid"], issued.openid.as_str());
-    let unknown = wxauth::token::SessionToken::generate().unwrap();
+    let unknown = wxauth::domain::token::SessionToken::generate().unwrap();
     let Outcome::Response(denied) = authorizer
         .invoke(authorizer_event(Some(&bearer(unknown.expose()))))
         .await

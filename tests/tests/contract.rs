@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use wxauth::aws::{DynamoSessionStore, SecretsManagerSource};
-use wxauth::deadline::ANSWER_WITHIN;
 use wxauth::handlers::CheckSession;
+use wxauth::runtime::deadline::ANSWER_WITHIN;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::{
     assert_error, call, call_with_deadline, expect_error, logged_in, login_event,
@@ -433,7 +433,7 @@ async fn expired_item_still_in_the_table_is_refused() {
     );
     let (token, issued) = logged_in(&world, &login).await;
     let pk = hex::encode(Sha256::digest(token.as_bytes()));
-    let past = wxauth::session::epoch_seconds() - 5;
+    let past = wxauth::domain::time::epoch_seconds() - 5;
     world
         .dynamodb
         .update_item()
@@ -524,7 +524,7 @@ async fn session_table_unreachable_is_503() {
     let answer = call(&login, login_event(&code)).await;
     assert_error(&answer, 503, "upstream_unavailable");
     assert_eq!(answer.headers["retry-after"], "2");
-    let token = wxauth::token::SessionToken::generate().unwrap();
+    let token = wxauth::domain::token::SessionToken::generate().unwrap();
     assert_error(
         &call(
             &CheckSession::new(store()),
@@ -672,7 +672,7 @@ async fn open_data_and_watermark_freshness() {
     let world = World::new().await;
     let (login, phone) = (world.login().await, world.phone().await);
     let (token, issued) = logged_in(&world, &login).await;
-    let now = wxauth::session::epoch_seconds();
+    let now = wxauth::domain::time::epoch_seconds();
     let share = json!({"openGId": "tGshare01", "watermark": {"appid": APPID, "timestamp": now}})
         .to_string();
     let answer = call(

@@ -3,8 +3,8 @@
 //! and error code is in docs/openapi.yaml. A new one that is not documented
 //! fails here.
 
-use wxauth::api::Route;
-use wxauth::error::ApiError;
+use wxauth::edge::error::ApiError;
+use wxauth::edge::routes::Route;
 use wxauth_tests::template::repo_root;
 
 fn read(path: &str) -> String {
@@ -24,26 +24,30 @@ fn source_without_tests(path: &str) -> String {
 /// Every environment variable the functions and the local server read: the
 /// upper-case string literals of the configuration and start-up code.
 fn variables() -> Vec<String> {
-    let mut names: Vec<String> = ["shared/src/config.rs", "shared/src/edge/startup.rs"]
-        .iter()
-        .flat_map(|path| {
-            let text = source_without_tests(path);
-            text.split('"')
-                .skip(1)
-                .step_by(2)
-                .filter(|literal| {
-                    literal.len() >= 3
-                        && literal.starts_with(|c: char| c.is_ascii_uppercase())
-                        && literal
-                            .chars()
-                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-                })
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let mut names: Vec<String> = [
+        "shared/src/runtime/config/mod.rs",
+        "shared/src/runtime/config/functions.rs",
+        "shared/src/runtime/startup.rs",
+    ]
+    .iter()
+    .flat_map(|path| {
+        let text = source_without_tests(path);
+        text.split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|literal| {
+                literal.len() >= 3
+                    && literal.starts_with(|c: char| c.is_ascii_uppercase())
+                    && literal
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    })
+    .collect();
     // The one variable read outside those files: trusted roots.
-    names.push(wxauth::tls::CA_BUNDLE_VARIABLE.to_owned());
+    names.push(wxauth::runtime::tls::CA_BUNDLE_VARIABLE.to_owned());
     names.sort();
     names.dedup();
     names

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use wxauth::aws::{DynamoSessionStore, SecretsManagerSource};
-use wxauth::deadline::ANSWER_WITHIN;
 use wxauth::handlers::CheckSession;
+use wxauth::runtime::deadline::ANSWER_WITHIN;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::{assert_error, call, expect_error, logged_in, login_event};
 use wxauth_tests::proxy::{CountingProxy, DynamoDbProxy};
@@ -199,7 +199,9 @@ async fn a_committed_login_whose_answer_is_late_is_read_back() {
         .item(&format!("{}{}", wxauth::aws::ACCOUNT_PREFIX, issued.openid))
         .await
         .expect("the account");
-    let key = wxauth::token::SessionToken::parse(token).unwrap().key();
+    let key = wxauth::domain::token::SessionToken::parse(token)
+        .unwrap()
+        .key();
     let sessions: Vec<&String> = account["sessions"].as_m().unwrap().keys().collect();
     assert_eq!(sessions, [key.as_str()], "one session, the one answered");
     let check = world.check().await;
@@ -313,9 +315,9 @@ async fn a_slow_secrets_manager_logs_nobody_out_in_jwt_mode() {
     let before = secrets.calls("GetSecretValue");
     let mut refresh_token = logged_in["refreshToken"].as_str().unwrap().to_owned();
     let check = CheckSession::new(world.store().await).with_token_check(
-        wxauth::access::TokenCheck::new(Some(wxauth::jwt::JwtSettings {
+        wxauth::services::access::TokenCheck::new(Some(wxauth::domain::jwt::JwtSettings {
             issuer: "https://auth.wxauth.test".into(),
-            audience: wxauth::jwt::DEFAULT_AUDIENCE.into(),
+            audience: wxauth::domain::jwt::DEFAULT_AUDIENCE.into(),
         })),
     );
     for round in 0..4 {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use wxauth::token::SessionToken;
+use wxauth::domain::token::SessionToken;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::login_event;
 use wxauth_tests::logs::{has_metric, metric_records};
@@ -457,7 +457,9 @@ async fn every_endpoint_over_tls_with_the_aws_ca_bundle() {
     let env = world.function_env_over_tls(&ca).await;
     let arn = world
         .standins
-        .create_secret(&serde_json::to_string(&wxauth::jwt::generate_key("tls").unwrap()).unwrap())
+        .create_secret(
+            &serde_json::to_string(&wxauth::domain::jwt::generate_key("tls").unwrap()).unwrap(),
+        )
         .await;
     let shared = vec![("ISSUER", "https://auth.wxauth.test".to_owned())];
     let mut stack =

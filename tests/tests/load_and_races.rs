@@ -9,7 +9,7 @@ use std::time::Instant;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 use tokio::sync::Semaphore;
-use wxauth::token::SessionToken;
+use wxauth::domain::token::SessionToken;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::{call, login_event};
 use wxauth_tests::world::{LoginHandler, World};

@@ -10,11 +10,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use wechat_sim::{Issued, WeChatSim};
+use wxauth::domain::redact::SessionKey;
+use wxauth::domain::session::Session;
+use wxauth::domain::time::epoch_seconds;
+use wxauth::domain::token::SessionToken;
 use wxauth::handlers::{CheckSession, DecryptPhone};
-use wxauth::redact::SessionKey;
-use wxauth::secret::StaticSecret;
-use wxauth::session::{Session, SessionStore, epoch_seconds};
-use wxauth::token::SessionToken;
+use wxauth::ports::secrets::StaticSecret;
+use wxauth::ports::sessions::SessionStore;
 use wxauth_tests::invoke::invoke_event;
 use wxauth_tests::world::{World, login_with};
 
@@ -135,7 +137,7 @@ async fn sam_local_events_drive_the_handlers() {
     let token = SessionToken::parse(&text("token")).unwrap();
     let now = epoch_seconds();
     let session = Session {
-        user_id: wxauth::account::UserId::parse(&text("userId")).unwrap(),
+        user_id: wxauth::domain::account::UserId::parse(&text("userId")).unwrap(),
         openid: text("openid"),
         unionid: None,
         session_key: Some(SessionKey::new(text("sessionKey"))),
@@ -209,7 +211,7 @@ async fn sam_local_events_drive_the_handlers() {
     let login = login_with(
         world.store().await,
         &wechat.base,
-        StaticSecret::new(wxauth::redact::AppSecret::new("sam-secret")),
+        StaticSecret::new(wxauth::domain::redact::AppSecret::new("sam-secret")),
         &appid,
     );
     let answer = invoke_event(&login, &infra("events/login.json"), None).await;

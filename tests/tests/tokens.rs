@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
-use wxauth::session::epoch_seconds;
+use wxauth::domain::time::epoch_seconds;
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::logs::{has_metric, metric_records};
 use wxauth_tests::rotation::{UNROTATED_SECRET, run_steps};
@@ -188,9 +188,9 @@ async fn refresh_rotates_allows_a_retry_then_revokes_the_family_on_reuse() {
         has_metric(&records, "RefreshReuse", &[("Function", "login")]),
         "{logs}"
     );
-    let user_id = wxauth::account::UserId::parse(text(&login, "userId")).unwrap();
+    let user_id = wxauth::domain::account::UserId::parse(text(&login, "userId")).unwrap();
     let store = world.store().await;
-    let events: Vec<&str> = wxauth::login_log::LoginLog::entries(&store, &user_id, 50)
+    let events: Vec<&str> = wxauth::ports::login_log::LoginLog::entries(&store, &user_id, 50)
         .await
         .unwrap()
         .iter()
@@ -235,9 +235,10 @@ async fn logout_a_later_login_deletion_and_disabling_revoke_refresh_tokens() {
     assert_eq!(stack.refresh(text(&earlier, "refreshToken")).await.0, 401);
 
     // Disabled: 403 before the token's own state; enabled again: revoked.
-    let user_id = wxauth::account::UserId::parse(text(&later, "userId")).unwrap();
+    let user_id = wxauth::domain::account::UserId::parse(text(&later, "userId")).unwrap();
     let store = world.store().await;
-    use wxauth::account::{AccountStatus, AccountStore};
+    use wxauth::domain::account::AccountStatus;
+    use wxauth::ports::accounts::AccountStore;
     assert!(
         store
             .set_status(&user_id, openid, AccountStatus::Disabled)
@@ -382,13 +383,13 @@ fn forgeries(genuine: &str, public_n: &[u8]) -> Vec<(&'static str, String)> {
     let header = jwt_part(genuine, 0);
     let claims = jwt_part(genuine, 1);
     let signature = genuine.split('.').nth(2).unwrap();
-    let other = wxauth::jwt::SigningKey::from_secret(
-        &wxauth::jwt::generate_key(header["kid"].as_str().unwrap()).unwrap(),
+    let other = wxauth::domain::jwt::SigningKey::from_secret(
+        &wxauth::domain::jwt::generate_key(header["kid"].as_str().unwrap()).unwrap(),
     )
     .unwrap();
     let resign = |claims: &Value| {
-        let claims: wxauth::jwt::Claims = serde_json::from_value(claims.clone()).unwrap();
-        wxauth::jwt::sign(&other, &claims).unwrap()
+        let claims: wxauth::domain::jwt::Claims = serde_json::from_value(claims.clone()).unwrap();
+        wxauth::domain::jwt::sign(&other, &claims).unwrap()
     };
     let with = |field: &str, value: Value| {
         let mut changed = claims.clone();

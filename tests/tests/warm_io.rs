@@ -306,7 +306,7 @@ async fn jwt_checks_make_one_get_item_per_request() {
         secrets,
         mut env,
     } = counted_world().await;
-    let key = wxauth::jwt::generate_key("warm-io").unwrap();
+    let key = wxauth::domain::jwt::generate_key("warm-io").unwrap();
     let arn = world
         .standins
         .create_secret(&serde_json::to_string(&key).unwrap())

@@ -1,12 +1,12 @@
 //! The API Gateway Lambda authorizer: the wxauth login state for the team's own
 //! APIs. Reads the session table only.
 
-use wxauth::access::TokenCheck;
-use wxauth::authorizer::Authorizer;
 use wxauth::aws::{DynamoSessionStore, load_sdk_config};
-use wxauth::config::{AuthorizerConfig, ProcessEnv};
-use wxauth::edge::authorizer::run;
-use wxauth::edge::startup::{begin, or_exit};
+use wxauth::edge::events::run;
+use wxauth::handlers::authorizer::Authorizer;
+use wxauth::runtime::config::{AuthorizerConfig, ProcessEnv};
+use wxauth::runtime::startup::{begin, or_exit};
+use wxauth::services::access::TokenCheck;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

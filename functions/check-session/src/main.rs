@@ -2,13 +2,14 @@
 //! `DELETE /session`: logout; `?verify=wechat`: WeChat's checksession;
 //! `GET`/`DELETE /account`; the JWKS and OpenID configuration.
 
-use wxauth::access::TokenCheck;
 use wxauth::aws::{DynamoSessionStore, load_sdk_config, shared_access_tokens};
-use wxauth::config::{CheckSessionConfig, ProcessEnv};
 use wxauth::edge::lambda::run;
-use wxauth::edge::startup::{begin, or_exit};
 use wxauth::handlers::{CheckSession, LogSettings};
-use wxauth::session::{Access, SessionStore};
+use wxauth::ports::errors::Access;
+use wxauth::ports::sessions::SessionStore;
+use wxauth::runtime::config::{CheckSessionConfig, ProcessEnv};
+use wxauth::runtime::startup::{begin, or_exit};
+use wxauth::services::access::TokenCheck;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -1,13 +1,14 @@
 //! `POST /phone`: the user's phone number, decrypted or fetched by code;
 //! `POST /open-data`: other decrypted open data.
 
-use wxauth::access::TokenCheck;
 use wxauth::aws::{DynamoSessionStore, load_sdk_config, shared_access_tokens};
-use wxauth::config::{DecryptPhoneConfig, ProcessEnv};
 use wxauth::edge::lambda::run;
-use wxauth::edge::startup::{begin, or_exit};
 use wxauth::handlers::DecryptPhone;
-use wxauth::session::{Access, SessionStore};
+use wxauth::ports::errors::Access;
+use wxauth::ports::sessions::SessionStore;
+use wxauth::runtime::config::{DecryptPhoneConfig, ProcessEnv};
+use wxauth::runtime::startup::{begin, or_exit};
+use wxauth::services::access::TokenCheck;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

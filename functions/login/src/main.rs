@@ -4,11 +4,11 @@
 use wxauth::aws::{
     DynamoSessionStore, SecretsManagerSigningKeys, SecretsManagerSource, load_sdk_config,
 };
-use wxauth::config::{LoginConfig, ProcessEnv};
 use wxauth::edge::lambda::run;
-use wxauth::edge::startup::{begin, or_exit};
 use wxauth::handlers::{Login, LoginSettings};
-use wxauth::jwt::JwtIssuer;
+use wxauth::runtime::config::{LoginConfig, ProcessEnv};
+use wxauth::runtime::startup::{begin, or_exit};
+use wxauth::services::issuer::JwtIssuer;
 use wxauth::wechat::{HttpWeChat, RetryPolicy};
 
 #[tokio::main(flavor = "current_thread")]

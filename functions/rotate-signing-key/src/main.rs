@@ -2,10 +2,11 @@
 //! RSA-2048 key), setSecret (publish its public half), testSecret,
 //! finishSecret.
 
-use wxauth::aws::{DynamoSessionStore, load_sdk_config};
-use wxauth::config::{ProcessEnv, RotationConfig};
-use wxauth::edge::rotation::run;
-use wxauth::edge::startup::{begin, or_exit};
+use wxauth::aws::{DynamoSessionStore, SecretsManagerSigningKeys, load_sdk_config};
+use wxauth::edge::events::run;
+use wxauth::handlers::rotation::Rotation;
+use wxauth::runtime::config::{ProcessEnv, RotationConfig};
+use wxauth::runtime::startup::{begin, or_exit};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -13,5 +14,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = or_exit("rotate-signing-key", RotationConfig::from_env(&ProcessEnv));
     let sdk = load_sdk_config().await;
     let store = DynamoSessionStore::new(&sdk, config.table);
-    run(sdk, store, config.secret_id, config.lifetimes).await
+    let secrets = move |secret_id: String| SecretsManagerSigningKeys::new(&sdk, secret_id);
+    run(Rotation::new(
+        secrets,
+        store,
+        config.secret_id,
+        config.lifetimes,
+    ))
+    .await
 }

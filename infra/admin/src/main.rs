@@ -8,9 +8,9 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use wxauth::admin::{Outcome, Settings, USAGE, run};
 use wxauth::aws::{DynamoSessionStore, load_sdk_config};
-use wxauth::config::{LoginLogConfig, ProcessEnv};
+use wxauth::runtime::config::{LoginLogConfig, ProcessEnv};
+use wxauth::services::admin::{Outcome, Settings, USAGE, run};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

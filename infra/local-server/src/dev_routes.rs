@@ -4,12 +4,16 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 use sha1::{Digest, Sha1};
-use wxauth::access::TokenCheck;
-use wxauth::api::{ApiRequest, ApiResponse, JsonBody, authenticate, invalid};
-use wxauth::crypto::{decode_base64, encrypt_like_wechat};
-use wxauth::error::{ApiError, Upstream};
-use wxauth::jwt::PublicKeyStore;
-use wxauth::session::{SessionStore, epoch_seconds};
+use wxauth::domain::crypto::{decode_base64, encrypt_like_wechat};
+use wxauth::domain::time::epoch_seconds;
+use wxauth::edge::authenticate::authenticate;
+use wxauth::edge::body::{JsonBody, invalid};
+use wxauth::edge::error::ApiError;
+use wxauth::edge::request::{ApiRequest, ApiResponse};
+use wxauth::ports::errors::Upstream;
+use wxauth::ports::keys::PublicKeyStore;
+use wxauth::ports::sessions::SessionStore;
+use wxauth::services::access::TokenCheck;
 
 use wechat_sim::DEFAULT_PHONE;
 
@@ -125,9 +129,9 @@ async fn sign_user_info(
 
 /// The caller's session_key, as the product's routes would use it.
 fn session_key(
-    session: &wxauth::session::Session,
-) -> Result<&wxauth::redact::SessionKey, ApiError> {
+    session: &wxauth::domain::session::Session,
+) -> Result<&wxauth::domain::redact::SessionKey, ApiError> {
     session
-        .usable_session_key(wxauth::session::epoch_seconds())
+        .usable_session_key(wxauth::domain::time::epoch_seconds())
         .ok_or(ApiError::SessionKeyExpired)
 }

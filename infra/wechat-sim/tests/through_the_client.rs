@@ -6,9 +6,11 @@
 use std::time::Duration;
 
 use wechat_sim::{DEFAULT_PHONE, UnknownCodes, WeChatSim};
-use wxauth::crypto::checksession_signature;
-use wxauth::redact::{AccessToken, AppSecret, SessionKey};
-use wxauth::wechat::{HttpWeChat, SessionKeyStatus, WeChatApi, WeChatError};
+use wxauth::domain::crypto::checksession_signature;
+use wxauth::domain::redact::{AccessToken, AppSecret, SessionKey};
+use wxauth::domain::wechat::{SessionKeyStatus, WeChatError};
+use wxauth::ports::wechat::WeChatApi;
+use wxauth::wechat::HttpWeChat;
 
 const APPID: &str = "wx0000000000000000";
 const SECRET: &str = "simulated";

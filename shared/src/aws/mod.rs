@@ -1,13 +1,10 @@
-//! Adapters to AWS: the session table (sessions and the shared access token) in
-//! DynamoDB and the appsecret in Secrets Manager.
+//! Adapters to AWS: the session and login log tables in DynamoDB
+//! (`dynamodb`), the appsecret and the signing key in Secrets Manager, and
+//! the SDK's configuration every function builds once at init.
 
-mod accounts;
 mod dynamodb;
-mod refresh;
 mod secrets_manager;
-mod signing_keys;
 mod signing_secret;
-mod token_cache;
 
 use std::time::Duration;
 
@@ -15,15 +12,15 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
-pub use accounts::{ACCOUNT_PREFIX, USER_PREFIX};
-pub use dynamodb::{CALLER_ATTRIBUTES, DynamoSessionStore};
+pub use dynamodb::{
+    ACCESS_TOKEN_PREFIX, ACCOUNT_PREFIX, CALLER_ATTRIBUTES, DynamoSessionStore,
+    PUBLISHED_KEYS_ATTRIBUTE, PUBLISHED_KEYS_PK, USER_PREFIX,
+};
 pub use secrets_manager::SecretsManagerSource;
-pub use signing_keys::{PUBLISHED_KEYS_ATTRIBUTE, PUBLISHED_KEYS_PK};
 pub use signing_secret::SecretsManagerSigningKeys;
-pub use token_cache::ACCESS_TOKEN_PREFIX;
 
-use crate::access_token::AccessTokens;
-use crate::config::AccessTokenConfig;
+use crate::runtime::config::AccessTokenConfig;
+use crate::wechat::access_token::AccessTokens;
 use crate::wechat::{HttpWeChat, RetryPolicy};
 
 /// The access token as a deployed function gets it: shared through the session
@@ -81,7 +78,7 @@ fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
     let trust_store = TrustStore::empty()
         .with_native_roots(false)
-        .with_pem_certificate(crate::tls::trusted_roots_pem());
+        .with_pem_certificate(crate::runtime::tls::trusted_roots_pem());
     let builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
         tls::rustls_provider::CryptoMode::AwsLc,
     ));

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
-use crate::redact::AppSecret;
-use crate::secret::{SecretError, SecretSource, parse_secret_string};
+use crate::domain::redact::AppSecret;
+use crate::ports::secrets::{SecretError, SecretSource, parse_secret_string};
 
 #[derive(Debug)]
 pub struct SecretsManagerSource {

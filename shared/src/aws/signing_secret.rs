@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 
-use crate::jwt::{KeyError, Signer, SigningKey, SigningKeyError, SigningKeySource, parse_stage};
-use crate::rotation::{CURRENT, PENDING, PREVIOUS, RotationError, RotationSecrets};
+use crate::domain::jwt::{KeyError, Signer, SigningKey, parse_stage};
+use crate::domain::rotation::{CURRENT, PENDING, PREVIOUS, RotationError};
+use crate::ports::keys::RotationSecrets;
+use crate::ports::keys::{SigningKeyError, SigningKeySource};
 
 #[derive(Debug, Clone)]
 pub struct SecretsManagerSigningKeys {

@@ -27,8 +27,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::{into_http, log_request, respond};
-use crate::api::{ApiResponse, Handler, MAX_BODY_BYTES};
-use crate::error::ApiError;
+use crate::edge::error::ApiError;
+use crate::edge::request::{ApiResponse, MAX_BODY_BYTES};
+use crate::edge::routes::Handler;
 
 /// An invocation's answer: shaped by lambda_http for the event's source, or a
 /// payload 2.0 response for an event of no known source.
@@ -276,7 +277,7 @@ fn payload_v2(response: ApiResponse) -> ApiGatewayV2httpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Route;
+    use crate::edge::routes::Route;
     use crate::edge::tests::Echo;
     use serde_json::{Value, json};
 

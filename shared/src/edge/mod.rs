@@ -1,17 +1,20 @@
 //! The HTTP edge: `http` requests in, `http` responses out, for Lambda (through
 //! `lambda_http`, see `lambda`) and the local server (through axum) alike.
 //!
-//! Routing follows the route table (`api::Route`), then the contract's checks
+//! Routing follows the route table (`routes::Route`), then the contract's checks
 //! run in its order: body size (413), method (405, with `Allow`), and only then
 //! the handler (token, fields). An unknown path is 404 `not_found`. Method
 //! routing is ours rather than axum's because the contract puts 413 before 405.
 
-pub mod authorizer;
+#[cfg(test)]
+mod api_tests;
+pub mod authenticate;
+pub mod body;
+pub mod error;
+pub mod events;
 pub mod lambda;
-#[cfg(feature = "aws")]
-pub mod rotation;
-#[cfg(feature = "aws")]
-pub mod startup;
+pub mod request;
+pub mod routes;
 
 use std::future::Future;
 use std::time::Instant;
@@ -24,13 +27,15 @@ use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use serde_json::Value;
 
-use crate::account::UserId;
-use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES, Route, check_method};
-use crate::deadline::Deadline;
-use crate::error::ApiError;
-use crate::login_log::Origin;
-use crate::metrics::{self, Metric};
-use crate::session::Caller;
+use crate::domain::account::UserId;
+use crate::domain::login_log::Origin;
+use crate::domain::session::Caller;
+use crate::edge::error::ApiError;
+use crate::edge::request::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use crate::edge::routes::{Handler, Route, check_method};
+use crate::runtime::deadline::Deadline;
+use crate::runtime::metrics;
+use crate::runtime::metrics::Metric;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

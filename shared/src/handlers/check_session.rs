@@ -5,29 +5,34 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::access::TokenCheck;
-use crate::access_token::{NoAccessToken, WeChatServerApi};
-use crate::account::{AccountStore, UserId};
-use crate::api::{ApiRequest, ApiResponse, Handler, JsonBody, Route, authenticate, invalid};
-use crate::crypto::{SIGNATURE_HEX_CHARS, signature_matches};
-use crate::deadline::Deadline;
-use crate::error::{ApiError, Upstream};
-use crate::jwt::PublicKeyStore;
-use crate::login_log::{DEFAULT_RETENTION_DAYS, LogEntry, LogEvent, LoginLog, epoch_millis};
-use crate::metrics::{self, Metric};
-use crate::redact::SessionKey;
-use crate::redact::mask_openid;
-use crate::session::{Session, SessionStore, epoch_seconds};
-use crate::token::TokenKey;
-use crate::wechat::SessionKeyStatus;
-
-pub const MAX_RAW_DATA_CHARS: usize = 8192;
+use super::checks::{usable_session_key, verify_raw_data, verify_with_wechat};
+use crate::domain::account::UserId;
+use crate::domain::login_log::{DEFAULT_RETENTION_DAYS, LogEntry, LogEvent};
+use crate::domain::redact::mask_openid;
+use crate::domain::session::Session;
+use crate::domain::time::epoch_millis;
+use crate::domain::time::epoch_seconds;
+use crate::domain::token::TokenKey;
+use crate::domain::wechat::SessionKeyStatus;
+use crate::edge::authenticate::authenticate;
+use crate::edge::error::ApiError;
+use crate::edge::request::{ApiRequest, ApiResponse};
+use crate::edge::routes::{Handler, Route};
+use crate::ports::accounts::AccountStore;
+use crate::ports::errors::Upstream;
+use crate::ports::keys::PublicKeyStore;
+use crate::ports::login_log::LoginLog;
+use crate::ports::sessions::RefreshStore;
+use crate::ports::sessions::SessionStore;
+use crate::runtime::deadline::Deadline;
+use crate::services::access::TokenCheck;
+use crate::wechat::server_api::{NoAccessToken, WeChatServerApi};
 
 pub struct CheckSession<S, A = NoAccessToken> {
     pub(super) store: S,
     pub(super) wechat: A,
     log: LogSettings,
-    tokens: TokenCheck,
+    pub(super) tokens: TokenCheck,
 }
 
 /// What the login log entries this function writes carry.
@@ -86,8 +91,14 @@ impl<S: SessionStore> CheckSession<S> {
 }
 
 /// What the session routes need of the store.
-pub trait CheckSessionStore: SessionStore + AccountStore + LoginLog + PublicKeyStore {}
-impl<T: SessionStore + AccountStore + LoginLog + PublicKeyStore> CheckSessionStore for T {}
+pub trait CheckSessionStore:
+    SessionStore + RefreshStore + AccountStore + LoginLog + PublicKeyStore
+{
+}
+impl<T: SessionStore + RefreshStore + AccountStore + LoginLog + PublicKeyStore> CheckSessionStore
+    for T
+{
+}
 
 impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
     /// Enables `GET /session?verify=wechat`: WeChat's checksession.
@@ -177,59 +188,12 @@ impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
 }
 
 impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
-    /// `GET /account` and `DELETE /account`, for the session's own account.
-    async fn account(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
-        let (_, session) = authenticate(&self.store, &self.tokens, &request).await?;
-        if request.method == "DELETE" {
-            return self.delete_account(&session, &request).await;
-        }
-        let account = match request
-            .deadline
-            .run(self.store.account(&session.openid))
-            .await
-        {
-            Some(Ok(account)) => account.filter(|account| account.user_id == session.user_id),
-            Some(Err(err)) => {
-                warn!(error = %err, "account read failed");
-                return Err(ApiError::Unavailable(Upstream::SessionTable));
-            }
-            None => return Err(ApiError::Unavailable(Upstream::SessionTable)),
-        };
-        // A session outliving its account is revoked with it; a race with a
-        // deletion is the only way here.
-        let account = account.ok_or(ApiError::Unauthorized(UNKNOWN_ACCOUNT))?;
-        Ok(ApiResponse::json(200, &account.view()))
-    }
-
-    /// `DELETE /account`: the account and everything kept for it, at once.
-    async fn delete_account(
+    pub(super) fn entry(
         &self,
-        session: &Session,
+        user_id: &UserId,
+        event: LogEvent,
         request: &ApiRequest,
-    ) -> Result<ApiResponse, ApiError> {
-        let entry = self.entry(&session.user_id, LogEvent::AccountDeleted, request);
-        let deletion = self
-            .store
-            .delete_account(&session.user_id, &session.openid, entry.as_ref());
-        match request.deadline.run(deletion).await {
-            Some(Ok(true)) => {
-                info!(openid = %mask_openid(&session.openid), "account deleted");
-                metrics::count(Metric::AccountsDeleted, &[]);
-                Ok(ApiResponse::no_content())
-            }
-            Some(Ok(false)) => Err(ApiError::Unauthorized(UNKNOWN_ACCOUNT)),
-            Some(Err(err)) => {
-                warn!(error = %err, "account deletion failed");
-                Err(ApiError::Unavailable(Upstream::SessionTable))
-            }
-            None => {
-                warn!("account deletion ran out of time");
-                Err(ApiError::Unavailable(Upstream::SessionTable))
-            }
-        }
-    }
-
-    fn entry(&self, user_id: &UserId, event: LogEvent, request: &ApiRequest) -> Option<LogEntry> {
+    ) -> Option<LogEntry> {
         let outcome = "ok";
         match LogEntry::new(
             user_id.clone(),
@@ -252,7 +216,7 @@ impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
 
     /// Appends a log entry; a failure is logged, the answer stands (the
     /// session is already gone).
-    async fn log(&self, user_id: &UserId, event: LogEvent, request: &ApiRequest) {
+    pub(super) async fn log(&self, user_id: &UserId, event: LogEvent, request: &ApiRequest) {
         let Some(entry) = self.entry(user_id, event, request) else {
             return;
         };
@@ -262,86 +226,6 @@ impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
             None => warn!("login log entry ran out of time"),
         }
     }
-}
-
-const UNKNOWN_ACCOUNT: &str =
-    "The account behind this session no longer exists: call wx.login and POST /login again.";
-
-const NO_AUTHORIZER: &str = "GET /me is served only behind the wxauth authorizer, which identifies the caller from its Bearer token: log in with POST /login and send the token.";
-
-const CONTEXT_EXPIRED: &str = "The session behind this request has expired (API Gateway answered from its authorizer cache): log in again with POST /login.";
-
-/// `GET /me`: the caller the authorizer identified (openid, unionid), from the
-/// event's authorizer context; the route has no other way to know who calls.
-/// API Gateway may answer from a cached Allow after the session ended, so the
-/// context's `expiresAt` is checked here too.
-fn me(request: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let caller = request
-        .caller
-        .as_ref()
-        .ok_or(ApiError::Unauthorized(NO_AUTHORIZER))?;
-    if caller.expires_at <= epoch_seconds() {
-        return Err(ApiError::Unauthorized(CONTEXT_EXPIRED));
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct MeBody<'a> {
-        user_id: &'a UserId,
-        openid: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        unionid: Option<&'a str>,
-    }
-    Ok(ApiResponse::json(
-        200,
-        &MeBody {
-            user_id: &caller.user_id,
-            openid: &caller.openid,
-            unionid: caller.unionid.as_deref(),
-        },
-    ))
-}
-
-/// The session's session_key, or `session_key_expired` for a refreshed
-/// session whose login's key is no longer kept.
-pub(crate) fn usable_session_key(session: &Session) -> Result<&SessionKey, ApiError> {
-    session
-        .usable_session_key(epoch_seconds())
-        .ok_or(ApiError::SessionKeyExpired)
-}
-
-/// `?verify=wechat` asks for the server-side check; no `verify` is the plain
-/// check; any other value is the client's mistake.
-fn verify_with_wechat(request: &ApiRequest) -> Result<bool, ApiError> {
-    match request.query_param("verify").as_deref() {
-        None => Ok(false),
-        Some("wechat") => Ok(true),
-        Some(_) => Err(invalid(
-            "verify accepts only the value wechat (GET /session?verify=wechat).".into(),
-        )),
-    }
-}
-
-/// Checks `signature == sha1(rawData + session_key)` and returns rawData parsed.
-fn verify_raw_data(request: &ApiRequest, session: &Session) -> Result<Value, ApiError> {
-    let body = JsonBody::from_request(request)?;
-    let raw_data = body.required_str("rawData")?;
-    let signature_hex = body.required_str("signature")?;
-    if raw_data.chars().count() > MAX_RAW_DATA_CHARS {
-        return Err(invalid(format!(
-            "rawData is longer than {MAX_RAW_DATA_CHARS} characters."
-        )));
-    }
-    let signature: [u8; 20] = (signature_hex.len() == SIGNATURE_HEX_CHARS)
-        .then(|| hex::decode(signature_hex).ok()?.try_into().ok())
-        .flatten()
-        .ok_or_else(|| invalid("signature must be exactly 40 hex characters.".into()))?;
-    let user_info: Value = serde_json::from_str(raw_data).map_err(|_| {
-        invalid("rawData is not JSON: send it exactly as wx.getUserInfo returned it.".into())
-    })?;
-    if !signature_matches(raw_data, usable_session_key(session)?, &signature) {
-        return Err(ApiError::SignatureMismatch);
-    }
-    Ok(user_info)
 }
 
 impl<S: CheckSessionStore, A: WeChatServerApi> Handler for CheckSession<S, A> {
@@ -354,7 +238,7 @@ impl<S: CheckSessionStore, A: WeChatServerApi> Handler for CheckSession<S, A> {
 
     async fn handle(&self, route: Route, request: ApiRequest) -> ApiResponse {
         let answer = match route {
-            Route::Me => me(&request),
+            Route::Me => super::me::me(&request),
             Route::Jwks => super::well_known::jwks(&self.store, &self.tokens).await,
             Route::OpenIdConfiguration => super::well_known::openid_configuration(&self.tokens),
             Route::Account => self.account(request).await,

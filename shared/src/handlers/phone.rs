@@ -4,20 +4,26 @@
 use serde_json::{Map, Value};
 use tracing::{debug, info, warn};
 
-use crate::access::TokenCheck;
-use crate::access_token::{NoAccessToken, WeChatServerApi};
-use crate::account::{AccountStore, BoundPhone};
-use crate::api::{
-    ApiRequest, ApiResponse, Handler, JsonBody, Route, authenticate, code_field, invalid,
+use crate::domain::account::BoundPhone;
+use crate::domain::crypto::{
+    DecryptFailure, EncryptedData, check_watermark_fresh, decrypt_open_data,
 };
-use crate::config::DEFAULT_WATERMARK_MAX_AGE_SECONDS;
-use crate::crypto::{DecryptFailure, EncryptedData, check_watermark_fresh, decrypt_open_data};
-use crate::deadline::Deadline;
-use crate::error::ApiError;
-use crate::jwt::PublicKeyStore;
-use crate::phone::PhoneNumber;
-use crate::redact::{mask_openid, mask_phone};
-use crate::session::{Session, SessionStore, epoch_seconds};
+use crate::domain::phone::PhoneNumber;
+use crate::domain::redact::{mask_openid, mask_phone};
+use crate::domain::session::Session;
+use crate::domain::time::epoch_seconds;
+use crate::edge::authenticate::authenticate;
+use crate::edge::body::{JsonBody, code_field, invalid};
+use crate::edge::error::ApiError;
+use crate::edge::request::{ApiRequest, ApiResponse};
+use crate::edge::routes::{Handler, Route};
+use crate::ports::accounts::AccountStore;
+use crate::ports::keys::PublicKeyStore;
+use crate::ports::sessions::SessionStore;
+use crate::runtime::config::DEFAULT_WATERMARK_MAX_AGE_SECONDS;
+use crate::runtime::deadline::Deadline;
+use crate::services::access::TokenCheck;
+use crate::wechat::server_api::{NoAccessToken, WeChatServerApi};
 
 /// The contract's limit on `encryptedData`; a phone payload is about 250.
 pub const MAX_ENCRYPTED_DATA_CHARS: usize = 8192;
@@ -106,7 +112,7 @@ impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Decryp
         session: &Session,
         data: &EncryptedData,
     ) -> Result<Map<String, Value>, ApiError> {
-        let session_key = super::check_session::usable_session_key(session)?;
+        let session_key = super::checks::usable_session_key(session)?;
         let opened =
             decrypt_open_data(session_key, data, &self.appid).and_then(|object| {
                 match self.watermark_max_age_seconds {

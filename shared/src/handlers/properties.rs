@@ -12,13 +12,15 @@ use serde_json::{Value, json};
 
 use super::tests::Call;
 use super::{CheckSession, DecryptPhone};
-use crate::api::{ApiRequest, ApiResponse};
-use crate::crypto::EncryptedData;
-use crate::crypto::tests::encrypt;
-use crate::deadline::Deadline;
-use crate::phone::{PhoneNumber, decrypt_phone};
-use crate::redact::SessionKey;
-use crate::session::{MemorySessionStore, Session, epoch_seconds};
+use crate::domain::crypto::EncryptedData;
+use crate::domain::crypto::tests::encrypt;
+use crate::domain::phone::{PhoneNumber, decrypt_phone};
+use crate::domain::redact::SessionKey;
+use crate::domain::session::Session;
+use crate::domain::time::epoch_seconds;
+use crate::edge::request::{ApiRequest, ApiResponse};
+use crate::ports::memory::MemorySessionStore;
+use crate::runtime::deadline::Deadline;
 
 const APPID: &str = "wxPROPERTYTEST01";
 
@@ -35,7 +37,7 @@ fn session_with(key: [u8; 16]) -> (Arc<MemorySessionStore>, String) {
     let now = epoch_seconds();
     let token = store
         .insert_new(Session {
-            user_id: crate::account::UserId::generate().unwrap(),
+            user_id: crate::domain::account::UserId::generate().unwrap(),
             openid: "oPROP".into(),
             unionid: None,
             session_key: Some(SessionKey::new(STANDARD.encode(key))),
@@ -147,7 +149,7 @@ proptest! {
         if response.status != 200 {
             prop_assert_eq!(response.status, 422);
             prop_assert!(is_contract_error(&response));
-            prop_assert_eq!(&response.body[..], &crate::error::ApiError::DecryptFailed.into_response().body[..]);
+            prop_assert_eq!(&response.body[..], &crate::edge::error::ApiError::DecryptFailed.into_response().body[..]);
         }
     }
 

@@ -12,22 +12,31 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::access_token::WeChatServerApi;
-use crate::account::{Account, AccountStatus, AccountStore, BoundPhone, UserId};
-use crate::api::{ApiRequest, ApiResponse, Handler, MAX_BODY_BYTES};
-use crate::crypto::tests::encrypt;
-use crate::deadline::{ANSWER_WITHIN, Deadline};
-use crate::jwt::PublicKeyStore;
-use crate::login_log::{LogEntry, LoginLog};
-use crate::redact::{AppSecret, SessionKey};
-use crate::secret::{SecretError, SecretSource, StaticSecret};
-use crate::session::{
-    LoginOutcome, LoginWrite, MemorySessionStore, Session, SessionStore, StoreError, epoch_seconds,
-};
-use crate::token::{SessionToken, TokenKey};
-use crate::upstream::{Upstream, UpstreamError};
+use crate::domain::account::{Account, AccountStatus, BoundPhone, UserId};
+use crate::domain::crypto::tests::encrypt;
+use crate::domain::login_log::LogEntry;
+use crate::domain::redact::{AppSecret, SessionKey};
+use crate::domain::session::Session;
+use crate::domain::time::epoch_seconds;
+use crate::domain::token::{SessionToken, TokenKey};
+use crate::domain::wechat::{PhoneInfo, SessionKeyStatus, WeChatError, WxSession};
+use crate::edge::request::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use crate::edge::routes::Handler;
+use crate::ports::accounts::AccountStore;
+use crate::ports::errors::StoreError;
+use crate::ports::errors::{Upstream, UpstreamError};
+use crate::ports::keys::PublicKeyStore;
+use crate::ports::login_log::LoginLog;
+use crate::ports::memory::MemorySessionStore;
+use crate::ports::secrets::{SecretError, SecretSource, StaticSecret};
+use crate::ports::sessions::{LoginOutcome, LoginWrite, SessionStore};
+use crate::ports::sessions::{LoginStore, RefreshStore};
+use crate::ports::wechat::WeChatApi;
+use crate::runtime::deadline::{ANSWER_WITHIN, Deadline};
+use crate::services::login::{READ_BACK_BUDGET, SESSION_WRITE_BUDGET};
+use crate::wechat::RetryPolicy;
 use crate::wechat::in_process::InProcessWeChat;
-use crate::wechat::{PhoneInfo, RetryPolicy, SessionKeyStatus, WeChatApi, WeChatError, WxSession};
+use crate::wechat::server_api::WeChatServerApi;
 
 const APPID: &str = "wxTESTAPPID00001";
 
@@ -115,12 +124,6 @@ impl CollidingStore {
 }
 
 impl SessionStore for CollidingStore {
-    async fn login(&self, login: &LoginWrite<'_>) -> Result<LoginOutcome, StoreError> {
-        match self.refusal() {
-            Some(err) => Err(err),
-            None => self.inner.login(login).await,
-        }
-    }
     async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
         if self.down {
             return Err(StoreError::Unavailable("refused".into()));
@@ -131,13 +134,26 @@ impl SessionStore for CollidingStore {
     async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
         self.inner.delete(key).await
     }
+}
+
+impl LoginStore for CollidingStore {
+    async fn login(&self, login: &LoginWrite<'_>) -> Result<LoginOutcome, StoreError> {
+        match self.refusal() {
+            Some(err) => Err(err),
+            None => self.inner.login(login).await,
+        }
+    }
+}
+
+impl RefreshStore for CollidingStore {
     async fn logout(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
         self.inner.logout(key, session).await
     }
+
     async fn refresh(
         &self,
-        refresh: &crate::refresh::RefreshWrite<'_>,
-    ) -> Result<crate::refresh::RefreshOutcome, StoreError> {
+        refresh: &crate::ports::sessions::RefreshWrite<'_>,
+    ) -> Result<crate::ports::sessions::RefreshOutcome, StoreError> {
         self.inner.refresh(refresh).await
     }
 }
@@ -199,14 +215,16 @@ accounts_and_log_of_inner!(CollidingStore);
 macro_rules! published_keys_of_inner {
     ($store:ty) => {
         impl PublicKeyStore for $store {
-            async fn published_keys(&self) -> Result<Vec<crate::jwt::PublishedKey>, StoreError> {
+            async fn published_keys(
+                &self,
+            ) -> Result<Vec<crate::domain::jwt::PublishedKey>, StoreError> {
                 self.inner.published_keys().await
             }
             async fn publish(
                 &self,
-                keys: &[crate::jwt::KeyVersion],
+                keys: &[crate::domain::jwt::KeyVersion],
                 now: i64,
-            ) -> Result<Vec<crate::jwt::PublishedKey>, StoreError> {
+            ) -> Result<Vec<crate::domain::jwt::PublishedKey>, StoreError> {
                 self.inner.publish(keys, now).await
             }
             async fn unpublish_all_but(&self, kids: &[&str]) -> Result<(), StoreError> {
@@ -262,7 +280,7 @@ async fn post_login(handler: &impl Handler, body: &str) -> ApiResponse {
 }
 
 /// Logs in through `login` and returns the token.
-async fn logged_in<S: SessionStore + PublicKeyStore, W: WeChatApi, K: SecretSource>(
+async fn logged_in<S: LoginFunctionStore, W: WeChatApi, K: SecretSource>(
     login: &Login<S, W, K>,
 ) -> String {
     let response = post_login(login, r#"{"code":"c1"}"#).await;
@@ -865,7 +883,7 @@ impl WeChatServerApi for ScriptedServerApi {
 
 fn phone_info(appid: &str) -> PhoneInfo {
     PhoneInfo {
-        phone: crate::phone::PhoneNumber {
+        phone: crate::domain::phone::PhoneNumber {
             phone_number: "+86 13800138000".into(),
             pure_phone_number: "13800138000".into(),
             country_code: "86".into(),
@@ -1011,6 +1029,16 @@ impl LostWrites {
 }
 
 impl SessionStore for LostWrites {
+    async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+}
+
+impl LoginStore for LostWrites {
     async fn login(&self, login: &LoginWrite<'_>) -> Result<LoginOutcome, StoreError> {
         *self.started.lock().unwrap() = Some(tokio::time::Instant::now());
         if self.commits {
@@ -1018,26 +1046,24 @@ impl SessionStore for LostWrites {
         }
         std::future::pending().await
     }
-    async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
+}
+
+impl RefreshStore for LostWrites {
     async fn logout(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
         self.inner.logout(key, session).await
     }
+
     async fn refresh(
         &self,
-        refresh: &crate::refresh::RefreshWrite<'_>,
-    ) -> Result<crate::refresh::RefreshOutcome, StoreError> {
+        refresh: &crate::ports::sessions::RefreshWrite<'_>,
+    ) -> Result<crate::ports::sessions::RefreshOutcome, StoreError> {
         self.inner.refresh(refresh).await
     }
 }
 
 published_keys_of_inner!(LostWrites);
 
-fn login_over<S: SessionStore + PublicKeyStore>(
+fn login_over<S: LoginFunctionStore>(
     store: S,
     wechat: InProcessWeChat,
 ) -> Login<S, InProcessWeChat, StaticSecret> {
@@ -1178,7 +1204,7 @@ async fn accounts_through_the_handlers() {
     let refused = login.store.log();
     assert_eq!(
         refused.last().map(|entry| entry.event),
-        Some(crate::login_log::LogEvent::LoginRefused)
+        Some(crate::domain::login_log::LogEvent::LoginRefused)
     );
     assert!(
         login

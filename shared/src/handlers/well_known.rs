@@ -5,11 +5,12 @@
 use serde_json::json;
 use tracing::warn;
 
-use crate::access::TokenCheck;
-use crate::api::ApiResponse;
-use crate::error::{ApiError, Upstream};
-use crate::jwt::PublicKeyStore;
-use crate::login_log::epoch_millis;
+use crate::domain::time::epoch_millis;
+use crate::edge::error::ApiError;
+use crate::edge::request::ApiResponse;
+use crate::ports::errors::Upstream;
+use crate::ports::keys::PublicKeyStore;
+use crate::services::access::TokenCheck;
 
 /// The key set changes only with a rotation, which publishes the new key two
 /// hours before it signs: five minutes of caching is safe.

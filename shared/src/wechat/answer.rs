@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use super::{FetchedToken, PhoneInfo, SessionKeyStatus, WeChatError, WxSession};
-use crate::phone::PhoneNumber;
-use crate::redact::{AccessToken, SessionKey};
+use crate::domain::phone::PhoneNumber;
+use crate::domain::redact::{AccessToken, SessionKey};
+use crate::domain::wechat::{FetchedToken, PhoneInfo, SessionKeyStatus, WeChatError, WxSession};
 
 /// A WeChat answer as a JSON object with its errcode (0 when absent).
 fn parse_answer(body: &[u8]) -> Result<(serde_json::Map<String, Value>, i64), WeChatError> {

@@ -2,12 +2,13 @@
 
 use std::time::{Duration, Instant};
 
-use super::{
-    FetchedToken, PhoneInfo, SessionKeyStatus, WeChatApi, WeChatError, WxSession,
+use super::answer::{
     parse_check_session, parse_jscode2session, parse_phone_number, parse_stable_token,
 };
-use crate::metrics;
-use crate::redact::{AccessToken, AppSecret};
+use crate::domain::redact::{AccessToken, AppSecret};
+use crate::domain::wechat::{FetchedToken, PhoneInfo, SessionKeyStatus, WeChatError, WxSession};
+use crate::ports::wechat::WeChatApi;
+use crate::runtime::metrics;
 
 /// WeChat's answers are a few hundred bytes; anything far larger is not one, and
 /// is not read whole.
@@ -25,7 +26,7 @@ impl HttpWeChat {
 
     /// `base` is `WECHAT_API_BASE`, e.g. `https://api.weixin.qq.com`.
     pub fn new(base: &str, connect_timeout: Duration) -> Result<Self, reqwest::Error> {
-        let roots = crate::tls::trusted_roots()
+        let roots = crate::runtime::tls::trusted_roots()
             .map(reqwest::Certificate::from_der)
             .collect::<Result<Vec<_>, _>>()?;
         let client = reqwest::Client::builder()

@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{FetchedToken, PhoneInfo, WeChatApi, WeChatError, WxSession};
-use crate::phone::PhoneNumber;
-use crate::redact::{AccessToken, AppSecret};
+use crate::domain::phone::PhoneNumber;
+use crate::domain::redact::{AccessToken, AppSecret};
+use crate::domain::wechat::{FetchedToken, PhoneInfo, WeChatError, WxSession};
+use crate::ports::wechat::WeChatApi;
 
 /// Clones share one WeChat, as containers share the real one.
 #[derive(Debug, Default, Clone)]

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use tracing::warn;
 
-use super::WeChatError;
-use crate::backoff::full_jitter;
-use crate::deadline::Deadline;
-use crate::metrics::{self, Metric};
+use crate::domain::wechat::WeChatError;
+use crate::runtime::backoff::full_jitter;
+use crate::runtime::deadline::Deadline;
+use crate::runtime::metrics;
+use crate::runtime::metrics::Metric;
 
 /// How hard to try a WeChat call before giving up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +115,7 @@ impl OneTimeCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deadline::ANSWER_WITHIN;
+    use crate::runtime::deadline::ANSWER_WITHIN;
     use std::sync::atomic::{AtomicU32, Ordering};
     use tokio::time::Instant;
 

@@ -220,7 +220,7 @@ async fn measure(
     env.extend(extra.iter().cloned());
     let mut login_env = env.clone();
     if subject.jwt {
-        let key = wxauth::jwt::generate_key("bench").expect("an RSA key");
+        let key = wxauth::domain::jwt::generate_key("bench").expect("an RSA key");
         let arn = world
             .standins
             .create_secret(&serde_json::to_string(&key).expect("JSON"))

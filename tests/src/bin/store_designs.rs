@@ -12,13 +12,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
+use wxauth::ports::sessions::LoginStore;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use tokio::task::JoinSet;
 use wxauth::aws::DynamoSessionStore;
-use wxauth::redact::SessionKey;
-use wxauth::session::{Session, SessionStore, epoch_seconds};
-use wxauth::token::{SessionToken, TokenKey};
+use wxauth::domain::redact::SessionKey;
+use wxauth::domain::session::Session;
+use wxauth::domain::time::epoch_seconds;
+use wxauth::domain::token::{SessionToken, TokenKey};
+use wxauth::ports::sessions::SessionStore;
 use wxauth_tests::world::World;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -38,7 +41,7 @@ impl Design {
     async fn login(self, world: &Chain, key: &TokenKey, session: &Session) {
         match self {
             Self::Transaction => {
-                let login = wxauth::session::LoginWrite {
+                let login = wxauth::ports::sessions::LoginWrite {
                     key,
                     session,
                     single_session: true,
@@ -135,7 +138,7 @@ impl Chain {
 fn session(openid: &str) -> Session {
     let now = epoch_seconds();
     Session {
-        user_id: wxauth::account::UserId::generate().unwrap(),
+        user_id: wxauth::domain::account::UserId::generate().unwrap(),
         openid: openid.into(),
         unionid: None,
         session_key: Some(SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==")),

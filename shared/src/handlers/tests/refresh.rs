@@ -3,10 +3,14 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::access::TokenCheck;
-use crate::jwt::{DEFAULT_AUDIENCE, JwtIssuer, JwtSettings, Signer, SigningKey, generate_key};
-use crate::login_log::LogEvent;
-use crate::refresh::{RefreshOutcome, RefreshSettings, RefreshToken, RefreshWrite};
+use crate::domain::jwt::{DEFAULT_AUDIENCE, JwtSettings, Signer, SigningKey, generate_key};
+use crate::domain::login_log::LogEvent;
+use crate::domain::refresh::{RefreshSettings, RefreshToken};
+use crate::ports::sessions::{LoginStore, RefreshStore};
+use crate::ports::sessions::{RefreshOutcome, RefreshWrite};
+use crate::services::access::TokenCheck;
+use crate::services::issuer::JwtIssuer;
+use crate::services::login::READ_BACK_BUDGET;
 
 type Store = Arc<MemorySessionStore>;
 
@@ -439,10 +443,10 @@ async fn a_jwt_for_another_user_of_a_live_sid_is_refused() {
             .unwrap(),
     )
     .unwrap();
-    let mut claims: crate::jwt::Claims = serde_json::from_value(payload).unwrap();
+    let mut claims: crate::domain::jwt::Claims = serde_json::from_value(payload).unwrap();
     claims.sub = UserId::generate().unwrap().to_string();
     let signer = dev_key("other");
-    let forged = crate::jwt::sign(signer.current.as_ref().unwrap(), &claims).unwrap();
+    let forged = crate::domain::jwt::sign(signer.current.as_ref().unwrap(), &claims).unwrap();
     assert_error(&api.session(&forged).await, 401, "unauthorized");
     // The same claims signed by the published key pass: the refusal above
     // is the signature's, and below the sub's.
@@ -464,7 +468,7 @@ async fn a_jwt_for_another_user_of_a_live_sid_is_refused() {
         .token(
             &borrowed,
             &SessionToken::parse(&claims.sid).unwrap(),
-            crate::login_log::epoch_millis(),
+            crate::domain::time::epoch_millis(),
         )
         .unwrap();
     assert_error(&api.session(&genuine).await, 401, "unauthorized");
@@ -479,18 +483,26 @@ struct LostRefreshes {
 }
 
 impl SessionStore for LostRefreshes {
-    async fn login(&self, login: &LoginWrite<'_>) -> Result<LoginOutcome, StoreError> {
-        self.inner.login(login).await
-    }
     async fn get(&self, key: &TokenKey) -> Result<Option<Session>, StoreError> {
         self.inner.get(key).await
     }
+
     async fn delete(&self, key: &TokenKey) -> Result<(), StoreError> {
         self.inner.delete(key).await
     }
+}
+
+impl LoginStore for LostRefreshes {
+    async fn login(&self, login: &LoginWrite<'_>) -> Result<LoginOutcome, StoreError> {
+        self.inner.login(login).await
+    }
+}
+
+impl RefreshStore for LostRefreshes {
     async fn logout(&self, key: &TokenKey, session: &Session) -> Result<(), StoreError> {
         self.inner.logout(key, session).await
     }
+
     async fn refresh(&self, refresh: &RefreshWrite<'_>) -> Result<RefreshOutcome, StoreError> {
         if self.commits {
             self.inner.refresh(refresh).await?;
@@ -554,9 +566,9 @@ async fn a_committed_refresh_whose_answer_was_lost_is_answered() {
             family: &family,
             next: &RefreshToken::issue(&family).unwrap().key(),
             session_key: &SessionToken::generate().unwrap().key(),
-            now: crate::session::epoch_seconds(),
-            session_expires_at: crate::session::epoch_seconds() + 600,
-            refresh_expires_at: crate::session::epoch_seconds() + 600,
+            now: crate::domain::time::epoch_seconds(),
+            session_expires_at: crate::domain::time::epoch_seconds() + 600,
+            refresh_expires_at: crate::domain::time::epoch_seconds() + 600,
             grace_seconds: 30,
             log: None,
         })
