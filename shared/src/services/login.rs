@@ -72,12 +72,8 @@ pub async fn code_to_session(
     with_appsecret(secrets, deadline, |secret: AppSecret| async move {
         let watch = OneTimeCode::default();
         let result: Result<WxSession, WeChatError> = with_retry(retry, deadline, |timeout| {
-            let (watch, secret) = (&watch, &secret);
-            async move {
-                let answer = wechat.jscode2session(appid, secret, code, timeout).await;
-                watch.saw(&answer);
-                answer
-            }
+            let secret = &secret;
+            watch.attempt(wechat.jscode2session(appid, secret, code, timeout))
         })
         .await;
         watch.spent_by_our_retry(result.as_ref().err(), "jscode2session");

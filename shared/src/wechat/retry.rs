@@ -1,7 +1,7 @@
 //! How hard a WeChat call is tried: attempts, jittered backoff, the deadline.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tracing::warn;
@@ -79,28 +79,42 @@ where
 /// later attempt's "invalid code" is most likely ours, not the client's: logged
 /// and counted apart, since the fix is on our side (attempt timeout, network).
 /// The client is still told the code is gone: it is, either way.
+///
+/// An attempt counts as lost unless its answer is seen: `with_retry`'s own
+/// timeout drops an attempt's future before the HTTP client's timeout fires,
+/// so "no answer" has to be the default, not something the attempt reports.
 #[derive(Debug, Default)]
 pub struct OneTimeCode {
-    lost_in_transit: AtomicBool,
+    started: AtomicU32,
+    answered: AtomicU32,
 }
 
 impl OneTimeCode {
-    /// Notes one attempt's answer.
-    pub fn saw<T>(&self, answer: &Result<T, WeChatError>) {
-        if matches!(
+    /// Runs one attempt, noting whether WeChat's answer came back.
+    pub async fn attempt<T>(
+        &self,
+        call: impl Future<Output = Result<T, WeChatError>>,
+    ) -> Result<T, WeChatError> {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        let answer = call.await;
+        if !matches!(
             answer,
             Err(WeChatError::Timeout | WeChatError::Transport(_))
         ) {
-            self.lost_in_transit.store(true, Ordering::Relaxed);
+            self.answered.fetch_add(1, Ordering::Relaxed);
         }
+        answer
+    }
+
+    fn lost_in_transit(&self) -> bool {
+        self.started.load(Ordering::Relaxed) > self.answered.load(Ordering::Relaxed)
     }
 
     /// Whether `result`, the call's final answer, is a code refusal that followed
     /// one of our own lost attempts. If so it is logged and counted
     /// (`CodeSpentByOurRetry`, dimension `Api`).
     pub fn spent_by_our_retry(&self, result: Option<&WeChatError>, api: &'static str) -> bool {
-        let ours = matches!(result, Some(WeChatError::InvalidCode(_)))
-            && self.lost_in_transit.load(Ordering::Relaxed);
+        let ours = matches!(result, Some(WeChatError::InvalidCode(_))) && self.lost_in_transit();
         if ours {
             warn!(
                 api,
@@ -197,5 +211,62 @@ mod tests {
     async fn no_attempt_starts_that_could_not_finish() {
         let (result, calls, _) = retried(Duration::from_millis(40), |_| async { Ok(()) }).await;
         assert_eq!((result, calls), (Err(WeChatError::Timeout), 0));
+    }
+
+    /// The code-spending call as the login makes it: attempt `n` answers `answer(n)`.
+    async fn code_call(
+        answer: impl Fn(u32) -> Option<WeChatError>,
+    ) -> (Result<(), WeChatError>, bool) {
+        let watch = OneTimeCode::default();
+        let (result, _, _) = retried(ANSWER_WITHIN, |n| {
+            let answer = answer(n);
+            watch.attempt(async move {
+                match answer {
+                    // No answer at all: the retry policy's timeout drops this
+                    // future, as it does a stalled HTTP call.
+                    None => std::future::pending().await,
+                    Some(err) => Err(err),
+                }
+            })
+        })
+        .await;
+        let ours = watch.spent_by_our_retry(result.as_ref().err(), "jscode2session");
+        (result, ours)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_after_a_dropped_attempt_is_ours() {
+        let (result, ours) =
+            code_call(|n| (n > 0).then_some(WeChatError::InvalidCode(40163))).await;
+        assert_eq!((result, ours), (Err(WeChatError::InvalidCode(40163)), true));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_after_a_transport_error_is_ours() {
+        let (result, ours) = code_call(|n| {
+            Some(match n {
+                0 => WeChatError::Transport("reset".into()),
+                _ => WeChatError::InvalidCode(40163),
+            })
+        })
+        .await;
+        assert_eq!((result, ours), (Err(WeChatError::InvalidCode(40163)), true));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_after_answered_attempts_is_the_clients() {
+        let (result, ours) = code_call(|n| {
+            Some(match n {
+                0 => WeChatError::Busy,
+                _ => WeChatError::InvalidCode(40163),
+            })
+        })
+        .await;
+        assert_eq!(
+            (result, ours),
+            (Err(WeChatError::InvalidCode(40163)), false)
+        );
+        let (_, ours) = code_call(|_| Some(WeChatError::InvalidCode(40163))).await;
+        assert!(!ours);
     }
 }

@@ -46,12 +46,12 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> WeChatServerApi for AccessTok
             .call(deadline, |token, timeout| {
                 let watch = &watch;
                 async move {
-                    let answer = self
-                        .wechat()
-                        .get_phone_number(&token, code, openid, timeout)
-                        .await;
-                    watch.saw(&answer);
-                    answer
+                    watch
+                        .attempt(
+                            self.wechat()
+                                .get_phone_number(&token, code, openid, timeout),
+                        )
+                        .await
                 }
             })
             .await;
