@@ -19,7 +19,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 log="$target/local-smoke.log"
 PORT=$port "$target/debug/wxauth-local" >"$log" 2>&1 &
 server=$!
-# A second server for the README's SINGLE_SESSION=false walkthrough block.
+# A second server for docs/local.md's SINGLE_SESSION=false walkthrough block.
 port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 SINGLE_SESSION=false PORT=$port2 "$target/debug/wxauth-local" >"$log.multi-session" 2>&1 &
 server2=$!
@@ -32,8 +32,9 @@ for p in $port $port2; do
 done
 base="http://127.0.0.1:$port"
 
-# The README's walkthrough, as written, every answer checked.
-python3 infra/readme-walkthrough.py README.md "$base" "http://127.0.0.1:$port2"
+# docs/local.md's walkthrough (and its `cargo run -p wxauth-local`, built
+# and started above), as written, every answer checked.
+python3 infra/docs-walkthrough.py docs/local.md "$base" "http://127.0.0.1:$port2"
 
 # field NAME < json: prints one top-level field, fails if absent.
 field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine, in one command:
+# The whole test suite, on a fresh machine, in one command (docs/testing.md):
 #   bash infra/test.sh
 #
 # 1. installs what the tests need when it is absent, under .tools/ (git-ignored):

@@ -1,6 +1,7 @@
 //! Accounts (../shared/spec/API.md, "Accounts"): every row, through the release
 //! binaries under the Lambda Runtime API, on DynamoDB Local with the login log
-//! table, and the operator tool `wxauth-admin` as the operator runs it.
+//! table, and the operator tool `wxauth-admin` as the operator runs it (every
+//! command docs/operations.md shows).
 
 use std::path::PathBuf;
 use std::process::Command;

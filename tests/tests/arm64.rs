@@ -2,7 +2,7 @@
 //! the template's `arm64` architecture): each is an aarch64 ELF within the size
 //! budget, needs no glibc newer than `provided.al2023`'s, and runs. Under
 //! qemu-user, behind the same Runtime API emulator and stand-ins as the x86_64
-//! release binaries, the README's flow answers exactly as they do.
+//! release binaries, the login flow of docs/local.md answers exactly as they do.
 //!
 //! `infra/test.sh` runs `sam build` first and installs qemu-user-static and the
 //! aarch64 C library it loads the bootstraps with; see `artifacts()` for the

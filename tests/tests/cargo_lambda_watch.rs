@@ -1,4 +1,4 @@
-//! `cargo lambda watch` as the README documents it: run in the repository root
+//! `cargo lambda watch` as docs/deployment.md documents it: run in the repository root
 //! with the configuration in an `--env-file`, serving each function at
 //! `/lambda-url/<function>/...` (Function URL events, a 600000 ms "deadline").
 //! It drives login → GET /session → POST /phone (by code) → DELETE /session

@@ -112,3 +112,67 @@ fn docs_openapi_yaml_names_every_route_method_and_error_code() {
     }
     assert!(missing.is_empty(), "docs/openapi.yaml lacks {missing:?}");
 }
+
+/// Every command a page shows is run by a test. A shell block is either a
+/// walkthrough (`<!-- walkthrough -->`: infra/local-smoke.sh runs its page's
+/// blocks against the local server, every answer compared), or names what
+/// runs it (`<!-- run by: path -->`), and that file names the page back, so
+/// that neither side can change alone. Commands that only an AWS account can
+/// run (a deploy) are described in prose, not shown as blocks.
+#[test]
+fn every_shown_command_is_run_by_a_test() {
+    let mut pages = vec!["README.md".to_owned()];
+    let mut docs: Vec<String> = std::fs::read_dir(repo_root().join("docs"))
+        .expect("docs/")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
+        .collect();
+    docs.sort();
+    pages.extend(docs);
+    let smoke = read("infra/local-smoke.sh");
+    let mut problems = Vec::new();
+    let mut blocks = 0;
+    for page in &pages {
+        let text = read(page);
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim() != "```sh" {
+                continue;
+            }
+            blocks += 1;
+            let marker = i
+                .checked_sub(1)
+                .map(|j| lines[j].trim())
+                .unwrap_or_default();
+            if marker.starts_with("<!-- walkthrough") {
+                if !smoke.contains(&format!("infra/docs-walkthrough.py {page}")) {
+                    problems.push(format!(
+                        "{page}:{}: infra/local-smoke.sh does not walk it",
+                        i + 1
+                    ));
+                }
+                continue;
+            }
+            let Some(runner) = marker
+                .strip_prefix("<!-- run by: ")
+                .and_then(|rest| rest.strip_suffix(" -->"))
+            else {
+                problems.push(format!(
+                    "{page}:{}: a shell block no test is named for",
+                    i + 1
+                ));
+                continue;
+            };
+            match std::fs::read_to_string(repo_root().join(runner)) {
+                Ok(file)
+                    if file.contains(page.as_str())
+                        || (page == "README.md" && file.contains("README")) => {}
+                Ok(_) => problems.push(format!("{page}:{}: {runner} does not name {page}", i + 1)),
+                Err(_) => problems.push(format!("{page}:{}: {runner} does not exist", i + 1)),
+            }
+        }
+    }
+    assert!(blocks >= 6, "found {blocks} shell blocks");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

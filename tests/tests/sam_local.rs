@@ -1,6 +1,6 @@
-//! `sam local` on Docker, as the README's recipe runs it: `sam local invoke` of
+//! `sam local` on Docker, as docs/deployment.md's recipe runs it: `sam local invoke` of
 //! every function with the events in infra/events/ (and the seed
-//! infra/local_dynamodb.py writes), then the README's flow over HTTP through
+//! infra/local_dynamodb.py writes), then the flow docs/deployment.md describes, over HTTP through
 //! `sam local start-api`, against DynamoDB Local, moto and the WeChat simulator
 //! running on this machine.
 //!
@@ -77,7 +77,7 @@ fn stage_for_the_host(into: &Path) -> PathBuf {
     template
 }
 
-/// infra/env.json as the README uses it, pointed at this run's stand-ins.
+/// infra/env.json as docs/deployment.md uses it, pointed at this run's stand-ins.
 fn env_file(world: &World, wechat: &str, signing_secret: &str, into: &Path) -> PathBuf {
     let text = std::fs::read_to_string(repo_root().join("infra/env.json")).expect("env.json");
     let mut env: Value = serde_json::from_str(&text).expect("env.json is JSON");
@@ -197,7 +197,7 @@ async fn sam_local_invokes_every_function_and_serves_the_readme_flow() {
     ])
     .await;
 
-    // The tables' seed, by the script the README runs.
+    // The tables' seed, by the script docs/deployment.md runs.
     let python = var("WXAUTH_PYTHON").unwrap_or_else(|| "python3".into());
     let seeded = std::process::Command::new(python)
         .arg(repo_root().join("infra/local_dynamodb.py"))
@@ -289,7 +289,7 @@ async fn sam_local_invokes_every_function_and_serves_the_readme_flow() {
     assert_eq!(answer["statusCode"], 200, "{answer}");
     assert!(http_body(&answer)["token"].is_string(), "{answer}");
 
-    // --- sam local start-api: the README's flow over HTTP --------------------------
+    // --- sam local start-api: the flow docs/deployment.md describes, over HTTP --------------------------
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
         listener.local_addr().expect("addr").port()

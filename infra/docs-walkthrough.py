@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Runs the README's local walkthrough as written, against running local servers,
-and checks every answer it shows.
+"""Runs a page's local walkthrough as written (docs/local.md), against running
+local servers, and checks every answer it shows.
 
-  python3 infra/readme-walkthrough.py README.md <base URL> [<base URL with SINGLE_SESSION=false>]
+  python3 infra/docs-walkthrough.py docs/local.md <base URL> [<base URL with SINGLE_SESSION=false>]
 
 A walkthrough block is a ```sh block right after a line `<!-- walkthrough -->`
 (or `<!-- walkthrough SINGLE_SESSION=false -->`, run against the second server).
@@ -54,7 +54,7 @@ def main():
     readme, base = open(sys.argv[1]).read(), sys.argv[2]
     second = sys.argv[3] if len(sys.argv) > 3 else None
     found = blocks(readme)
-    assert found, "no walkthrough block in the README"
+    assert found, f"no walkthrough block in {sys.argv[1]}"
     preamble = found[0][1].split("\n\n")[0] + "\n"
     total, failures = 0, []
     for index, (multi_session, block) in enumerate(found):
@@ -66,7 +66,7 @@ def main():
         failures += [f"block {index + 1}: {e}" for e in errors]
     for failure in failures:
         print("FAIL:", failure, file=sys.stderr)
-    print(f"README walkthrough: {len(found)} blocks, {total} answers, {len(failures)} differ")
+    print(f"{sys.argv[1]} walkthrough: {len(found)} blocks, {total} answers, {len(failures)} differ")
     sys.exit(1 if failures else 0)
 
 
