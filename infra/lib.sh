@@ -3,7 +3,9 @@
 # under .tools/ when absent, and start DynamoDB Local and moto on free ports.
 # Source it from the repository root with `root` set.
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the run has taken so far (m:ss): where a slow CI
+# run spends its time.
+step() { printf '\n==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 # Where cargo puts what it builds: CARGO_TARGET_DIR or a config's build.target-dir
 # when set, else target/ (cargo metadata resolves it the way cargo build does).
