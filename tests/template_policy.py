@@ -49,24 +49,26 @@ PUBLISHED_KEYS_PROJECTED = str({
     "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["signingkeys#published"], "dynamodb:Attributes": ["pk", "keys"]},
     "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
 })
-CALLER_ATTRIBUTES = ["pk", "userId", "openid", "unionid", "expiresAt"]
+CALLER_ATTRIBUTES = ["pk", "userId", "appid", "openid", "unionid", "expiresAt"]
 LOG_TABLE_ARN = {"Fn::GetAtt": ["LoginLogTable", "Arn"]}
-# decrypt-phone binds the phone number: it may update account items only,
-# and of them the phone fields only.
+# decrypt-phone binds the phone number: it may update account items (an
+# account's home: an identity, or an account from before several apps)
+# only, and of them the phone fields only.
 PHONE_FIELDS_OF_ACCOUNTS_ONLY = str({
-    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["account#*"]},
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["account#*", "identity#*"]},
     "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "userId", "phoneNumber", "purePhoneNumber", "countryCode", "phoneBoundAt"]},
     "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
 })
-# check-session's logout revokes a refresh family: the account's lists only.
+# check-session's logout revokes a refresh family: the identity's lists only.
 FAMILY_LISTS_OF_ACCOUNTS_ONLY = str({
-    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["account#*"]},
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["account#*", "identity#*"]},
     "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "version", "sessions", "families", "refreshTokens", "sessionFamilies"]},
     "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"},
 })
-# What login deletes: never an account, its index, the published key set
-# (a JWT outage) or the access token; check-session deletes accounts.
-LOGIN_DELETES = str({"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["signingkeys#*", "wxauth#*", "account#*", "user#*"]}})
+# What login deletes: never an account, an identity, a unionid's item, the
+# index, the published key set (a JWT outage) or the access token;
+# check-session deletes accounts.
+LOGIN_DELETES = str({"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["signingkeys#*", "wxauth#*", "account#*", "identity#*", "unionid#*", "user#*"]}})
 CHECK_SESSION_DELETES = str({"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["signingkeys#*", "wxauth#*"]}})
 CALLER_FIELDS_OF_SESSIONS_ONLY = str({
     "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [SESSION_KEY_PATTERN, JWT_SESSION_KEY_PATTERN]},
@@ -78,6 +80,7 @@ EXPECTED = {
     "LoginFunction": {
         ("dynamodb:PutItem", str(TABLE_ARN), None),
         ("dynamodb:GetItem", str(TABLE_ARN), None),
+        ("dynamodb:BatchGetItem", str(TABLE_ARN), None),
         ("dynamodb:UpdateItem", str(TABLE_ARN), None),
         ("dynamodb:DeleteItem", str(TABLE_ARN), LOGIN_DELETES),
         ("dynamodb:PutItem", str(LOG_TABLE_ARN), None),
@@ -95,6 +98,7 @@ EXPECTED = {
     },
     "CheckSessionFunction": {
         ("dynamodb:GetItem", str(TABLE_ARN), None),
+        ("dynamodb:BatchGetItem", str(TABLE_ARN), None),
         ("dynamodb:DeleteItem", str(TABLE_ARN), CHECK_SESSION_DELETES),
         ("dynamodb:UpdateItem", str(TABLE_ARN), FAMILY_LISTS_OF_ACCOUNTS_ONLY),
         ("dynamodb:PutItem", str(LOG_TABLE_ARN), None),
@@ -279,6 +283,22 @@ def main():
         check(f"{name}: ISSUER and AUDIENCE, never the signing key",
               variables.get("ISSUER") == issuer and variables.get("AUDIENCE") == {"Ref": "Audience"}
               and "SIGNING_KEY_SECRET_ID" not in variables, str(variables))
+    # Several apps: every function that lists apps gets WECHAT_APPS, from
+    # WeChatApps or (a stack from before several apps) WeChatAppId; one of
+    # the two must be set; risk control is login's, off by default.
+    apps = {"Fn::If": ["HasApps", {"Ref": "WeChatApps"}, {"Ref": "WeChatAppId"}]}
+    for name in ("LoginFunction", "DecryptPhoneFunction", "CheckSessionFunction"):
+        variables = functions[name]["Properties"]["Environment"]["Variables"]
+        check(f"{name}: WECHAT_APPS from WeChatApps or WeChatAppId, never WECHAT_APPID",
+              variables.get("WECHAT_APPS") == apps and "WECHAT_APPID" not in variables, str(variables))
+    authorizer_vars = functions["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    check("the authorizer lists no apps", "WECHAT_APPS" not in authorizer_vars, str(authorizer_vars))
+    check("WeChatApps or WeChatAppId, not both and not neither",
+          len(template.get("Rules", {}).get("TheApps", {}).get("Assertions", [])) == 2, str(template.get("Rules")))
+    check("risk control: login's, off by default, rank 4",
+          login_vars.get("RISK_CONTROL") == {"Ref": "RiskControl"} and login_vars.get("RISK_REJECT_RANK") == {"Ref": "RiskRejectRank"}
+          and template["Parameters"]["RiskControl"].get("Default") == "off" and template["Parameters"]["RiskRejectRank"].get("Default") == 4,
+          str(login_vars))
     defaults = {k: template["Parameters"][k].get("Default") for k in ("RefreshTtlSeconds", "RefreshReuseGraceSeconds", "SigningKeyLeadSeconds", "SigningKeyRotationDays", "Audience", "Issuer")}
     check("defaults: 30-day refresh tokens, 30 s grace, 2 h 10 min lead, 90-day rotation, aud wxauth, no issuer",
           defaults == {"RefreshTtlSeconds": 2592000, "RefreshReuseGraceSeconds": 30, "SigningKeyLeadSeconds": 7800,
@@ -384,6 +404,7 @@ def main():
         "LoginConcurrencyAlarm": [("AWS/Lambda", "ConcurrentExecutions", {"FunctionName": fn("LoginFunction")})],
         "DisabledAccountLoginsAlarm": [("wxauth", "Requests", {"Function": fn("LoginFunction"), "Outcome": "account_disabled"})],
         "RefreshReuseAlarm": [("wxauth", "RefreshReuse", {"Function": fn("LoginFunction")})],
+        "AccountConflictsAlarm": [("wxauth", "AccountConflicts", {"Function": fn("LoginFunction")})],
     }
     check("exactly the expected alarms", set(alarms) == set(expectations), str(sorted(alarms)))
     for name, metrics in expectations.items():

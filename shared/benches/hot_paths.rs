@@ -17,9 +17,11 @@ use base64::engine::general_purpose::STANDARD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
+use wxauth::domain::app::{AppId, Apps};
 use wxauth::domain::crypto::{EncryptedData, decode_base64, signature_matches};
 use wxauth::domain::phone::decrypt_phone;
 use wxauth::domain::redact::{AppSecret, SessionKey};
+use wxauth::domain::risk::RiskPolicy;
 use wxauth::domain::session::Session;
 use wxauth::domain::time::epoch_seconds;
 use wxauth::domain::token::SessionToken;
@@ -28,7 +30,7 @@ use wxauth::edge::lambda::{Context, handle_event};
 use wxauth::edge::routes::Handler;
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
 use wxauth::ports::memory::MemorySessionStore;
-use wxauth::ports::secrets::StaticSecret;
+use wxauth::ports::secrets::StaticSecrets;
 use wxauth::ports::wechat::WeChatApi;
 use wxauth::wechat::RetryPolicy;
 
@@ -149,6 +151,7 @@ fn store_with_session(unionid: Option<&str>) -> (std::sync::Arc<MemorySessionSto
     let token = store
         .insert_new(Session {
             user_id: wxauth::domain::account::UserId::generate().unwrap(),
+            appid: AppId::parse(APPID),
             openid: OPENID.into(),
             unionid: unionid.map(Into::into),
             session_key: Some(session_key()),
@@ -192,7 +195,8 @@ fn handlers(c: &mut Criterion) {
         })
     });
 
-    let phone = DecryptPhone::new(store.clone(), APPID.into()).with_watermark_max_age(None);
+    let phone =
+        DecryptPhone::new(store.clone(), Apps::parse(APPID).unwrap()).with_watermark_max_age(None);
     let (encrypted, iv) = phone_payload();
     let post_phone = event(
         "POST",
@@ -210,12 +214,13 @@ fn handlers(c: &mut Criterion) {
     let login = Login::new(
         store.clone(),
         StubWeChat,
-        StaticSecret::new(AppSecret::new("secret")),
+        StaticSecrets::single(AppId::parse(APPID).unwrap(), AppSecret::new("secret")),
         LoginSettings {
-            appid: APPID.into(),
+            apps: Apps::parse(APPID).unwrap(),
             session_ttl_seconds: 600,
             retry: RetryPolicy::default(),
             log_retention_days: 180,
+            risk: RiskPolicy::default(),
         },
     );
     let post_login = event("POST", "/login", None, Some(json!({"code": "081abcDEF"})));

@@ -82,6 +82,11 @@ pub fn login_event(code: &str) -> HttpEvent {
     HttpEvent::new("POST", "/login").json(&json!({"code": code}))
 }
 
+/// `POST /login` of a code from the app `appid`.
+pub fn login_event_in(appid: &str, code: &str) -> HttpEvent {
+    HttpEvent::new("POST", "/login").json(&json!({"code": code, "appid": appid}))
+}
+
 pub async fn logged_in(world: &World, login: &impl Handler) -> (String, Issued) {
     let (code, issued) = world.wechat.issue_code();
     let answer = call(login, login_event(&code)).await;

@@ -6,8 +6,10 @@
 //! their endpoints; the tests here refuse to run without them rather than
 //! silently skipping.
 
+pub mod admin;
 pub mod docker;
 pub mod events;
+pub mod fixture;
 pub mod invoke;
 pub mod logs;
 pub mod proxy;

@@ -14,15 +14,26 @@ use wxauth::wechat::access_token::AccessTokens;
 use wxauth::wechat::{HttpWeChat, RetryPolicy};
 
 use crate::standins::StandIns;
-use wechat_sim::{Issued, WeChatSim};
+use wechat_sim::{Issued, SimApp, WeChatSim};
+use wxauth::domain::app::{AppId, Apps};
+use wxauth::domain::risk::RiskPolicy;
 
+/// The default app: the one mini-program of a single-app world, the first of
+/// a world of several.
 pub const APPID: &str = "wx4f4bc4dec97d474b";
+/// A world of several apps: a second mini-program, and an official
+/// account's H5 pages (`oauth`), all bound to one Open Platform account.
+pub const SECOND_APPID: &str = "wx5c5dc6dec97d474c";
+pub const OAUTH_APPID: &str = "wx6e6fc7dec97d474d";
 
 pub type LoginHandler = Login<DynamoSessionStore, HttpWeChat, SecretsManagerSource>;
 
 pub struct World {
     pub standins: StandIns,
     pub wechat: WeChatSim,
+    /// The apps it serves; the first is the default. One: the functions get
+    /// `WECHAT_APPID` and a bare appsecret, as a single-app stack does.
+    pub apps: Vec<SimApp>,
     pub table: String,
     /// The login log table: in every function's environment, and where
     /// `store()` writes its entries.
@@ -33,19 +44,47 @@ pub struct World {
 }
 
 impl World {
+    /// One mini-program, `APPID`.
     pub async fn new() -> Self {
-        let standins = StandIns::from_env();
         let appsecret = crate::unique("appsecret");
-        let wechat = WeChatSim::start(APPID, &appsecret)
+        Self::with_apps(vec![SimApp::mini_program(APPID, &appsecret)]).await
+    }
+
+    /// Two mini-programs and an `oauth` app, bound to one Open Platform
+    /// account, each with its appsecret in one secret (`{"appsecrets": ..}`).
+    pub async fn several_apps() -> Self {
+        Self::with_apps(vec![
+            SimApp::mini_program(APPID, &crate::unique("secret-a")).bound(),
+            SimApp::mini_program(SECOND_APPID, &crate::unique("secret-b")).bound(),
+            SimApp::oauth(OAUTH_APPID, &crate::unique("secret-c")).bound(),
+        ])
+        .await
+    }
+
+    pub async fn with_apps(apps: Vec<SimApp>) -> Self {
+        let standins = StandIns::from_env();
+        let wechat = WeChatSim::start_apps(&apps, wechat_sim::UnknownCodes::Refuse)
             .await
             .expect("WeChat simulator on loopback");
+        let appsecret = apps[0].secret.clone();
+        let secret_text = match apps.as_slice() {
+            [_] => appsecret.clone(),
+            _ => {
+                let secrets: serde_json::Map<String, Value> = apps
+                    .iter()
+                    .map(|app| (app.appid.clone(), json!(app.secret)))
+                    .collect();
+                json!({"appsecrets": secrets}).to_string()
+            }
+        };
         let table = standins.create_table().await;
         let log_table = standins.create_log_table().await;
-        let secret_arn = standins.create_secret(&appsecret).await;
+        let secret_arn = standins.create_secret(&secret_text).await;
         let dynamodb = standins.dynamodb_client().await;
         Self {
             standins,
             wechat,
+            apps,
             table,
             log_table,
             secret_arn,
@@ -88,7 +127,24 @@ impl World {
         SecretsManagerSource::from_client(
             self.standins.secrets_client().await,
             self.secret_arn.clone(),
+            default_app(),
         )
+    }
+
+    /// The apps, as `WECHAT_APPS` lists them.
+    pub fn app_list(&self) -> String {
+        self.apps
+            .iter()
+            .map(|app| match app.kind {
+                wechat_sim::SimKind::MiniProgram => app.appid.clone(),
+                wechat_sim::SimKind::OAuth => format!("{}:oauth", app.appid),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn parsed_apps(&self) -> Apps {
+        Apps::parse(&self.app_list()).expect("the world's apps")
     }
 
     /// Fast retries so that failure tests stay quick; the policy's shape is the product's.
@@ -105,7 +161,7 @@ impl World {
             self.store().await,
             &self.wechat.base,
             self.secrets().await,
-            APPID,
+            self.parsed_apps(),
         )
     }
 
@@ -115,17 +171,21 @@ impl World {
             self.store().await,
             HttpWeChat::new(&self.wechat.base, Duration::from_millis(500)).expect("client"),
             self.secrets().await,
-            APPID.into(),
             Self::retry(),
         )
     }
 
     pub async fn phone(&self) -> DecryptPhone<DynamoSessionStore, SharedAccessTokens> {
-        DecryptPhone::new(self.store().await, APPID.into()).with_wechat(self.access_tokens().await)
+        DecryptPhone::new(self.store().await, self.parsed_apps())
+            .with_wechat(self.access_tokens().await)
     }
 
     pub async fn check(&self) -> CheckSession<DynamoSessionStore, SharedAccessTokens> {
-        CheckSession::new(self.store().await).with_wechat(self.access_tokens().await)
+        CheckSession::new(self.store().await)
+            .with_wechat(self.access_tokens().await)
+            .with_token_check(
+                wxauth::services::access::TokenCheck::default().with_apps(self.parsed_apps()),
+            )
     }
 
     /// The table's item under `pk`, read consistently, as the functions read it.
@@ -155,10 +215,19 @@ impl World {
             .item
     }
 
+    /// The variable naming the apps, as the functions get it: `WECHAT_APPID`
+    /// for one mini-program, else `WECHAT_APPS`.
+    pub fn apps_variable(&self) -> (&'static str, String) {
+        match self.apps.len() {
+            1 => ("WECHAT_APPID", APPID.to_owned()),
+            _ => ("WECHAT_APPS", self.app_list()),
+        }
+    }
+
     /// Environment for the function binaries, pointing them at this world.
     pub fn function_env(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("WECHAT_APPID", APPID.into()),
+            self.apps_variable(),
             ("WECHAT_SECRET_ID", self.secret_arn.clone()),
             ("SESSION_TABLE", self.table.clone()),
             ("LOGIN_LOG_TABLE", self.log_table.clone()),
@@ -205,19 +274,31 @@ pub fn login_with<S: wxauth::handlers::LoginFunctionStore, K: SecretSource>(
     store: S,
     wechat_base: &str,
     secrets: K,
-    appid: &str,
+    apps: Apps,
 ) -> Login<S, HttpWeChat, K> {
     Login::new(
         store,
         HttpWeChat::new(wechat_base, Duration::from_millis(500)).expect("client"),
         secrets,
         LoginSettings {
-            appid: appid.into(),
+            apps,
             session_ttl_seconds: 600,
             retry: World::retry(),
             log_retention_days: 180,
+            risk: RiskPolicy::default(),
         },
     )
+}
+
+/// The key of the account item a first login through the default app
+/// writes: its home, the identity (`APPID`, `openid`).
+pub fn home_pk(openid: &str) -> String {
+    format!("{}{APPID}#{openid}", wxauth::aws::IDENTITY_PREFIX)
+}
+
+/// `APPID` as the product's type.
+pub fn default_app() -> AppId {
+    AppId::parse(APPID).expect("APPID is an appid")
 }
 
 /// Encrypts `plaintext` as WeChat does for `getPhoneNumber`.

@@ -353,7 +353,7 @@ async fn the_shared_token_is_renewed_before_wechat_expires_it() {
         .await
         .with_clock(Arc::new(move || now.load(Ordering::SeqCst)));
     let login = world.login().await;
-    let phone = DecryptPhone::new(world.store().await, APPID.into()).with_wechat(tokens);
+    let phone = DecryptPhone::new(world.store().await, world.parsed_apps()).with_wechat(tokens);
     let (token, issued) = logged_in(&world, &login).await;
     let ask = || {
         let code = world.wechat.issue_phone_code(&issued.openid, "13800138000");

@@ -3,11 +3,9 @@
 //! table, and the operator tool `wxauth-admin` as the operator runs it (every
 //! command docs/operations.md shows).
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
+use wxauth_tests::admin::{admin, admin_with};
 use wxauth_tests::events::HttpEvent;
 use wxauth_tests::invoke::login_event;
 use wxauth_tests::logs::{has_metric, metric_records};
@@ -17,46 +15,6 @@ use wxauth_tests::world::{APPID, World, encrypt_for, phone_plaintext, sign};
 
 /// `wxauth-admin`, the binary cargo built, as an operator runs it: only the
 /// standard AWS variables and the two table names.
-fn admin(world: &World, args: &[&str]) -> (i32, Value, String) {
-    admin_with(world, args, &[("LOGIN_LOG_TABLE", &world.log_table)])
-}
-
-/// `wxauth-admin` with `extra` variables besides the session table's and
-/// AWS's (the log table among them, or not).
-fn admin_with(world: &World, args: &[&str], extra: &[(&str, &str)]) -> (i32, Value, String) {
-    // WXAUTH_ADMIN_BIN (infra/test.sh builds it), else beside this test's
-    // deps folder: target/<profile>/deps/<this test> → target/<profile>/wxauth-admin.
-    let bin: PathBuf = std::env::var_os("WXAUTH_ADMIN_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let exe = std::env::current_exe().expect("test binary");
-            exe.parent()
-                .and_then(|deps| deps.parent())
-                .expect("target dir")
-                .join("wxauth-admin")
-        });
-    assert!(
-        bin.exists(),
-        "{} missing: build it with cargo build -p wxauth-admin (infra/test.sh does)",
-        bin.display()
-    );
-    let output = Command::new(bin)
-        .args(args)
-        .env_clear()
-        .env("SESSION_TABLE", &world.table)
-        .envs(extra.iter().copied())
-        .env("AWS_ENDPOINT_URL_DYNAMODB", &world.standins.dynamodb)
-        .env("AWS_REGION", wxauth_tests::standins::REGION)
-        .env("AWS_ACCESS_KEY_ID", "operator")
-        .env("AWS_SECRET_ACCESS_KEY", "operator")
-        .output()
-        .expect("wxauth-admin runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
-    (output.status.code().unwrap_or(-1), json, stderr)
-}
-
 fn item_text(items: &[std::collections::HashMap<String, AttributeValue>]) -> String {
     format!("{items:?}")
 }
@@ -133,6 +91,7 @@ async fn accounts_from_first_login_to_deletion() {
     assert_eq!(
         keys,
         [
+            "apps",
             "countryCode",
             "createdAt",
             "lastLoginAt",
@@ -305,7 +264,7 @@ async fn concurrent_first_logins_make_exactly_one_account() {
         .filter(|item| {
             item["pk"]
                 .as_s()
-                .is_ok_and(|pk| pk.starts_with(wxauth::aws::ACCOUNT_PREFIX))
+                .is_ok_and(|pk| pk.starts_with(wxauth::aws::IDENTITY_PREFIX))
         })
         .count();
     assert_eq!(accounts, 1);
@@ -534,7 +493,7 @@ async fn a_user_keeps_a_bounded_number_of_sessions() {
     let newest = &tokens[MAX_SESSIONS_PER_USER];
     assert_eq!(stack.with_token("GET", "/session", newest).await.0, 200);
     let account = world
-        .item(&format!("{}{openid}", wxauth::aws::ACCOUNT_PREFIX))
+        .item(&wxauth_tests::world::home_pk(openid))
         .await
         .expect("account");
     assert_eq!(
@@ -603,7 +562,7 @@ async fn a_login_revokes_any_number_of_sessions_within_the_transaction_limit() {
         }
         refresh_tokens.push(refresh);
     }
-    let account_pk = format!("{}{openid}", wxauth::aws::ACCOUNT_PREFIX);
+    let account_pk = wxauth_tests::world::home_pk(openid);
     let account = world.item(&account_pk).await.expect("account");
     assert_eq!(account["sessions"].as_m().unwrap().len(), 140);
 
@@ -886,9 +845,13 @@ async fn every_write_fits_the_functions_narrowed_policies() {
     ] {
         let allowed = condition_values(function, "\"account#*\"", "dynamodb:Attributes");
         let (_, updated) = writes(proxy);
+        // An account's items: its home and identities, under either prefix.
         let accounts: Vec<_> = updated
             .iter()
-            .filter(|(key, _)| key.starts_with(wxauth::aws::ACCOUNT_PREFIX))
+            .filter(|(key, _)| {
+                key.starts_with(wxauth::aws::ACCOUNT_PREFIX)
+                    || key.starts_with(wxauth::aws::IDENTITY_PREFIX)
+            })
             .collect();
         assert!(!accounts.is_empty(), "{function} updated an account");
         for (key, attributes) in accounts {

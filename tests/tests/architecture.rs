@@ -24,7 +24,7 @@ const LAYERS: [(&str, u8); 8] = [
 ];
 
 /// The DynamoDB adapter: files every operation may use, and the operations.
-const TABLE_HELPERS: [&str; 4] = ["mod", "table", "items", "families"];
+const TABLE_HELPERS: [&str; 5] = ["mod", "table", "items", "families", "identities"];
 
 fn rank(top: &str) -> Option<u8> {
     LAYERS

@@ -182,7 +182,7 @@ async fn unreachable_wechat_is_503() {
         world.store().await,
         &closed_endpoint().await,
         world.secrets().await,
-        APPID,
+        world.parsed_apps(),
     );
     expect_error(&login, login_event("anycode"), 503, "upstream_unavailable").await;
 }
@@ -518,7 +518,12 @@ async fn session_table_unreachable_is_503() {
     let world = World::new().await;
     let down = StandIns::sdk_config(&closed_endpoint().await).await;
     let store = || DynamoSessionStore::new(&down, world.table.clone());
-    let login = login_with(store(), &world.wechat.base, world.secrets().await, APPID);
+    let login = login_with(
+        store(),
+        &world.wechat.base,
+        world.secrets().await,
+        world.parsed_apps(),
+    );
     let (code, _) = world.wechat.issue_code();
     let started = Instant::now();
     let answer = call(&login, login_event(&code)).await;
@@ -546,8 +551,12 @@ async fn secrets_manager_down_breaks_only_login() {
     let login = login_with(
         world.store().await,
         &world.wechat.base,
-        SecretsManagerSource::new(&down, world.secret_arn.clone()),
-        APPID,
+        SecretsManagerSource::new(
+            &down,
+            world.secret_arn.clone(),
+            wxauth_tests::world::default_app(),
+        ),
+        world.parsed_apps(),
     );
     let (code, _) = world.wechat.issue_code();
     expect_error(&login, login_event(&code), 503, "upstream_unavailable").await;

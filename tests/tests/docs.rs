@@ -27,6 +27,7 @@ fn variables() -> Vec<String> {
     let mut names: Vec<String> = [
         "shared/src/runtime/config/mod.rs",
         "shared/src/runtime/config/functions.rs",
+        "shared/src/runtime/config/apps.rs",
         "shared/src/runtime/startup.rs",
     ]
     .iter()

@@ -12,7 +12,7 @@ use wxauth_tests::invoke::{assert_error, call, expect_error, logged_in, login_ev
 use wxauth_tests::proxy::{CountingProxy, DynamoDbProxy};
 use wxauth_tests::runtime::LambdaFunction;
 use wxauth_tests::standins::{StandIns, closed_endpoint};
-use wxauth_tests::world::{APPID, World, login_with};
+use wxauth_tests::world::{World, login_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_stopped_mid_run_gives_503_in_time_and_recovers() {
@@ -110,8 +110,12 @@ async fn secrets_manager_down_while_warm() {
     let login = login_with(
         world.store().await,
         &world.wechat.base,
-        SecretsManagerSource::new(&sdk, world.secret_arn.clone()),
-        APPID,
+        SecretsManagerSource::new(
+            &sdk,
+            world.secret_arn.clone(),
+            wxauth_tests::world::default_app(),
+        ),
+        world.parsed_apps(),
     );
     logged_in(&world, &login).await;
     proxy.set_down(true);
@@ -142,7 +146,7 @@ async fn a_throttled_login_transaction_is_not_retried_as_contention() {
         DynamoSessionStore::new(&sdk, world.table.clone()),
         &world.wechat.base,
         world.secrets().await,
-        APPID,
+        world.parsed_apps(),
     );
     proxy.cancel_transactions_next(1_000);
     let (code, _) = world.wechat.issue_code();
@@ -152,7 +156,10 @@ async fn a_throttled_login_transaction_is_not_retried_as_contention() {
         "upstream_unavailable",
     );
     // A cancelled transaction wrote nothing: no read-back follows it.
-    let (gets, transactions) = (proxy.calls("GetItem"), proxy.calls("TransactWriteItems"));
+    let (gets, transactions) = (
+        proxy.calls("BatchGetItem"),
+        proxy.calls("TransactWriteItems"),
+    );
     assert_eq!((gets, transactions), (1, 1), "DynamoDB calls for one login");
 
     // Without the cancellations the next login goes through: one more of each.
@@ -160,7 +167,10 @@ async fn a_throttled_login_transaction_is_not_retried_as_contention() {
     let (code, _) = world.wechat.issue_code();
     assert_eq!(call(&login, login_event(&code)).await.status, 200);
     assert_eq!(
-        (proxy.calls("GetItem"), proxy.calls("TransactWriteItems")),
+        (
+            proxy.calls("BatchGetItem"),
+            proxy.calls("TransactWriteItems")
+        ),
         (2, 2)
     );
 }
@@ -196,7 +206,7 @@ async fn a_committed_login_whose_answer_is_late_is_read_back() {
     assert!(proxy.calls("TransactWriteItems") >= 1);
     let token = body["token"].as_str().unwrap();
     let account = world
-        .item(&format!("{}{}", wxauth::aws::ACCOUNT_PREFIX, issued.openid))
+        .item(&wxauth_tests::world::home_pk(&issued.openid))
         .await
         .expect("the account");
     let key = wxauth::domain::token::SessionToken::parse(token)

@@ -215,22 +215,24 @@ async fn login_session_phone_signature_through_the_runtime_api() {
 #[tokio::test]
 async fn a_missing_variable_stops_start_up_and_is_named() {
     let world = World::new().await;
-    for (binary, missing) in [
-        ("login", "WECHAT_APPID"),
-        ("login", "WECHAT_SECRET_ID"),
-        ("login", "SESSION_TABLE"),
-        ("decrypt-phone", "WECHAT_APPID"),
-        ("decrypt-phone", "SESSION_TABLE"),
-        ("check-session", "SESSION_TABLE"),
+    // (function, variable left out, the variable the error names): without
+    // WECHAT_APPID (the one-app shorthand) the apps are what is missing.
+    for (binary, left_out, missing) in [
+        ("login", "WECHAT_APPID", "WECHAT_APPS"),
+        ("login", "WECHAT_SECRET_ID", "WECHAT_SECRET_ID"),
+        ("login", "SESSION_TABLE", "SESSION_TABLE"),
+        ("decrypt-phone", "WECHAT_APPID", "WECHAT_APPS"),
+        ("decrypt-phone", "SESSION_TABLE", "SESSION_TABLE"),
+        ("check-session", "SESSION_TABLE", "SESSION_TABLE"),
         // Half of the optional pair is a mistake, named.
-        ("check-session", "WECHAT_APPID"),
-        ("check-session", "WECHAT_SECRET_ID"),
-        ("authorizer", "SESSION_TABLE"),
+        ("check-session", "WECHAT_APPID", "WECHAT_APPS"),
+        ("check-session", "WECHAT_SECRET_ID", "WECHAT_SECRET_ID"),
+        ("authorizer", "SESSION_TABLE", "SESSION_TABLE"),
     ] {
         let env: Vec<_> = world
             .function_env()
             .into_iter()
-            .filter(|(k, _)| *k != missing)
+            .filter(|(k, _)| *k != left_out)
             .collect();
         let mut function = LambdaFunction::start(binary, &env).await;
         let status = function

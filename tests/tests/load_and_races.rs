@@ -188,7 +188,7 @@ async fn concurrent_logins_of_one_user_leave_exactly_one_valid_session() {
     assert_eq!(valid, 1, "exactly one session survives");
     // And it is the one session the account lists, under the one account.
     let account = world
-        .item(&format!("{}{openid}", wxauth::aws::ACCOUNT_PREFIX))
+        .item(&wxauth_tests::world::home_pk(openid))
         .await
         .expect("account item");
     let listed: Vec<&String> = account["sessions"].as_m().unwrap().keys().collect();

@@ -10,12 +10,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use wechat_sim::{Issued, WeChatSim};
+use wxauth::domain::app::{AppId, Apps};
 use wxauth::domain::redact::SessionKey;
 use wxauth::domain::session::Session;
 use wxauth::domain::time::epoch_seconds;
 use wxauth::domain::token::SessionToken;
 use wxauth::handlers::{CheckSession, DecryptPhone};
-use wxauth::ports::secrets::StaticSecret;
+use wxauth::ports::secrets::StaticSecrets;
 use wxauth::ports::sessions::SessionStore;
 use wxauth_tests::invoke::invoke_event;
 use wxauth_tests::world::{World, login_with};
@@ -138,6 +139,8 @@ async fn sam_local_events_drive_the_handlers() {
     let now = epoch_seconds();
     let session = Session {
         user_id: wxauth::domain::account::UserId::parse(&text("userId")).unwrap(),
+        // As infra/local_dynamodb.py seeds it: a session without an app of its own.
+        appid: None,
         openid: text("openid"),
         unionid: None,
         session_key: Some(SessionKey::new(text("sessionKey"))),
@@ -173,7 +176,7 @@ async fn sam_local_events_drive_the_handlers() {
         .unwrap()
         .parse()
         .unwrap();
-    let phone = DecryptPhone::new(world.store().await, appid.clone())
+    let phone = DecryptPhone::new(world.store().await, Apps::parse(&appid).unwrap())
         .with_watermark_max_age((max_age > 0).then_some(max_age));
     for (file, expect) in [
         ("events/session-get.json", "openid"),
@@ -211,8 +214,11 @@ async fn sam_local_events_drive_the_handlers() {
     let login = login_with(
         world.store().await,
         &wechat.base,
-        StaticSecret::new(wxauth::domain::redact::AppSecret::new("sam-secret")),
-        &appid,
+        StaticSecrets::single(
+            AppId::parse(&appid).unwrap(),
+            wxauth::domain::redact::AppSecret::new("sam-secret"),
+        ),
+        Apps::parse(&appid).unwrap(),
     );
     let answer = invoke_event(&login, &infra("events/login.json"), None).await;
     assert_eq!(answer.status, 200, "{}", answer.raw);

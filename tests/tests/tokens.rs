@@ -101,7 +101,7 @@ async fn refresh_rotates_allows_a_retry_then_revokes_the_family_on_reuse() {
     }
     let (status, retry) = stack.refresh(text(&login, "refreshToken")).await;
     assert_eq!(status, 200, "{retry}");
-    let account_pk = format!("{}{}", wxauth::aws::ACCOUNT_PREFIX, text(&login, "openid"));
+    let account_pk = wxauth_tests::world::home_pk(text(&login, "openid"));
     let account = world.item(&account_pk).await.expect("the account");
     assert_eq!(
         account["refreshTokens"].as_m().unwrap().len(),
@@ -241,7 +241,7 @@ async fn logout_a_later_login_deletion_and_disabling_revoke_refresh_tokens() {
     use wxauth::ports::accounts::AccountStore;
     assert!(
         store
-            .set_status(&user_id, openid, AccountStatus::Disabled)
+            .set_status(&user_id, AccountStatus::Disabled)
             .await
             .unwrap()
     );
@@ -249,7 +249,7 @@ async fn logout_a_later_login_deletion_and_disabling_revoke_refresh_tokens() {
     assert_eq!((status, text(&refused, "error")), (403, "account_disabled"));
     assert!(
         store
-            .set_status(&user_id, openid, AccountStatus::Active)
+            .set_status(&user_id, AccountStatus::Active)
             .await
             .unwrap()
     );

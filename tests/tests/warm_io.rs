@@ -93,10 +93,12 @@ async fn login_warm_path_reuses_connections_and_the_cached_secret() {
         db2.connections, db.connections,
         "no new DynamoDB connection"
     );
-    // One active session per user (the default): each login reads the user's
-    // account and, in one transaction, writes the session, updates the account
-    // and deletes the session it replaces.
-    assert_eq!(db2.op("GetItem"), WARM_CALLS, "one GetItem per login");
+    // One active session per identity (the default): each login reads its
+    // identity (under both of its keys: the default app's may be an account
+    // from before several apps) and its unionid in one BatchGetItem and, in one
+    // transaction, writes the session, updates the account and deletes the
+    // session it replaces.
+    assert_eq!(db2.op("BatchGetItem"), WARM_CALLS, "one read per login");
     assert_eq!(
         db2.op("TransactWriteItems"),
         WARM_CALLS,
@@ -158,10 +160,12 @@ async fn session_and_phone_make_exactly_one_get_item_per_request() {
         assert_eq!(phone.call(phone_event()).await.0, 200);
     }
     let warm = dynamodb.counts();
+    // GET /session reads its session; POST /phone its session, then, to bind
+    // the number, the userId's index (where the account's home is).
     assert_eq!(
         warm.op("GetItem") - first.op("GetItem"),
-        2 * WARM_CALLS,
-        "one GetItem per request"
+        3 * WARM_CALLS,
+        "one GetItem per session read, one per binding"
     );
     assert_eq!(
         warm.connections, first.connections,
@@ -210,7 +214,7 @@ async fn without_single_session_a_login_is_one_read_and_one_transaction() {
         assert_eq!(status, 200, "{body}");
     }
     let after = dynamodb.counts();
-    for operation in ["GetItem", "TransactWriteItems"] {
+    for operation in ["BatchGetItem", "TransactWriteItems"] {
         assert_eq!(
             after.op(operation) - at_init.op(operation),
             WARM_CALLS,
@@ -271,8 +275,8 @@ async fn phone_by_code_keeps_the_access_token_in_the_process() {
     let warm = dynamodb.counts();
     assert_eq!(
         warm.op("GetItem") - first_db.op("GetItem"),
-        WARM_CALLS,
-        "one GetItem (the session) per request"
+        2 * WARM_CALLS,
+        "one GetItem for the session, one for the binding's index, per request"
     );
     assert_eq!(
         warm.operations.len(),
@@ -394,8 +398,8 @@ async fn a_refresh_is_two_reads_at_once_and_one_transaction() {
     let full_paths = REFRESHES / 8;
     assert_eq!(
         after.op("GetItem") - before.op("GetItem"),
-        2 * REFRESHES + 2 * full_paths,
-        "two reads per refresh, two more for each pruning one"
+        2 * REFRESHES + full_paths,
+        "two reads per refresh, one more (the identity the token names) for each pruning one"
     );
     login.stop().await;
 }

@@ -17,9 +17,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = or_exit("check-session", CheckSessionConfig::from_env(&ProcessEnv));
     let sdk = load_sdk_config().await;
     let log = LogSettings {
-        appid: config.appid().map(str::to_owned),
+        appid: config
+            .apps
+            .as_ref()
+            .map(|apps| apps.default_app().id.clone()),
         retention_days: config.login_log.retention_days,
     };
+    let mut token_check = TokenCheck::new(config.jwt);
+    if let Some(apps) = config.apps {
+        token_check = token_check.with_apps(apps);
+    }
     let store = DynamoSessionStore::new(&sdk, config.table).with_login_log(config.login_log.table);
     let tokens = or_exit(
         "check-session",
@@ -29,6 +36,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     run(CheckSession::new(store)
         .with_wechat(tokens)
         .with_log_settings(log)
-        .with_token_check(TokenCheck::new(config.jwt)))
+        .with_token_check(token_check))
     .await
 }

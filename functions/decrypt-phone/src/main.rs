@@ -21,7 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         shared_access_tokens(&sdk, &store, config.access_token),
     );
     store.warm_up(Access::Read).await;
-    let phone = DecryptPhone::new(store, config.appid)
+    let phone = DecryptPhone::new(store, config.apps)
         .with_watermark_max_age(config.watermark_max_age_seconds)
         .with_bind_phone(config.bind_phone)
         .with_wechat(tokens)

@@ -4,12 +4,14 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local). Prints one JSON document;
 //! exits 0, or 1 for an unknown user, 2 for a bad command or a missing table,
 //! 3 when the tables cannot be read or written (the message says how), 4 for a
-//! deletion not confirmed, with a one-line message on stderr.
+//! deletion not confirmed, 5 for a merge its rules refuse (two people), with a
+//! one-line message on stderr. `WECHAT_APPS` (or `WECHAT_APPID`), when set,
+//! names the app of identities from before several apps and of a bare openid.
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use wxauth::aws::{DynamoSessionStore, load_sdk_config};
-use wxauth::runtime::config::{LoginLogConfig, ProcessEnv};
+use wxauth::runtime::config::{LoginLogConfig, ProcessEnv, optional_apps};
 use wxauth::services::admin::{Outcome, Settings, USAGE, run};
 
 #[tokio::main(flavor = "current_thread")]
@@ -29,9 +31,17 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let apps = match optional_apps(&ProcessEnv) {
+        Ok(apps) => apps,
+        Err(err) => {
+            eprintln!("wxauth-admin: {err}");
+            std::process::exit(2);
+        }
+    };
     let settings = Settings {
         retention_days: var("LOGIN_LOG_RETENTION_DAYS").map(|_| log.retention_days),
         has_log_table: log.table.is_some(),
+        apps,
     };
     let sdk = load_sdk_config().await;
     let store = DynamoSessionStore::new(&sdk, table).with_login_log(log.table);
@@ -46,7 +56,10 @@ async fn main() {
     }
     match &outcome {
         Outcome::Done(json) => println!("{json}"),
-        Outcome::Unknown(message) | Outcome::Usage(message) | Outcome::Failed(message) => {
+        Outcome::Unknown(message)
+        | Outcome::Usage(message)
+        | Outcome::Failed(message)
+        | Outcome::Refused(message) => {
             eprintln!("wxauth-admin: {message}");
         }
         Outcome::Confirm { .. } => eprintln!(

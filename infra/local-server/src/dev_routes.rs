@@ -6,7 +6,7 @@ use serde_json::json;
 use sha1::{Digest, Sha1};
 use wxauth::domain::crypto::{decode_base64, encrypt_like_wechat};
 use wxauth::domain::time::epoch_seconds;
-use wxauth::edge::authenticate::authenticate;
+use wxauth::edge::authenticate::{authenticate, require_mini_program};
 use wxauth::edge::body::{JsonBody, invalid};
 use wxauth::edge::error::ApiError;
 use wxauth::edge::request::{ApiRequest, ApiResponse};
@@ -23,10 +23,9 @@ use wechat_sim::DEFAULT_PHONE;
 pub async fn phone_payload(
     store: &(impl SessionStore + PublicKeyStore),
     tokens: &TokenCheck,
-    appid: &str,
     request: ApiRequest,
 ) -> ApiResponse {
-    match encrypt_phone(store, tokens, appid, request).await {
+    match encrypt_phone(store, tokens, request).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
@@ -35,10 +34,16 @@ pub async fn phone_payload(
 async fn encrypt_phone(
     store: &(impl SessionStore + PublicKeyStore),
     tokens: &TokenCheck,
-    appid: &str,
     request: ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     let (_, session) = authenticate(store, tokens, &request).await?;
+    require_mini_program(tokens, &session)?;
+    // The watermark names the session's app, as WeChat's does.
+    let appid = session
+        .appid
+        .as_ref()
+        .map(|appid| appid.as_str().to_owned())
+        .unwrap_or_default();
     let phone = if request.body.iter().all(u8::is_ascii_whitespace) {
         DEFAULT_PHONE.to_owned()
     } else {
@@ -100,6 +105,7 @@ async fn sign_user_info(
     request: ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     let (_, session) = authenticate(store, tokens, &request).await?;
+    require_mini_program(tokens, &session)?;
     let nick_name = if request.body.iter().all(u8::is_ascii_whitespace) {
         "wxauth-dev".to_owned()
     } else {

@@ -2,11 +2,13 @@
 //! overrides), through the same handlers as the Lambda functions, with sessions
 //! in process memory. No AWS account, no Docker, no Java.
 //!
-//! With `WECHAT_APPID` and `WECHAT_APPSECRET` set it talks to the real WeChat API
-//! (`WECHAT_API_BASE` overrides the base URL); without them it runs the WeChat
-//! simulator and serves `POST /dev/phone-payload` and `POST /dev/user-info`.
-//! Phone by code and `?verify=wechat` work in both modes (the real one fetches
-//! an access token with the appsecret).
+//! With `WECHAT_APPSECRET` set (and `WECHAT_APPS` or `WECHAT_APPID`) it talks
+//! to the real WeChat API (`WECHAT_API_BASE` overrides the base URL); without
+//! it it runs the WeChat simulator, with two mini-programs and an `oauth` app
+//! bound to one Open Platform account (or the apps `WECHAT_APPS` lists), and
+//! serves `POST /dev/phone-payload` and `POST /dev/user-info`. Phone by code
+//! and `?verify=wechat` work in both modes (the real one fetches an access
+//! token with the appsecret).
 
 mod dev_routes;
 
@@ -17,11 +19,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::Request;
 use axum::routing::{MethodRouter, any};
-use wechat_sim::{UnknownCodes, WeChatSim};
+use wechat_sim::{SimApp, UnknownCodes, WeChatSim};
+use wxauth::domain::app::{AppKind, Apps};
 use wxauth::domain::jwt::{DEFAULT_AUDIENCE, JwtSettings, Signer, SigningKey, generate_key};
 use wxauth::domain::login_log::DEFAULT_RETENTION_DAYS;
 use wxauth::domain::redact::AppSecret;
 use wxauth::domain::refresh::RefreshSettings;
+use wxauth::domain::risk::RiskPolicy;
 use wxauth::edge::error::ApiError;
 use wxauth::edge::request::{ApiRequest, ApiResponse};
 use wxauth::edge::routes::{Handler, Route};
@@ -30,7 +34,7 @@ use wxauth::handlers::authorizer::Authorizer;
 use wxauth::handlers::{CheckSession, DecryptPhone, LogSettings, Login, LoginSettings};
 use wxauth::ports::memory::MemorySessionStore;
 use wxauth::ports::memory::MemoryTokenCache;
-use wxauth::ports::secrets::StaticSecret;
+use wxauth::ports::secrets::{AppSecrets, StaticSecrets};
 use wxauth::runtime::config::{LocalConfig, ProcessEnv};
 use wxauth::runtime::startup::{init_logging, or_exit};
 use wxauth::services::access::TokenCheck;
@@ -38,22 +42,24 @@ use wxauth::services::issuer::JwtIssuer;
 use wxauth::wechat::access_token::AccessTokens;
 use wxauth::wechat::{HttpWeChat, RetryPolicy};
 
-/// The appid and appsecret the simulator knows; its watermarks carry the appid.
-const SIMULATOR_APPID: &str = "wx0000000000000000";
+/// The apps the simulator serves by default: two mini-programs and an
+/// official account's H5 pages (`oauth`), bound to one Open Platform account
+/// so that one person is one account across them. Every app's appsecret is
+/// `SIMULATOR_SECRET`.
+const SIMULATOR_APPS: &str = "wx0000000000000000,wx0000000000000001,wx0000000000000002:oauth";
 const SIMULATOR_SECRET: &str = "simulated";
 
 type Store = Arc<MemorySessionStore>;
-type Tokens = AccessTokens<Arc<MemoryTokenCache>, HttpWeChat, StaticSecret>;
+type Tokens = AccessTokens<Arc<MemoryTokenCache>, HttpWeChat, StaticSecrets>;
 
 pub struct App {
-    login: Login<Store, HttpWeChat, StaticSecret, Signer>,
+    login: Login<Store, HttpWeChat, StaticSecrets, Signer>,
     phone: DecryptPhone<Store, Tokens>,
     check: CheckSession<Store, Tokens>,
     authorizer: Authorizer<Store>,
     store: Store,
     /// The dev routes check tokens as the product's routes do.
     tokens: TokenCheck,
-    appid: String,
     simulated: bool,
 }
 
@@ -97,7 +103,7 @@ fn router(app: Arc<App>) -> Router {
             .route(
                 "/dev/phone-payload",
                 dev_route(&app, |app, request| async move {
-                    dev_routes::phone_payload(&app.store, &app.tokens, &app.appid, request).await
+                    dev_routes::phone_payload(&app.store, &app.tokens, request).await
                 }),
             )
             .route(
@@ -147,57 +153,79 @@ async fn app(config: LocalConfig) -> App {
         issuer: format!("http://127.0.0.1:{}", config.port),
         audience: DEFAULT_AUDIENCE.to_owned(),
     };
-    let token_check = || TokenCheck::new(Some(jwt.clone()));
     let single_session = config.single_session;
-    let (appid, secret, api_base, simulated) = match config.wechat {
+    let (apps, secrets, api_base, simulated) = match config.wechat {
         Some(real) => {
-            eprintln!(
-                "wxauth-local: using the real WeChat API at {} for appid {}",
-                real.api_base, real.appid
+            let apps = real.apps;
+            let parsed = or_exit(
+                "wxauth-local",
+                AppSecrets::parse(&real.appsecret)
+                    .map_err(|err| format!("WECHAT_APPSECRET: {err}")),
             );
-            (real.appid, real.appsecret, real.api_base, false)
+            eprintln!(
+                "wxauth-local: using the real WeChat API at {} for {}",
+                real.api_base,
+                apps.iter()
+                    .map(|app| app.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let secrets = StaticSecrets::from_parsed(apps.default_app().id.clone(), parsed);
+            (apps, secrets, real.api_base, false)
         }
         None => {
+            let apps = config
+                .apps
+                .unwrap_or_else(|| or_exit("wxauth-local", Apps::parse(SIMULATOR_APPS)));
+            let sim_apps: Vec<SimApp> = apps
+                .iter()
+                .map(|app| match app.kind {
+                    AppKind::MiniProgram => SimApp::mini_program(app.id.as_str(), SIMULATOR_SECRET),
+                    AppKind::OAuth => SimApp::oauth(app.id.as_str(), SIMULATOR_SECRET),
+                })
+                .map(SimApp::bound)
+                .collect();
             let sim = or_exit(
                 "wxauth-local",
-                WeChatSim::start_with(SIMULATOR_APPID, SIMULATOR_SECRET, UnknownCodes::AcceptOnce)
-                    .await,
+                WeChatSim::start_apps(&sim_apps, UnknownCodes::AcceptOnce).await,
             );
-            print_simulator_banner(&sim.base);
-            (
-                SIMULATOR_APPID.to_owned(),
-                SIMULATOR_SECRET.to_owned(),
-                sim.base,
-                true,
-            )
+            print_simulator_banner(&sim.base, &apps);
+            let secrets = StaticSecrets::per_app(
+                apps.default_app().id.clone(),
+                apps.iter()
+                    .map(|app| (app.id.clone(), AppSecret::new(SIMULATOR_SECRET)))
+                    .collect(),
+            );
+            (apps, secrets, sim.base, true)
         }
     };
+    let token_check = || TokenCheck::new(Some(jwt.clone())).with_apps(apps.clone());
     let wechat = or_exit(
         "wxauth-local",
         HttpWeChat::new(&api_base, HttpWeChat::CONNECT_TIMEOUT),
     );
     let store: Store = Arc::new(MemorySessionStore::new());
-    let secret = StaticSecret::new(AppSecret::new(secret));
-    // One keeper per route, sharing the token as the functions do through the table.
+    // One keeper per route, sharing the tokens as the functions do through the table.
     let token_cache = Arc::new(MemoryTokenCache::new());
     let tokens = || -> Tokens {
         AccessTokens::new(
             Arc::clone(&token_cache),
             wechat.clone(),
-            secret.clone(),
-            appid.clone(),
+            secrets.clone(),
             RetryPolicy::default(),
         )
     };
+    let default_app = apps.default_app().id.clone();
     let login = Login::new(
         Arc::clone(&store),
         wechat.clone(),
-        secret.clone(),
+        secrets.clone(),
         LoginSettings {
-            appid: appid.clone(),
+            apps: apps.clone(),
             session_ttl_seconds: ttl,
             retry: RetryPolicy::default(),
             log_retention_days: DEFAULT_RETENTION_DAYS,
+            risk: RiskPolicy::default(),
         },
     )
     .with_single_session(single_session)
@@ -205,39 +233,48 @@ async fn app(config: LocalConfig) -> App {
     .with_jwt(JwtIssuer::new(
         development_keys(),
         jwt.clone(),
-        appid.clone(),
+        default_app.clone(),
         0,
     ));
     or_exit("wxauth-local", login.load_signing_keys().await);
     App {
-        phone: DecryptPhone::new(Arc::clone(&store), appid.clone())
+        phone: DecryptPhone::new(Arc::clone(&store), apps.clone())
             .with_wechat(tokens())
             .with_token_check(token_check()),
         check: CheckSession::new(Arc::clone(&store))
             .with_wechat(tokens())
             .with_log_settings(LogSettings {
-                appid: Some(appid.clone()),
+                appid: Some(default_app),
                 retention_days: DEFAULT_RETENTION_DAYS,
             })
             .with_token_check(token_check()),
-        authorizer: Authorizer::new(Arc::clone(&store)).with_token_check(token_check()),
+        authorizer: Authorizer::new(Arc::clone(&store))
+            .with_token_check(TokenCheck::new(Some(jwt.clone()))),
         tokens: token_check(),
         login,
         store,
-        appid,
         simulated,
     }
 }
 
-fn print_simulator_banner(base: &str) {
+fn print_simulator_banner(base: &str, apps: &Apps) {
+    let listed: Vec<String> = apps
+        .iter()
+        .map(|app| match app.kind {
+            AppKind::MiniProgram => format!("{} (mini-program)", app.id),
+            AppKind::OAuth => format!("{} (oauth)", app.id),
+        })
+        .collect();
     eprintln!(
         "\
 ================================================================================
- wxauth-local: WECHAT SIMULATOR ON (WECHAT_APPID / WECHAT_APPSECRET not both set)
+ wxauth-local: WECHAT SIMULATOR ON (no WECHAT_APPSECRET)
  No request goes to WeChat: the simulator answers at {base}
- appid: {SIMULATOR_APPID}
+ apps (the first is the default; POST /login {{\"code\", \"appid\"}} picks one):
+   {}
   - any code logs in once; a second use answers 401 invalid_code (40163)
-  - the openid is stable per code prefix: alice-1 and alice-2 are one user
+  - one person per code prefix: alice-1 and alice-2 are one user, with an
+    openid per app and one unionid across them (one account)
   - reserved codes: errcode-40029, errcode-40163, errcode-40226 (403),
     errcode-45011 (429), errcode--1 (503); html, notjson (502)
   - POST /dev/phone-payload {{\"phoneNumber\": \"13800138000\"}} with the bearer
@@ -251,7 +288,8 @@ fn print_simulator_banner(base: &str) {
     renews a session without WeChat
  Sessions, accounts and the login log live in memory and vanish when the
  server stops.
-================================================================================"
+================================================================================",
+        listed.join("\n   ")
     );
 }
 

@@ -2,11 +2,20 @@
 //! server (`wxauth-local`) points the product's own HTTP client at it, and the
 //! tests use it as their fake WeChat, so both see one set of rules:
 //!
-//! - `jscode2session` checks appid (40013), secret (40125) and grant_type
-//!   (40002). A code is good once (40163 after). Codes come from `issue_code`;
-//!   with [`UnknownCodes::AcceptOnce`] any other code is good once too, with an
-//!   openid stable per code prefix (`alice-1` and `alice-2` are one user).
-//!   Unknown codes are 40029 otherwise.
+//! - It serves one or more apps ([`SimApp`]): mini-programs and OAuth apps,
+//!   each with its appid, appsecret and access token, and, when bound to the
+//!   one Open Platform account, unionids. One person has one openid per app
+//!   and one unionid across the bound ones.
+//! - `jscode2session` (mini-programs) and `sns/oauth2/access_token` (OAuth
+//!   apps) check appid (40013), secret (40125) and grant_type (40002). A code
+//!   is its app's and good once (40163 after). Codes come from `issue_code`
+//!   and its kin; with [`UnknownCodes::AcceptOnce`] any other code is good
+//!   once too, for a person stable per code prefix (`alice-1` and `alice-2`
+//!   are one person, in every app). Unknown codes are 40029 otherwise.
+//! - `sns/oauth2/access_token` leaves the unionid to `sns/userinfo` for the
+//!   codes that say so (and for every unknown code), as WeChat may;
+//!   `sns/userinfo` answers for the user access token it handed out.
+//! - `getuserriskrank` answers rank 0 unless `set_risk` says otherwise.
 //! - Reserved codes misbehave instead (see [`faults`]): `errcode-<n>`,
 //!   `text-<n>`, `slow`, `html`, `notjson`, `huge`, `noopenid`.
 //! - `stable_token` hands out one current token in normal mode until a forced
@@ -44,6 +53,48 @@ pub enum UnknownCodes {
     AcceptOnce,
 }
 
+/// How an app's users sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimKind {
+    MiniProgram,
+    OAuth,
+}
+
+/// One app the simulator serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimApp {
+    pub appid: String,
+    pub secret: String,
+    pub kind: SimKind,
+    /// Bound to the Open Platform account: its logins of unknown codes bring
+    /// the person's unionid.
+    pub bound: bool,
+}
+
+impl SimApp {
+    pub fn mini_program(appid: &str, secret: &str) -> Self {
+        Self {
+            appid: appid.into(),
+            secret: secret.into(),
+            kind: SimKind::MiniProgram,
+            bound: false,
+        }
+    }
+
+    pub fn oauth(appid: &str, secret: &str) -> Self {
+        Self {
+            kind: SimKind::OAuth,
+            ..Self::mini_program(appid, secret)
+        }
+    }
+
+    /// Bound to the Open Platform account.
+    pub fn bound(mut self) -> Self {
+        self.bound = true;
+        self
+    }
+}
+
 /// What WeChat issued for a code.
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -67,11 +118,22 @@ impl Issued {
     }
 }
 
-/// The openid the simulator gives every unknown code starting with `prefix-`.
-pub fn openid_for(code: &str) -> String {
-    let prefix = code.split('-').next().unwrap_or(code);
-    let digest = Sha256::digest(prefix.as_bytes());
+fn person_of(code: &str) -> &str {
+    code.split('-').next().unwrap_or(code)
+}
+
+/// The openid the simulator gives, in `appid`, the person of every unknown
+/// code starting with `prefix-`.
+pub fn openid_in(appid: &str, code: &str) -> String {
+    let digest = Sha256::digest(format!("{appid}:{}", person_of(code)).as_bytes());
     format!("oSIM{}", &URL_SAFE_NO_PAD.encode(digest)[..24])
+}
+
+/// The unionid of the person of every unknown code starting with `prefix-`,
+/// in the apps bound to the Open Platform account.
+pub fn unionid_for(code: &str) -> String {
+    let digest = Sha256::digest(format!("unionid:{}", person_of(code)).as_bytes());
+    format!("uSIM{}", &URL_SAFE_NO_PAD.encode(digest)[..24])
 }
 
 /// Clones share one WeChat, as every caller of the real one does.
@@ -83,11 +145,38 @@ pub struct WeChatSim {
     connections: Arc<AtomicU64>,
 }
 
+/// One app's state: its settings and its access token.
+struct AppState {
+    app: SimApp,
+    token: TokenState,
+}
+
+/// An OAuth code's user.
+#[derive(Debug, Clone)]
+pub struct OAuthUser {
+    pub openid: String,
+    pub unionid: Option<String>,
+    /// `snsapi_base`, `snsapi_userinfo` or `snsapi_login`.
+    pub scope: String,
+    /// The token answer carries the unionid itself; otherwise only
+    /// `sns/userinfo` does.
+    pub unionid_in_token: bool,
+}
+
 struct State {
-    appid: String,
-    secret: String,
+    apps: Vec<AppState>,
     unknown_codes: UnknownCodes,
-    codes: HashMap<String, Issued>,
+    /// Code → its app and what it stands for.
+    codes: HashMap<String, (String, Issued)>,
+    oauth_codes: HashMap<String, (String, OAuthUser)>,
+    /// User access tokens `sns/oauth2/access_token` handed out.
+    user_tokens: HashMap<String, OAuthUser>,
+    /// openid → the errcode `getuserriskrank` answers (0: the rank).
+    risk: HashMap<String, (i64, i64)>,
+    risk_stall_next: u32,
+    oauth_calls: u32,
+    userinfo_calls: u32,
+    risk_calls: u32,
     used: HashSet<String>,
     busy_next: u32,
     stall_next: u32,
@@ -95,7 +184,6 @@ struct State {
     secrets_seen: Vec<String>,
     /// The newest session_key per openid: WeChat keeps only that one valid.
     latest_keys: HashMap<String, String>,
-    token: TokenState,
     /// Issued phone codes: (openid, phone).
     phone_codes: HashMap<String, (String, String)>,
     used_phone_codes: HashSet<String>,
@@ -113,8 +201,41 @@ struct TokenState {
 }
 
 impl TokenState {
+    fn new() -> Self {
+        Self {
+            nonce: hex::encode(random::<6>()),
+            generation: 0,
+            revoked: false,
+            expires_in: 7200,
+            normal_calls: 0,
+            forced_calls: 0,
+        }
+    }
+
     fn current(&self) -> String {
         format!("ACCESS-{}-{}", self.nonce, self.generation)
+    }
+}
+
+impl State {
+    fn app(&self, appid: &str) -> Option<&AppState> {
+        self.apps.iter().find(|state| state.app.appid == appid)
+    }
+
+    fn app_mut(&mut self, appid: &str) -> Option<&mut AppState> {
+        self.apps.iter_mut().find(|state| state.app.appid == appid)
+    }
+
+    /// The first app: the one the single-app calls mean.
+    fn first(&mut self) -> &mut AppState {
+        &mut self.apps[0]
+    }
+
+    /// The app whose current access token this is, if WeChat honours it.
+    fn app_of_token(&self, token: &str) -> Option<&AppState> {
+        self.apps
+            .iter()
+            .find(|state| !state.token.revoked && state.token.current() == token)
     }
 }
 
@@ -131,7 +252,8 @@ fn fresh(prefix: &str) -> String {
 }
 
 impl WeChatSim {
-    /// A simulator for `appid` + `secret` that refuses codes it did not issue.
+    /// A simulator for one mini-program, `appid` + `secret`, that refuses
+    /// codes it did not issue.
     pub async fn start(appid: &str, secret: &str) -> std::io::Result<Self> {
         Self::start_with(appid, secret, UnknownCodes::Refuse).await
     }
@@ -141,25 +263,40 @@ impl WeChatSim {
         secret: &str,
         unknown_codes: UnknownCodes,
     ) -> std::io::Result<Self> {
+        Self::start_apps(&[SimApp::mini_program(appid, secret)], unknown_codes).await
+    }
+
+    /// A simulator for `apps` (at least one; the first is what the
+    /// single-app calls mean).
+    pub async fn start_apps(apps: &[SimApp], unknown_codes: UnknownCodes) -> std::io::Result<Self> {
+        if apps.is_empty() {
+            return Err(std::io::Error::other(
+                "the simulator serves at least one app",
+            ));
+        }
         let state = Arc::new(Mutex::new(State {
-            appid: appid.into(),
-            secret: secret.into(),
+            apps: apps
+                .iter()
+                .map(|app| AppState {
+                    app: app.clone(),
+                    token: TokenState::new(),
+                })
+                .collect(),
             unknown_codes,
             codes: HashMap::new(),
+            oauth_codes: HashMap::new(),
+            user_tokens: HashMap::new(),
+            risk: HashMap::new(),
+            risk_stall_next: 0,
+            oauth_calls: 0,
+            userinfo_calls: 0,
+            risk_calls: 0,
             used: HashSet::new(),
             busy_next: 0,
             stall_next: 0,
             calls: 0,
             secrets_seen: Vec::new(),
             latest_keys: HashMap::new(),
-            token: TokenState {
-                nonce: hex::encode(random::<6>()),
-                generation: 0,
-                revoked: false,
-                expires_in: 7200,
-                normal_calls: 0,
-                forced_calls: 0,
-            },
             phone_codes: HashMap::new(),
             used_phone_codes: HashSet::new(),
             phone_calls: 0,
@@ -186,20 +323,64 @@ impl WeChatSim {
     }
 
     pub fn issue_code_for(&self, openid: &str, unionid: Option<&str>) -> (String, Issued) {
+        let appid = self.state().first().app.appid.clone();
+        self.issue_code_in(&appid, openid, unionid)
+    }
+
+    /// A wx.login code of the mini-program `appid`, for `openid` (its
+    /// openid in that app) and `unionid`.
+    pub fn issue_code_in(
+        &self,
+        appid: &str,
+        openid: &str,
+        unionid: Option<&str>,
+    ) -> (String, Issued) {
         let issued = Issued::new(openid, unionid);
         let code = fresh("081");
-        self.accept_code(&code, issued.clone());
+        self.state()
+            .codes
+            .insert(code.clone(), (appid.to_owned(), issued.clone()));
         (code, issued)
     }
 
-    /// Makes `code` a valid single-use code for `issued` (fixed codes in event files).
+    /// Makes `code` a valid single-use code of the first app for `issued`
+    /// (fixed codes in event files).
     pub fn accept_code(&self, code: &str, issued: Issued) {
-        self.state().codes.insert(code.to_owned(), issued);
+        let mut s = self.state();
+        let appid = s.first().app.appid.clone();
+        s.codes.insert(code.to_owned(), (appid, issued));
     }
 
-    /// From now on only `secret` is accepted; the old one gets 40125.
+    /// A code WeChat's OAuth redirect (or the mobile SDK) hands the OAuth
+    /// app `appid`'s page for `user`.
+    pub fn issue_oauth_code(&self, appid: &str, user: OAuthUser) -> String {
+        let code = fresh("oauth");
+        self.state()
+            .oauth_codes
+            .insert(code.clone(), (appid.to_owned(), user));
+        code
+    }
+
+    /// From now on the first app accepts only `secret`; the old one gets 40125.
     pub fn rotate_secret(&self, secret: &str) {
-        self.state().secret = secret.into();
+        self.state().first().app.secret = secret.into();
+    }
+
+    /// What `getuserriskrank` answers for `openid`: a rank (errcode 0), or an
+    /// errcode (61010: the user has not opened the mini-program lately).
+    pub fn set_risk(&self, openid: &str, errcode: i64, rank: i64) {
+        self.state().risk.insert(openid.to_owned(), (errcode, rank));
+    }
+
+    /// The next `n` getuserriskrank calls answer only after `faults::STALL`.
+    pub fn stall_risk_next(&self, n: u32) {
+        self.state().risk_stall_next = n;
+    }
+
+    /// (sns/oauth2/access_token, sns/userinfo, getuserriskrank) calls so far.
+    pub fn oauth_and_risk_calls(&self) -> (u32, u32, u32) {
+        let s = self.state();
+        (s.oauth_calls, s.userinfo_calls, s.risk_calls)
     }
 
     /// The next `n` calls of jscode2session or getuserphonenumber answer
@@ -230,33 +411,43 @@ impl WeChatSim {
         self.state().secrets_seen.clone()
     }
 
-    /// `stable_token` calls so far: (normal mode, forced refreshes).
+    /// The first app's `stable_token` calls so far: (normal mode, forced refreshes).
     pub fn stable_token_calls(&self) -> (u32, u32) {
+        let appid = self.state().first().app.appid.clone();
+        self.stable_token_calls_of(&appid)
+    }
+
+    /// `appid`'s `stable_token` calls so far: (normal mode, forced refreshes).
+    pub fn stable_token_calls_of(&self, appid: &str) -> (u32, u32) {
         let s = self.state();
-        (s.token.normal_calls, s.token.forced_calls)
+        s.app(appid)
+            .map_or((0, 0), |a| (a.token.normal_calls, a.token.forced_calls))
     }
 
-    /// The access token WeChat currently honours.
+    /// The access token WeChat currently honours for the first app.
     pub fn current_token(&self) -> String {
-        self.state().token.current()
+        self.state().first().token.current()
     }
 
-    /// WeChat stops honouring the current token (40001) until a forced refresh.
+    /// WeChat stops honouring the first app's token (40001) until a forced refresh.
     pub fn revoke_token(&self) {
-        self.state().token.revoked = true;
+        self.state().first().token.revoked = true;
     }
 
-    /// Another system forced a refresh: the current token is refused from now
-    /// on, and normal mode hands out the new one.
+    /// Another system forced a refresh of the first app's token: the current
+    /// one is refused from now on, and normal mode hands out the new one.
     pub fn replace_token_elsewhere(&self) {
         let mut s = self.state();
-        s.token.generation += 1;
-        s.token.revoked = false;
+        let token = &mut s.first().token;
+        token.generation += 1;
+        token.revoked = false;
     }
 
-    /// The `expires_in` stable_token answers from now on.
+    /// The `expires_in` stable_token answers from now on (every app).
     pub fn set_token_lifetime(&self, seconds: i64) {
-        self.state().token.expires_in = seconds;
+        for app in &mut self.state().apps {
+            app.token.expires_in = seconds;
+        }
     }
 
     /// A single-use code as the getPhoneNumber button hands it to `openid`.

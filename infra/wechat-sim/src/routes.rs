@@ -1,4 +1,4 @@
-//! The four WeChat endpoints the product calls, answering as WeChat does.
+//! The WeChat endpoints the product calls, answering as WeChat does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,14 +8,20 @@ use serde_json::{Value, json};
 
 use crate::faults::{Fault, STALL, errcode};
 use crate::server::{HttpResponse, Received, query_pairs, respond};
-use crate::{DEFAULT_PHONE, Issued, State, UnknownCodes, lock, openid_for};
+use crate::{
+    DEFAULT_PHONE, Issued, OAuthUser, SimKind, State, UnknownCodes, fresh, lock, openid_in,
+    unionid_for,
+};
 
 pub(crate) async fn answer(state: Arc<Mutex<State>>, request: Received) -> HttpResponse {
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/sns/jscode2session") => jscode2session(&state, &request).await,
+        ("GET", "/sns/oauth2/access_token") => oauth_access_token(&state, &request).await,
+        ("GET", "/sns/userinfo") => userinfo(&state, &request),
         ("POST", "/cgi-bin/stable_token") => stable_token(&state, &request),
         ("POST", "/wxa/business/getuserphonenumber") => phone_number(&state, &request).await,
         ("GET", "/wxa/checksession") => check_session(&state, &request),
+        ("POST", "/wxa/getuserriskrank") => risk_rank(&state, &request).await,
         _ => respond(404, "text/html", "<html>404 Not Found</html>"),
     }
 }
@@ -27,8 +33,30 @@ enum Outcome<T> {
     Success(T),
 }
 
+fn params(request: &Received) -> HashMap<String, String> {
+    query_pairs(&request.query).into_iter().collect()
+}
+
+/// The app a code exchange names, checked as WeChat checks it: an appid of
+/// the right kind (40013), its secret (40125), the grant type (40002).
+fn refused_app(
+    s: &State,
+    kind: SimKind,
+    appid: &str,
+    secret: &str,
+    grant_type: &str,
+) -> Option<HttpResponse> {
+    let Some(app) = s.app(appid).filter(|app| app.app.kind == kind) else {
+        return Some(errcode(40013));
+    };
+    if secret != app.app.secret {
+        return Some(errcode(40125));
+    }
+    (grant_type != "authorization_code").then(|| errcode(40002))
+}
+
 async fn jscode2session(state: &Mutex<State>, request: &Received) -> HttpResponse {
-    let params: HashMap<String, String> = query_pairs(&request.query).into_iter().collect();
+    let params = params(request);
     let param = |name: &str| params.get(name).cloned().unwrap_or_default();
     let code = param("js_code");
     let outcome = {
@@ -66,25 +94,25 @@ fn session_for(
     secret: &str,
     grant_type: &str,
 ) -> Outcome<(Issued, bool)> {
-    if appid != s.appid {
-        return Outcome::Answer(errcode(40013));
-    }
-    if secret != s.secret {
-        return Outcome::Answer(errcode(40125));
-    }
-    if grant_type != "authorization_code" {
-        return Outcome::Answer(errcode(40002));
+    if let Some(refused) = refused_app(s, SimKind::MiniProgram, appid, secret, grant_type) {
+        return Outcome::Answer(refused);
     }
     if s.busy_next > 0 {
         s.busy_next -= 1;
         return Outcome::Answer(errcode(-1));
     }
     let issued = match s.codes.get(code) {
-        Some(issued) => issued.clone(),
+        // A code is its own app's: another app's code is no code here.
+        Some((owner, _)) if owner != appid => return Outcome::Answer(errcode(40029)),
+        Some((_, issued)) => issued.clone(),
         None => match (Fault::of(code), s.unknown_codes) {
             (Some(fault), _) => return Outcome::Fault(fault),
             (None, UnknownCodes::Refuse) => return Outcome::Answer(errcode(40029)),
-            (None, UnknownCodes::AcceptOnce) => Issued::new(&openid_for(code), None),
+            (None, UnknownCodes::AcceptOnce) => {
+                let bound = s.app(appid).is_some_and(|app| app.app.bound);
+                let unionid = bound.then(|| unionid_for(code));
+                Issued::new(&openid_in(appid, code), unionid.as_deref())
+            }
         },
     };
     if !s.used.insert(code.to_owned()) {
@@ -97,38 +125,147 @@ fn session_for(
     Outcome::Success((issued, stall))
 }
 
+async fn oauth_access_token(state: &Mutex<State>, request: &Received) -> HttpResponse {
+    let params = params(request);
+    let param = |name: &str| params.get(name).cloned().unwrap_or_default();
+    let (appid, code) = (param("appid"), param("code"));
+    let outcome = {
+        let mut s = lock(state);
+        s.oauth_calls += 1;
+        oauth_user_for(
+            &mut s,
+            &code,
+            &appid,
+            &param("secret"),
+            &param("grant_type"),
+        )
+    };
+    match outcome {
+        Outcome::Answer(response) => response,
+        Outcome::Fault(fault) => fault.answer().await,
+        Outcome::Success((user, stall)) => {
+            if stall {
+                tokio::time::sleep(STALL).await;
+            }
+            let token = fresh("USER-");
+            let mut body = json!({
+                "access_token": token, "expires_in": 7200, "refresh_token": fresh("REFRESH-"),
+                "openid": user.openid, "scope": user.scope,
+            });
+            if user.unionid_in_token {
+                if let Some(unionid) = &user.unionid {
+                    body["unionid"] = json!(unionid);
+                }
+            }
+            lock(state).user_tokens.insert(token, user);
+            respond(200, "application/json", body.to_string())
+        }
+    }
+}
+
+fn oauth_user_for(
+    s: &mut State,
+    code: &str,
+    appid: &str,
+    secret: &str,
+    grant_type: &str,
+) -> Outcome<(OAuthUser, bool)> {
+    if let Some(refused) = refused_app(s, SimKind::OAuth, appid, secret, grant_type) {
+        return Outcome::Answer(refused);
+    }
+    if s.busy_next > 0 {
+        s.busy_next -= 1;
+        return Outcome::Answer(errcode(-1));
+    }
+    let user = match s.oauth_codes.get(code) {
+        Some((owner, _)) if owner != appid => return Outcome::Answer(errcode(40029)),
+        Some((_, user)) => user.clone(),
+        None => match (Fault::of(code), s.unknown_codes) {
+            (Some(fault), _) => return Outcome::Fault(fault),
+            (None, UnknownCodes::Refuse) => return Outcome::Answer(errcode(40029)),
+            // As a page with scope=snsapi_userinfo gets it: the unionid, when
+            // the app is bound, from sns/userinfo only.
+            (None, UnknownCodes::AcceptOnce) => OAuthUser {
+                openid: openid_in(appid, code),
+                unionid: s
+                    .app(appid)
+                    .is_some_and(|app| app.app.bound)
+                    .then(|| unionid_for(code)),
+                scope: "snsapi_userinfo".into(),
+                unionid_in_token: false,
+            },
+        },
+    };
+    if !s.used.insert(code.to_owned()) {
+        return Outcome::Answer(errcode(40163));
+    }
+    let stall = s.stall_next > 0;
+    s.stall_next = s.stall_next.saturating_sub(1);
+    Outcome::Success((user, stall))
+}
+
+fn userinfo(state: &Mutex<State>, request: &Received) -> HttpResponse {
+    let params = params(request);
+    let mut s = lock(state);
+    s.userinfo_calls += 1;
+    let token = params.get("access_token").cloned().unwrap_or_default();
+    let Some(user) = s.user_tokens.get(&token) else {
+        return errcode(40001);
+    };
+    if params.get("openid") != Some(&user.openid) {
+        return errcode(40003);
+    }
+    if !user
+        .scope
+        .split(',')
+        .any(|scope| scope == "snsapi_userinfo")
+    {
+        return errcode(48001);
+    }
+    let mut body = json!({
+        "openid": user.openid, "nickname": "微信用户", "sex": 0, "province": "", "city": "",
+        "country": "", "headimgurl": "", "privilege": [],
+    });
+    if let Some(unionid) = &user.unionid {
+        body["unionid"] = json!(unionid);
+    }
+    respond(200, "application/json", body.to_string())
+}
+
 fn stable_token(state: &Mutex<State>, request: &Received) -> HttpResponse {
     let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
         return errcode(47001);
     };
     let mut s = lock(state);
-    if body["appid"] != json!(s.appid) {
+    let appid = body["appid"].as_str().unwrap_or_default().to_owned();
+    let Some(app) = s.app_mut(&appid) else {
         return errcode(40013);
-    }
-    if body["secret"] != json!(s.secret) {
+    };
+    if body["secret"] != json!(app.app.secret) {
         return errcode(40125);
     }
     if body["grant_type"] != "client_credential" {
         return errcode(40002);
     }
+    let token = &mut app.token;
     if body["force_refresh"] == json!(true) {
-        s.token.forced_calls += 1;
-        s.token.generation += 1;
-        s.token.revoked = false;
+        token.forced_calls += 1;
+        token.generation += 1;
+        token.revoked = false;
     } else {
-        s.token.normal_calls += 1;
+        token.normal_calls += 1;
     }
-    let answer = json!({"access_token": s.token.current(), "expires_in": s.token.expires_in});
+    let answer = json!({"access_token": token.current(), "expires_in": token.expires_in});
     respond(200, "application/json", answer.to_string())
 }
 
-/// Whether WeChat would honour the request's access_token parameter.
-fn honoured_token(s: &State, request: &Received) -> bool {
+/// The app whose access token the request carries, if WeChat honours it.
+fn honoured_app(s: &State, request: &Received) -> Option<String> {
     let token = query_pairs(&request.query)
         .into_iter()
         .find(|(name, _)| name == "access_token")
-        .map(|(_, value)| value);
-    !s.token.revoked && token.as_deref() == Some(s.token.current().as_str())
+        .map(|(_, value)| value)?;
+    s.app_of_token(&token).map(|app| app.app.appid.clone())
 }
 
 async fn phone_number(state: &Mutex<State>, request: &Received) -> HttpResponse {
@@ -138,10 +275,9 @@ async fn phone_number(state: &Mutex<State>, request: &Received) -> HttpResponse 
     let outcome = {
         let mut s = lock(state);
         s.phone_calls += 1;
-        if honoured_token(&s, request) {
-            phone_for(&mut s, code, openid)
-        } else {
-            Outcome::Answer(errcode(40001))
+        match honoured_app(&s, request) {
+            Some(appid) => phone_for(&mut s, code, openid, appid),
+            None => Outcome::Answer(errcode(40001)),
         }
     };
     match outcome {
@@ -160,9 +296,15 @@ async fn phone_number(state: &Mutex<State>, request: &Received) -> HttpResponse 
     }
 }
 
-/// The phone number and appid for a phone code, and whether to stall the answer
-/// after spending the code (`stall_next`).
-fn phone_for(s: &mut State, code: &str, openid: &str) -> Outcome<(String, String, bool)> {
+/// The phone number for a phone code, the appid of the token that asked
+/// (its watermark's), and whether to stall the answer after spending the
+/// code (`stall_next`).
+fn phone_for(
+    s: &mut State,
+    code: &str,
+    openid: &str,
+    appid: String,
+) -> Outcome<(String, String, bool)> {
     if s.busy_next > 0 {
         s.busy_next -= 1;
         return Outcome::Answer(errcode(-1));
@@ -185,14 +327,14 @@ fn phone_for(s: &mut State, code: &str, openid: &str) -> Outcome<(String, String
     }
     let stall = s.stall_next > 0;
     s.stall_next = s.stall_next.saturating_sub(1);
-    Outcome::Success((phone, s.appid.clone(), stall))
+    Outcome::Success((phone, appid, stall))
 }
 
 fn check_session(state: &Mutex<State>, request: &Received) -> HttpResponse {
-    let params: HashMap<String, String> = query_pairs(&request.query).into_iter().collect();
+    let params = params(request);
     let mut s = lock(state);
     s.checksession_calls += 1;
-    if !honoured_token(&s, request) {
+    if honoured_app(&s, request).is_none() {
         return errcode(40001);
     }
     let openid = params.get("openid").cloned().unwrap_or_default();
@@ -209,6 +351,40 @@ fn check_session(state: &Mutex<State>, request: &Received) -> HttpResponse {
         return errcode(87009);
     }
     respond(200, "application/json", r#"{"errcode":0,"errmsg":"ok"}"#)
+}
+
+async fn risk_rank(state: &Mutex<State>, request: &Received) -> HttpResponse {
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+    let (answer, stall) = {
+        let mut s = lock(state);
+        s.risk_calls += 1;
+        let stall = s.risk_stall_next > 0;
+        s.risk_stall_next = s.risk_stall_next.saturating_sub(1);
+        let answer = match honoured_app(&s, request) {
+            None => errcode(40001),
+            Some(appid) if body["appid"] != json!(appid) => errcode(43104),
+            Some(_) if body["scene"] != json!(0) || !body["client_ip"].is_string() => {
+                errcode(40097)
+            }
+            Some(_) => {
+                let openid = body["openid"].as_str().unwrap_or_default();
+                match s.risk.get(openid).copied().unwrap_or((0, 0)) {
+                    (0, rank) => respond(
+                        200,
+                        "application/json",
+                        json!({"errcode": 0, "errmsg": "getuserriskrank succ", "risk_rank": rank, "unoin_id": 1})
+                            .to_string(),
+                    ),
+                    (code, _) => errcode(code),
+                }
+            }
+        };
+        (answer, stall)
+    };
+    if stall {
+        tokio::time::sleep(STALL).await;
+    }
+    answer
 }
 
 fn now() -> u64 {

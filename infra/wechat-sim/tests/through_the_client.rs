@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use wechat_sim::{DEFAULT_PHONE, UnknownCodes, WeChatSim};
+use wechat_sim::{DEFAULT_PHONE, SimApp, UnknownCodes, WeChatSim};
 use wxauth::domain::crypto::checksession_signature;
 use wxauth::domain::redact::{AccessToken, AppSecret, SessionKey};
 use wxauth::domain::wechat::{SessionKeyStatus, WeChatError};
@@ -190,4 +190,125 @@ async fn tokens_change_only_by_a_forced_refresh_or_elsewhere() {
         wechat.get_phone_number(&replaced, "x", "o", T).await,
         Err(WeChatError::TokenRejected(40001))
     );
+}
+
+/// The local server's apps: two mini-programs and an `oauth` app, bound.
+async fn several() -> (WeChatSim, HttpWeChat) {
+    let apps = [
+        SimApp::mini_program(APPID, SECRET).bound(),
+        SimApp::mini_program(SECOND, SECRET).bound(),
+        SimApp::oauth(WEB, SECRET).bound(),
+    ];
+    let sim = WeChatSim::start_apps(&apps, UnknownCodes::AcceptOnce)
+        .await
+        .unwrap();
+    let client = HttpWeChat::new(&sim.base, T).unwrap();
+    (sim, client)
+}
+
+const SECOND: &str = "wx0000000000000001";
+const WEB: &str = "wx0000000000000002";
+
+#[tokio::test]
+async fn one_person_has_an_openid_per_app_and_one_unionid() {
+    let (sim, wechat) = several().await;
+    let secret = AppSecret::new(SECRET);
+    let a = wechat
+        .jscode2session(APPID, &secret, "dan-1", T)
+        .await
+        .unwrap();
+    let b = wechat
+        .jscode2session(SECOND, &secret, "dan-2", T)
+        .await
+        .unwrap();
+    assert_ne!(a.openid, b.openid);
+    assert_eq!(
+        (a.unionid.as_deref(), b.unionid.is_some()),
+        (b.unionid.as_deref(), true)
+    );
+    // An app's code is its own; an OAuth app takes no wx.login code.
+    let (code, _) = sim.issue_code_in(APPID, "oA", None);
+    assert_eq!(
+        wechat.jscode2session(SECOND, &secret, &code, T).await,
+        Err(WeChatError::InvalidCode(40029))
+    );
+    assert_eq!(
+        wechat.jscode2session(WEB, &secret, "dan-3", T).await,
+        Err(WeChatError::Other(40013))
+    );
+
+    // OAuth: the token answer leaves the unionid to sns/userinfo.
+    let grant = wechat
+        .oauth_access_token(WEB, &secret, "dan-4", T)
+        .await
+        .unwrap();
+    assert!(grant.unionid.is_none() && grant.allows_userinfo());
+    let unionid = wechat
+        .oauth_unionid(&grant.access_token, &grant.openid, T)
+        .await
+        .unwrap();
+    assert_eq!(unionid, a.unionid);
+    assert_eq!(
+        wechat.oauth_access_token(WEB, &secret, "dan-4", T).await,
+        Err(WeChatError::InvalidCode(40163))
+    );
+    assert_eq!(
+        wechat
+            .oauth_unionid(&AccessToken::new("forged"), &grant.openid, T)
+            .await,
+        Err(WeChatError::TokenRejected(40001))
+    );
+    assert_eq!(sim.oauth_and_risk_calls(), (2, 2, 0));
+}
+
+#[tokio::test]
+async fn each_app_has_its_own_access_token_and_risk_ranks() {
+    let (sim, wechat) = several().await;
+    let secret = AppSecret::new(SECRET);
+    let first = wechat
+        .stable_token(APPID, &secret, false, T)
+        .await
+        .unwrap()
+        .token;
+    let second = wechat
+        .stable_token(SECOND, &secret, false, T)
+        .await
+        .unwrap()
+        .token;
+    assert_ne!(first, second);
+    // A phone code's watermark is the asking token's app.
+    let info = wechat
+        .get_phone_number(&second, "phone-13700137000", "o", T)
+        .await
+        .unwrap();
+    assert_eq!(info.watermark_appid.as_deref(), Some(SECOND));
+
+    let rank = |token: AccessToken, appid: &'static str, openid: &'static str| {
+        let wechat = &wechat;
+        async move {
+            wechat
+                .user_risk_rank(&token, appid, openid, "203.0.113.7", T)
+                .await
+        }
+    };
+    assert_eq!(
+        rank(first.clone(), APPID, "oNew").await.map(|r| r.get()),
+        Ok(0)
+    );
+    sim.set_risk("oRisky", 0, 4);
+    sim.set_risk("oAway", 61010, 0);
+    assert_eq!(
+        rank(first.clone(), APPID, "oRisky").await.map(|r| r.get()),
+        Ok(4)
+    );
+    assert_eq!(
+        rank(first.clone(), APPID, "oAway").await,
+        Err(WeChatError::Other(61010))
+    );
+    // The token must be the named app's.
+    assert_eq!(
+        rank(second, APPID, "oNew").await,
+        Err(WeChatError::Other(43104))
+    );
+    assert_eq!(sim.oauth_and_risk_calls().2, 4);
 }

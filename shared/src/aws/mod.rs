@@ -13,8 +13,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
 pub use dynamodb::{
-    ACCESS_TOKEN_PREFIX, ACCOUNT_PREFIX, CALLER_ATTRIBUTES, DynamoSessionStore,
-    PUBLISHED_KEYS_ATTRIBUTE, PUBLISHED_KEYS_PK, USER_PREFIX,
+    ACCESS_TOKEN_PREFIX, ACCOUNT_PREFIX, CALLER_ATTRIBUTES, DynamoSessionStore, IDENTITY_PREFIX,
+    PUBLISHED_KEYS_ATTRIBUTE, PUBLISHED_KEYS_PK, UNIONID_PREFIX, USER_PREFIX,
 };
 pub use secrets_manager::SecretsManagerSource;
 pub use signing_secret::SecretsManagerSigningKeys;
@@ -41,8 +41,7 @@ pub fn shared_access_tokens(
     Ok(Some(AccessTokens::new(
         store.clone(),
         wechat,
-        SecretsManagerSource::new(sdk, config.secret_id),
-        config.appid,
+        SecretsManagerSource::new(sdk, config.secret_id, config.default_app),
         RetryPolicy::default(),
     )))
 }

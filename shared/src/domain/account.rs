@@ -6,6 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
+use crate::domain::app::AppId;
+use crate::domain::identity::{AppEntry, LinkedIdentity};
 use crate::domain::phone::PhoneNumber;
 
 /// A user's id: `u_` and 22 base64url characters (128 bits from the OS CSPRNG).
@@ -83,11 +85,12 @@ pub struct BoundPhone {
     pub bound_at: i64,
 }
 
-/// One WeChat user, as kept.
+/// One person, as kept: every identity WeChat gave them in the team's apps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     pub user_id: UserId,
-    pub openid: String,
+    /// Oldest first; never empty. The first is the identity that created it.
+    pub identities: Vec<LinkedIdentity>,
     pub unionid: Option<String>,
     /// Epoch seconds.
     pub created_at: i64,
@@ -95,9 +98,12 @@ pub struct Account {
     pub last_login_at: i64,
     pub status: AccountStatus,
     pub phone: Option<BoundPhone>,
+    /// WeChat's risk rank at sign-up (0 to 4), when `RISK_CONTROL` asked.
+    pub risk_rank: Option<u8>,
 }
 
-/// `GET /account`'s answer and, with `status`, the operator tool's `show`.
+/// `GET /account`'s answer and, with `status` and the rest, the operator
+/// tool's `show`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountView<'a> {
@@ -115,35 +121,69 @@ pub struct AccountView<'a> {
     pub country_code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_bound_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_rank: Option<u8>,
     pub created_at: i64,
     pub last_login_at: i64,
+    pub apps: Vec<AppEntry>,
 }
 
 impl Account {
-    /// What the user sees of their own account (`GET /account`).
-    pub fn view(&self) -> AccountView<'_> {
+    /// The identities as apps, oldest first: one written before several
+    /// apps is `default_app`'s (left out when there is none to name).
+    pub fn apps(&self, default_app: Option<&AppId>) -> Vec<AppEntry> {
+        let mut apps: Vec<AppEntry> = self
+            .identities
+            .iter()
+            .filter_map(|identity| {
+                Some(AppEntry {
+                    appid: identity.appid.clone().or_else(|| default_app.cloned())?,
+                    openid: identity.openid.clone(),
+                    linked_at: identity.linked_at,
+                })
+            })
+            .collect();
+        // Oldest first; identities linked within one second in a fixed order.
+        apps.sort_by(|a, b| (a.linked_at, &a.appid).cmp(&(b.linked_at, &b.appid)));
+        apps
+    }
+
+    /// The openid the account began with.
+    pub fn first_openid(&self) -> &str {
+        self.identities
+            .first()
+            .map(|identity| identity.openid.as_str())
+            .unwrap_or_default()
+    }
+
+    /// What the user sees of their own account (`GET /account`): `openid`
+    /// is the calling session's app's.
+    pub fn view<'a>(&'a self, openid: &'a str, default_app: Option<&AppId>) -> AccountView<'a> {
         let phone = self.phone.as_ref();
         AccountView {
             user_id: &self.user_id,
-            openid: &self.openid,
+            openid,
             unionid: self.unionid.as_deref(),
             status: None,
             phone_number: phone.map(|p| p.number.phone_number.as_str()),
             pure_phone_number: phone.map(|p| p.number.pure_phone_number.as_str()),
             country_code: phone.map(|p| p.number.country_code.as_str()),
             phone_bound_at: None,
+            risk_rank: None,
             created_at: self.created_at,
             last_login_at: self.last_login_at,
+            apps: self.apps(default_app),
         }
     }
 
-    /// What the operator sees (`wxauth-admin show`): the view, the status and
-    /// when the phone was bound.
-    pub fn operator_view(&self) -> AccountView<'_> {
+    /// What the operator sees (`wxauth-admin show`): the view from the first
+    /// identity, the status, when the phone was bound, the risk rank.
+    pub fn operator_view(&self, default_app: Option<&AppId>) -> AccountView<'_> {
         AccountView {
             status: Some(self.status),
             phone_bound_at: self.phone.as_ref().map(|p| p.bound_at),
-            ..self.view()
+            risk_rank: self.risk_rank,
+            ..self.view(self.first_openid(), default_app)
         }
     }
 }
@@ -175,10 +215,23 @@ mod tests {
 
     #[test]
     fn the_views_show_what_each_reader_may_see() {
+        let app = AppId::parse("wx1111111111111111").unwrap();
         let account = Account {
             user_id: UserId::parse("u_AAAAAAAAAAAAAAAAAAAAAA").unwrap(),
-            openid: "o1".into(),
+            identities: vec![
+                LinkedIdentity {
+                    appid: None,
+                    openid: "o1".into(),
+                    linked_at: 10,
+                },
+                LinkedIdentity {
+                    appid: Some(AppId::parse("wx2222222222222222").unwrap()),
+                    openid: "o2".into(),
+                    linked_at: 12,
+                },
+            ],
             unionid: None,
+            risk_rank: Some(1),
             created_at: 10,
             last_login_at: 20,
             status: AccountStatus::Disabled,
@@ -191,15 +244,24 @@ mod tests {
                 bound_at: 15,
             }),
         };
-        let user = serde_json::to_value(account.view()).unwrap();
+        let user = serde_json::to_value(account.view("o2", Some(&app))).unwrap();
         assert_eq!(
             user,
-            serde_json::json!({"userId": "u_AAAAAAAAAAAAAAAAAAAAAA", "openid": "o1",
-                "phoneNumber": "+86 13800138000", "purePhoneNumber": "13800138000",
-                "countryCode": "86", "createdAt": 10, "lastLoginAt": 20})
+            serde_json::json!({"userId": "u_AAAAAAAAAAAAAAAAAAAAAA", "openid": "o2",
+            "phoneNumber": "+86 13800138000", "purePhoneNumber": "13800138000",
+            "countryCode": "86", "createdAt": 10, "lastLoginAt": 20,
+            "apps": [
+                {"appid": "wx1111111111111111", "openid": "o1", "linkedAt": 10},
+                {"appid": "wx2222222222222222", "openid": "o2", "linkedAt": 12}
+            ]})
         );
-        let operator = serde_json::to_value(account.operator_view()).unwrap();
+        let operator = serde_json::to_value(account.operator_view(Some(&app))).unwrap();
         assert_eq!(operator["status"], "disabled");
         assert_eq!(operator["phoneBoundAt"], 15);
+        assert_eq!(operator["riskRank"], 1);
+        assert_eq!(operator["openid"], "o1");
+        // Without a default app to name, an identity from before several apps is left out.
+        let unnamed = serde_json::to_value(account.operator_view(None)).unwrap();
+        assert_eq!(unnamed["apps"].as_array().unwrap().len(), 1);
     }
 }

@@ -23,10 +23,16 @@ pub enum LogEvent {
     /// A session revoked by a later login of the same user.
     Revoked,
     AccountDeleted,
+    /// An identity of another app joined the account (its unionid).
+    AppLinked,
+    /// A login brought a unionid another account holds: nothing was linked.
+    AccountConflict,
+    /// An operator merged two accounts; both logs say so.
+    AccountMerged,
 }
 
 impl LogEvent {
-    pub const ALL: [LogEvent; 8] = [
+    pub const ALL: [LogEvent; 11] = [
         Self::Login,
         Self::LoginRefused,
         Self::Refresh,
@@ -35,6 +41,9 @@ impl LogEvent {
         Self::Logout,
         Self::Revoked,
         Self::AccountDeleted,
+        Self::AppLinked,
+        Self::AccountConflict,
+        Self::AccountMerged,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {
@@ -51,6 +60,9 @@ impl LogEvent {
             Self::Logout => "logout",
             Self::Revoked => "revoked",
             Self::AccountDeleted => "account_deleted",
+            Self::AppLinked => "app_linked",
+            Self::AccountConflict => "account_conflict",
+            Self::AccountMerged => "account_merged",
         }
     }
 }
@@ -111,6 +123,10 @@ pub struct LogEntry {
     pub appid: Option<String>,
     pub origin: Origin,
     pub device: Option<Map<String, Value>>,
+    /// The other account an `account_conflict` or `account_merged` names.
+    pub other_user_id: Option<UserId>,
+    /// WeChat's risk rank of a sign-up (`RISK_CONTROL`).
+    pub risk_rank: Option<u8>,
     /// Epoch seconds: the event's time plus the retention.
     pub expires_at: i64,
 }
@@ -134,12 +150,15 @@ impl LogEntry {
             appid: None,
             origin: Origin::default(),
             device: None,
+            other_user_id: None,
+            risk_rank: None,
             expires_at: now_ms.div_euclid(1000) + retention_days * 86_400,
         })
     }
 
     /// An entry for another event at the same time, with its own suffix: what
-    /// one request logs twice (a login and the session it revoked).
+    /// one request logs twice (a login and the session it revoked). It says
+    /// nothing of the first entry's sign-up (the risk rank).
     pub fn sibling(&self, event: LogEvent) -> Result<Self, getrandom::Error> {
         let mut suffix = [0u8; 4];
         getrandom::fill(&mut suffix)?;
@@ -147,7 +166,24 @@ impl LogEntry {
         Ok(Self {
             at: format!("{time}#{}", hex::encode(suffix)),
             event,
+            risk_rank: None,
             ..self.clone()
+        })
+    }
+
+    /// The sibling entry `event` of another account, naming this entry's
+    /// account as `otherUserId` (a conflict, a merge): each account's log
+    /// tells the other side.
+    pub fn about_other(
+        &self,
+        event: LogEvent,
+        user_id: &UserId,
+        other: &UserId,
+    ) -> Result<Self, getrandom::Error> {
+        Ok(Self {
+            user_id: user_id.clone(),
+            other_user_id: Some(other.clone()),
+            ..self.sibling(event)?
         })
     }
 
@@ -195,6 +231,12 @@ impl Serialize for LogEntry {
         }
         if let Some(device) = &self.device {
             map.serialize_entry("device", device)?;
+        }
+        if let Some(other) = &self.other_user_id {
+            map.serialize_entry("otherUserId", other)?;
+        }
+        if let Some(rank) = self.risk_rank {
+            map.serialize_entry("riskRank", &rank)?;
         }
         map.serialize_entry("expiresAt", &self.expires_at)?;
         map.end()

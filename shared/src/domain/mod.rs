@@ -5,12 +5,15 @@
 //! types that never print, and the clock.
 
 pub mod account;
+pub mod app;
 pub mod crypto;
+pub mod identity;
 pub mod jwt;
 pub mod login_log;
 pub mod phone;
 pub mod redact;
 pub mod refresh;
+pub mod risk;
 pub mod rotation;
 pub mod session;
 pub mod time;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::account::UserId;
+use super::app::AppId;
 use super::redact::SessionKey;
 use super::refresh::RefreshFamily;
 
@@ -12,6 +13,10 @@ use super::refresh::RefreshFamily;
 pub struct Session {
     /// The account's id.
     pub user_id: UserId,
+    /// The app of the login the session came from; `None`: written before
+    /// several apps, by the default app.
+    pub appid: Option<AppId>,
+    /// That app's openid.
     pub openid: String,
     pub unionid: Option<String>,
     /// WeChat's session_key: a login's own, or the one its family keeps (a
@@ -53,6 +58,10 @@ impl Session {
 #[serde(rename_all = "camelCase")]
 pub struct Caller {
     pub user_id: UserId,
+    /// Left out for a session written before several apps: the authorizer
+    /// lists no apps, so it cannot name the default one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appid: Option<AppId>,
     pub openid: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unionid: Option<String>,
@@ -63,6 +72,7 @@ impl From<&Session> for Caller {
     fn from(session: &Session) -> Self {
         Self {
             user_id: session.user_id.clone(),
+            appid: session.appid.clone(),
             openid: session.openid.clone(),
             unionid: session.unionid.clone(),
             expires_at: session.expires_at,
@@ -106,6 +116,7 @@ mod tests {
     fn session(expires_at: i64) -> Session {
         Session {
             user_id: UserId::parse("u_AAAAAAAAAAAAAAAAAAAAAA").unwrap(),
+            appid: None,
             openid: "o1".into(),
             unionid: None,
             session_key: Some(SessionKey::new("k")),

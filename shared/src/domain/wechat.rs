@@ -15,6 +15,67 @@ pub struct WxSession {
     pub session_key: SessionKey,
 }
 
+/// The answer of `sns/oauth2/access_token` (an `oauth` app's login): the
+/// user's openid, a unionid when the app is bound to an Open Platform
+/// account, and the user's own access token, which only ever goes back to
+/// `sns/userinfo` (never kept, logged or returned: it prints redacted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthGrant {
+    pub openid: String,
+    pub unionid: Option<String>,
+    /// Comma-separated, as WeChat writes it: `snsapi_base`, `snsapi_userinfo`, `snsapi_login`.
+    pub scope: String,
+    pub access_token: AccessToken,
+}
+
+impl OAuthGrant {
+    /// The user agreed to share their profile: `sns/userinfo` may be asked for
+    /// the unionid the token answer left out.
+    pub fn allows_userinfo(&self) -> bool {
+        self.scope
+            .split(',')
+            .any(|scope| scope.trim() == "snsapi_userinfo")
+    }
+}
+
+/// Who WeChat says signed in, whichever way: the app's openid, the unionid
+/// when WeChat gave one, and a mini-program's session_key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub session_key: Option<SessionKey>,
+}
+
+impl From<WxSession> for SignedIn {
+    fn from(wx: WxSession) -> Self {
+        Self {
+            openid: wx.openid,
+            unionid: wx.unionid,
+            session_key: Some(wx.session_key),
+        }
+    }
+}
+
+/// `wxa/getuserriskrank`'s `risk_rank`: 0 (lowest) to 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RiskRank(u8);
+
+impl RiskRank {
+    pub const HIGHEST: u8 = 4;
+
+    pub fn new(rank: i64) -> Option<Self> {
+        u8::try_from(rank)
+            .ok()
+            .filter(|rank| *rank <= Self::HIGHEST)
+            .map(Self)
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
 /// A token from `cgi-bin/stable_token`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedToken {

@@ -26,8 +26,12 @@ pub fn bearer_token(request: &ApiRequest) -> Result<Bearer, ApiError> {
     })
 }
 
+const UNLISTED_APP: &str = "The session belongs to an app this server no longer serves (WECHAT_APPS): log in again through one it serves.";
+
 /// The live session behind the request's bearer token (opaque or JWT), and
-/// its table key.
+/// its table key. Where the function lists its apps, the session's app is
+/// filled in (one from before several apps is the default app's) and a
+/// session of an app no longer listed is refused.
 pub async fn authenticate<S: SessionStore + PublicKeyStore>(
     store: &S,
     tokens: &TokenCheck,
@@ -45,15 +49,31 @@ pub async fn authenticate<S: SessionStore + PublicKeyStore>(
             return Err(ApiError::Unavailable(Upstream::SessionTable));
         }
     };
-    match live_session(store, &target.key, request.deadline).await? {
+    let mut session = match live_session(store, &target.key, request.deadline).await? {
         Some(session)
             if target
                 .expected_user
                 .as_ref()
                 .is_none_or(|user| *user == session.user_id) =>
         {
-            Ok((target.key, session))
+            session
         }
-        _ => Err(ApiError::Unauthorized(UNKNOWN_SESSION)),
+        _ => return Err(ApiError::Unauthorized(UNKNOWN_SESSION)),
+    };
+    match tokens.app_of(session.appid.as_ref()) {
+        Ok(Some(app)) => session.appid = Some(app.id.clone()),
+        Ok(None) => {}
+        Err(_) => return Err(ApiError::Unauthorized(UNLISTED_APP)),
+    }
+    Ok((target.key, session))
+}
+
+/// `unsupported_for_app` unless the session is a mini-program's: the routes
+/// that need a session_key or a mini-program openid. Where the function
+/// lists no apps, every session is taken to be one.
+pub fn require_mini_program(tokens: &TokenCheck, session: &Session) -> Result<(), ApiError> {
+    match tokens.app_of(session.appid.as_ref()) {
+        Ok(Some(app)) if !app.is_mini_program() => Err(ApiError::UnsupportedForApp),
+        _ => Ok(()),
     }
 }

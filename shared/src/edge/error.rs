@@ -42,6 +42,15 @@ pub enum ApiError {
     /// The operator disabled the account: no login, no refresh.
     #[error("account disabled")]
     AccountDisabled,
+    /// `RISK_CONTROL=enforce` refused a sign-up WeChat ranked too risky.
+    #[error("risk rejected")]
+    RiskRejected,
+    /// 400: the request names an app that is not one of `WECHAT_APPS`.
+    #[error("unknown app")]
+    UnknownApp,
+    /// 400: the route needs a mini-program session; this one came from an `oauth` app.
+    #[error("unsupported for app")]
+    UnsupportedForApp,
     /// 404: no route at this path.
     #[error("not found")]
     NotFound,
@@ -77,6 +86,9 @@ impl ApiError {
             Self::InvalidRefreshToken,
             Self::LoginBlocked,
             Self::AccountDisabled,
+            Self::RiskRejected,
+            Self::UnknownApp,
+            Self::UnsupportedForApp,
             Self::NotFound,
             Self::MethodNotAllowed { allowed: "GET" },
             Self::PayloadTooLarge,
@@ -97,6 +109,9 @@ impl ApiError {
                 | Self::InvalidRefreshToken
                 | Self::LoginBlocked
                 | Self::AccountDisabled
+                | Self::RiskRejected
+                | Self::UnknownApp
+                | Self::UnsupportedForApp
                 | Self::NotFound
                 | Self::MethodNotAllowed { .. }
                 | Self::PayloadTooLarge
@@ -111,7 +126,7 @@ impl ApiError {
 
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidRequest(_) => 400,
+            Self::InvalidRequest(_) | Self::UnknownApp | Self::UnsupportedForApp => 400,
             Self::InvalidCode
             | Self::InvalidPhoneCode
             | Self::Unauthorized(_)
@@ -119,7 +134,7 @@ impl ApiError {
             | Self::SessionKeyInvalid
             | Self::SessionKeyExpired
             | Self::InvalidRefreshToken => 401,
-            Self::LoginBlocked | Self::AccountDisabled => 403,
+            Self::LoginBlocked | Self::AccountDisabled | Self::RiskRejected => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::PayloadTooLarge => 413,
@@ -142,6 +157,9 @@ impl ApiError {
             Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::LoginBlocked => "login_blocked",
             Self::AccountDisabled => "account_disabled",
+            Self::RiskRejected => "risk_rejected",
+            Self::UnknownApp => "unknown_app",
+            Self::UnsupportedForApp => "unsupported_for_app",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
@@ -165,6 +183,9 @@ impl ApiError {
             Self::InvalidRefreshToken => "The refresh token is unknown, expired, revoked or already used: call wx.login and POST /login.".into(),
             Self::LoginBlocked => "WeChat refused this login because it judged the user high-risk (errcode 40226).".into(),
             Self::AccountDisabled => "This account has been disabled by the app's operator: it cannot log in. Contact the app's support.".into(),
+            Self::RiskRejected => "WeChat rated this new user too risky to sign up (getuserriskrank): no account was created.".into(),
+            Self::UnknownApp => "appid names no app this server serves (WECHAT_APPS): send one of its appids, or leave appid out for the default app.".into(),
+            Self::UnsupportedForApp => "This route needs a mini-program session (a session_key, a mini-program openid); this session comes from an oauth app (official-account H5, website or mobile app): log in through the mini-program for it.".into(),
             Self::NotFound => "No route serves this path: the API serves POST /login, POST /phone, POST /open-data, POST /refresh, GET, POST, DELETE /session, GET, DELETE /account, GET /me, GET /.well-known/jwks.json and GET /.well-known/openid-configuration.".into(),
             Self::MethodNotAllowed { allowed } => format!("This route serves only {allowed}."),
             Self::PayloadTooLarge => "The request body is over 16384 bytes.".into(),

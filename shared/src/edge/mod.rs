@@ -28,6 +28,7 @@ use lambda_http::request::RequestContext;
 use serde_json::Value;
 
 use crate::domain::account::UserId;
+use crate::domain::app::AppId;
 use crate::domain::login_log::Origin;
 use crate::domain::session::Caller;
 use crate::edge::error::ApiError;
@@ -197,6 +198,7 @@ fn caller_of<B>(request: &http::Request<B>) -> Option<Caller> {
     };
     Some(Caller {
         user_id: UserId::parse(&text("userId")?)?,
+        appid: text("appid").and_then(|appid| AppId::parse(&appid)),
         openid: text("openid")?,
         unionid: text("unionid"),
         // REST API Gateway hands context values on as strings.

@@ -25,7 +25,7 @@ impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
         }
         let account = match request
             .deadline
-            .run(self.store.account(&session.openid))
+            .run(self.store.account(&session.user_id))
             .await
         {
             Some(Ok(account)) => account.filter(|account| account.user_id == session.user_id),
@@ -38,7 +38,11 @@ impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
         // A session outliving its account is revoked with it; a race with a
         // deletion is the only way here.
         let account = account.ok_or(ApiError::Unauthorized(UNKNOWN_ACCOUNT))?;
-        Ok(ApiResponse::json(200, &account.view()))
+        let default_app = self.tokens.apps().map(|apps| &apps.default_app().id);
+        Ok(ApiResponse::json(
+            200,
+            &account.view(&session.openid, default_app),
+        ))
     }
 
     /// `DELETE /account`: the account and everything kept for it, at once.
@@ -47,10 +51,8 @@ impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
         session: &Session,
         request: &ApiRequest,
     ) -> Result<ApiResponse, ApiError> {
-        let entry = self.entry(&session.user_id, LogEvent::AccountDeleted, request);
-        let deletion = self
-            .store
-            .delete_account(&session.user_id, &session.openid, entry.as_ref());
+        let entry = self.entry(session, LogEvent::AccountDeleted, request);
+        let deletion = self.store.delete_account(&session.user_id, entry.as_ref());
         match request.deadline.run(deletion).await {
             Some(Ok(true)) => {
                 info!(openid = %mask_openid(&session.openid), "account deleted");

@@ -7,6 +7,7 @@ use tracing::{info, warn};
 
 use super::checks::{usable_session_key, verify_raw_data, verify_with_wechat};
 use crate::domain::account::UserId;
+use crate::domain::app::AppId;
 use crate::domain::login_log::{DEFAULT_RETENTION_DAYS, LogEntry, LogEvent};
 use crate::domain::redact::mask_openid;
 use crate::domain::session::Session;
@@ -14,7 +15,7 @@ use crate::domain::time::epoch_millis;
 use crate::domain::time::epoch_seconds;
 use crate::domain::token::TokenKey;
 use crate::domain::wechat::SessionKeyStatus;
-use crate::edge::authenticate::authenticate;
+use crate::edge::authenticate::{authenticate, require_mini_program};
 use crate::edge::error::ApiError;
 use crate::edge::request::{ApiRequest, ApiResponse};
 use crate::edge::routes::{Handler, Route};
@@ -38,8 +39,8 @@ pub struct CheckSession<S, A = NoAccessToken> {
 /// What the login log entries this function writes carry.
 #[derive(Debug, Clone)]
 pub struct LogSettings {
-    /// `WECHAT_APPID`, when the function has it.
-    pub appid: Option<String>,
+    /// The default app, when the function lists apps.
+    pub appid: Option<AppId>,
     pub retention_days: i64,
 }
 
@@ -57,6 +58,8 @@ impl Default for LogSettings {
 struct SessionBody<'a> {
     valid: bool,
     user_id: &'a UserId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    appid: Option<&'a AppId>,
     openid: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     unionid: Option<&'a str>,
@@ -70,6 +73,7 @@ impl<'a> SessionBody<'a> {
         Self {
             valid: true,
             user_id: &session.user_id,
+            appid: session.appid.as_ref(),
             openid: &session.openid,
             unionid: session.unionid.as_deref(),
             expires_in: session.seconds_left(epoch_seconds()),
@@ -127,10 +131,14 @@ impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
         let (key, session) = authenticate(&self.store, &self.tokens, &request).await?;
         if request.method == "DELETE" {
             let answer = self.logout(&key, &session, request.deadline).await?;
-            self.log(&session.user_id, LogEvent::Logout, &request).await;
+            self.log(&session, LogEvent::Logout, &request).await;
             return Ok(answer);
         }
-        if request.method == "GET" && verify_with_wechat(&request)? {
+        let verify = request.method == "GET" && verify_with_wechat(&request)?;
+        if verify || request.method == "POST" {
+            require_mini_program(&self.tokens, &session)?;
+        }
+        if verify {
             self.verify_session_key(&key, &session, request.deadline)
                 .await?;
         }
@@ -151,9 +159,13 @@ impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
         deadline: Deadline,
     ) -> Result<(), ApiError> {
         let session_key = usable_session_key(session)?;
+        let Some(appid) = session.appid.as_ref().or(self.log.appid.as_ref()) else {
+            warn!("?verify=wechat needs the session's app: set WECHAT_APPS");
+            return Err(ApiError::Unavailable(Upstream::SecretStore));
+        };
         let status = self
             .wechat
-            .check_session_key(&session.openid, session_key, deadline)
+            .check_session_key(appid, &session.openid, session_key, deadline)
             .await?;
         if status == SessionKeyStatus::Valid {
             return Ok(());
@@ -188,15 +200,17 @@ impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
 }
 
 impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
+    /// An entry about `session`'s user, naming its app.
     pub(super) fn entry(
         &self,
-        user_id: &UserId,
+        session: &Session,
         event: LogEvent,
         request: &ApiRequest,
     ) -> Option<LogEntry> {
         let outcome = "ok";
+        let appid = session.appid.as_ref().or(self.log.appid.as_ref());
         match LogEntry::new(
-            user_id.clone(),
+            session.user_id.clone(),
             event,
             outcome,
             epoch_millis(),
@@ -204,7 +218,7 @@ impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
         ) {
             Ok(entry) => Some(
                 entry
-                    .with_appid(self.log.appid.as_deref())
+                    .with_appid(appid.map(AppId::as_str))
                     .with_origin(&request.origin),
             ),
             Err(err) => {
@@ -216,8 +230,8 @@ impl<S: CheckSessionStore, A: WeChatServerApi> CheckSession<S, A> {
 
     /// Appends a log entry; a failure is logged, the answer stands (the
     /// session is already gone).
-    pub(super) async fn log(&self, user_id: &UserId, event: LogEvent, request: &ApiRequest) {
-        let Some(entry) = self.entry(user_id, event, request) else {
+    pub(super) async fn log(&self, session: &Session, event: LogEvent, request: &ApiRequest) {
+        let Some(entry) = self.entry(session, event, request) else {
             return;
         };
         match request.deadline.run(self.store.append(&entry)).await {

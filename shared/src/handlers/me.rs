@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::domain::account::UserId;
+use crate::domain::app::AppId;
 use crate::domain::time::epoch_seconds;
 use crate::edge::error::ApiError;
 use crate::edge::request::{ApiRequest, ApiResponse};
@@ -11,7 +12,7 @@ const NO_AUTHORIZER: &str = "GET /me is served only behind the wxauth authorizer
 
 const CONTEXT_EXPIRED: &str = "The session behind this request has expired (API Gateway answered from its authorizer cache): log in again with POST /login.";
 
-/// `GET /me`: the caller the authorizer identified (openid, unionid), from the
+/// `GET /me`: the caller the authorizer identified (app, openid, unionid), from the
 /// event's authorizer context; the route has no other way to know who calls.
 /// API Gateway may answer from a cached Allow after the session ended, so the
 /// context's `expiresAt` is checked here too.
@@ -27,6 +28,8 @@ pub(super) fn me(request: &ApiRequest) -> Result<ApiResponse, ApiError> {
     #[serde(rename_all = "camelCase")]
     struct MeBody<'a> {
         user_id: &'a UserId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        appid: Option<&'a AppId>,
         openid: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         unionid: Option<&'a str>,
@@ -35,6 +38,7 @@ pub(super) fn me(request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         200,
         &MeBody {
             user_id: &caller.user_id,
+            appid: caller.appid.as_ref(),
             openid: &caller.openid,
             unionid: caller.unionid.as_deref(),
         },

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use tracing::{debug, info, warn};
 
 use crate::domain::account::BoundPhone;
+use crate::domain::app::{AppId, Apps};
 use crate::domain::crypto::{
     DecryptFailure, EncryptedData, check_watermark_fresh, decrypt_open_data,
 };
@@ -12,7 +13,7 @@ use crate::domain::phone::PhoneNumber;
 use crate::domain::redact::{mask_openid, mask_phone};
 use crate::domain::session::Session;
 use crate::domain::time::epoch_seconds;
-use crate::edge::authenticate::authenticate;
+use crate::edge::authenticate::{authenticate, require_mini_program};
 use crate::edge::body::{JsonBody, code_field, invalid};
 use crate::edge::error::ApiError;
 use crate::edge::request::{ApiRequest, ApiResponse};
@@ -31,7 +32,8 @@ pub const MAX_ENCRYPTED_DATA_CHARS: usize = 8192;
 pub struct DecryptPhone<S, A = NoAccessToken> {
     store: S,
     pub(super) wechat: A,
-    appid: String,
+    /// `WECHAT_APPS`: a session's watermark and access token are its app's.
+    apps: Apps,
     watermark_max_age_seconds: Option<u64>,
     /// Store the number on the account (`BIND_PHONE`, default true).
     bind_phone: bool,
@@ -41,14 +43,14 @@ pub struct DecryptPhone<S, A = NoAccessToken> {
 impl<S: SessionStore> DecryptPhone<S> {
     /// Watermarks older than 300 s are refused; see `with_watermark_max_age`.
     /// Phone by code needs `with_wechat`.
-    pub fn new(store: S, appid: String) -> Self {
+    pub fn new(store: S, apps: Apps) -> Self {
         Self {
             store,
             wechat: None,
-            appid,
+            tokens: TokenCheck::default().with_apps(apps.clone()),
+            apps,
             watermark_max_age_seconds: Some(DEFAULT_WATERMARK_MAX_AGE_SECONDS),
             bind_phone: true,
-            tokens: TokenCheck::default(),
         }
     }
 }
@@ -59,17 +61,25 @@ impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Decryp
         DecryptPhone {
             store: self.store,
             wechat,
-            appid: self.appid,
+            apps: self.apps,
             watermark_max_age_seconds: self.watermark_max_age_seconds,
             bind_phone: self.bind_phone,
             tokens: self.tokens,
         }
     }
 
-    /// How JWTs are checked (`ISSUER`, `AUDIENCE`).
+    /// How JWTs are checked (`ISSUER`, `AUDIENCE`); the apps stay this one's.
     pub fn with_token_check(mut self, tokens: TokenCheck) -> Self {
-        self.tokens = tokens;
+        self.tokens = tokens.with_apps(self.apps.clone());
         self
+    }
+
+    /// The session's app (`authenticate` filled it in).
+    fn app_of<'a>(&'a self, session: &'a Session) -> &'a AppId {
+        session
+            .appid
+            .as_ref()
+            .unwrap_or(&self.apps.default_app().id)
     }
 
     /// `false` (`BIND_PHONE=false`): the number is only returned, not stored.
@@ -88,9 +98,7 @@ impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Decryp
             number: phone.clone(),
             bound_at: epoch_seconds(),
         };
-        let binding = self
-            .store
-            .bind_phone(&session.user_id, &session.openid, &bound);
+        let binding = self.store.bind_phone(&session.user_id, &bound);
         match deadline.run(binding).await {
             Some(Ok(true)) => {}
             Some(Ok(false)) => warn!("no account to bind the phone number to (deleted meanwhile)"),
@@ -113,15 +121,14 @@ impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Decryp
         data: &EncryptedData,
     ) -> Result<Map<String, Value>, ApiError> {
         let session_key = super::checks::usable_session_key(session)?;
-        let opened =
-            decrypt_open_data(session_key, data, &self.appid).and_then(|object| {
-                match self.watermark_max_age_seconds {
-                    Some(max_age) => {
-                        check_watermark_fresh(&object, max_age, epoch_seconds()).map(|()| object)
-                    }
-                    None => Ok(object),
+        let opened = decrypt_open_data(session_key, data, self.app_of(session).as_str()).and_then(
+            |object| match self.watermark_max_age_seconds {
+                Some(max_age) => {
+                    check_watermark_fresh(&object, max_age, epoch_seconds()).map(|()| object)
                 }
-            });
+                None => Ok(object),
+            },
+        );
         opened.map_err(|reason: DecryptFailure| {
             debug!(%reason, openid = %mask_openid(&session.openid), "decrypt failed");
             ApiError::DecryptFailed
@@ -131,6 +138,7 @@ impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Decryp
     /// `POST /open-data`: the decrypted object without its watermark.
     async fn open_data(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
         let (_, session) = authenticate(&self.store, &self.tokens, &request).await?;
+        require_mini_program(&self.tokens, &session)?;
         let body = JsonBody::from_request(&request)?;
         let mut object = self.open(&session, &encrypted_data(&body)?)?;
         object.remove("watermark");
@@ -141,6 +149,7 @@ impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Decryp
     /// `POST /phone`: by code, or by decrypting encryptedData + iv.
     async fn phone(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
         let (_, session) = authenticate(&self.store, &self.tokens, &request).await?;
+        require_mini_program(&self.tokens, &session)?;
         let body = JsonBody::from_request(&request)?;
         if body.has("code") {
             return self.phone_by_code(&body, &session, request.deadline).await;
@@ -175,9 +184,10 @@ impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Decryp
             ));
         }
         let code = code_field(body)?;
+        let appid = self.app_of(session);
         let info = self
             .wechat
-            .phone_number(code, &session.openid, deadline)
+            .phone_number(appid, code, &session.openid, deadline)
             .await
             .map_err(|err| match ApiError::from(err) {
                 ApiError::InvalidCode => ApiError::InvalidPhoneCode,
@@ -186,7 +196,7 @@ impl<S: SessionStore + AccountStore + PublicKeyStore, A: WeChatServerApi> Decryp
         if info
             .watermark_appid
             .as_deref()
-            .is_some_and(|appid| appid != self.appid)
+            .is_some_and(|watermark| watermark != appid.as_str())
         {
             warn!("getuserphonenumber answered for another appid");
             return Err(ApiError::WeChat { errcode: None });

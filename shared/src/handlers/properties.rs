@@ -22,7 +22,7 @@ use crate::edge::request::{ApiRequest, ApiResponse};
 use crate::ports::memory::MemorySessionStore;
 use crate::runtime::deadline::Deadline;
 
-const APPID: &str = "wxPROPERTYTEST01";
+const APPID: &str = "wxPROPERTYTEST0001";
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -38,6 +38,7 @@ fn session_with(key: [u8; 16]) -> (Arc<MemorySessionStore>, String) {
     let token = store
         .insert_new(Session {
             user_id: crate::domain::account::UserId::generate().unwrap(),
+            appid: crate::domain::app::AppId::parse(APPID),
             openid: "oPROP".into(),
             unionid: None,
             session_key: Some(SessionKey::new(STANDARD.encode(key))),
@@ -110,7 +111,7 @@ proptest! {
     ) {
         let runtime = runtime();
         let (store, token) = session_with(key);
-        let phone = DecryptPhone::new(store, APPID.into()).with_watermark_max_age(None);
+        let phone = DecryptPhone::new(store, crate::domain::app::Apps::parse(APPID).unwrap()).with_watermark_max_age(None);
         // Reference: a valid payload under another appid fails after decrypting.
         let wrong_appid = json!({"phoneNumber":"1","purePhoneNumber":"1","countryCode":"1","watermark":{"appid":"wxOTHER"}}).to_string();
         let reference = json!({"encryptedData": STANDARD.encode(encrypt(&key, &iv, wrong_appid.as_bytes())), "iv": STANDARD.encode(iv)});
@@ -137,7 +138,7 @@ proptest! {
     ) {
         let runtime = runtime();
         let (store, token) = session_with(key);
-        let phone = DecryptPhone::new(store, APPID.into()).with_watermark_max_age(None);
+        let phone = DecryptPhone::new(store, crate::domain::app::Apps::parse(APPID).unwrap()).with_watermark_max_age(None);
         let plaintext = json!({"phoneNumber":"13580006666","purePhoneNumber":"13580006666","countryCode":"86","watermark":{"appid":APPID}}).to_string();
         let mut ciphertext = encrypt(&key, &iv, plaintext.as_bytes());
         let mut iv = iv;
@@ -168,7 +169,7 @@ proptest! {
         let runtime = runtime();
         let (store, token) = session_with([1; 16]);
         let token = with_token.then_some(token.as_str());
-        let phone = DecryptPhone::new(Arc::clone(&store), APPID.into());
+        let phone = DecryptPhone::new(Arc::clone(&store), crate::domain::app::Apps::parse(APPID).unwrap());
         let check = CheckSession::new(Arc::clone(&store));
         for response in [
             runtime.block_on(phone.call(post("/phone", token, body.clone()))),

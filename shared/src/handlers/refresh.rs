@@ -20,8 +20,11 @@ use crate::ports::wechat::WeChatApi;
 use crate::runtime::metrics::{self, Metric};
 use crate::services::login::READ_BACK_BUDGET;
 use crate::services::refresh::{RefreshPlan, store_refresh};
+use crate::wechat::server_api::WeChatServerApi;
 
-impl<S: LoginFunctionStore, W: WeChatApi, K: SecretSource, J: SigningKeySource> Login<S, W, K, J> {
+impl<S: LoginFunctionStore, W: WeChatApi, K: SecretSource, J: SigningKeySource, A: WeChatServerApi>
+    Login<S, W, K, J, A>
+{
     pub(super) async fn refresh(&self, request: ApiRequest) -> Result<ApiResponse, ApiError> {
         let body = JsonBody::from_request(&request)?;
         let presented = RefreshToken::parse(body.required_str("refreshToken")?).ok_or_else(|| {
@@ -41,7 +44,8 @@ impl<S: LoginFunctionStore, W: WeChatApi, K: SecretSource, J: SigningKeySource> 
             ApiError::Unavailable(Upstream::SessionTable)
         };
         let settings = self.settings();
-        // The store fills in the user; the placeholder never reaches the log.
+        // The store fills in the user, and the app of a family that names
+        // one; the placeholder never reaches the log.
         let log = LogEntry::new(
             UserId::generate().map_err(random_failed)?,
             LogEvent::Refresh,
@@ -50,7 +54,7 @@ impl<S: LoginFunctionStore, W: WeChatApi, K: SecretSource, J: SigningKeySource> 
             settings.log_retention_days,
         )
         .map_err(random_failed)?
-        .with_appid(Some(&settings.appid))
+        .with_appid(Some(settings.apps.default_app().id.as_str()))
         .with_origin(&request.origin);
         let next = RefreshToken::issue(&family).map_err(random_failed)?;
         let (presented_key, next_key) = (presented.key(), next.key());
@@ -70,7 +74,13 @@ impl<S: LoginFunctionStore, W: WeChatApi, K: SecretSource, J: SigningKeySource> 
         );
         let (token, outcome) = stored?;
         match outcome {
-            RefreshOutcome::Refreshed(session) => {
+            RefreshOutcome::Refreshed(mut session) => {
+                // A family of an app no longer listed ends with its app.
+                let Some(app) = settings.apps.of_stored(session.appid.as_ref()) else {
+                    warn!("a refresh token of an app no longer in WECHAT_APPS was refused");
+                    return Err(ApiError::InvalidRefreshToken);
+                };
+                session.appid = Some(app.id.clone());
                 metrics::count(Metric::Refreshes, &[]);
                 let handed_out = self.hand_out(&token, &session)?;
                 info!(openid = %mask_openid(&session.openid), "refreshed");
@@ -83,6 +93,7 @@ impl<S: LoginFunctionStore, W: WeChatApi, K: SecretSource, J: SigningKeySource> 
                         refresh_expires_in: Some(self.refresh.ttl_seconds),
                         user_id: &session.user_id,
                         new_user: false,
+                        appid: &app.id,
                         openid: &session.openid,
                         unionid: session.unionid.as_deref(),
                     },

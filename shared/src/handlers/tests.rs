@@ -28,7 +28,7 @@ use crate::ports::errors::{Upstream, UpstreamError};
 use crate::ports::keys::PublicKeyStore;
 use crate::ports::login_log::LoginLog;
 use crate::ports::memory::MemorySessionStore;
-use crate::ports::secrets::{SecretError, SecretSource, StaticSecret};
+use crate::ports::secrets::{SecretError, SecretSource, StaticSecrets};
 use crate::ports::sessions::{LoginOutcome, LoginWrite, SessionStore};
 use crate::ports::sessions::{LoginStore, RefreshStore};
 use crate::ports::wechat::WeChatApi;
@@ -38,7 +38,19 @@ use crate::wechat::RetryPolicy;
 use crate::wechat::in_process::InProcessWeChat;
 use crate::wechat::server_api::WeChatServerApi;
 
-const APPID: &str = "wxTESTAPPID00001";
+const APPID: &str = "wxTESTAPPID0000001";
+
+fn apps() -> crate::domain::app::Apps {
+    crate::domain::app::Apps::parse(APPID).unwrap()
+}
+
+fn app_id() -> crate::domain::app::AppId {
+    crate::domain::app::AppId::parse(APPID).unwrap()
+}
+
+fn static_secret(secret: &str) -> StaticSecrets {
+    StaticSecrets::single(app_id(), AppSecret::new(secret))
+}
 
 /// Requests go through the edge's dispatch, as in a function: route table,
 /// size and method checks, then the handler.
@@ -75,7 +87,7 @@ struct RotatingSecret {
 }
 
 impl SecretSource for RotatingSecret {
-    async fn appsecret(&self) -> Result<AppSecret, SecretError> {
+    async fn appsecret(&self, _: &crate::domain::app::AppId) -> Result<AppSecret, SecretError> {
         Ok(AppSecret::new(
             if self.refreshed.load(Ordering::SeqCst) > 0 {
                 "new"
@@ -84,20 +96,20 @@ impl SecretSource for RotatingSecret {
             },
         ))
     }
-    async fn refresh(&self) -> Result<AppSecret, SecretError> {
+    async fn refresh(&self, appid: &crate::domain::app::AppId) -> Result<AppSecret, SecretError> {
         self.refreshed.fetch_add(1, Ordering::SeqCst);
-        self.appsecret().await
+        self.appsecret(appid).await
     }
 }
 
 struct DownSecret;
 
 impl SecretSource for DownSecret {
-    async fn appsecret(&self) -> Result<AppSecret, SecretError> {
+    async fn appsecret(&self, _: &crate::domain::app::AppId) -> Result<AppSecret, SecretError> {
         Err(SecretError::Unavailable("connection refused".into()))
     }
-    async fn refresh(&self) -> Result<AppSecret, SecretError> {
-        self.appsecret().await
+    async fn refresh(&self, appid: &crate::domain::app::AppId) -> Result<AppSecret, SecretError> {
+        self.appsecret(appid).await
     }
 }
 
@@ -162,35 +174,54 @@ impl RefreshStore for CollidingStore {
 macro_rules! accounts_and_log_of_inner {
     ($store:ty) => {
         impl AccountStore for $store {
-            async fn account(&self, openid: &str) -> Result<Option<Account>, StoreError> {
-                self.inner.account(openid).await
+            async fn account(&self, user_id: &UserId) -> Result<Option<Account>, StoreError> {
+                self.inner.account(user_id).await
             }
-            async fn account_of(&self, user_id: &UserId) -> Result<Option<Account>, StoreError> {
-                self.inner.account_of(user_id).await
+            async fn account_by_identity(
+                &self,
+                identity: crate::ports::accounts::IdentityQuery<'_>,
+            ) -> Result<Option<Account>, StoreError> {
+                self.inner.account_by_identity(identity).await
+            }
+            async fn account_by_unionid(
+                &self,
+                unionid: &str,
+            ) -> Result<Option<Account>, StoreError> {
+                self.inner.account_by_unionid(unionid).await
             }
             async fn bind_phone(
                 &self,
                 user_id: &UserId,
-                openid: &str,
                 phone: &BoundPhone,
             ) -> Result<bool, StoreError> {
-                self.inner.bind_phone(user_id, openid, phone).await
+                self.inner.bind_phone(user_id, phone).await
             }
             async fn delete_account(
                 &self,
                 user_id: &UserId,
-                openid: &str,
                 log: Option<&LogEntry>,
             ) -> Result<bool, StoreError> {
-                self.inner.delete_account(user_id, openid, log).await
+                self.inner.delete_account(user_id, log).await
             }
             async fn set_status(
                 &self,
                 user_id: &UserId,
-                openid: &str,
                 status: AccountStatus,
             ) -> Result<bool, StoreError> {
-                self.inner.set_status(user_id, openid, status).await
+                self.inner.set_status(user_id, status).await
+            }
+            async fn merge(
+                &self,
+                keep: &UserId,
+                from: &UserId,
+                log: Option<&LogEntry>,
+            ) -> Result<crate::ports::accounts::MergeOutcome, StoreError> {
+                self.inner.merge(keep, from, log).await
+            }
+            async fn claim_legacy_unionids(
+                &self,
+            ) -> Result<crate::ports::accounts::ClaimReport, StoreError> {
+                self.inner.claim_legacy_unionids().await
             }
         }
 
@@ -238,20 +269,21 @@ published_keys_of_inner!(CollidingStore);
 
 fn settings() -> LoginSettings {
     LoginSettings {
-        appid: APPID.into(),
+        apps: apps(),
         session_ttl_seconds: 600,
         retry: RetryPolicy::default(),
         log_retention_days: 180,
+        risk: crate::domain::risk::RiskPolicy::default(),
     }
 }
 
 fn login_with(
     script: Vec<Result<WxSession, WeChatError>>,
-) -> Login<MemorySessionStore, InProcessWeChat, StaticSecret> {
+) -> Login<MemorySessionStore, InProcessWeChat, StaticSecrets> {
     Login::new(
         MemorySessionStore::new(),
         scripted(script),
-        StaticSecret::new(AppSecret::new("APPSECRET-VALUE")),
+        static_secret("APPSECRET-VALUE"),
         settings(),
     )
 }
@@ -303,7 +335,8 @@ async fn login_returns_a_token_that_keys_the_stored_session() {
     assert_eq!(body["openid"], "oOPENID123456");
     assert_eq!(body["unionid"], "uUNION");
     assert_eq!(body["newUser"], true);
-    assert_eq!(body.as_object().unwrap().len(), 6);
+    assert_eq!(body["appid"], APPID);
+    assert_eq!(body.as_object().unwrap().len(), 7);
     let token = SessionToken::parse(body["token"].as_str().unwrap()).unwrap();
     let stored = login.store.get(&token.key()).await.unwrap().unwrap();
     assert_eq!(body["userId"], stored.user_id.as_str());
@@ -464,24 +497,14 @@ async fn secret_store_down_is_503_and_wechat_is_not_called() {
 async fn token_collision_draws_a_new_token() {
     let store = CollidingStore::default();
     store.collisions.store(2, Ordering::SeqCst);
-    let login = Login::new(
-        store,
-        scripted(vec![]),
-        StaticSecret::new(AppSecret::new("s")),
-        settings(),
-    );
+    let login = Login::new(store, scripted(vec![]), static_secret("s"), settings());
     let token = logged_in(&login).await;
     let key = SessionToken::parse(&token).unwrap().key();
     assert!(login.store.get(&key).await.unwrap().is_some());
 
     let store = CollidingStore::default();
     store.collisions.store(3, Ordering::SeqCst);
-    let login = Login::new(
-        store,
-        scripted(vec![]),
-        StaticSecret::new(AppSecret::new("s")),
-        settings(),
-    );
+    let login = Login::new(store, scripted(vec![]), static_secret("s"), settings());
     assert_error(
         &post_login(&login, r#"{"code":"c"}"#).await,
         503,
@@ -497,7 +520,7 @@ async fn session_table_down_is_503_everywhere() {
             ..Default::default()
         },
         scripted(vec![]),
-        StaticSecret::new(AppSecret::new("s")),
+        static_secret("s"),
         settings(),
     );
     assert_error(
@@ -568,6 +591,7 @@ async fn expired_session_is_refused_though_present() {
     let token = store
         .insert_new(Session {
             user_id: UserId::generate().unwrap(),
+            appid: Some(app_id()),
             openid: "o".into(),
             unionid: None,
             session_key: Some(session_key()),
@@ -650,7 +674,7 @@ fn phone_json() -> String {
 
 #[tokio::test(start_paused = true)]
 async fn phone_decrypts_with_the_sessions_key() {
-    let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
+    let (phone, token) = session_for(|store| DecryptPhone::new(store, apps())).await;
     let response = phone
         .call(
             request("POST", "/phone")
@@ -667,7 +691,7 @@ async fn phone_decrypts_with_the_sessions_key() {
 
 #[tokio::test(start_paused = true)]
 async fn phone_decrypt_failures_share_one_body() {
-    let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
+    let (phone, token) = session_for(|store| DecryptPhone::new(store, apps())).await;
     let post = |body: Value| {
         phone.call(
             request("POST", "/phone")
@@ -685,9 +709,9 @@ async fn phone_decrypt_failures_share_one_body() {
     tampered["encryptedData"] = json!(STANDARD.encode(&bytes));
     for body in [
         tampered,
-        phone_payload(&phone_json().replace("wxTESTAPPID00001", "wxOTHERAPP000001")),
+        phone_payload(&phone_json().replace("wxTESTAPPID0000001", "wxOTHERAPP000001")),
         phone_payload("not json at all"),
-        phone_payload(r#"{"watermark":{"appid":"wxTESTAPPID00001"}}"#),
+        phone_payload(r#"{"watermark":{"appid":"wxTESTAPPID0000001"}}"#),
     ] {
         let response = post(body).await;
         assert_error(&response, 422, "decrypt_failed");
@@ -701,7 +725,7 @@ async fn phone_decrypt_failures_share_one_body() {
 
 #[tokio::test(start_paused = true)]
 async fn phone_field_errors_are_400_after_the_token() {
-    let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
+    let (phone, token) = session_for(|store| DecryptPhone::new(store, apps())).await;
     let good = phone_payload(&phone_json());
     let post = |body: Value| {
         phone.call(
@@ -777,7 +801,7 @@ async fn logout_deletes_the_session() {
 #[tokio::test(start_paused = true)]
 async fn stale_watermarks_are_refused_unless_the_check_is_off() {
     let stale = json!({"phoneNumber":"1","purePhoneNumber":"1","countryCode":"86","watermark":{"appid":APPID,"timestamp":epoch_seconds() - 301}}).to_string();
-    let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
+    let (phone, token) = session_for(|store| DecryptPhone::new(store, apps())).await;
     let post = || {
         request("POST", "/phone")
             .with_bearer(&token)
@@ -792,7 +816,7 @@ async fn stale_watermarks_are_refused_unless_the_check_is_off() {
 
 #[tokio::test(start_paused = true)]
 async fn open_data_answers_the_payload_without_its_watermark() {
-    let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
+    let (phone, token) = session_for(|store| DecryptPhone::new(store, apps())).await;
     let share =
         json!({"openGId":"tGabc123","watermark":{"appid":APPID,"timestamp":epoch_seconds()}})
             .to_string();
@@ -861,6 +885,7 @@ impl ScriptedServerApi {
 impl WeChatServerApi for ScriptedServerApi {
     async fn phone_number(
         &self,
+        _: &crate::domain::app::AppId,
         code: &str,
         openid: &str,
         _: Deadline,
@@ -871,6 +896,7 @@ impl WeChatServerApi for ScriptedServerApi {
 
     async fn check_session_key(
         &self,
+        _: &crate::domain::app::AppId,
         openid: &str,
         session_key: &SessionKey,
         _: Deadline,
@@ -878,6 +904,16 @@ impl WeChatServerApi for ScriptedServerApi {
         assert_eq!(session_key, &self::session_key());
         self.seen.lock().unwrap().push(openid.to_owned());
         self.key_status.clone()
+    }
+
+    async fn risk_rank(
+        &self,
+        _: &crate::domain::app::AppId,
+        _: &str,
+        _: &str,
+        _: Deadline,
+    ) -> Result<crate::domain::wechat::RiskRank, UpstreamError> {
+        Err(UpstreamError::Unavailable(Upstream::WeChat))
     }
 }
 
@@ -896,7 +932,7 @@ fn phone_info(appid: &str) -> PhoneInfo {
 async fn phone_by_code_asks_wechat_for_the_sessions_openid() {
     let api = ScriptedServerApi::answering(Ok(phone_info(APPID)), Ok(SessionKeyStatus::Valid));
     let (phone, token) =
-        session_for(|store| DecryptPhone::new(store, APPID.into()).with_wechat(api)).await;
+        session_for(|store| DecryptPhone::new(store, apps()).with_wechat(api)).await;
     let response = phone
         .call(
             request("POST", "/phone")
@@ -933,7 +969,7 @@ async fn phone_by_code_errors() {
     ] {
         let api = ScriptedServerApi::answering(answer, Ok(SessionKeyStatus::Valid));
         let (phone, token) =
-            session_for(|store| DecryptPhone::new(store, APPID.into()).with_wechat(api)).await;
+            session_for(|store| DecryptPhone::new(store, apps()).with_wechat(api)).await;
         let post = |body: &str| {
             phone.call(
                 request("POST", "/phone")
@@ -962,7 +998,7 @@ async fn phone_by_code_errors() {
 
 #[tokio::test(start_paused = true)]
 async fn phone_by_code_without_an_access_token_is_503() {
-    let (phone, token) = session_for(|store| DecryptPhone::new(store, APPID.into())).await;
+    let (phone, token) = session_for(|store| DecryptPhone::new(store, apps())).await;
     let response = phone
         .call(
             request("POST", "/phone")
@@ -1066,13 +1102,8 @@ published_keys_of_inner!(LostWrites);
 fn login_over<S: LoginFunctionStore>(
     store: S,
     wechat: InProcessWeChat,
-) -> Login<S, InProcessWeChat, StaticSecret> {
-    Login::new(
-        store,
-        wechat,
-        StaticSecret::new(AppSecret::new("s")),
-        settings(),
-    )
+) -> Login<S, InProcessWeChat, StaticSecrets> {
+    Login::new(store, wechat, static_secret("s"), settings())
 }
 
 /// A WeChat that never answers gets its own budget, not the whole 8 seconds:
@@ -1178,7 +1209,7 @@ async fn accounts_through_the_handlers() {
     assert!(
         check
             .store
-            .set_status(&user_id, "oOPENID123456", AccountStatus::Disabled)
+            .set_status(&user_id, AccountStatus::Disabled)
             .await
             .unwrap()
     );
@@ -1193,7 +1224,7 @@ async fn accounts_through_the_handlers() {
     let login = Login::new(
         check.store,
         scripted(vec![]),
-        StaticSecret::new(AppSecret::new("s")),
+        static_secret("s"),
         settings(),
     );
     assert_error(
@@ -1209,7 +1240,7 @@ async fn accounts_through_the_handlers() {
     assert!(
         login
             .store
-            .set_status(&user_id, "oOPENID123456", AccountStatus::Active)
+            .set_status(&user_id, AccountStatus::Active)
             .await
             .unwrap()
     );

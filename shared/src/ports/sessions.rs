@@ -9,6 +9,7 @@ use crate::domain::login_log::LogEntry;
 use crate::domain::refresh::{RefreshFamily, RefreshKey};
 use crate::domain::session::{Caller, Session};
 use crate::domain::token::TokenKey;
+use crate::domain::wechat::RiskRank;
 use crate::ports::errors::{Access, StoreError};
 
 /// Reading sessions, and deleting one.
@@ -41,26 +42,45 @@ pub trait SessionStore: Send + Sync + 'static {
 }
 
 /// What one login writes: its session and, in the same atomic step, the
-/// user's account (created by the first login, updated by every later one).
+/// person's account (created by the first login, found by the login's
+/// identity or its unionid, updated by every later one).
 #[derive(Debug, Clone, Copy)]
 pub struct LoginWrite<'a> {
     pub key: &'a TokenKey,
-    /// The new session. Its `user_id` is the one a first login gives the new
-    /// account; the store writes the existing account's instead.
+    /// The new session: its app and that app's openid are the login's
+    /// identity, its unionid the one WeChat returned. Its `user_id` is the one
+    /// a first login gives the new account; the store writes the existing
+    /// account's instead, and its unionid (see `domain::identity`).
     pub session: &'a Session,
-    /// One active session per user (`SINGLE_SESSION`): the login revokes the
-    /// user's other sessions. WeChat keeps one valid session_key per user, so
-    /// only the newest session can still decrypt; concurrent logins of one user
-    /// leave exactly one valid session.
+    /// The login's app is the default one, so an account written before
+    /// several apps may hold its identity.
+    pub default_app: bool,
+    /// One active session per identity (`SINGLE_SESSION`): the login revokes
+    /// the other sessions of this app's openid. WeChat keeps one valid
+    /// session_key per user and app, so only the newest session can still
+    /// decrypt; concurrent logins leave exactly one valid session. The
+    /// person's sessions in other apps stay.
     pub single_session: bool,
     /// The login's log entry, written with it (the store fills in the userId);
-    /// a session this login revokes gets a `revoked` entry like it. Written
-    /// only where the store keeps a login log.
+    /// a session this login revokes gets a `revoked` entry like it, a linked
+    /// app an `app_linked` one, a conflict an `account_conflict` in both
+    /// accounts' logs. Written only where the store keeps a login log.
     pub log: Option<&'a LogEntry>,
     /// The refresh token this login issues (its family starts here, and keeps
     /// the session's session_key until the session's own expiry). With one
-    /// session per user, the user's other families are revoked.
+    /// session per identity, the identity's other families are revoked.
     pub refresh: Option<RefreshIssue<'a>>,
+    pub new_account: NewAccount,
+}
+
+/// What a login that would create an account does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewAccount {
+    /// Creates it, with WeChat's risk rank when one was read.
+    Create { risk_rank: Option<RiskRank> },
+    /// Writes nothing and answers `WouldCreate`: the caller asks WeChat for
+    /// the risk rank first (`RISK_CONTROL`), then logs in again.
+    AskFirst,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,20 +89,27 @@ pub enum LoginOutcome {
         user_id: UserId,
         /// This login created the account.
         new_user: bool,
-        /// The account's unionid after the login.
+        /// The account's unionid after the login: never one another account holds.
         unionid: Option<String>,
+        /// The login's identity joined the account by its unionid (case 2).
+        linked: bool,
+        /// Another account holds the unionid this login brought: nothing was linked.
+        conflict_with: Option<UserId>,
     },
     /// The operator disabled the account: nothing was written but the
     /// refusal's log entry (`login_refused`).
     Disabled { user_id: UserId },
+    /// `NewAccount::AskFirst`, and the login would create an account: nothing
+    /// was written.
+    WouldCreate,
 }
 
 /// The login's one write.
 pub trait LoginStore: SessionStore {
     /// Writes a login: the new session (never over an existing key:
-    /// `AlreadyExists`), the account, and the log entry. Concurrent first logins
-    /// of one openid create exactly one account, and exactly one of them is
-    /// `new_user`.
+    /// `AlreadyExists`), the account, and the log entries. Concurrent first
+    /// logins of one person (one identity, or one unionid from several apps)
+    /// create exactly one account, and exactly one of them is `new_user`.
     fn login(
         &self,
         login: &LoginWrite<'_>,

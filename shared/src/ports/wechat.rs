@@ -6,7 +6,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::domain::redact::{AccessToken, AppSecret};
-use crate::domain::wechat::{FetchedToken, PhoneInfo, SessionKeyStatus, WeChatError, WxSession};
+use crate::domain::wechat::{
+    FetchedToken, OAuthGrant, PhoneInfo, RiskRank, SessionKeyStatus, WeChatError, WxSession,
+};
 
 pub trait WeChatApi: Send + Sync + 'static {
     /// Opens the connection during init so the first login skips DNS, TCP and
@@ -69,6 +71,52 @@ pub trait WeChatApi: Send + Sync + 'static {
         async {
             Err(WeChatError::Malformed(
                 "checksession not supported by this client",
+            ))
+        }
+    }
+
+    /// One `sns/oauth2/access_token` attempt: an `oauth` app's code.
+    fn oauth_access_token(
+        &self,
+        _appid: &str,
+        _secret: &AppSecret,
+        _code: &str,
+        _timeout: Duration,
+    ) -> impl Future<Output = Result<OAuthGrant, WeChatError>> + Send {
+        async {
+            Err(WeChatError::Malformed(
+                "sns/oauth2/access_token not supported by this client",
+            ))
+        }
+    }
+
+    /// One `sns/userinfo` attempt, for the unionid only (the rest of the
+    /// profile is not kept): `None` when the answer has none.
+    fn oauth_unionid(
+        &self,
+        _user_token: &AccessToken,
+        _openid: &str,
+        _timeout: Duration,
+    ) -> impl Future<Output = Result<Option<String>, WeChatError>> + Send {
+        async {
+            Err(WeChatError::Malformed(
+                "sns/userinfo not supported by this client",
+            ))
+        }
+    }
+
+    /// One `wxa/getuserriskrank` attempt, scene 0 (sign-up).
+    fn user_risk_rank(
+        &self,
+        _token: &AccessToken,
+        _appid: &str,
+        _openid: &str,
+        _client_ip: &str,
+        _timeout: Duration,
+    ) -> impl Future<Output = Result<RiskRank, WeChatError>> + Send {
+        async {
+            Err(WeChatError::Malformed(
+                "getuserriskrank not supported by this client",
             ))
         }
     }

@@ -49,6 +49,19 @@ pub enum Metric {
     AuthorizerDecisions,
     /// Authorizer invocations failed because the table could not be read.
     AuthorizerErrors,
+    /// `POST /login` answers by app; dimensions `App` (a listed appid, or
+    /// `unknown`) and `Outcome`.
+    Logins,
+    /// An identity of another app joined an account by its unionid.
+    AppLinked,
+    /// A login brought a unionid another account holds (nothing linked; an
+    /// operator's merge resolves it).
+    AccountConflicts,
+    /// A sign-up refused by `RISK_CONTROL=enforce`.
+    RiskRejected,
+    /// The risk rank could not be read in time (any errcode, a malformed
+    /// answer, more than 1 s): the sign-up went on without one.
+    RiskCheckFailed,
 }
 
 impl Metric {
@@ -67,6 +80,11 @@ impl Metric {
             Self::RefreshReuse => "RefreshReuse",
             Self::AuthorizerDecisions => "AuthorizerDecisions",
             Self::AuthorizerErrors => "AuthorizerErrors",
+            Self::Logins => "Logins",
+            Self::AppLinked => "AppLinked",
+            Self::AccountConflicts => "AccountConflicts",
+            Self::RiskRejected => "RiskRejected",
+            Self::RiskCheckFailed => "RiskCheckFailed",
         }
     }
 

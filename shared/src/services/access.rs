@@ -5,6 +5,7 @@
 use tracing::{debug, warn};
 
 use crate::domain::account::UserId;
+use crate::domain::app::{App, AppId, Apps};
 use crate::domain::jwt::{JwtRefusal, JwtSettings, header_kid, verify};
 use crate::domain::time::epoch_millis;
 use crate::domain::time::epoch_seconds;
@@ -20,6 +21,10 @@ pub struct SessionRef {
     pub expected_user: Option<UserId>,
 }
 
+/// A session of an app the function does not list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnlistedApp;
+
 /// Why a token names no session we will read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
@@ -28,12 +33,15 @@ pub enum Refused {
     Unavailable,
 }
 
-/// How JWTs are checked here: `ISSUER`/`AUDIENCE` and a cache of the
-/// published keys. Without an issuer every JWT is refused.
+/// How tokens are checked here: `ISSUER`/`AUDIENCE` and a cache of the
+/// published keys (without an issuer every JWT is refused), and the apps
+/// whose sessions this function serves (`WECHAT_APPS`; none listed: every
+/// session, its app as stored).
 #[derive(Debug, Default)]
 pub struct TokenCheck {
     settings: Option<JwtSettings>,
     keys: PublishedKeys,
+    apps: Option<Apps>,
 }
 
 impl TokenCheck {
@@ -41,6 +49,28 @@ impl TokenCheck {
         Self {
             settings,
             keys: PublishedKeys::new(),
+            apps: None,
+        }
+    }
+
+    /// Serves only the sessions of `apps`; a session from before several
+    /// apps is the default app's.
+    pub fn with_apps(mut self, apps: Apps) -> Self {
+        self.apps = Some(apps);
+        self
+    }
+
+    pub fn apps(&self) -> Option<&Apps> {
+        self.apps.as_ref()
+    }
+
+    /// The app of a session as this function sees it: `Err` for an app it
+    /// does not list (its sessions are refused), `Ok(None)` where it lists
+    /// none.
+    pub fn app_of(&self, stored: Option<&AppId>) -> Result<Option<&App>, UnlistedApp> {
+        match &self.apps {
+            None => Ok(None),
+            Some(apps) => apps.of_stored(stored).map(Some).ok_or(UnlistedApp),
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use crate::domain::app::AppId;
 use crate::domain::jwt::{
     Claims, JwtSettings, PublishedKey, Signer, SigningKey, choose_signer, preferred_key, sign,
     sign_and_verify,
@@ -49,7 +50,8 @@ struct Loaded {
 pub struct JwtIssuer<K> {
     source: K,
     settings: JwtSettings,
-    appid: String,
+    /// The app a session without one belongs to (written before several apps).
+    default_app: AppId,
     lead_seconds: i64,
     reread_ms: i64,
     loaded: Mutex<Option<Loaded>>,
@@ -58,11 +60,11 @@ pub struct JwtIssuer<K> {
 }
 
 impl<K: SigningKeySource> JwtIssuer<K> {
-    pub fn new(source: K, settings: JwtSettings, appid: String, lead_seconds: i64) -> Self {
+    pub fn new(source: K, settings: JwtSettings, default_app: AppId, lead_seconds: i64) -> Self {
         Self {
             source,
             settings,
-            appid,
+            default_app,
             lead_seconds,
             reread_ms: SECRET_REREAD_MS,
             loaded: Mutex::new(None),
@@ -223,7 +225,12 @@ impl<K: SigningKeySource> JwtIssuer<K> {
             sub: session.user_id.as_str().to_owned(),
             openid: session.openid.clone(),
             unionid: session.unionid.clone(),
-            appid: self.appid.clone(),
+            appid: session
+                .appid
+                .as_ref()
+                .unwrap_or(&self.default_app)
+                .as_str()
+                .to_owned(),
             sid: sid.expose().to_owned(),
             iat: session.created_at,
             exp: session.expires_at,

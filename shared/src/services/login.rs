@@ -9,20 +9,17 @@ use tracing::{info, warn};
 use serde_json::{Map, Value};
 
 use crate::domain::account::UserId;
+use crate::domain::app::App;
 use crate::domain::login_log::{LogEntry, LogEvent, Origin};
-use crate::domain::redact::AppSecret;
 use crate::domain::refresh::{RefreshFamily, RefreshKey, RefreshToken};
 use crate::domain::session::Session;
 use crate::domain::time::{epoch_millis, epoch_seconds};
 use crate::domain::token::{SessionToken, TokenKey};
-use crate::domain::wechat::{WeChatError, WxSession};
+use crate::domain::wechat::SignedIn;
 use crate::ports::errors::{StoreError, Upstream, UpstreamError};
-use crate::ports::secrets::SecretSource;
-use crate::ports::sessions::{LoginOutcome, LoginStore, LoginWrite, RefreshIssue};
-use crate::ports::wechat::WeChatApi;
+use crate::ports::sessions::{LoginOutcome, LoginStore, LoginWrite, NewAccount, RefreshIssue};
 use crate::runtime::deadline::Deadline;
 use crate::runtime::metrics::{self, Metric};
-use crate::wechat::{OneTimeCode, RetryPolicy, with_appsecret, with_retry};
 
 /// A token collision is a 2^-128 event; a second one in a row means a broken RNG.
 pub const TOKEN_ATTEMPTS: u32 = 3;
@@ -58,36 +55,17 @@ pub fn draw_token(tokens: &TokenSource) -> Result<SessionToken, UpstreamError> {
     })
 }
 
-/// `jscode2session` for `code`, with the cached appsecret and once more with
-/// a fresh one if WeChat refuses it; one code, tried as the retry policy
-/// allows (see `OneTimeCode`).
-pub async fn code_to_session(
-    wechat: &impl WeChatApi,
-    secrets: &impl SecretSource,
-    appid: &str,
-    code: &str,
-    retry: RetryPolicy,
-    deadline: Deadline,
-) -> Result<WxSession, UpstreamError> {
-    with_appsecret(secrets, deadline, |secret: AppSecret| async move {
-        let watch = OneTimeCode::default();
-        let result: Result<WxSession, WeChatError> = with_retry(retry, deadline, |timeout| {
-            let secret = &secret;
-            watch.attempt(wechat.jscode2session(appid, secret, code, timeout))
-        })
-        .await;
-        watch.spent_by_our_retry(result.as_ref().err(), "jscode2session");
-        result
-    })
-    .await
-}
-
 /// A login the store wrote.
 pub struct LoggedIn {
     pub token: SessionToken,
     pub user_id: UserId,
     pub new_user: bool,
+    /// The account's unionid: never one another account holds.
     pub unionid: Option<String>,
+    /// The login's identity joined the account by its unionid.
+    pub linked: bool,
+    /// Another account holds the unionid the login brought.
+    pub conflict_with: Option<UserId>,
     /// The session as written (under the account's userId).
     pub session: Session,
 }
@@ -97,6 +75,9 @@ pub enum Stored {
     LoggedIn(Box<LoggedIn>),
     /// The account is disabled: the store logged the refusal.
     Disabled,
+    /// The login would create an account and was asked to say so first
+    /// (`NewAccount::AskFirst`): nothing was written.
+    WouldCreate,
 }
 
 /// A login's parts before its write: the session (under a candidate userId,
@@ -111,7 +92,7 @@ pub struct Prepared {
 
 /// What a login's parts are made of, beside WeChat's answer.
 pub struct LoginSettingsRef<'a> {
-    pub appid: &'a str,
+    pub app: &'a App,
     pub session_ttl_seconds: i64,
     pub log_retention_days: i64,
     /// 0: refresh tokens off.
@@ -122,7 +103,7 @@ impl Prepared {
     /// Draws the candidate userId, the log entry's suffix and the refresh
     /// token from the OS CSPRNG: a failing source is an outage.
     pub fn new(
-        wx: &WxSession,
+        wx: &SignedIn,
         settings: &LoginSettingsRef<'_>,
         origin: &Origin,
         device: Option<Map<String, Value>>,
@@ -140,7 +121,7 @@ impl Prepared {
             settings.log_retention_days,
         )
         .map_err(random_failed)?
-        .with_appid(Some(settings.appid))
+        .with_appid(Some(settings.app.id.as_str()))
         .with_origin(origin)
         .with_device(device);
         let refresh = match settings.refresh_ttl_seconds > 0 {
@@ -156,9 +137,10 @@ impl Prepared {
         Ok(Self {
             session: Session {
                 user_id: candidate,
+                appid: Some(settings.app.id.clone()),
                 openid: wx.openid.clone(),
                 unionid: wx.unionid.clone(),
-                session_key: Some(wx.session_key.clone()),
+                session_key: wx.session_key.clone(),
                 session_key_expires_at: None,
                 family: refresh.as_ref().map(|(_, family, _)| family.clone()),
                 created_at: now,
@@ -170,10 +152,18 @@ impl Prepared {
         })
     }
 
-    /// The write these parts make, with one session per user or not.
-    pub fn plan(&self, single_session: bool, jwt_mode: bool) -> LoginPlan<'_> {
+    /// The write these parts make, with one session per identity or not.
+    pub fn plan(
+        &self,
+        single_session: bool,
+        jwt_mode: bool,
+        default_app: bool,
+        new_account: NewAccount,
+    ) -> LoginPlan<'_> {
         LoginPlan {
             session: self.session.clone(),
+            default_app,
+            new_account,
             single_session,
             log: &self.log,
             refresh: self.refresh.as_ref().map(|(_, family, key)| RefreshIssue {
@@ -189,6 +179,8 @@ impl Prepared {
 /// What one login writes, but for its token: drawn here.
 pub struct LoginPlan<'a> {
     pub session: Session,
+    pub default_app: bool,
+    pub new_account: NewAccount,
     pub single_session: bool,
     pub log: &'a LogEntry,
     pub refresh: Option<RefreshIssue<'a>>,
@@ -214,9 +206,11 @@ pub async fn store_login(
         let write = LoginWrite {
             key: &key,
             session: &plan.session,
+            default_app: plan.default_app,
             single_session: plan.single_session,
             log: Some(plan.log),
             refresh: plan.refresh,
+            new_account: plan.new_account,
         };
         match deadline
             .before(READ_BACK_BUDGET)
@@ -227,9 +221,12 @@ pub async fn store_login(
                 user_id,
                 new_user,
                 unionid,
+                linked,
+                conflict_with,
             })) => {
                 let session = Session {
                     user_id: user_id.clone(),
+                    unionid: unionid.clone(),
                     ..plan.session
                 };
                 return Ok(Stored::LoggedIn(Box::new(LoggedIn {
@@ -237,10 +234,13 @@ pub async fn store_login(
                     user_id,
                     new_user,
                     unionid,
+                    linked,
+                    conflict_with,
                     session,
                 })));
             }
             Some(Ok(LoginOutcome::Disabled { .. })) => return Ok(Stored::Disabled),
+            Some(Ok(LoginOutcome::WouldCreate)) => return Ok(Stored::WouldCreate),
             Some(Err(StoreError::AlreadyExists)) => {
                 warn!("session token collided with an existing item; drawing another");
             }
@@ -277,12 +277,17 @@ async fn committed_anyway(
         Some(Ok(Some(stored))) => {
             info!("the session write committed though its answer was lost");
             metrics::count(Metric::SessionWriteConfirmed, &[]);
+            // What the write decided beyond the session (a link, a
+            // conflict) is in its log entries, not in this answer.
             Ok(Stored::LoggedIn(Box::new(LoggedIn {
                 new_user: stored.user_id == written.user_id,
                 user_id: stored.user_id.clone(),
                 unionid: stored.unionid.clone(),
+                linked: false,
+                conflict_with: None,
                 session: Session {
                     user_id: stored.user_id,
+                    unionid: stored.unionid,
                     ..written.clone()
                 },
                 token,

@@ -10,5 +10,7 @@ pub mod issuer;
 pub mod login;
 pub mod published_keys;
 pub mod refresh;
+pub mod risk;
 pub mod rotation;
 pub mod sessions;
+pub mod sign_in;

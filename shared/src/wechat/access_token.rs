@@ -11,12 +11,14 @@
 //! times per UTC day across all containers (a conditional counter in the
 //! table), leaving half the day's quota to people and other systems.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tracing::{info, warn};
 
+use crate::domain::app::AppId;
 use crate::domain::redact::AccessToken;
 use crate::domain::time::epoch_seconds;
 use crate::domain::wechat::{FetchedToken, WeChatError};
@@ -40,29 +42,28 @@ const FETCH_LEASE_SECONDS: i64 = 3;
 /// How a waiting container polls the table for another container's token.
 const WAIT_STEP: Duration = Duration::from_millis(100);
 const WAIT_ROUNDS: u32 = 10;
-/// The access token for one appid: in process, in the table, from WeChat.
 /// What time it is, in epoch seconds: the system clock, or a test's.
 pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// The access tokens of the apps (one per mini-program): in process, in the
+/// table, from WeChat.
 pub struct AccessTokens<C, W, K> {
     cache: C,
     wechat: W,
     secrets: K,
-    appid: String,
     retry: RetryPolicy,
-    local: Mutex<Option<CachedToken>>,
+    local: Mutex<HashMap<AppId, CachedToken>>,
     clock: Clock,
 }
 
 impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
-    pub fn new(cache: C, wechat: W, secrets: K, appid: String, retry: RetryPolicy) -> Self {
+    pub fn new(cache: C, wechat: W, secrets: K, retry: RetryPolicy) -> Self {
         Self {
             cache,
             wechat,
             secrets,
-            appid,
             retry,
-            local: Mutex::new(None),
+            local: Mutex::new(HashMap::new()),
             clock: std::sync::Arc::new(epoch_seconds),
         }
     }
@@ -83,19 +84,40 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
         &self.wechat
     }
 
-    /// Runs a WeChat call that needs the access token, with the usual retries.
-    /// If WeChat refuses the token, the call runs once more with a replacement.
-    pub async fn call<T, F, Fut>(&self, deadline: Deadline, mut call: F) -> Result<T, UpstreamError>
+    /// Runs a WeChat call that needs `appid`'s access token, with the usual
+    /// retries. If WeChat refuses the token, the call runs once more with a
+    /// replacement.
+    pub async fn call<T, F, Fut>(
+        &self,
+        appid: &AppId,
+        deadline: Deadline,
+        call: F,
+    ) -> Result<T, UpstreamError>
     where
         F: FnMut(AccessToken, Duration) -> Fut,
         Fut: Future<Output = Result<T, WeChatError>>,
     {
-        let token = self.current(deadline).await?;
-        match with_retry(self.retry, deadline, |timeout| call(token.clone(), timeout)).await {
+        self.call_with(appid, self.retry, deadline, call).await
+    }
+
+    /// `call`, tried as `retry` says (a call with a budget of its own).
+    pub async fn call_with<T, F, Fut>(
+        &self,
+        appid: &AppId,
+        retry: RetryPolicy,
+        deadline: Deadline,
+        mut call: F,
+    ) -> Result<T, UpstreamError>
+    where
+        F: FnMut(AccessToken, Duration) -> Fut,
+        Fut: Future<Output = Result<T, WeChatError>>,
+    {
+        let token = self.current(appid, deadline).await?;
+        match with_retry(retry, deadline, |timeout| call(token.clone(), timeout)).await {
             Err(WeChatError::TokenRejected(errcode)) => {
                 warn!(errcode, "WeChat refused the access token; replacing it");
-                let fresh = self.replace_rejected(&token, deadline).await?;
-                with_retry(self.retry, deadline, |timeout| call(fresh.clone(), timeout))
+                let fresh = self.replace_rejected(appid, &token, deadline).await?;
+                with_retry(retry, deadline, |timeout| call(fresh.clone(), timeout))
                     .await
                     .map_err(UpstreamError::WeChat)
             }
@@ -104,23 +126,27 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
     }
 
     /// The token to use now: this process's, else the table's, else WeChat's.
-    async fn current(&self, deadline: Deadline) -> Result<AccessToken, UpstreamError> {
-        if let Some(token) = self.local_live(self.now()) {
+    async fn current(
+        &self,
+        appid: &AppId,
+        deadline: Deadline,
+    ) -> Result<AccessToken, UpstreamError> {
+        if let Some(token) = self.local_live(appid, self.now()) {
             return Ok(token);
         }
-        if let Some(token) = self.shared_token(None, deadline).await? {
+        if let Some(token) = self.shared_token(appid, None, deadline).await? {
             return Ok(token);
         }
         // Nobody holds a live token: one container fetches, the rest wait for it.
-        if self.claim_fetch(deadline).await? {
-            let fetched = self.fetch(false, deadline).await?;
-            return Ok(self.share(fetched, deadline).await);
+        if self.claim_fetch(appid, deadline).await? {
+            let fetched = self.fetch(appid, false, deadline).await?;
+            return Ok(self.share(appid, fetched, deadline).await);
         }
-        if let Some(token) = self.wait_for_shared(None, deadline).await? {
+        if let Some(token) = self.wait_for_shared(appid, None, deadline).await? {
             return Ok(token);
         }
-        let fetched = self.fetch(false, deadline).await?;
-        Ok(self.share(fetched, deadline).await)
+        let fetched = self.fetch(appid, false, deadline).await?;
+        Ok(self.share(appid, fetched, deadline).await)
     }
 
     /// WeChat refused `rejected`: find or make its replacement. The table
@@ -128,27 +154,31 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
     /// hands back the very token it refused, within the shared limits.
     async fn replace_rejected(
         &self,
+        appid: &AppId,
         rejected: &AccessToken,
         deadline: Deadline,
     ) -> Result<AccessToken, UpstreamError> {
-        self.forget(rejected);
-        if let Some(token) = self.shared_token(Some(rejected), deadline).await? {
+        self.forget(appid, rejected);
+        if let Some(token) = self.shared_token(appid, Some(rejected), deadline).await? {
             return Ok(token);
         }
-        let fetched = self.fetch(false, deadline).await?;
+        let fetched = self.fetch(appid, false, deadline).await?;
         if &fetched.token != rejected {
-            return Ok(self.share(fetched, deadline).await);
+            return Ok(self.share(appid, fetched, deadline).await);
         }
-        if self.claim_forced_refresh(deadline).await? {
+        if self.claim_forced_refresh(appid, deadline).await? {
             info!("WeChat hands back the access token it refused; forcing a refresh");
-            let fetched = self.fetch(true, deadline).await?;
-            return Ok(self.share(fetched, deadline).await);
+            let fetched = self.fetch(appid, true, deadline).await?;
+            return Ok(self.share(appid, fetched, deadline).await);
         }
         metrics::count(Metric::ForcedRefreshRefused, &[]);
         info!(
             "a forced token refresh ran within 30 s or the day's are spent; waiting for another container's token"
         );
-        if let Some(token) = self.wait_for_shared(Some(rejected), deadline).await? {
+        if let Some(token) = self
+            .wait_for_shared(appid, Some(rejected), deadline)
+            .await?
+        {
             return Ok(token);
         }
         warn!(
@@ -157,28 +187,28 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
         Err(UpstreamError::Unavailable(Upstream::WeChat))
     }
 
-    fn local_live(&self, now: i64) -> Option<AccessToken> {
+    fn local_live(&self, appid: &AppId, now: i64) -> Option<AccessToken> {
         self.lock()
-            .as_ref()
+            .get(appid)
             .filter(|cached| cached.is_live(now))
             .map(|cached| cached.token.clone())
     }
 
-    fn remember(&self, cached: &CachedToken) {
-        *self.lock() = Some(cached.clone());
+    fn remember(&self, appid: &AppId, cached: &CachedToken) {
+        self.lock().insert(appid.clone(), cached.clone());
     }
 
-    fn forget(&self, rejected: &AccessToken) {
+    fn forget(&self, appid: &AppId, rejected: &AccessToken) {
         let mut local = self.lock();
         if local
-            .as_ref()
+            .get(appid)
             .is_some_and(|cached| &cached.token == rejected)
         {
-            *local = None;
+            local.remove(appid);
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<CachedToken>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AppId, CachedToken>> {
         // One assignment per write: a poisoned value is still whole.
         self.local
             .lock()
@@ -189,14 +219,15 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
     /// read is skipped: WeChat can still be asked.
     async fn shared_token(
         &self,
+        appid: &AppId,
         other_than: Option<&AccessToken>,
         deadline: Deadline,
     ) -> Result<Option<AccessToken>, UpstreamError> {
-        match deadline.run(self.cache.load_token(&self.appid)).await {
+        match deadline.run(self.cache.load_token(appid.as_str())).await {
             Some(Ok(Some(cached)))
                 if cached.is_live(self.now()) && Some(&cached.token) != other_than =>
             {
-                self.remember(&cached);
+                self.remember(appid, &cached);
                 Ok(Some(cached.token))
             }
             Some(Ok(_)) => Ok(None),
@@ -211,6 +242,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
     /// Polls the table while another container fetches, for about a second.
     async fn wait_for_shared(
         &self,
+        appid: &AppId,
         other_than: Option<&AccessToken>,
         deadline: Deadline,
     ) -> Result<Option<AccessToken>, UpstreamError> {
@@ -219,7 +251,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
                 break;
             }
             tokio::time::sleep(WAIT_STEP).await;
-            if let Some(token) = self.shared_token(other_than, deadline).await? {
+            if let Some(token) = self.shared_token(appid, other_than, deadline).await? {
                 return Ok(Some(token));
             }
         }
@@ -229,19 +261,23 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
     /// The right to fetch a missing token while the others wait. `Ok(false)`
     /// when another container holds it; a claim that cannot be written is taken
     /// (a normal-mode fetch costs nothing).
-    async fn claim_fetch(&self, deadline: Deadline) -> Result<bool, UpstreamError> {
+    async fn claim_fetch(&self, appid: &AppId, deadline: Deadline) -> Result<bool, UpstreamError> {
         let attempt = self
             .cache
-            .try_claim_fetch(&self.appid, self.now(), FETCH_LEASE_SECONDS);
+            .try_claim_fetch(appid.as_str(), self.now(), FETCH_LEASE_SECONDS);
         claimed(attempt, true, "token fetch claim", deadline).await
     }
 
     /// The right to force a refresh: none within 30 s of the last, at most 10 a
     /// UTC day, across all containers. One that cannot be written is not taken:
     /// not forcing is the safe side.
-    async fn claim_forced_refresh(&self, deadline: Deadline) -> Result<bool, UpstreamError> {
+    async fn claim_forced_refresh(
+        &self,
+        appid: &AppId,
+        deadline: Deadline,
+    ) -> Result<bool, UpstreamError> {
         let attempt = self.cache.try_claim_forced_refresh(
-            &self.appid,
+            appid.as_str(),
             self.now(),
             FORCED_REFRESH_INTERVAL_SECONDS,
             FORCED_REFRESHES_PER_DAY,
@@ -251,11 +287,16 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
 
     /// Asks WeChat for the token. A forced refresh is attempted once only: a
     /// retry after a lost answer could spend a second one of the day's 20.
-    async fn fetch(&self, force: bool, deadline: Deadline) -> Result<CachedToken, UpstreamError> {
+    async fn fetch(
+        &self,
+        appid: &AppId,
+        force: bool,
+        deadline: Deadline,
+    ) -> Result<CachedToken, UpstreamError> {
         let mode = if force { "forced" } else { "normal" };
         metrics::count(Metric::AccessTokenFetches, &[("Mode", mode)]);
-        let fetched = with_appsecret(&self.secrets, deadline, |secret| async move {
-            self.stable_token(&secret, force, deadline).await
+        let fetched = with_appsecret(&self.secrets, appid, deadline, |secret| async move {
+            self.stable_token(appid, &secret, force, deadline).await
         })
         .await?;
         Ok(CachedToken::from_fetched(fetched, self.now()))
@@ -263,9 +304,9 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
 
     /// Shares a fetched token and uses whichever token the table kept: a token
     /// that lives longer (another container's forced refresh) wins over ours.
-    async fn share(&self, fetched: CachedToken, deadline: Deadline) -> AccessToken {
+    async fn share(&self, appid: &AppId, fetched: CachedToken, deadline: Deadline) -> AccessToken {
         let kept = match deadline
-            .run(self.cache.save_token(&self.appid, &fetched))
+            .run(self.cache.save_token(appid.as_str(), &fetched))
             .await
         {
             Some(Ok(kept)) => kept,
@@ -278,12 +319,13 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
                 fetched
             }
         };
-        self.remember(&kept);
+        self.remember(appid, &kept);
         kept.token
     }
 
     async fn stable_token(
         &self,
+        appid: &AppId,
         secret: &crate::domain::redact::AppSecret,
         force: bool,
         deadline: Deadline,
@@ -298,7 +340,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> AccessTokens<C, W, K> {
         };
         with_retry(policy, deadline, |timeout| {
             self.wechat
-                .stable_token(&self.appid, secret, force, timeout)
+                .stable_token(appid.as_str(), secret, force, timeout)
         })
         .await
     }
@@ -328,21 +370,24 @@ mod tests {
     use crate::domain::redact::AppSecret;
     use crate::domain::wechat::PhoneInfo;
     use crate::ports::memory::MemoryTokenCache;
-    use crate::ports::secrets::StaticSecret;
+    use crate::ports::secrets::StaticSecrets;
 
     use crate::wechat::in_process::InProcessWeChat;
     use crate::wechat::server_api::WeChatServerApi;
     use std::sync::Arc;
     use std::sync::atomic::Ordering;
 
-    type Tokens = AccessTokens<Arc<MemoryTokenCache>, InProcessWeChat, StaticSecret>;
+    type Tokens = AccessTokens<Arc<MemoryTokenCache>, InProcessWeChat, StaticSecrets>;
+
+    fn app() -> AppId {
+        AppId::parse("wx1111111111111111").unwrap()
+    }
 
     fn container(cache: &Arc<MemoryTokenCache>, wechat: &InProcessWeChat) -> Tokens {
         AccessTokens::new(
             cache.clone(),
             wechat.clone(),
-            StaticSecret::new(AppSecret::new("s3cret")),
-            "wxAPP".into(),
+            StaticSecrets::single(app(), AppSecret::new("s3cret")),
             RetryPolicy::default(),
         )
     }
@@ -352,7 +397,9 @@ mod tests {
     }
 
     async fn phone(tokens: &Tokens) -> Result<PhoneInfo, UpstreamError> {
-        tokens.phone_number("13800138000", "o1", soon()).await
+        tokens
+            .phone_number(&app(), "13800138000", "o1", soon())
+            .await
     }
 
     #[test]
@@ -399,7 +446,10 @@ mod tests {
         assert_eq!(wechat.forced.load(Ordering::SeqCst), 0);
         assert_eq!(wechat.phone_calls.load(Ordering::SeqCst), 3);
         let seen = wechat.credentials_seen.lock().unwrap().clone();
-        assert_eq!(seen, [("wxAPP".to_owned(), "s3cret".to_owned())]);
+        assert_eq!(
+            seen,
+            [("wx1111111111111111".to_owned(), "s3cret".to_owned())]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -412,10 +462,17 @@ mod tests {
             token: AccessToken::new("token-0"),
             expires_at: epoch_seconds() - 1,
         };
-        cache.save_token("wxAPP", &stale).await.unwrap();
+        cache
+            .save_token("wx1111111111111111", &stale)
+            .await
+            .unwrap();
         phone(&container(&cache, &wechat)).await.unwrap();
         assert_eq!(wechat.normal.load(Ordering::SeqCst), 1);
-        let shared = cache.load_token("wxAPP").await.unwrap().unwrap();
+        let shared = cache
+            .load_token("wx1111111111111111")
+            .await
+            .unwrap()
+            .unwrap();
         assert!(shared.is_live(epoch_seconds()));
     }
 
@@ -461,7 +518,11 @@ mod tests {
         phone(&tokens).await.unwrap();
         assert_eq!(wechat.forced.load(Ordering::SeqCst), 0);
         assert_eq!(wechat.normal.load(Ordering::SeqCst), 2);
-        let shared = cache.load_token("wxAPP").await.unwrap().unwrap();
+        let shared = cache
+            .load_token("wx1111111111111111")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(shared.token.expose(), "token-1");
     }
 
@@ -471,7 +532,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn forced_refreshes_are_capped_per_30_seconds_and_per_utc_day() {
         let cache = MemoryTokenCache::new();
-        let claim = |now| cache.try_claim_forced_refresh("wxAPP", now, 30, 10);
+        let claim = |now| cache.try_claim_forced_refresh("wx1111111111111111", now, 30, 10);
         for i in 0..10 {
             assert!(claim(DAY + i * 31).await.unwrap(), "claim {i}");
             assert!(
@@ -503,7 +564,12 @@ mod tests {
             let at = DAY + i * 60;
             assert!(
                 cache
-                    .try_claim_forced_refresh("wxAPP", at, 30, FORCED_REFRESHES_PER_DAY)
+                    .try_claim_forced_refresh(
+                        "wx1111111111111111",
+                        at,
+                        30,
+                        FORCED_REFRESHES_PER_DAY
+                    )
                     .await
                     .unwrap()
             );
@@ -527,12 +593,21 @@ mod tests {
             token: AccessToken::new("forced-elsewhere"),
             expires_at: epoch_seconds() + 7000,
         };
-        cache.save_token("wxAPP", &longer).await.unwrap();
+        cache
+            .save_token("wx1111111111111111", &longer)
+            .await
+            .unwrap();
         let ours = CachedToken {
             token: AccessToken::new("slow-normal-fetch"),
             expires_at: epoch_seconds() + 100,
         };
-        assert_eq!(cache.save_token("wxAPP", &ours).await.unwrap(), longer);
-        assert_eq!(cache.load_token("wxAPP").await.unwrap(), Some(longer));
+        assert_eq!(
+            cache.save_token("wx1111111111111111", &ours).await.unwrap(),
+            longer
+        );
+        assert_eq!(
+            cache.load_token("wx1111111111111111").await.unwrap(),
+            Some(longer)
+        );
     }
 }

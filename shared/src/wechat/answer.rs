@@ -5,7 +5,9 @@ use serde_json::Value;
 
 use crate::domain::phone::PhoneNumber;
 use crate::domain::redact::{AccessToken, SessionKey};
-use crate::domain::wechat::{FetchedToken, PhoneInfo, SessionKeyStatus, WeChatError, WxSession};
+use crate::domain::wechat::{
+    FetchedToken, OAuthGrant, PhoneInfo, RiskRank, SessionKeyStatus, WeChatError, WxSession,
+};
 
 /// A WeChat answer as a JSON object with its errcode (0 when absent).
 fn parse_answer(body: &[u8]) -> Result<(serde_json::Map<String, Value>, i64), WeChatError> {
@@ -103,6 +105,51 @@ pub fn parse_jscode2session(body: &[u8]) -> Result<WxSession, WeChatError> {
         ),
         unionid: text("unionid"),
     })
+}
+
+/// Parses a `sns/oauth2/access_token` answer: an `oauth` app's code spent.
+/// Its errcodes mean what jscode2session's do (40029, 40163, 40125, ...).
+pub fn parse_oauth_access_token(body: &[u8]) -> Result<OAuthGrant, WeChatError> {
+    let (object, errcode) = parse_answer(body)?;
+    if errcode != 0 {
+        return Err(WeChatError::from_errcode(errcode));
+    }
+    let text = |name: &str| non_empty_str(&object, name);
+    Ok(OAuthGrant {
+        openid: text("openid").ok_or(WeChatError::Malformed("no openid"))?,
+        unionid: text("unionid"),
+        scope: text("scope").unwrap_or_default(),
+        access_token: AccessToken::new(
+            text("access_token").ok_or(WeChatError::Malformed("no access_token"))?,
+        ),
+    })
+}
+
+/// Parses a `sns/userinfo` answer for its unionid; the rest of the profile
+/// (nickname, picture) is read by nobody. The call is authorised by the
+/// user's token: 40001, 40014 and 42001 say it is bad.
+pub fn parse_oauth_unionid(body: &[u8]) -> Result<Option<String>, WeChatError> {
+    let (object, errcode) = parse_answer(body)?;
+    if errcode != 0 {
+        return Err(WeChatError::from_token_call_errcode(errcode));
+    }
+    if non_empty_str(&object, "openid").is_none() {
+        return Err(WeChatError::Malformed("no openid"));
+    }
+    Ok(non_empty_str(&object, "unionid"))
+}
+
+/// Parses a `getuserriskrank` answer: `risk_rank` from 0 to 4.
+pub fn parse_risk_rank(body: &[u8]) -> Result<RiskRank, WeChatError> {
+    let (object, errcode) = parse_answer(body)?;
+    if errcode != 0 {
+        return Err(WeChatError::from_token_call_errcode(errcode));
+    }
+    object
+        .get("risk_rank")
+        .and_then(Value::as_i64)
+        .and_then(RiskRank::new)
+        .ok_or(WeChatError::Malformed("no risk_rank from 0 to 4"))
 }
 
 #[cfg(test)]
@@ -203,5 +250,90 @@ mod tests {
             parse_check_session(b"<html>"),
             Err(WeChatError::Malformed("not JSON"))
         );
+    }
+
+    #[test]
+    fn oauth_answers() {
+        let grant = parse_oauth_access_token(
+            br#"{"access_token":"UT","expires_in":7200,"refresh_token":"RT","openid":"o3","scope":"snsapi_userinfo","unionid":"u1"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (grant.openid.as_str(), grant.unionid.as_deref()),
+            ("o3", Some("u1"))
+        );
+        assert!(grant.allows_userinfo());
+        assert_eq!(grant.access_token.expose(), "UT");
+        // The user's tokens never print.
+        assert!(!format!("{grant:?}").contains("UT"));
+        let base = parse_oauth_access_token(
+            br#"{"access_token":"UT","openid":"o3","scope":"snsapi_base"}"#,
+        )
+        .unwrap();
+        assert!(!base.allows_userinfo());
+        assert_eq!(base.unionid, None);
+        for (body, want) in [
+            (
+                &br#"{"errcode":40029,"errmsg":"invalid code"}"#[..],
+                WeChatError::InvalidCode(40029),
+            ),
+            (br#"{"errcode":40163}"#, WeChatError::InvalidCode(40163)),
+            (br#"{"errcode":45011}"#, WeChatError::RateLimited),
+            (br#"{"errcode":-1}"#, WeChatError::Busy),
+            (br#"{"errcode":40125}"#, WeChatError::BadCredential(40125)),
+            (br#"{"errcode":41008}"#, WeChatError::Other(41008)),
+            (
+                br#"{"access_token":"UT"}"#,
+                WeChatError::Malformed("no openid"),
+            ),
+            (
+                br#"{"openid":"o3"}"#,
+                WeChatError::Malformed("no access_token"),
+            ),
+        ] {
+            assert_eq!(parse_oauth_access_token(body), Err(want));
+        }
+        assert_eq!(
+            parse_oauth_unionid(br#"{"openid":"o3","nickname":"n","unionid":"u1"}"#),
+            Ok(Some("u1".into()))
+        );
+        assert_eq!(parse_oauth_unionid(br#"{"openid":"o3"}"#), Ok(None));
+        assert_eq!(
+            parse_oauth_unionid(br#"{"errcode":42001}"#),
+            Err(WeChatError::TokenRejected(42001))
+        );
+        assert_eq!(
+            parse_oauth_unionid(br#"{"errcode":-1}"#),
+            Err(WeChatError::Busy)
+        );
+    }
+
+    #[test]
+    fn risk_rank_answers() {
+        assert_eq!(
+            parse_risk_rank(
+                br#"{"errcode":0,"errmsg":"getuserriskrank succ","risk_rank":3,"unoin_id":123}"#
+            )
+            .map(RiskRank::get),
+            Ok(3)
+        );
+        for (body, want) in [
+            (
+                &br#"{"errcode":61010,"errmsg":"user is not exist"}"#[..],
+                WeChatError::Other(61010),
+            ),
+            (br#"{"errcode":40001}"#, WeChatError::TokenRejected(40001)),
+            (br#"{"errcode":-1}"#, WeChatError::Busy),
+            (
+                br#"{"errcode":0,"risk_rank":5}"#,
+                WeChatError::Malformed("no risk_rank from 0 to 4"),
+            ),
+            (
+                br#"{"errcode":0}"#,
+                WeChatError::Malformed("no risk_rank from 0 to 4"),
+            ),
+        ] {
+            assert_eq!(parse_risk_rank(body), Err(want));
+        }
     }
 }

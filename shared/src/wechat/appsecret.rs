@@ -5,6 +5,7 @@ use std::future::Future;
 
 use tracing::warn;
 
+use crate::domain::app::AppId;
 use crate::domain::redact::AppSecret;
 use crate::domain::wechat::WeChatError;
 use crate::ports::errors::{Upstream, UpstreamError};
@@ -16,6 +17,7 @@ use crate::runtime::deadline::Deadline;
 /// the call runs once more. WeChat's failures come back as they are; the edge says what they mean.
 pub async fn with_appsecret<T, F, Fut>(
     secrets: &impl SecretSource,
+    appid: &AppId,
     deadline: Deadline,
     mut call: F,
 ) -> Result<T, UpstreamError>
@@ -23,14 +25,14 @@ where
     F: FnMut(AppSecret) -> Fut,
     Fut: Future<Output = Result<T, WeChatError>>,
 {
-    let secret = fetch_appsecret(secrets, deadline, false).await?;
+    let secret = fetch_appsecret(secrets, appid, deadline, false).await?;
     match call(secret).await {
         Err(WeChatError::BadCredential(errcode)) => {
             warn!(
                 errcode,
                 "WeChat refused the appsecret; fetching it again in case it was rotated"
             );
-            let secret = fetch_appsecret(secrets, deadline, true).await?;
+            let secret = fetch_appsecret(secrets, appid, deadline, true).await?;
             call(secret).await.map_err(UpstreamError::WeChat)
         }
         result => result.map_err(UpstreamError::WeChat),
@@ -41,17 +43,18 @@ where
 /// deadline. Any failure is a 503 naming the secret store.
 async fn fetch_appsecret(
     secrets: &impl SecretSource,
+    appid: &AppId,
     deadline: Deadline,
     refresh: bool,
 ) -> Result<AppSecret, UpstreamError> {
     let fetched = if refresh {
-        deadline.run(secrets.refresh()).await
+        deadline.run(secrets.refresh(appid)).await
     } else {
-        deadline.run(secrets.appsecret()).await
+        deadline.run(secrets.appsecret(appid)).await
     };
     match fetched {
         Some(Ok(secret)) => Ok(secret),
-        Some(Err(err @ SecretError::Malformed(_))) => {
+        Some(Err(err @ (SecretError::Malformed(_) | SecretError::Missing(_)))) => {
             tracing::error!(error = %err, "the appsecret in Secrets Manager is unusable");
             Err(UpstreamError::Unavailable(Upstream::SecretStore))
         }

@@ -3,10 +3,13 @@
 use std::time::{Duration, Instant};
 
 use super::answer::{
-    parse_check_session, parse_jscode2session, parse_phone_number, parse_stable_token,
+    parse_check_session, parse_jscode2session, parse_oauth_access_token, parse_oauth_unionid,
+    parse_phone_number, parse_risk_rank, parse_stable_token,
 };
 use crate::domain::redact::{AccessToken, AppSecret};
-use crate::domain::wechat::{FetchedToken, PhoneInfo, SessionKeyStatus, WeChatError, WxSession};
+use crate::domain::wechat::{
+    FetchedToken, OAuthGrant, PhoneInfo, RiskRank, SessionKeyStatus, WeChatError, WxSession,
+};
 use crate::ports::wechat::WeChatApi;
 use crate::runtime::metrics;
 
@@ -193,6 +196,70 @@ impl WeChatApi for HttpWeChat {
                 SessionKeyStatus::Valid => "0",
                 SessionKeyStatus::Invalid => "87009",
             },
+        )
+        .await
+    }
+
+    async fn oauth_access_token(
+        &self,
+        appid: &str,
+        secret: &AppSecret,
+        code: &str,
+        timeout: Duration,
+    ) -> Result<OAuthGrant, WeChatError> {
+        let request = self.get("/sns/oauth2/access_token").query(&[
+            ("appid", appid),
+            ("secret", secret.expose()),
+            ("code", code),
+            ("grant_type", "authorization_code"),
+        ]);
+        call(
+            "oauth2_access_token",
+            request,
+            timeout,
+            parse_oauth_access_token,
+            |_| "0",
+        )
+        .await
+    }
+
+    async fn oauth_unionid(
+        &self,
+        user_token: &AccessToken,
+        openid: &str,
+        timeout: Duration,
+    ) -> Result<Option<String>, WeChatError> {
+        let request = self.get("/sns/userinfo").query(&[
+            ("access_token", user_token.expose()),
+            ("openid", openid),
+            ("lang", "zh_CN"),
+        ]);
+        call("userinfo", request, timeout, parse_oauth_unionid, |_| "0").await
+    }
+
+    async fn user_risk_rank(
+        &self,
+        token: &AccessToken,
+        appid: &str,
+        openid: &str,
+        client_ip: &str,
+        timeout: Duration,
+    ) -> Result<RiskRank, WeChatError> {
+        let body = serde_json::json!({
+            "appid": appid,
+            "openid": openid,
+            "scene": 0,
+            "client_ip": client_ip,
+        });
+        let request = self
+            .post_json("/wxa/getuserriskrank", &body)
+            .query(&[("access_token", token.expose())]);
+        call(
+            "getuserriskrank",
+            request,
+            timeout,
+            parse_risk_rank,
+            |_| "0",
         )
         .await
     }

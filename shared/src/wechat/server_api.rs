@@ -3,9 +3,10 @@
 
 use std::future::Future;
 
+use crate::domain::app::AppId;
 use crate::domain::crypto::checksession_signature;
 use crate::domain::redact::SessionKey;
-use crate::domain::wechat::{PhoneInfo, SessionKeyStatus};
+use crate::domain::wechat::{PhoneInfo, RiskRank, SessionKeyStatus};
 use crate::ports::errors::{Upstream, UpstreamError};
 use crate::ports::secrets::SecretSource;
 use crate::ports::token_cache::TokenCache;
@@ -14,11 +15,12 @@ use crate::runtime::deadline::Deadline;
 use crate::wechat::OneTimeCode;
 use crate::wechat::access_token::AccessTokens;
 
-/// WeChat calls made on a user's behalf with the app's access token.
+/// WeChat calls made on a user's behalf with their app's access token.
 pub trait WeChatServerApi: Send + Sync + 'static {
     /// `getuserphonenumber`: the phone number behind a getPhoneNumber code.
     fn phone_number(
         &self,
+        appid: &AppId,
         code: &str,
         openid: &str,
         deadline: Deadline,
@@ -27,15 +29,26 @@ pub trait WeChatServerApi: Send + Sync + 'static {
     /// `wxa/checksession`: does WeChat still hold this session_key?
     fn check_session_key(
         &self,
+        appid: &AppId,
         openid: &str,
         session_key: &SessionKey,
         deadline: Deadline,
     ) -> impl Future<Output = Result<SessionKeyStatus, UpstreamError>> + Send;
+
+    /// `wxa/getuserriskrank`, scene 0: WeChat's risk rank of a sign-up.
+    fn risk_rank(
+        &self,
+        appid: &AppId,
+        openid: &str,
+        client_ip: &str,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<RiskRank, UpstreamError>> + Send;
 }
 
 impl<C: TokenCache, W: WeChatApi, K: SecretSource> WeChatServerApi for AccessTokens<C, W, K> {
     async fn phone_number(
         &self,
+        appid: &AppId,
         code: &str,
         openid: &str,
         deadline: Deadline,
@@ -43,7 +56,7 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> WeChatServerApi for AccessTok
         // A phone code is single-use too: WeChat answers 40029 to a spent one.
         let watch = OneTimeCode::default();
         let result = self
-            .call(deadline, |token, timeout| {
+            .call(appid, deadline, |token, timeout| {
                 let watch = &watch;
                 async move {
                     watch
@@ -65,54 +78,85 @@ impl<C: TokenCache, W: WeChatApi, K: SecretSource> WeChatServerApi for AccessTok
 
     async fn check_session_key(
         &self,
+        appid: &AppId,
         openid: &str,
         session_key: &SessionKey,
         deadline: Deadline,
     ) -> Result<SessionKeyStatus, UpstreamError> {
         let signature = checksession_signature(session_key);
         let signature = signature.as_str();
-        self.call(deadline, |token, timeout| async move {
+        self.call(appid, deadline, |token, timeout| async move {
             self.wechat()
                 .check_session_key(&token, openid, signature, timeout)
                 .await
         })
         .await
     }
+
+    async fn risk_rank(
+        &self,
+        appid: &AppId,
+        openid: &str,
+        client_ip: &str,
+        deadline: Deadline,
+    ) -> Result<RiskRank, UpstreamError> {
+        self.call(appid, deadline, |token, timeout| async move {
+            self.wechat()
+                .user_risk_rank(&token, appid.as_str(), openid, client_ip, timeout)
+                .await
+        })
+        .await
+    }
 }
 
-/// A function deployed without `WECHAT_APPID` and `WECHAT_SECRET_ID` holds
-/// `None`: the core routes work, the routes that need WeChat answer 503 and say
-/// why in the log.
+/// A function deployed without `WECHAT_SECRET_ID` holds `None`: the core
+/// routes work, the routes that need WeChat answer 503 and say why in the log.
 impl<A: WeChatServerApi> WeChatServerApi for Option<A> {
     async fn phone_number(
         &self,
+        appid: &AppId,
         code: &str,
         openid: &str,
         deadline: Deadline,
     ) -> Result<PhoneInfo, UpstreamError> {
         match self {
-            Some(api) => api.phone_number(code, openid, deadline).await,
+            Some(api) => api.phone_number(appid, code, openid, deadline).await,
             None => Err(unconfigured()),
         }
     }
 
     async fn check_session_key(
         &self,
+        appid: &AppId,
         openid: &str,
         session_key: &SessionKey,
         deadline: Deadline,
     ) -> Result<SessionKeyStatus, UpstreamError> {
         match self {
-            Some(api) => api.check_session_key(openid, session_key, deadline).await,
+            Some(api) => {
+                api.check_session_key(appid, openid, session_key, deadline)
+                    .await
+            }
+            None => Err(unconfigured()),
+        }
+    }
+
+    async fn risk_rank(
+        &self,
+        appid: &AppId,
+        openid: &str,
+        client_ip: &str,
+        deadline: Deadline,
+    ) -> Result<RiskRank, UpstreamError> {
+        match self {
+            Some(api) => api.risk_rank(appid, openid, client_ip, deadline).await,
             None => Err(unconfigured()),
         }
     }
 }
 
 fn unconfigured() -> UpstreamError {
-    tracing::error!(
-        "this route needs WeChat's access token: set WECHAT_APPID and WECHAT_SECRET_ID"
-    );
+    tracing::error!("this route needs WeChat's access token: set WECHAT_SECRET_ID");
     UpstreamError::Unavailable(Upstream::SecretStore)
 }
 
@@ -126,6 +170,7 @@ pub enum Unconfigured {}
 impl WeChatServerApi for Unconfigured {
     async fn phone_number(
         &self,
+        _: &AppId,
         _: &str,
         _: &str,
         _: Deadline,
@@ -135,10 +180,21 @@ impl WeChatServerApi for Unconfigured {
 
     async fn check_session_key(
         &self,
+        _: &AppId,
         _: &str,
         _: &SessionKey,
         _: Deadline,
     ) -> Result<SessionKeyStatus, UpstreamError> {
+        match *self {}
+    }
+
+    async fn risk_rank(
+        &self,
+        _: &AppId,
+        _: &str,
+        _: &str,
+        _: Deadline,
+    ) -> Result<RiskRank, UpstreamError> {
         match *self {}
     }
 }

@@ -44,9 +44,11 @@ impl Design {
                 let login = wxauth::ports::sessions::LoginWrite {
                     key,
                     session,
+                    default_app: true,
                     single_session: true,
                     log: None,
                     refresh: None,
+                    new_account: wxauth::ports::sessions::NewAccount::Create { risk_rank: None },
                 };
                 world.store.login(&login).await.unwrap();
             }
@@ -139,6 +141,7 @@ fn session(openid: &str) -> Session {
     let now = epoch_seconds();
     Session {
         user_id: wxauth::domain::account::UserId::generate().unwrap(),
+        appid: wxauth::domain::app::AppId::parse(wxauth_tests::world::APPID),
         openid: openid.into(),
         unionid: None,
         session_key: Some(SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==")),

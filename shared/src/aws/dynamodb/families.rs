@@ -1,4 +1,4 @@
-//! What an account lists about its refresh families (`families`, family →
+//! What an identity lists about its refresh families (`families`, family →
 //! the expiry of its newest token; `refreshTokens`, live token → family;
 //! `sessionFamilies`, session → family), the refresh token's item, and the
 //! revocation of families: what logins, refreshes, logouts, reuse, deletion
@@ -11,10 +11,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::DynamoSessionStore;
 use super::items::{
-    AccountItem, Fields, account_pk, build_error, n, number_map_value, s, text_map_value,
+    Fields, IdentityItem, build_error, legacy_pk, n, number_map_value, s, text_map_value,
 };
 use super::table::Plan;
 use crate::domain::account::UserId;
+use crate::domain::app::AppId;
 use crate::domain::login_log::LogEntry;
 use crate::domain::redact::SessionKey;
 use crate::domain::refresh::{
@@ -31,7 +32,7 @@ pub(super) fn kept_key_pk(family: &str) -> String {
     format!("{KEPT_KEY_PREFIX}{family}")
 }
 
-/// What an account lists about its refresh families.
+/// What an identity lists about its refresh families.
 #[derive(Debug, Clone, Default)]
 pub(super) struct FamilyMaps {
     pub(super) families: Vec<(String, i64)>,
@@ -42,7 +43,7 @@ pub(super) struct FamilyMaps {
 impl FamilyMaps {
     pub(super) const SET_CLAUSE: &'static str = ", families = :families, refreshTokens = :refreshTokens, sessionFamilies = :sessionFamilies";
 
-    pub(super) fn of(item: &AccountItem) -> Self {
+    pub(super) fn of(item: &IdentityItem) -> Self {
         Self {
             families: item.families.clone(),
             refresh_tokens: item.refresh_tokens.clone(),
@@ -186,8 +187,13 @@ pub(super) struct RefreshItem {
     pub(super) user_id: UserId,
     pub(super) expires_at: i64,
     pub(super) spent_at: Option<i64>,
-    /// While the token is live: its account (the fast path's one write
-    /// addresses it without a read). Removed when it is spent.
+    /// The app of the login that started the family (none: written before
+    /// several apps, by the default app).
+    pub(super) appid: Option<AppId>,
+    /// While the token is live: its identity's item, whose maps list the
+    /// family (the fast path's one write addresses it without a read), and
+    /// who it is. Removed when it is spent.
+    pub(super) identity: Option<String>,
     pub(super) openid: Option<String>,
     pub(super) unionid: Option<String>,
     /// How many refreshes led to this token (the login's is 1).
@@ -206,11 +212,30 @@ pub(super) fn refresh_from_item(
         user_id: fields.user_id()?,
         expires_at: fields.number("expiresAt")?,
         spent_at: fields.number("spentAt").ok(),
+        appid: fields
+            .text("appid")
+            .ok()
+            .map(|text| {
+                AppId::parse(&text)
+                    .ok_or_else(|| StoreError::Malformed("appid is not an appid".into()))
+            })
+            .transpose()?,
+        identity: fields.text("identity").ok(),
         openid: fields.text("openid").ok(),
         unionid: fields.text("unionid").ok(),
         generation: fields.number("generation").unwrap_or(0),
         successor_session: fields.text("successorSession").ok(),
     })
+}
+
+impl RefreshItem {
+    /// The identity item listing this live token's family: named, or (a
+    /// token written before several apps) the account under its openid.
+    pub(super) fn identity_pk(&self) -> Option<String> {
+        self.identity
+            .clone()
+            .or_else(|| self.openid.as_deref().map(legacy_pk))
+    }
 }
 
 impl DynamoSessionStore {
@@ -232,18 +257,24 @@ impl DynamoSessionStore {
         if let Some(openid) = &token.openid {
             item.insert("openid".to_owned(), s(openid));
         }
+        if let Some(appid) = &token.appid {
+            item.insert("appid".to_owned(), s(appid.as_str()));
+        }
+        if let Some(identity) = &token.identity {
+            item.insert("identity".to_owned(), s(identity));
+        }
         if let Some(unionid) = &token.unionid {
             item.insert("unionid".to_owned(), s(unionid));
         }
         self.put(item)
     }
 
-    /// Everything that revokes `revoked` (the account's update first, the
+    /// Everything that revokes `revoked` (the identity's update first, the
     /// one conditioned on its version); `also` deletes more session keys;
     /// `log` is written with it.
     pub(super) fn revocation_plan(
         &self,
-        account: &AccountItem,
+        identity: &IdentityItem,
         kept: &FamilyMaps,
         revoked: &FamilyMaps,
         also: &[&str],
@@ -255,7 +286,7 @@ impl DynamoSessionStore {
                 doomed.push((*key).to_owned());
             }
         }
-        let sessions: Vec<(String, i64)> = account
+        let sessions: Vec<(String, i64)> = identity
             .sessions
             .iter()
             .filter(|(key, _)| !doomed.contains(key))
@@ -263,12 +294,12 @@ impl DynamoSessionStore {
             .collect();
         let mut update = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(&account_pk(&account.account.openid)))
+            .key("pk", s(&identity.pk))
             .condition_expression("#version = :version")
             .expression_attribute_names("#version", "version")
             .expression_attribute_names("#sessions", "sessions")
-            .expression_attribute_values(":version", n(account.version))
-            .expression_attribute_values(":next", n(account.version + 1))
+            .expression_attribute_values(":version", n(identity.version))
+            .expression_attribute_values(":next", n(identity.version + 1))
             .expression_attribute_values(":sessions", number_map_value(&sessions));
         update = kept.bind(update);
         let update = update

@@ -5,15 +5,19 @@
 //! another.
 //!
 //! Items (the session table's `pk` prefixes; a session key is a SHA-256, hex
-//! or base64url): sessions; `account#<openid>` (the account, its version and
-//! its lists of sessions and refresh families); `user#<userId>` (the index);
-//! `refresh#<SHA-256>` (a refresh token); `sessionkey#<family>` (a login's
-//! kept session_key); `signingkeys#published`; `wxauth#access-token#<appid>`
-//! and its claims.
+//! or base64url): sessions; `identity#<appid>#<openid>` (an identity: its
+//! version and lists of sessions and refresh families; the account's own
+//! data in its home, the identity that created it); `account#<openid>` (an
+//! account written before several apps: the default app's identity and its
+//! home); `unionid#<unionid>` and `user#<userId>` (where an account's home
+//! is); `refresh#<SHA-256>` (a refresh token); `sessionkey#<family>` (a
+//! login's kept session_key); `signingkeys#published`;
+//! `wxauth#access-token#<appid>` and its claims.
 
 mod access_token;
 mod accounts;
 mod families;
+mod identities;
 mod items;
 mod keys;
 mod log;
@@ -25,7 +29,7 @@ mod table;
 use aws_sdk_dynamodb::Client;
 
 pub use access_token::ACCESS_TOKEN_PREFIX;
-pub use items::{ACCOUNT_PREFIX, CALLER_ATTRIBUTES, USER_PREFIX};
+pub use items::{ACCOUNT_PREFIX, CALLER_ATTRIBUTES, IDENTITY_PREFIX, UNIONID_PREFIX, USER_PREFIX};
 pub use keys::{PUBLISHED_KEYS_ATTRIBUTE, PUBLISHED_KEYS_PK};
 
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use super::DynamoSessionStore;
 use super::families::{
     FamilyMaps, RefreshItem, kept_key_from, kept_key_pk, refresh_from_item, refresh_pk,
 };
-use super::items::{Fields, account_pk, build_error, n, number_map_value, s, user_pk};
+use super::items::{IdentityItem, build_error, identity_keys, n, number_map_value, s};
 use super::table::Attempt;
 use crate::domain::account::AccountStatus;
 use crate::domain::login_log::{LogEntry, LogEvent};
@@ -61,9 +61,10 @@ impl DynamoSessionStore {
             .table_name(&self.table)
             .key("pk", s(&refresh_pk(write.presented)))
             .update_expression(
-                "SET spentAt = if_not_exists(spentAt, :now), successorSession = :session REMOVE openid, unionid",
+                "SET spentAt = if_not_exists(spentAt, :now), successorSession = :session REMOVE openid, unionid, #identity",
             )
             .condition_expression(condition)
+            .expression_attribute_names("#identity", "identity")
             .expression_attribute_values(":now", n(write.now))
             .expression_attribute_values(":session", s(write.session_key.as_str()));
         if !fresh {
@@ -82,10 +83,17 @@ impl DynamoSessionStore {
         session: &Session,
         family: &RefreshFamily,
     ) -> Result<Attempt<()>, StoreError> {
+        // The identity's item lists the family; a session of the default app
+        // may belong to an account written before several apps.
+        let keys = identity_keys(session.appid.as_ref(), &session.openid, true);
         let account = self
-            .read_account(&session.openid)
+            .batch_get(&keys)
             .await?
-            .filter(|item| item.account.user_id == session.user_id);
+            .into_values()
+            .filter_map(|item| super::items::identity_from_item(&item).ok())
+            .find(|item| {
+                item.user_id == session.user_id && FamilyMaps::of(item).has_family(family.as_str())
+            });
         let Some(account) = account else {
             self.delete_plain(key).await?;
             return Ok(Attempt::Done(()));
@@ -136,6 +144,7 @@ impl DynamoSessionStore {
                 user_id: user_id.clone(),
                 event,
                 outcome: outcome.to_owned(),
+                appid: app_of(token.appid.as_ref(), entry),
                 ..entry.clone()
             })
         };
@@ -146,22 +155,10 @@ impl DynamoSessionStore {
             }
             Ok::<_, StoreError>(Attempt::Done(RefreshOutcome::Invalid))
         };
-        let Some(openid) = self
-            .consistent_get(&user_pk(&token.user_id), None)
-            .await?
-            .as_ref()
-            .and_then(|item| Fields(item).text("openid").ok())
-        else {
+        let Some(account) = self.identity_of_family(&token).await? else {
             return refused().await;
         };
-        let Some(account) = self
-            .read_account(&openid)
-            .await?
-            .filter(|item| item.account.user_id == token.user_id)
-        else {
-            return refused().await;
-        };
-        if account.account.status == AccountStatus::Disabled {
+        if account.status == AccountStatus::Disabled {
             if let Some(refusal) = entry(LogEvent::RefreshRefused, "account_disabled") {
                 crate::ports::login_log::LoginLog::append(self, &refusal).await?;
             }
@@ -199,8 +196,9 @@ impl DynamoSessionStore {
         let family = RefreshFamily::from_stored(token.family.clone());
         let session = Session {
             user_id: user_id.clone(),
-            openid: account.account.openid.clone(),
-            unionid: account.account.unionid.clone(),
+            appid: token.appid.clone(),
+            openid: account.openid.clone(),
+            unionid: account.unionid.clone(),
             session_key: kept_key.as_ref().map(|(key, _)| key.clone()),
             session_key_expires_at: kept_key.as_ref().map(|(_, until)| *until),
             family: Some(family),
@@ -242,7 +240,7 @@ impl DynamoSessionStore {
             .map_err(build_error)?;
         let mut update = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(&account_pk(&openid)))
+            .key("pk", s(&account.pk))
             .condition_expression("#version = :version AND #status = :active")
             .expression_attribute_names("#version", "version")
             .expression_attribute_names("#status", "status")
@@ -272,8 +270,10 @@ impl DynamoSessionStore {
                     user_id: user_id.clone(),
                     expires_at: write.refresh_expires_at,
                     spent_at: None,
-                    openid: Some(openid.clone()),
-                    unionid: account.account.unionid.clone(),
+                    appid: token.appid.clone(),
+                    identity: Some(account.pk.clone()),
+                    openid: Some(account.openid.clone()),
+                    unionid: account.unionid.clone(),
                     generation: token.generation + 1,
                     successor_session: None,
                 },
@@ -309,12 +309,13 @@ impl DynamoSessionStore {
         kept_key: Option<(SessionKey, i64)>,
         round: u32,
     ) -> Result<Option<RefreshOutcome>, StoreError> {
-        let Some(openid) = &token.openid else {
+        let (Some(openid), Some(identity)) = (&token.openid, token.identity_pk()) else {
             return Ok(None);
         };
         let now = write.now;
         let session = Session {
             user_id: token.user_id.clone(),
+            appid: token.appid.clone(),
             openid: openid.clone(),
             unionid: token.unionid.clone(),
             session_key: kept_key.as_ref().map(|(key, _)| key.clone()),
@@ -331,7 +332,7 @@ impl DynamoSessionStore {
             .map_err(build_error)?;
         let account = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(&account_pk(openid)))
+            .key("pk", s(&identity))
             .condition_expression(
                 "#status = :active AND userId = :user AND attribute_exists(#families.#f)",
             )
@@ -363,6 +364,8 @@ impl DynamoSessionStore {
             successor_session: None,
             family: token.family.clone(),
             user_id: token.user_id.clone(),
+            appid: token.appid.clone(),
+            identity: Some(identity.clone()),
             openid: token.openid.clone(),
             unionid: token.unionid.clone(),
         };
@@ -377,6 +380,7 @@ impl DynamoSessionStore {
                 user_id: token.user_id.clone(),
                 event: LogEvent::Refresh,
                 outcome: "ok".into(),
+                appid: app_of(token.appid.as_ref(), entry),
                 ..entry.clone()
             };
             items.extend(self.log_put(&entry)?);
@@ -392,4 +396,39 @@ impl DynamoSessionStore {
             },
         )
     }
+
+    /// The identity item listing `token`'s family, of the token's user: the
+    /// one a live token names, else (a spent token holds no identity) found
+    /// through its account. `None`: the account or the family is gone.
+    pub(super) async fn identity_of_family(
+        &self,
+        token: &RefreshItem,
+    ) -> Result<Option<IdentityItem>, StoreError> {
+        let lists_family = |item: &IdentityItem| {
+            item.user_id == token.user_id && FamilyMaps::of(item).has_family(&token.family)
+        };
+        if let Some(pk) = token.identity_pk() {
+            return Ok(self
+                .read_identity(&[pk])
+                .await?
+                .filter(|item| item.user_id == token.user_id));
+        }
+        let Some(whole) = self.read_whole_account(&token.user_id).await? else {
+            return Ok(None);
+        };
+        let home = whole.home.clone();
+        Ok(whole
+            .items()
+            .find(|item| lists_family(item))
+            .cloned()
+            .or(Some(home)))
+    }
+}
+
+/// The app a refresh's log entry names: the family's, else (a family from
+/// before several apps) the template's, the default app.
+fn app_of(family_app: Option<&crate::domain::app::AppId>, template: &LogEntry) -> Option<String> {
+    family_app
+        .map(|appid| appid.as_str().to_owned())
+        .or_else(|| template.appid.clone())
 }

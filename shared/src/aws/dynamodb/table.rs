@@ -11,8 +11,7 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::DynamoSessionStore;
-use super::items::{AccountItem, account_from_item, account_pk, build_error, log_item, s};
-use crate::domain::account::UserId;
+use super::items::{build_error, log_item, s};
 use crate::domain::login_log::LogEntry;
 use crate::domain::token::TokenKey;
 use crate::ports::errors::StoreError;
@@ -110,26 +109,6 @@ impl DynamoSessionStore {
             .map_err(|err| unavailable(&err))
     }
 
-    pub(super) async fn read_account(
-        &self,
-        openid: &str,
-    ) -> Result<Option<AccountItem>, StoreError> {
-        let item = self.consistent_get(&account_pk(openid), None).await?;
-        item.as_ref().map(account_from_item).transpose()
-    }
-
-    /// The account of `openid`, if its userId is `user_id`.
-    pub(super) async fn read_account_of(
-        &self,
-        user_id: &UserId,
-        openid: &str,
-    ) -> Result<Option<AccountItem>, StoreError> {
-        Ok(self
-            .read_account(openid)
-            .await?
-            .filter(|item| &item.account.user_id == user_id))
-    }
-
     pub(super) fn log_put(
         &self,
         entry: &LogEntry,
@@ -189,6 +168,20 @@ impl DynamoSessionStore {
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A put that replaces whatever is there (an item whose owner the
+    /// transaction's other conditions already decide).
+    pub(super) fn put_over(
+        &self,
+        item: HashMap<String, AttributeValue>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().put(put).build())

@@ -226,7 +226,7 @@ mod tests {
     use crate::domain::token::TokenKey;
     use crate::ports::errors::StoreError;
     use crate::ports::memory::MemorySessionStore;
-    use crate::ports::sessions::{LoginOutcome, LoginWrite};
+    use crate::ports::sessions::{LoginOutcome, LoginWrite, NewAccount};
     use crate::ports::sessions::{LoginStore, RefreshStore};
 
     const METHOD_ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/orders";
@@ -244,9 +244,11 @@ mod tests {
         let write = LoginWrite {
             key: &key,
             session,
+            default_app: true,
             single_session: single,
             log: None,
             refresh: None,
+            new_account: NewAccount::Create { risk_rank: None },
         };
         store.login(&write).await.unwrap();
         token
@@ -256,6 +258,7 @@ mod tests {
         let now = epoch_seconds();
         Session {
             user_id: UserId::generate().unwrap(),
+            appid: crate::domain::app::AppId::parse("wx1111111111111111"),
             openid: openid.into(),
             unionid: unionid.map(str::to_owned),
             session_key: Some(SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==")),
@@ -335,7 +338,7 @@ mod tests {
         assert!(UserId::parse(user_id).is_some(), "{allowed}");
         assert_eq!(
             allowed,
-            json!({"isAuthorized": true, "context": {"userId": user_id, "openid": "oALICE", "unionid": "uALICE", "expiresAt": expires_at}})
+            json!({"isAuthorized": true, "context": {"userId": user_id, "appid": "wx1111111111111111", "openid": "oALICE", "unionid": "uALICE", "expiresAt": expires_at}})
         );
         // unionid only when known.
         let bob = answer(
@@ -344,7 +347,7 @@ mod tests {
         )
         .await;
         assert_eq!(bob["isAuthorized"], true);
-        assert_eq!(bob["context"].as_object().unwrap().len(), 3, "{bob}");
+        assert_eq!(bob["context"].as_object().unwrap().len(), 4, "{bob}");
         for refused in [
             None,
             Some(tokens[0].clone()),

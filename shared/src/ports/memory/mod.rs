@@ -15,6 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 pub use token_cache::MemoryTokenCache;
 
 use crate::domain::account::{Account, UserId};
+use crate::domain::app::AppId;
 use crate::domain::jwt::PublishedKey;
 use crate::domain::login_log::{LogEntry, LogEvent};
 use crate::domain::refresh::{KeptSessionKey, RefreshFamily, RefreshKey};
@@ -31,14 +32,25 @@ pub struct MemorySessionStore {
 #[derive(Debug, Default)]
 pub(super) struct State {
     pub(super) sessions: HashMap<TokenKey, Session>,
-    /// By openid, as in the table.
-    pub(super) accounts: HashMap<String, Account>,
+    pub(super) accounts: HashMap<UserId, Account>,
+    /// (appid, openid) → the account holding it.
+    pub(super) identities: HashMap<(AppId, String), UserId>,
+    /// unionid → the account holding it.
+    pub(super) unionids: HashMap<String, UserId>,
     pub(super) log: Vec<LogEntry>,
     pub(super) refresh_tokens: HashMap<RefreshKey, RefreshRecord>,
-    /// Family → its user.
-    pub(super) families: HashMap<RefreshFamily, UserId>,
+    /// Family → the identity whose login started it.
+    pub(super) families: HashMap<RefreshFamily, FamilyOwner>,
     pub(super) kept_keys: HashMap<RefreshFamily, KeptSessionKey>,
     pub(super) published: Vec<PublishedKey>,
+}
+
+/// Whose a refresh family is: the account, and the identity it logged in as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct FamilyOwner {
+    pub(super) user_id: UserId,
+    pub(super) appid: Option<AppId>,
+    pub(super) openid: String,
 }
 
 #[derive(Debug, Clone)]
@@ -53,25 +65,32 @@ pub(super) struct RefreshRecord {
 }
 
 impl State {
-    pub(super) fn openid_of(&self, user_id: &UserId) -> Option<String> {
-        self.accounts
-            .values()
-            .find(|account| &account.user_id == user_id)
-            .map(|account| account.openid.clone())
-    }
-
-    /// The account of `openid` if its userId is `user_id`.
-    pub(super) fn account_mut(&mut self, user_id: &UserId, openid: &str) -> Option<&mut Account> {
-        self.accounts
-            .get_mut(openid)
-            .filter(|account| &account.user_id == user_id)
-    }
-
+    /// Every session and family of the account goes (deletion, disabling,
+    /// a merge's losing side); their refresh tokens stay known but refused.
     pub(super) fn revoke_sessions_of(&mut self, user_id: &UserId) -> Vec<TokenKey> {
+        self.revoke_where(|owner_user, _, _| owner_user == user_id)
+    }
+
+    /// The sessions and families of one identity (a login with one session per identity).
+    pub(super) fn revoke_identity(
+        &mut self,
+        user_id: &UserId,
+        appid: Option<&AppId>,
+        openid: &str,
+    ) -> Vec<TokenKey> {
+        self.revoke_where(|owner_user, owner_app, owner_openid| {
+            owner_user == user_id && owner_app == appid && owner_openid == openid
+        })
+    }
+
+    fn revoke_where(
+        &mut self,
+        owned: impl Fn(&UserId, Option<&AppId>, &str) -> bool,
+    ) -> Vec<TokenKey> {
         let keys: Vec<TokenKey> = self
             .sessions
             .iter()
-            .filter(|(_, session)| &session.user_id == user_id)
+            .filter(|(_, s)| owned(&s.user_id, s.appid.as_ref(), &s.openid))
             .map(|(key, _)| key.clone())
             .collect();
         for key in &keys {
@@ -80,7 +99,7 @@ impl State {
         let families: Vec<RefreshFamily> = self
             .families
             .iter()
-            .filter(|(_, owner)| *owner == user_id)
+            .filter(|(_, o)| owned(&o.user_id, o.appid.as_ref(), &o.openid))
             .map(|(family, _)| family.clone())
             .collect();
         for family in &families {
@@ -107,6 +126,18 @@ impl State {
         self.kept_keys.remove(family);
         self.sessions
             .retain(|_, session| session.family.as_ref() != Some(family));
+    }
+
+    /// Forgets an account: its identities, its unionid, its sessions and
+    /// families, its refresh tokens.
+    pub(super) fn remove_account(&mut self, user_id: &UserId) -> Option<Account> {
+        let account = self.accounts.remove(user_id)?;
+        self.identities.retain(|_, holder| holder != user_id);
+        self.unionids.retain(|_, holder| holder != user_id);
+        self.revoke_sessions_of(user_id);
+        self.refresh_tokens
+            .retain(|_, record| &record.user_id != user_id);
+        Some(account)
     }
 
     pub(super) fn log_as(

@@ -2,7 +2,7 @@
 
 use super::{MemorySessionStore, RefreshRecord, State};
 use crate::domain::account::AccountStatus;
-use crate::domain::login_log::LogEvent;
+use crate::domain::login_log::{LogEntry, LogEvent};
 use crate::domain::session::Session;
 use crate::domain::token::TokenKey;
 use crate::ports::errors::StoreError;
@@ -33,14 +33,10 @@ impl RefreshStore for MemorySessionStore {
             state.log_as(refresh.log, &user_id, LogEvent::RefreshRefused, reason);
             Ok(RefreshOutcome::Invalid)
         };
-        let Some(openid) = state.openid_of(&record.user_id) else {
+        let Some(account) = state.accounts.get(&record.user_id).cloned() else {
             return refused(&mut state);
         };
-        if state
-            .accounts
-            .get(&openid)
-            .is_some_and(|account| account.status == AccountStatus::Disabled)
-        {
+        if account.status == AccountStatus::Disabled {
             state.log_as(
                 refresh.log,
                 &user_id,
@@ -49,24 +45,36 @@ impl RefreshStore for MemorySessionStore {
             );
             return Ok(RefreshOutcome::Disabled { user_id });
         }
-        if !state.families.contains_key(&record.family) || record.expires_at <= now {
+        let Some(owner) = state.families.get(&record.family).cloned() else {
+            return refused(&mut state);
+        };
+        if record.expires_at <= now {
             return refused(&mut state);
         }
+        // The family's app names its entries (the template's is the default app).
+        let template = refresh.log.map(|entry| LogEntry {
+            appid: owner
+                .appid
+                .as_ref()
+                .map(|appid| appid.as_str().to_owned())
+                .or_else(|| entry.appid.clone()),
+            ..entry.clone()
+        });
         if let Some(spent_at) = record.spent_at {
             if now - spent_at >= refresh.grace_seconds {
                 state.revoke_family(&record.family);
-                state.log_as(refresh.log, &user_id, LogEvent::RefreshReused, "revoked");
+                state.log_as(
+                    template.as_ref(),
+                    &user_id,
+                    LogEvent::RefreshReused,
+                    "revoked",
+                );
                 return Ok(RefreshOutcome::Reused { user_id });
             }
         }
         if state.sessions.contains_key(refresh.session_key) {
             return Err(StoreError::AlreadyExists);
         }
-        let account = state
-            .accounts
-            .get(&openid)
-            .cloned()
-            .ok_or_else(|| StoreError::Malformed("account vanished".into()))?;
         // A retry within the grace replaces what the first use made: the
         // family's live token and that use's session (as in the table).
         if record.spent_at.is_some() {
@@ -84,7 +92,8 @@ impl RefreshStore for MemorySessionStore {
             .cloned();
         let session = Session {
             user_id: user_id.clone(),
-            openid: account.openid.clone(),
+            appid: owner.appid.clone(),
+            openid: owner.openid.clone(),
             unionid: account.unionid.clone(),
             session_key_expires_at: kept.as_ref().map(|kept| kept.expires_at),
             session_key: kept.map(|kept| kept.session_key),
@@ -112,7 +121,7 @@ impl RefreshStore for MemorySessionStore {
                 successor_session: None,
             },
         );
-        state.log_as(refresh.log, &user_id, LogEvent::Refresh, "ok");
+        state.log_as(template.as_ref(), &user_id, LogEvent::Refresh, "ok");
         Ok(RefreshOutcome::Refreshed(session))
     }
 }

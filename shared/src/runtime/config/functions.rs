@@ -2,16 +2,19 @@
 
 use super::{
     AccessTokenConfig, ConfigError, DEFAULT_WATERMARK_MAX_AGE_SECONDS, LoginLogConfig, Lookup,
-    SigningConfig, api_base, flag, jwt_settings, lead_seconds, optional, pair, refresh_settings,
-    required, session_ttl,
+    SigningConfig, api_base, flag, jwt_settings, lead_seconds, optional, optional_apps,
+    refresh_settings, required, required_apps, risk_policy, session_ttl,
 };
+use crate::domain::app::Apps;
 use crate::domain::jwt::JwtSettings;
 use crate::domain::refresh::RefreshSettings;
+use crate::domain::risk::RiskPolicy;
 use crate::domain::rotation::KeyLifetimes;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginConfig {
-    pub appid: String,
+    /// `WECHAT_APPS` (or `WECHAT_APPID`): the first is the default.
+    pub apps: Apps,
     pub secret_id: String,
     pub table: String,
     pub session_ttl_seconds: i64,
@@ -22,6 +25,8 @@ pub struct LoginConfig {
     pub refresh: RefreshSettings,
     /// JWT mode; `None` without `SIGNING_KEY_SECRET_ID`.
     pub signing: Option<SigningConfig>,
+    /// `RISK_CONTROL`, `RISK_REJECT_RANK`.
+    pub risk: RiskPolicy,
 }
 
 impl LoginConfig {
@@ -34,7 +39,8 @@ impl LoginConfig {
             login_log: LoginLogConfig::from_env(env)?,
             refresh: refresh_settings(env)?,
             signing: SigningConfig::from_env(env)?,
-            appid: required(env, "WECHAT_APPID")?,
+            risk: risk_policy(env)?,
+            apps: required_apps(env)?,
             secret_id: required(env, "WECHAT_SECRET_ID")?,
             table: required(env, "SESSION_TABLE")?,
             session_ttl_seconds,
@@ -45,7 +51,7 @@ impl LoginConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecryptPhoneConfig {
-    pub appid: String,
+    pub apps: Apps,
     pub table: String,
     /// `None` when `WATERMARK_MAX_AGE_SECONDS` is 0 (the check is off).
     pub watermark_max_age_seconds: Option<u64>,
@@ -65,10 +71,10 @@ impl DecryptPhoneConfig {
                 reason: "must be a whole number of seconds (0 turns the check off)",
             })?,
         };
-        let appid = required(env, "WECHAT_APPID")?;
+        let apps = required_apps(env)?;
         Ok(Self {
-            access_token: AccessTokenConfig::with_appid(env, &appid)?,
-            appid,
+            access_token: AccessTokenConfig::for_apps(env, &apps)?,
+            apps,
             table: required(env, "SESSION_TABLE")?,
             watermark_max_age_seconds: (max_age > 0).then_some(max_age),
             bind_phone: flag(env, "BIND_PHONE", true)?,
@@ -80,7 +86,9 @@ impl DecryptPhoneConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckSessionConfig {
     pub table: String,
-    /// `?verify=wechat`; `None` without `WECHAT_APPID` and `WECHAT_SECRET_ID`.
+    /// The apps whose sessions it serves; `None`: every session, its app as stored.
+    pub apps: Option<Apps>,
+    /// `?verify=wechat`; `None` without the apps and `WECHAT_SECRET_ID`.
     pub access_token: Option<AccessTokenConfig>,
     pub login_log: LoginLogConfig,
     pub jwt: Option<JwtSettings>,
@@ -88,19 +96,24 @@ pub struct CheckSessionConfig {
 
 impl CheckSessionConfig {
     pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
+        let apps = optional_apps(env)?;
+        let secret = optional(env, "WECHAT_SECRET_ID");
+        // The one-app shorthand keeps its rule: with its secret, or not at all.
+        if optional(env, "WECHAT_APPID").is_some() && secret.is_none() {
+            return Err(ConfigError::Missing("WECHAT_SECRET_ID"));
+        }
+        let access_token = match (&apps, secret) {
+            (Some(apps), Some(_)) => AccessTokenConfig::for_apps(env, apps)?,
+            (None, Some(_)) => return Err(ConfigError::Missing("WECHAT_APPS")),
+            (_, None) => None,
+        };
         Ok(Self {
             table: required(env, "SESSION_TABLE")?,
-            access_token: AccessTokenConfig::optional_pair(env)?,
+            apps,
+            access_token,
             login_log: LoginLogConfig::from_env(env)?,
             jwt: jwt_settings(env)?,
         })
-    }
-
-    /// The appid for log entries, when the function has one.
-    pub fn appid(&self) -> Option<&str> {
-        self.access_token
-            .as_ref()
-            .map(|config| config.appid.as_str())
     }
 }
 
@@ -152,14 +165,16 @@ pub struct LocalConfig {
     pub port: u16,
     pub session_ttl_seconds: i64,
     pub single_session: bool,
-    /// `WECHAT_APPID` + `WECHAT_APPSECRET` (the appsecret itself, locally): the
-    /// real WeChat at `api_base`; `None`: the simulator.
+    /// `WECHAT_APPS` (or `WECHAT_APPID`); `None`: the simulator's own apps.
+    pub apps: Option<Apps>,
+    /// `WECHAT_APPSECRET` (the appsecret itself, or `{"appsecrets": ..}`,
+    /// locally): the real WeChat at `api_base`; `None`: the simulator.
     pub wechat: Option<LocalWeChatConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalWeChatConfig {
-    pub appid: String,
+    pub apps: Apps,
     pub appsecret: String,
     pub api_base: String,
 }
@@ -173,18 +188,26 @@ impl LocalConfig {
                 reason: "must be a port number",
             })?,
         };
-        let wechat = match pair(env, "WECHAT_APPID", "WECHAT_APPSECRET")? {
-            Some((appid, appsecret)) => Some(LocalWeChatConfig {
-                appid,
+        let apps = optional_apps(env)?;
+        let wechat = match (&apps, optional(env, "WECHAT_APPSECRET")) {
+            (Some(apps), Some(appsecret)) => Some(LocalWeChatConfig {
+                apps: apps.clone(),
                 appsecret,
                 api_base: api_base(env)?,
             }),
-            None => None,
+            (None, Some(_)) => return Err(ConfigError::Missing("WECHAT_APPS")),
+            // Only WECHAT_APPID names one app of the real WeChat; a list of
+            // apps may be the simulator's.
+            (Some(_), None) if optional(env, "WECHAT_APPID").is_some() => {
+                return Err(ConfigError::Missing("WECHAT_APPSECRET"));
+            }
+            (_, None) => None,
         };
         Ok(Self {
             port,
             session_ttl_seconds: session_ttl(env)?,
             single_session: flag(env, "SINGLE_SESSION", true)?,
+            apps,
             wechat,
         })
     }

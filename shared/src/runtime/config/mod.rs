@@ -7,7 +7,9 @@ use crate::domain::wechat::DEFAULT_API_BASE;
 pub const DEFAULT_SESSION_TTL_SECONDS: i64 = 600;
 pub const DEFAULT_WATERMARK_MAX_AGE_SECONDS: u64 = 300;
 
+mod apps;
 mod functions;
+pub use apps::{AccessTokenConfig, optional_apps, required_apps, risk_policy};
 pub use functions::{
     AuthorizerConfig, CheckSessionConfig, DecryptPhoneConfig, LocalConfig, LocalWeChatConfig,
     LoginConfig, RotationConfig,
@@ -21,6 +23,11 @@ pub enum ConfigError {
     Invalid {
         name: &'static str,
         reason: &'static str,
+    },
+    #[error("environment variable {name} is invalid: {error}")]
+    Apps {
+        name: &'static str,
+        error: crate::domain::app::AppsError,
     },
 }
 
@@ -266,55 +273,6 @@ impl LoginLogConfig {
     }
 }
 
-/// Two variables that go together: both, or (when `optional`) neither. Half a
-/// pair is a mistake, not a choice, and is named.
-pub(super) fn pair(
-    env: &impl Lookup,
-    first: &'static str,
-    second: &'static str,
-) -> Result<Option<(String, String)>, ConfigError> {
-    match (optional(env, first), optional(env, second)) {
-        (Some(a), Some(b)) => Ok(Some((a, b))),
-        (None, None) => Ok(None),
-        (Some(_), None) => Err(ConfigError::Missing(second)),
-        (None, Some(_)) => Err(ConfigError::Missing(first)),
-    }
-}
-
-/// What a function needs to get WeChat's access token (phone by code,
-/// `?verify=wechat`). Optional there: without it the core routes still work.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessTokenConfig {
-    pub appid: String,
-    pub secret_id: String,
-    pub api_base: String,
-}
-
-impl AccessTokenConfig {
-    /// For a function that needs `WECHAT_APPID` anyway (decrypt-phone): the
-    /// access token is on when `WECHAT_SECRET_ID` is set.
-    pub(super) fn with_appid(env: &impl Lookup, appid: &str) -> Result<Option<Self>, ConfigError> {
-        let api_base = api_base(env)?;
-        Ok(optional(env, "WECHAT_SECRET_ID").map(|secret_id| Self {
-            appid: appid.to_owned(),
-            secret_id,
-            api_base,
-        }))
-    }
-
-    /// For a function where both are optional (check-session): both or neither.
-    pub(super) fn optional_pair(env: &impl Lookup) -> Result<Option<Self>, ConfigError> {
-        let api_base = api_base(env)?;
-        Ok(
-            pair(env, "WECHAT_APPID", "WECHAT_SECRET_ID")?.map(|(appid, secret_id)| Self {
-                appid,
-                secret_id,
-                api_base,
-            }),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,7 +287,7 @@ mod tests {
     }
 
     const FULL: &[(&str, &str)] = &[
-        ("WECHAT_APPID", "wx1"),
+        ("WECHAT_APPID", "wx1111111111111111"),
         ("WECHAT_SECRET_ID", "arn:secret"),
         ("SESSION_TABLE", "sessions"),
     ];
@@ -343,11 +301,16 @@ mod tests {
 
     #[test]
     fn each_missing_variable_is_named() {
-        for missing in ["WECHAT_APPID", "WECHAT_SECRET_ID", "SESSION_TABLE"] {
+        // Without WECHAT_APPID (or WECHAT_APPS) the apps are what is missing.
+        for (left_out, missing) in [
+            ("WECHAT_APPID", "WECHAT_APPS"),
+            ("WECHAT_SECRET_ID", "WECHAT_SECRET_ID"),
+            ("SESSION_TABLE", "SESSION_TABLE"),
+        ] {
             let pairs: Vec<_> = FULL
                 .iter()
                 .copied()
-                .filter(|(k, _)| *k != missing)
+                .filter(|(k, _)| *k != left_out)
                 .collect();
             let err = LoginConfig::from_env(&env(&pairs)).unwrap_err();
             assert_eq!(err, ConfigError::Missing(missing));
@@ -358,10 +321,10 @@ mod tests {
             ("WECHAT_SECRET_ID", "s"),
             ("SESSION_TABLE", "t"),
         ]));
-        assert_eq!(blank, Err(ConfigError::Missing("WECHAT_APPID")));
+        assert_eq!(blank, Err(ConfigError::Missing("WECHAT_APPS")));
         assert_eq!(
             DecryptPhoneConfig::from_env(&env(&[("SESSION_TABLE", "t")])),
-            Err(ConfigError::Missing("WECHAT_APPID"))
+            Err(ConfigError::Missing("WECHAT_APPS"))
         );
         assert_eq!(
             CheckSessionConfig::from_env(&env(&[])),
@@ -375,21 +338,23 @@ mod tests {
         assert_eq!(core.access_token, None);
         // Half of the pair is a start-up error naming the other half.
         for (set, missing) in [
-            (("WECHAT_APPID", "wx1"), "WECHAT_SECRET_ID"),
-            (("WECHAT_SECRET_ID", "arn:secret"), "WECHAT_APPID"),
+            (("WECHAT_APPID", "wx1111111111111111"), "WECHAT_SECRET_ID"),
+            (("WECHAT_SECRET_ID", "arn:secret"), "WECHAT_APPS"),
         ] {
             let half = CheckSessionConfig::from_env(&env(&[("SESSION_TABLE", "t"), set]));
             assert_eq!(half, Err(ConfigError::Missing(missing)));
         }
         // decrypt-phone needs WECHAT_APPID anyway: the secret alone switches it on.
-        let core =
-            DecryptPhoneConfig::from_env(&env(&[("SESSION_TABLE", "t"), ("WECHAT_APPID", "wx1")]));
+        let core = DecryptPhoneConfig::from_env(&env(&[
+            ("SESSION_TABLE", "t"),
+            ("WECHAT_APPID", "wx1111111111111111"),
+        ]));
         assert_eq!(core.unwrap().access_token, None);
         let full = DecryptPhoneConfig::from_env(&env(FULL)).unwrap();
         assert_eq!(
             full.access_token,
             Some(AccessTokenConfig {
-                appid: "wx1".into(),
+                default_app: crate::domain::app::AppId::parse("wx1111111111111111").unwrap(),
                 secret_id: "arn:secret".into(),
                 api_base: "https://api.weixin.qq.com".into(),
             })
@@ -398,7 +363,10 @@ mod tests {
 
     #[test]
     fn watermark_max_age() {
-        let base = [("WECHAT_APPID", "wx1"), ("SESSION_TABLE", "t")];
+        let base = [
+            ("WECHAT_APPID", "wx1111111111111111"),
+            ("SESSION_TABLE", "t"),
+        ];
         let with = |value: Option<&str>| {
             let mut pairs = base.to_vec();
             if let Some(v) = value {
@@ -414,7 +382,10 @@ mod tests {
 
     #[test]
     fn the_login_log_and_phone_binding() {
-        let base = [("WECHAT_APPID", "wx1"), ("SESSION_TABLE", "t")];
+        let base = [
+            ("WECHAT_APPID", "wx1111111111111111"),
+            ("SESSION_TABLE", "t"),
+        ];
         let phone = |value: Option<&str>| {
             let mut pairs = base.to_vec();
             pairs.extend(value.map(|v| ("BIND_PHONE", v)));
@@ -455,7 +426,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(check.login_log.table.as_deref(), Some("log"));
-        assert_eq!(check.appid(), None);
+        assert_eq!(check.apps, None);
     }
 
     #[test]
@@ -528,6 +499,7 @@ mod tests {
                 port: 3000,
                 session_ttl_seconds: 600,
                 single_session: true,
+                apps: None,
                 wechat: None
             }
         );
@@ -535,12 +507,12 @@ mod tests {
             LocalConfig::from_env(&env(&[("SINGLE_SESSION", "0"), ("PORT", "3100")])).unwrap();
         assert_eq!((off.single_session, off.port), (false, 3100));
         assert_eq!(
-            LocalConfig::from_env(&env(&[("WECHAT_APPID", "wx1")])),
+            LocalConfig::from_env(&env(&[("WECHAT_APPID", "wx1111111111111111")])),
             Err(ConfigError::Missing("WECHAT_APPSECRET"))
         );
         assert!(LocalConfig::from_env(&env(&[("SESSION_TTL_SECONDS", "0")])).is_err());
         let real = LocalConfig::from_env(&env(&[
-            ("WECHAT_APPID", "wx1"),
+            ("WECHAT_APPID", "wx1111111111111111"),
             ("WECHAT_APPSECRET", "s"),
             ("WECHAT_API_BASE", "http://example.com"),
         ]));

@@ -87,6 +87,7 @@ fn kid_of(jwt: &str) -> String {
 fn session() -> crate::domain::session::Session {
     crate::domain::session::Session {
         user_id: crate::domain::account::UserId::parse("u_AAAAAAAAAAAAAAAAAAAAAA").unwrap(),
+        appid: None,
         openid: "o1".into(),
         unionid: None,
         session_key: None,
@@ -109,7 +110,12 @@ async fn login_rereads_the_secret_and_holds_a_new_key_back_for_its_lead() {
         ..Signer::default()
     });
     let lead = 7800;
-    let issuer = JwtIssuer::new(source, settings(), "wx1".into(), lead);
+    let issuer = JwtIssuer::new(
+        source,
+        settings(),
+        crate::domain::app::AppId::parse("wx1111111111111111").unwrap(),
+        lead,
+    );
     let sid = crate::domain::token::SessionToken::generate().unwrap();
     let session = session();
     let ms = |seconds: i64| seconds * 1000;
@@ -155,7 +161,7 @@ async fn login_reads_an_older_version_that_must_still_sign() {
             ..Signer::default()
         }),
         settings(),
-        "wx1".into(),
+        crate::domain::app::AppId::parse("wx1111111111111111").unwrap(),
         lead,
     )
     .with_reread_ms(0);
@@ -200,7 +206,7 @@ async fn a_failed_reread_keeps_signing_and_waits_before_the_next() {
             ..Signer::default()
         }),
         settings(),
-        "wx1".into(),
+        crate::domain::app::AppId::parse("wx1111111111111111").unwrap(),
         0,
     );
     let ms = |seconds: i64| seconds * 1000;
