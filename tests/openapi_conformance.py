@@ -192,6 +192,20 @@ def main():
     if doomed is not None:
         c.check("delete account", "DELETE", "/account", token=doomed["token"], want=204)
         c.check("token refused after deletion", "GET", "/account", token=doomed["token"], want=401)
+    # Several apps (the local server's simulator serves two mini-programs and an oauth app).
+    _, second = c.check("login through the second mini-program", "POST", "/login", {"code": "conformance-2", "appid": "wx0000000000000001"}, want=200)
+    _, h5 = c.check("login through the oauth app", "POST", "/login", {"code": "conformance-3", "appid": "wx0000000000000002"}, want=200)
+    c.check("unknown app", "POST", "/login", {"code": "conformance-4", "appid": "wx9999999999999999"}, want=400)
+    if h5 is not None:
+        c.check("session of the oauth app", "GET", "/session", token=h5["token"], want=200)
+        c.check("phone from the oauth app", "POST", "/phone", {"code": "phone-13700137000"}, token=h5["token"], want=400)
+        c.check("open data from the oauth app", "POST", "/open-data", payload, token=h5["token"], want=400)
+        c.check("signature from the oauth app", "POST", "/session", signed, token=h5["token"], want=400)
+        c.check("verify from the oauth app", "GET", "/session?verify=wechat", token=h5["token"], want=400)
+        _, linked = c.check("account of the linked apps", "GET", "/account", token=h5["token"], want=200)
+        if linked is not None and len(linked.get("apps", [])) != 3:
+            c.failed += 1
+            print(f"FAIL account: one person, three apps: {linked}")
     c.check("unknown path", "POST", "/logins", {"code": "x"}, want=404)
     c.check("the stage-less root", "GET", "/", want=404)
 

@@ -12,27 +12,29 @@ use wxauth::runtime::deadline::Deadline;
 use wxauth::edge::dispatch;
 use wxauth::handlers::{Login, LoginSettings};
 use wxauth::domain::redact::AppSecret;
+use wxauth::domain::risk::RiskPolicy;
 use wxauth::domain::refresh::RefreshSettings;
-use wxauth::ports::secrets::StaticSecret;
+use wxauth::ports::secrets::StaticSecrets;
 use wxauth::ports::memory::MemorySessionStore;
 use wxauth::wechat::RetryPolicy;
-use wxauth_fuzz::{Stub, runtime};
+use wxauth_fuzz::{Stub, apps, runtime};
 
 struct World {
     runtime: tokio::runtime::Runtime,
-    login: Login<Arc<MemorySessionStore>, Stub, StaticSecret>,
+    login: Login<Arc<MemorySessionStore>, Stub, StaticSecrets>,
 }
 
 static WORLD: LazyLock<World> = LazyLock::new(|| {
     let login = Login::new(
         Arc::new(MemorySessionStore::new()),
         Stub,
-        StaticSecret::new(AppSecret::new("s")),
+        StaticSecrets::single(apps().default_app().id.clone(), AppSecret::new("s")),
         LoginSettings {
-            appid: "wx".into(),
+            apps: apps(),
             session_ttl_seconds: 600,
             retry: RetryPolicy::default(),
             log_retention_days: 180,
+            risk: RiskPolicy::default(),
         },
     )
     .with_refresh(RefreshSettings::default());

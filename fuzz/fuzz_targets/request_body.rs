@@ -15,29 +15,36 @@ use wxauth::edge::dispatch;
 use wxauth::runtime::deadline::Deadline;
 use wxauth::handlers::{CheckSession, DecryptPhone, Login, LoginSettings};
 use wxauth::domain::redact::AppSecret;
-use wxauth::ports::secrets::StaticSecret;
+use wxauth::domain::risk::RiskPolicy;
+use wxauth::ports::secrets::StaticSecrets;
 use wxauth::ports::memory::MemorySessionStore;
-use wxauth_fuzz::{Stub, runtime, store_with_live_session};
+use wxauth_fuzz::{Stub, apps, runtime, store_with_live_session};
 use wxauth::wechat::RetryPolicy;
 
-type Tokens = AccessTokens<MemoryTokenCache, Stub, StaticSecret>;
+type Tokens = AccessTokens<MemoryTokenCache, Stub, StaticSecrets>;
 
 struct World {
     runtime: tokio::runtime::Runtime,
     token: String,
-    login: Login<Arc<MemorySessionStore>, Stub, StaticSecret>,
+    login: Login<Arc<MemorySessionStore>, Stub, StaticSecrets>,
     phone: DecryptPhone<Arc<MemorySessionStore>, Tokens>,
     check: CheckSession<Arc<MemorySessionStore>>,
 }
 
 static WORLD: LazyLock<World> = LazyLock::new(|| {
     let (store, token) = store_with_live_session();
-    let settings = LoginSettings { appid: "wx".into(), session_ttl_seconds: 600, retry: RetryPolicy::default(), log_retention_days: 180 };
-    let secret = StaticSecret::new(AppSecret::new("s"));
-    let tokens = AccessTokens::new(MemoryTokenCache::new(), Stub, secret.clone(), "wx".into(), RetryPolicy::default());
+    let settings = LoginSettings {
+        apps: apps(),
+        session_ttl_seconds: 600,
+        retry: RetryPolicy::default(),
+        log_retention_days: 180,
+        risk: RiskPolicy::default(),
+    };
+    let secret = StaticSecrets::single(apps().default_app().id.clone(), AppSecret::new("s"));
+    let tokens = AccessTokens::new(MemoryTokenCache::new(), Stub, secret.clone(), RetryPolicy::default());
     World {
         login: Login::new(Arc::clone(&store), Stub, secret, settings),
-        phone: DecryptPhone::new(Arc::clone(&store), "wx".into()).with_wechat(tokens),
+        phone: DecryptPhone::new(Arc::clone(&store), apps()).with_wechat(tokens),
         check: CheckSession::new(store),
         token,
         runtime: runtime(),

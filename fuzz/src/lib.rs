@@ -14,6 +14,12 @@ use wxauth::domain::wechat::{FetchedToken, PhoneInfo, WeChatError, WxSession};
 use wxauth::ports::wechat::WeChatApi;
 
 pub const OPENID: &str = "oFUZZ";
+/// The fuzzed server's one app.
+pub const APPID: &str = "wxFUZZ000000000001";
+
+pub fn apps() -> wxauth::domain::app::Apps {
+    wxauth::domain::app::Apps::parse(APPID).expect("an appid")
+}
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime")
@@ -26,6 +32,7 @@ pub fn store_with_live_session() -> (Arc<MemorySessionStore>, String) {
     let now = epoch_seconds();
     let session = Session {
         user_id: wxauth::domain::account::UserId::generate().expect("OS random source"),
+        appid: wxauth::domain::app::AppId::parse(APPID),
         openid: OPENID.into(),
         unionid: None,
         session_key: Some(SessionKey::new("AAAAAAAAAAAAAAAAAAAAAA==")),
@@ -61,7 +68,7 @@ impl WeChatApi for Stub {
             let number = || "13800138000".to_owned();
             Ok(PhoneInfo {
                 phone: PhoneNumber { phone_number: number(), pure_phone_number: number(), country_code: "86".into() },
-                watermark_appid: Some("wx".into()),
+                watermark_appid: Some(APPID.into()),
             })
         } else {
             Err(WeChatError::InvalidCode(40029))

@@ -1,7 +1,9 @@
 //! Several WeChat apps, one account (../shared/spec/API.md, "Several WeChat
 //! apps"): every rule through the release binaries, on DynamoDB Local and
 //! moto, with the simulator serving two mini-programs and an `oauth` app
-//! bound to one Open Platform account.
+//! bound to one Open Platform account. The operator's commands docs/operations.md
+//! shows for them (show by identity and unionid, merge) run here as the
+//! operator runs them; claim-unionids runs in upgrade.rs.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -639,4 +641,75 @@ async fn a_misconfigured_app_list_stops_start_up_and_is_named() {
         let logs = function.logs.text();
         assert!(logs.contains(named), "{binary}: {logs}");
     }
+}
+
+/// What a login reads and writes, per case, counted at DynamoDB: one read
+/// (a BatchGetItem) before one transaction in every case; through a linked
+/// app, one write more than through the first (the home's last login); a
+/// first login through a linked app, no more than a returning login plus
+/// the identity's item. The figures are docs/performance.md's table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_login_reads_and_writes_per_case() {
+    use wxauth::aws::DynamoSessionStore;
+    use wxauth_tests::proxy::DynamoDbProxy;
+    use wxauth_tests::standins::StandIns;
+    use wxauth_tests::world::login_with;
+
+    let world = World::several_apps().await;
+    let proxy = DynamoDbProxy::start(&world.standins.dynamodb).await;
+    let sdk = StandIns::sdk_config(&proxy.endpoint).await;
+    let login = login_with(
+        DynamoSessionStore::new(&sdk, world.table.clone())
+            .with_login_log(Some(world.log_table.clone())),
+        &world.wechat.base,
+        world.secrets().await,
+        world.parsed_apps(),
+    );
+    let iris = Person { name: "IRIS" };
+    // (case, app, items written by its transaction, of which puts, updates, deletes)
+    let mut rows: Vec<(&str, usize, [usize; 3])> = Vec::new();
+    for (case, app) in [
+        ("first login (creates the account)", APPID),
+        ("returning login, first app", APPID),
+        ("first login through a linked app", SECOND_APPID),
+        ("returning login, linked app", SECOND_APPID),
+    ] {
+        let reads = proxy.calls("BatchGetItem") + proxy.calls("GetItem");
+        let transactions = proxy.bodies("TransactWriteItems").len();
+        let answer =
+            wxauth_tests::invoke::call(&login, login_event_in(app, &mini_code(&world, app, &iris)))
+                .await;
+        assert_eq!(answer.status, 200, "{}", answer.raw);
+        assert_eq!(
+            proxy.calls("BatchGetItem") + proxy.calls("GetItem") - reads,
+            1,
+            "{case}: one read"
+        );
+        let bodies = proxy.bodies("TransactWriteItems");
+        assert_eq!(bodies.len(), transactions + 1, "{case}: one transaction");
+        let items = bodies[transactions]["TransactItems"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let kind = |name: &str| items.iter().filter(|item| item.get(name).is_some()).count();
+        rows.push((
+            case,
+            items.len(),
+            [kind("Put"), kind("Update"), kind("Delete")],
+        ));
+    }
+    for (case, total, [puts, updates, deletes]) in &rows {
+        println!("{case}: {total} items ({puts} puts, {updates} updates, {deletes} deletes)");
+    }
+    let [created, returning, linking, linked] = [rows[0].1, rows[1].1, rows[2].1, rows[3].1];
+    // The same revocations (the identity's previous session and its family),
+    // and one update more: the home's last login.
+    assert_eq!(linked, returning + 1, "{rows:?}");
+    assert_eq!(
+        rows[3].2[1],
+        rows[1].2[1] + 1,
+        "the one more is an update: {rows:?}"
+    );
+    assert!(linking <= returning + 1, "{rows:?}");
+    assert!(created <= linking, "{rows:?}");
 }

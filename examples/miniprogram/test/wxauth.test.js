@@ -65,6 +65,19 @@ test('login posts the wx.login code and stores the token', async () => {
   assert.equal(wx.calls.requests[0].header['content-type'], 'application/json')
 })
 
+test('a mini-program of a server with several apps names itself', async () => {
+  const wx = stubWx(loginRoutes(new Set()))
+  const auth = createClient({ baseUrl, wx, appid: 'wx1111111111111111' })
+  await auth.login()
+  assert.deepEqual(JSON.parse(wx.calls.requests[0].data), { code: 'code-1', appid: 'wx1111111111111111' })
+})
+
+test('refusals that a new login cannot mend are not retried', () => {
+  for (const error of ['risk_rejected', 'unknown_app', 'unsupported_for_app', 'account_disabled']) {
+    assert.deepEqual(classifyError(400, { error }, {}), { relogin: false, retry: false }, error)
+  }
+})
+
 test('request logs in first, then sends the bearer token', async () => {
   const wx = stubWx(loginRoutes(new Set()))
   const auth = createClient({ baseUrl, wx })

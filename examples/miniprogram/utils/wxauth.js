@@ -6,7 +6,12 @@
 // devtools expect.
 //
 //   const { createClient } = require('./utils/wxauth')
-//   const auth = createClient({ baseUrl: 'https://<api-id>.execute-api.<region>.amazonaws.com' })
+//   const auth = createClient({
+//     baseUrl: 'https://<api-id>.execute-api.<region>.amazonaws.com',
+//     // Which of the server's apps this is (WECHAT_APPS): needed when it serves
+//     // several; absent, the server's default app.
+//     appid: wx.getAccountInfoSync().miniProgram.appId,
+//   })
 //   const { newUser } = await auth.login()      // newUser: the first login of this user
 //   const session = await auth.request({ path: '/session' })
 //   const account = await auth.account()         // userId, the bound phone number
@@ -50,8 +55,13 @@ function classifyError(status, body, headers) {
     // The user must tap the button again for a new code.
     case 'invalid_code':
       return { relogin: false, retry: false, fetchAgain: true }
-    // The operator disabled the account: logging in again cannot help.
+    // The operator disabled the account, WeChat's risk rank refused the
+    // sign-up, the server does not serve this appid, or the route is not for
+    // this kind of app: logging in again cannot help.
     case 'account_disabled':
+    case 'risk_rejected':
+    case 'unknown_app':
+    case 'unsupported_for_app':
       return { relogin: false, retry: false }
     case 'rate_limited':
     case 'upstream_unavailable':
@@ -87,7 +97,7 @@ function promisify(wx, name, options) {
 
 // apiBaseUrl: where the team's own APIs behind the wxauth authorizer live
 // (callApi), when not on the wxauth API itself.
-function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY, refreshKey = REFRESH_KEY } = {}) {
+function createClient({ baseUrl, apiBaseUrl, appid, wx: wxApi, storageKey = TOKEN_KEY, refreshKey = REFRESH_KEY } = {}) {
   const wx = wxApi || globalThis.wx
   if (!baseUrl) throw new Error('wxauth: baseUrl is required')
   const base = baseUrl.replace(/\/+$/, '')
@@ -122,7 +132,9 @@ function createClient({ baseUrl, apiBaseUrl, wx: wxApi, storageKey = TOKEN_KEY, 
         for (let attempt = 0; attempt < 2; attempt++) {
           const { code } = await promisify(wx, 'login', {})
           const device = deviceInfo(wx)
-          const data = device ? { code, device } : { code }
+          const data = { code }
+          if (appid) data.appid = appid
+          if (device) data.device = device
           const res = await send({ path: '/login', method: 'POST', data })
           if (res.status === 200) {
             keep(res.body)

@@ -80,6 +80,9 @@ struct Subject {
     env: &'static [(&'static str, &'static str)],
     /// JWT mode: a signing key in moto, `ISSUER` for every function.
     jwt: bool,
+    /// Three apps configured (two mini-programs and an `oauth` app, one
+    /// appsecret each): `World::several_apps`.
+    apps: bool,
 }
 
 const ISSUER: &str = "https://auth.wxauth.test";
@@ -211,7 +214,10 @@ async fn measure(
     warm: usize,
     tls: Option<&TestCa>,
 ) -> Row {
-    let world = World::new().await;
+    let world = match subject.apps {
+        true => World::several_apps().await,
+        false => World::new().await,
+    };
     let mut env = match tls {
         Some(ca) => world.function_env_over_tls(ca).await,
         None => world.function_env(),
@@ -354,6 +360,7 @@ async fn main() {
             // The Python reference keeps every session; compare like with like.
             env: &[("SINGLE_SESSION", "false")],
             jwt: false,
+            apps: false,
         },
         Subject {
             label: "login (Rust, single session)",
@@ -362,6 +369,7 @@ async fn main() {
             python: false,
             env: &[],
             jwt: false,
+            apps: false,
         },
         Subject {
             label: "login (Rust, returning user)",
@@ -370,6 +378,7 @@ async fn main() {
             python: false,
             env: &[("SINGLE_SESSION", "false")],
             jwt: false,
+            apps: false,
         },
         Subject {
             label: "login (Rust, returning user, single session)",
@@ -378,6 +387,7 @@ async fn main() {
             python: false,
             env: &[],
             jwt: false,
+            apps: false,
         },
         Subject {
             label: "decrypt-phone (Rust)",
@@ -386,6 +396,7 @@ async fn main() {
             python: false,
             env: &[],
             jwt: false,
+            apps: false,
         },
         Subject {
             label: "check-session (Rust)",
@@ -394,6 +405,7 @@ async fn main() {
             python: false,
             env: &[],
             jwt: false,
+            apps: false,
         },
         Subject {
             label: "authorizer (Rust)",
@@ -402,6 +414,7 @@ async fn main() {
             python: false,
             env: &[],
             jwt: false,
+            apps: false,
         },
         Subject {
             label: "login (Rust, JWT, single session)",
@@ -410,6 +423,7 @@ async fn main() {
             python: false,
             env: &[],
             jwt: true,
+            apps: false,
         },
         Subject {
             label: "refresh (Rust, single session)",
@@ -418,6 +432,7 @@ async fn main() {
             python: false,
             env: &[],
             jwt: false,
+            apps: false,
         },
         Subject {
             label: "refresh (Rust, JWT)",
@@ -426,6 +441,7 @@ async fn main() {
             python: false,
             env: &[],
             jwt: true,
+            apps: false,
         },
         Subject {
             label: "check-session (Rust, JWT)",
@@ -434,6 +450,7 @@ async fn main() {
             python: false,
             env: &[],
             jwt: true,
+            apps: false,
         },
         Subject {
             label: "authorizer (Rust, JWT)",
@@ -442,6 +459,34 @@ async fn main() {
             python: false,
             env: &[],
             jwt: true,
+            apps: false,
+        },
+        Subject {
+            label: "login (Rust, single session, three apps)",
+            name: "login",
+            route: Route::Login,
+            python: false,
+            env: &[],
+            jwt: false,
+            apps: true,
+        },
+        Subject {
+            label: "decrypt-phone (Rust, three apps)",
+            name: "decrypt-phone",
+            route: Route::Phone,
+            python: false,
+            env: &[],
+            jwt: false,
+            apps: true,
+        },
+        Subject {
+            label: "check-session (Rust, three apps)",
+            name: "check-session",
+            route: Route::Session,
+            python: false,
+            env: &[],
+            jwt: false,
+            apps: true,
         },
         Subject {
             label: "login (Python ref)",
@@ -450,6 +495,7 @@ async fn main() {
             python: true,
             env: &[],
             jwt: false,
+            apps: false,
         },
         Subject {
             label: "check-session (Python ref)",
@@ -458,6 +504,7 @@ async fn main() {
             python: true,
             env: &[],
             jwt: false,
+            apps: false,
         },
     ];
     eprintln!("cold-start harness: {runs} cold starts per function, {warm} warm invocations");
