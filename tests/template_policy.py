@@ -293,6 +293,12 @@ def main():
               variables.get("WECHAT_APPS") == apps and "WECHAT_APPID" not in variables, str(variables))
     authorizer_vars = functions["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
     check("the authorizer lists no apps", "WECHAT_APPS" not in authorizer_vars, str(authorizer_vars))
+    cors = api.get("CorsConfiguration", {})
+    check("CORS only for the H5 origins listed, off by default",
+          isinstance(cors, dict) and cors.get("Fn::If", [None])[0] == "HasCorsOrigins"
+          and cors["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+          and cors["Fn::If"][1].get("AllowOrigins") == {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}
+          and template["Parameters"]["CorsAllowOrigins"].get("Default") == "", str(cors))
     check("WeChatApps or WeChatAppId, not both and not neither",
           len(template.get("Rules", {}).get("TheApps", {}).get("Assertions", [])) == 2, str(template.get("Rules")))
     check("risk control: login's, off by default, rank 4",

@@ -11,6 +11,7 @@
 //! token with the appsecret).
 
 mod dev_routes;
+mod examples;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -61,6 +62,8 @@ pub struct App {
     /// The dev routes check tokens as the product's routes do.
     tokens: TokenCheck,
     simulated: bool,
+    /// With the simulator and an `oauth` app: the H5 example, served.
+    h5: Option<examples::H5Example>,
 }
 
 /// Every route of the table, each served by the handler its function runs.
@@ -96,8 +99,12 @@ impl Handler for App {
 }
 
 /// The edge's routes for everything, plus the simulator's dev routes.
-fn router(app: Arc<App>) -> Router {
+fn router(mut app: App) -> Router {
     let mut router = Router::new();
+    if let Some(example) = app.h5.take() {
+        router = examples::routes(router, example);
+    }
+    let app = Arc::new(app);
     if app.simulated {
         router = router
             .route(
@@ -154,7 +161,7 @@ async fn app(config: LocalConfig) -> App {
         audience: DEFAULT_AUDIENCE.to_owned(),
     };
     let single_session = config.single_session;
-    let (apps, secrets, api_base, simulated) = match config.wechat {
+    let (apps, secrets, api_base, simulated, h5) = match config.wechat {
         Some(real) => {
             let apps = real.apps;
             let parsed = or_exit(
@@ -171,7 +178,7 @@ async fn app(config: LocalConfig) -> App {
                     .join(", ")
             );
             let secrets = StaticSecrets::from_parsed(apps.default_app().id.clone(), parsed);
-            (apps, secrets, real.api_base, false)
+            (apps, secrets, real.api_base, false, None)
         }
         None => {
             let apps = config
@@ -196,7 +203,14 @@ async fn app(config: LocalConfig) -> App {
                     .map(|app| (app.id.clone(), AppSecret::new(SIMULATOR_SECRET)))
                     .collect(),
             );
-            (apps, secrets, sim.base, true)
+            let h5 = apps
+                .iter()
+                .find(|app| app.kind == AppKind::OAuth)
+                .map(|app| examples::H5Example {
+                    appid: app.id.as_str().to_owned(),
+                    authorize_url: format!("{}/connect/oauth2/authorize", sim.base),
+                });
+            (apps, secrets, sim.base, true, h5)
         }
     };
     let token_check = || TokenCheck::new(Some(jwt.clone())).with_apps(apps.clone());
@@ -254,6 +268,7 @@ async fn app(config: LocalConfig) -> App {
         login,
         store,
         simulated,
+        h5,
     }
 }
 
@@ -283,6 +298,8 @@ fn print_simulator_banner(base: &str, apps: &Apps) {
     rawData + signature, as wx.getUserInfo would, for POST /session
   - GET /me with the bearer token: who is calling, as the authorizer decides
   - GET /account, DELETE /account: the caller's account (kept in memory)
+  - /examples/h5/: an official account's page signing in through WeChat's
+    OAuth redirect (the simulator's authorize page agrees at once)
   - tokens are RS256 JWTs signed by a development key made at start-up
     (GET /.well-known/jwks.json); POST /refresh {{\"refreshToken\": \"...\"}}
     renews a session without WeChat
@@ -298,7 +315,7 @@ async fn main() {
     init_logging();
     let config = or_exit("wxauth-local", LocalConfig::from_env(&ProcessEnv));
     let port = config.port;
-    let app = router(Arc::new(app(config).await));
+    let app = router(app(config).await);
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let listener = or_exit("wxauth-local", tokio::net::TcpListener::bind(addr).await);
     eprintln!("wxauth-local: listening on http://{addr}");

@@ -16,6 +16,9 @@
 //!   codes that say so (and for every unknown code), as WeChat may;
 //!   `sns/userinfo` answers for the user access token it handed out.
 //! - `getuserriskrank` answers rank 0 unless `set_risk` says otherwise.
+//! - `/connect/oauth2/authorize` (open.weixin.qq.com's page, where an H5 page
+//!   sends its user) agrees at once for `sign_in_as`'s person and redirects
+//!   back with a code.
 //! - Reserved codes misbehave instead (see [`faults`]): `errcode-<n>`,
 //!   `text-<n>`, `slow`, `html`, `notjson`, `huge`, `noopenid`.
 //! - `stable_token` hands out one current token in normal mode until a forced
@@ -174,6 +177,8 @@ struct State {
     /// openid → the errcode `getuserriskrank` answers (0: the rank).
     risk: HashMap<String, (i64, i64)>,
     risk_stall_next: u32,
+    /// Who signs in at the OAuth authorize page.
+    signing_in: String,
     oauth_calls: u32,
     userinfo_calls: u32,
     risk_calls: u32,
@@ -288,6 +293,7 @@ impl WeChatSim {
             user_tokens: HashMap::new(),
             risk: HashMap::new(),
             risk_stall_next: 0,
+            signing_in: "h5user".into(),
             oauth_calls: 0,
             userinfo_calls: 0,
             risk_calls: 0,
@@ -370,6 +376,12 @@ impl WeChatSim {
     /// errcode (61010: the user has not opened the mini-program lately).
     pub fn set_risk(&self, openid: &str, errcode: i64, rank: i64) {
         self.state().risk.insert(openid.to_owned(), (errcode, rank));
+    }
+
+    /// Who signs in at the OAuth authorize page from now on: a code prefix
+    /// (the same person as the mini-program codes `<person>-…`).
+    pub fn sign_in_as(&self, person: &str) {
+        self.state().signing_in = person.to_owned();
     }
 
     /// The next `n` getuserriskrank calls answer only after `faults::STALL`.

@@ -22,6 +22,8 @@ pub(crate) async fn answer(state: Arc<Mutex<State>>, request: Received) -> HttpR
         ("POST", "/wxa/business/getuserphonenumber") => phone_number(&state, &request).await,
         ("GET", "/wxa/checksession") => check_session(&state, &request),
         ("POST", "/wxa/getuserriskrank") => risk_rank(&state, &request).await,
+        // open.weixin.qq.com's page, where an H5 page sends the user to sign in.
+        ("GET", "/connect/oauth2/authorize") => authorize(&state, &request),
         _ => respond(404, "text/html", "<html>404 Not Found</html>"),
     }
 }
@@ -385,6 +387,54 @@ async fn risk_rank(state: &Mutex<State>, request: &Received) -> HttpResponse {
         tokio::time::sleep(STALL).await;
     }
     answer
+}
+
+/// WeChat's OAuth authorize page, as a user who agrees at once: back to
+/// `redirect_uri` with a fresh code of the app and the page's `state`. The
+/// user is the simulator's signing-in person (`sign_in_as`).
+fn authorize(state: &Mutex<State>, request: &Received) -> HttpResponse {
+    let params = params(request);
+    let param = |name: &str| params.get(name).cloned().unwrap_or_default();
+    let (appid, redirect_uri, scope) = (param("appid"), param("redirect_uri"), param("scope"));
+    let mut s = lock(state);
+    let Some(app) = s.app(&appid).filter(|app| app.app.kind == SimKind::OAuth) else {
+        return respond(
+            400,
+            "text/html",
+            "<html>appid is not an OAuth app's (10003)</html>",
+        );
+    };
+    let known_scope = ["snsapi_base", "snsapi_userinfo"].contains(&scope.as_str());
+    if param("response_type") != "code" || !known_scope || redirect_uri.is_empty() {
+        return respond(
+            400,
+            "text/html",
+            "<html>bad authorize request (10005)</html>",
+        );
+    }
+    let person = s.signing_in.clone();
+    let user = OAuthUser {
+        openid: openid_in(&appid, &person),
+        unionid: app.app.bound.then(|| unionid_for(&person)),
+        scope,
+        unionid_in_token: false,
+    };
+    let code = fresh("oauth");
+    s.oauth_codes.insert(code.clone(), (appid, user));
+    let separator = if redirect_uri.contains('?') { '&' } else { '?' };
+    let location: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("code", &code)
+        .append_pair("state", &param("state"))
+        .finish();
+    let mut response = respond(302, "text/html", "");
+    if let Ok(value) =
+        hyper::header::HeaderValue::from_str(&format!("{redirect_uri}{separator}{location}"))
+    {
+        response
+            .headers_mut()
+            .insert(hyper::header::LOCATION, value);
+    }
+    response
 }
 
 fn now() -> u64 {
